@@ -1,0 +1,266 @@
+"""The handful of array operations whose spelling differs between numpy and torch.
+
+The algorithm in ``scores.py`` and ``selection.py`` is written once against these; a backend
+is chosen from the type of the caller's arrays. torch is only looked at when the caller has
+already imported it, so ``import adafv`` never imports torch.
+
+Every operation keeps shapes static and stays on the arrays' device: the torch backend never
+reads a value back to the host (except in ``all_finite``/``any_negative``, which the value
+checks use and which callers can switch off), so the selection can be captured in a CUDA
+graph or compiled with ``torch.compile(fullgraph=True)``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+
+class NumpyOps:
+    """numpy arrays on the host."""
+
+    name = "numpy"
+    float_dtypes = (np.float16, np.float32, np.float64)
+
+    @staticmethod
+    def is_array(x: Any) -> bool:
+        return isinstance(x, np.ndarray)
+
+    @staticmethod
+    def is_floating(x: np.ndarray) -> bool:
+        return x.dtype in (np.float16, np.float32, np.float64)
+
+    @staticmethod
+    def is_bool(x: np.ndarray) -> bool:
+        return x.dtype == np.bool_
+
+    @staticmethod
+    def float32(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32, copy=False)
+
+    @staticmethod
+    def float64(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float64, copy=False)
+
+    @staticmethod
+    def int64(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.int64, copy=False)
+
+    @staticmethod
+    def arange(n: int, like: np.ndarray) -> np.ndarray:
+        return np.arange(n, dtype=np.int64)
+
+    @staticmethod
+    def full(shape: tuple[int, ...], value: float, dtype: str, like: np.ndarray) -> np.ndarray:
+        return np.full(shape, value, dtype=np.dtype(dtype))
+
+    @staticmethod
+    def ones_bool(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+        return np.ones(shape, dtype=bool)
+
+    @staticmethod
+    def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b^T`` over the last two dimensions."""
+        return np.matmul(a, np.swapaxes(b, -1, -2))
+
+    @staticmethod
+    def norm(x: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.einsum("...i,...i->...", x, x))
+
+    @staticmethod
+    def logsumexp(x: np.ndarray) -> np.ndarray:
+        """Over the last axis; a row of only -inf gives -inf."""
+        top = np.max(x, axis=-1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(x - top), axis=-1)) + top[..., 0]
+
+    @staticmethod
+    def amax(x: np.ndarray, axis: int) -> np.ndarray:
+        return np.max(x, axis=axis)
+
+    @staticmethod
+    def argsort_desc(x: np.ndarray) -> np.ndarray:
+        """Descending along the last axis, ties by lower index first (ADAFV-R6)."""
+        return np.argsort(-x, axis=-1, kind="stable")
+
+    @staticmethod
+    def take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(x, idx, axis=-1)
+
+    @staticmethod
+    def scatter(out: np.ndarray, idx: np.ndarray, src: np.ndarray) -> np.ndarray:
+        """``out[..., idx] = src`` along the last axis, returning ``out``."""
+        np.put_along_axis(out, idx, src, axis=-1)
+        return out
+
+    @staticmethod
+    def expand_as(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(x, like.shape)
+
+    @staticmethod
+    def cumsum(x: np.ndarray) -> np.ndarray:
+        return np.cumsum(x, axis=-1)
+
+    @staticmethod
+    def argmax(x: np.ndarray) -> np.ndarray:
+        """First maximum along the last axis."""
+        return np.argmax(x, axis=-1)
+
+    @staticmethod
+    def sum_int(x: np.ndarray) -> np.ndarray:
+        return np.sum(x, axis=-1, dtype=np.int64)
+
+    @staticmethod
+    def exp(x: np.ndarray) -> np.ndarray:
+        return np.exp(x)
+
+    @staticmethod
+    def floor_int(x: np.ndarray) -> np.ndarray:
+        return np.floor(x).astype(np.int64)
+
+    @staticmethod
+    def ceil_int(x: np.ndarray) -> np.ndarray:
+        return np.ceil(x).astype(np.int64)
+
+    @staticmethod
+    def concat_zero(x: np.ndarray) -> np.ndarray:
+        """Prepend a zero column."""
+        return np.concatenate([np.zeros_like(x[..., :1]), x], axis=-1)
+
+    where = staticmethod(np.where)
+    minimum = staticmethod(np.minimum)
+    maximum = staticmethod(np.maximum)
+
+    @staticmethod
+    def all_finite(x: np.ndarray) -> bool:
+        return bool(np.all(np.isfinite(x)))
+
+    @staticmethod
+    def any_true(x: np.ndarray) -> bool:
+        return bool(np.any(x))
+
+    @staticmethod
+    def any_last(x: np.ndarray) -> np.ndarray:
+        return np.any(x, axis=-1)
+
+
+class TorchOps:
+    """torch tensors on any device, with no host synchronisation."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+
+    def is_array(self, x: Any) -> bool:
+        return isinstance(x, self.torch.Tensor)
+
+    def is_floating(self, x: Any) -> bool:
+        t = self.torch
+        return x.dtype in (t.float16, t.bfloat16, t.float32, t.float64)
+
+    def is_bool(self, x: Any) -> bool:
+        return x.dtype == self.torch.bool
+
+    def float32(self, x: Any) -> Any:
+        return x.to(self.torch.float32)
+
+    def float64(self, x: Any) -> Any:
+        return x.to(self.torch.float64)
+
+    def int64(self, x: Any) -> Any:
+        return x.to(self.torch.int64)
+
+    def arange(self, n: int, like: Any) -> Any:
+        return self.torch.arange(n, dtype=self.torch.int64, device=like.device)
+
+    def full(self, shape: tuple[int, ...], value: float, dtype: str, like: Any) -> Any:
+        return self.torch.full(shape, value, dtype=getattr(self.torch, dtype), device=like.device)
+
+    def ones_bool(self, shape: tuple[int, ...], like: Any) -> Any:
+        return self.torch.ones(shape, dtype=self.torch.bool, device=like.device)
+
+    def matmul_nt(self, a: Any, b: Any) -> Any:
+        return self.torch.matmul(a, b.transpose(-1, -2))
+
+    def norm(self, x: Any) -> Any:
+        return self.torch.linalg.vector_norm(x, dim=-1)
+
+    def logsumexp(self, x: Any) -> Any:
+        return self.torch.logsumexp(x, dim=-1)
+
+    def amax(self, x: Any, axis: int) -> Any:
+        return self.torch.amax(x, dim=axis)
+
+    def argsort_desc(self, x: Any) -> Any:
+        return self.torch.sort(x, dim=-1, descending=True, stable=True).indices
+
+    def take(self, x: Any, idx: Any) -> Any:
+        return self.torch.gather(x, -1, idx)
+
+    def scatter(self, out: Any, idx: Any, src: Any) -> Any:
+        return out.scatter(-1, idx, src)
+
+    def expand_as(self, x: Any, like: Any) -> Any:
+        return x.expand_as(like)
+
+    def cumsum(self, x: Any) -> Any:
+        return self.torch.cumsum(x, dim=-1)
+
+    def argmax(self, x: Any) -> Any:
+        return self.torch.argmax(x, dim=-1)
+
+    def sum_int(self, x: Any) -> Any:
+        return self.torch.sum(x, dim=-1, dtype=self.torch.int64)
+
+    def exp(self, x: Any) -> Any:
+        return self.torch.exp(x)
+
+    def floor_int(self, x: Any) -> Any:
+        return self.torch.floor(x).to(self.torch.int64)
+
+    def ceil_int(self, x: Any) -> Any:
+        return self.torch.ceil(x).to(self.torch.int64)
+
+    def concat_zero(self, x: Any) -> Any:
+        return self.torch.cat([self.torch.zeros_like(x[..., :1]), x], dim=-1)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.torch.where(cond, a, b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.torch.minimum(a, b) if self.is_array(b) else self.torch.clamp(a, max=b)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.torch.maximum(a, b) if self.is_array(b) else self.torch.clamp(a, min=b)
+
+    def all_finite(self, x: Any) -> bool:
+        return bool(self.torch.isfinite(x).all())
+
+    def any_true(self, x: Any) -> bool:
+        return bool(x.any())
+
+    def any_last(self, x: Any) -> Any:
+        return self.torch.any(x, dim=-1)
+
+
+_NUMPY = NumpyOps()
+_TORCH: TorchOps | None = None
+
+
+def ops_for(name: str, value: Any) -> NumpyOps | TorchOps:
+    """Return the backend for ``value``; ``name`` is the argument's name, for the error."""
+    global _TORCH
+    if isinstance(value, np.ndarray):
+        return _NUMPY
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        if _TORCH is None:
+            _TORCH = TorchOps()
+        return _TORCH
+    raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}")

@@ -1,0 +1,96 @@
+"""Stage 1: text-to-image log-scores (ADAFV-R5).
+
+``l_i = max_j (beta * cos(T_j, V_i) - logsumexp_k beta * cos(T_j, V_k))`` is the logarithm of
+the paper's ``t_i = max_j softmax_i(beta * cos)``. With beta = 100 most ``t_i`` underflow to
+0 in float32, so rankings use ``l`` and only the budget sums exponentiate it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from adafv import validation
+from adafv._backends import ops_for
+
+EPS = 1e-12  # ADAFV-R5: x / max(||x||_2, eps)
+
+
+def t2i_scores(
+    visual: Any,
+    text: Any,
+    *,
+    t2i_scale: float = 100.0,
+    visual_mask: Any = None,
+    text_mask: Any = None,
+    check_values: bool = True,
+) -> Any:
+    """Return the log-domain text-to-image score of every visual token (ADAFV-R5).
+
+    Args:
+        visual: ``(N, d)`` or batched ``(B, N, d)`` visual tokens after the projector, in the
+            order the language model receives them. numpy array or torch tensor (any device).
+        text: ``(M, d)`` or ``(B, M, d)`` input embeddings of the query text; ``M`` may be 0.
+        t2i_scale: beta, the softmax temperature; finite and > 0.
+        visual_mask, text_mask: optional boolean ``(B, N)`` / ``(B, M)`` (or unbatched
+            ``(N,)`` / ``(M,)``) masks, True for valid tokens (ADAFV-R14).
+        check_values: check that the inputs are finite (reads a flag back from the device).
+
+    Returns:
+        float32 ``(N,)`` or ``(B, N)`` of the kind and device of ``visual``. Padded visual
+        tokens, and every token of an image without valid text, score ``-inf``.
+
+    Raises:
+        ValueError: shapes, dtypes, masks or ``t2i_scale`` are invalid, or values are not
+            finite (ADAFV-R2).
+    """
+    ops = ops_for("visual", visual)
+    validation.check_floating(ops, "visual", visual, (2, 3))
+    batched = visual.ndim == 3
+    validation.check_same_kind(
+        "visual", visual, text=text, visual_mask=visual_mask, text_mask=text_mask
+    )
+    validation.check_floating(ops, "text", text, (visual.ndim,))
+    if text.shape[-1] != visual.shape[-1]:
+        raise ValueError(
+            f"text has width {text.shape[-1]} but visual has width {visual.shape[-1]}; both must "
+            "be in the language model's input-embedding space (ADAFV-R1)"
+        )
+    if batched and text.shape[0] != visual.shape[0]:
+        raise ValueError(
+            f"text has batch size {text.shape[0]} but visual has batch size {visual.shape[0]}"
+        )
+    validation.check_mask(ops, "visual_mask", visual_mask, tuple(visual.shape[:-1]))
+    validation.check_mask(ops, "text_mask", text_mask, tuple(text.shape[:-1]))
+    validation.check_t2i_scale(t2i_scale)
+    if check_values:
+        validation.check_finite(ops, "visual", visual)
+        validation.check_finite(ops, "text", text)
+
+    if not batched:
+        visual, text = visual[None], text[None]
+        visual_mask = None if visual_mask is None else visual_mask[None]
+        text_mask = None if text_mask is None else text_mask[None]
+    scores = _log_scores(ops, visual, text, float(t2i_scale), visual_mask, text_mask)
+    return scores if batched else scores[0]
+
+
+def _log_scores(ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any) -> Any:
+    """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs."""
+    batch, n_visual = visual.shape[0], visual.shape[1]
+    if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
+        return ops.full((batch, n_visual), -math.inf, "float32", like=visual)
+    visual, text = ops.float32(visual), ops.float32(text)
+    # Normalise the (M, N) product rather than the inputs: no normalised copy of V.
+    inv_text = 1.0 / ops.maximum(ops.norm(text), EPS)
+    inv_visual = 1.0 / ops.maximum(ops.norm(visual), EPS)
+    logits = ops.matmul_nt(text, visual) * (beta * inv_text[:, :, None]) * inv_visual[:, None, :]
+    if vmask is not None:
+        logits = ops.where(vmask[:, None, :], logits, -math.inf)
+    log_softmax = logits - ops.logsumexp(logits)[:, :, None]
+    if tmask is not None:
+        log_softmax = ops.where(tmask[:, :, None], log_softmax, -math.inf)
+    scores = ops.amax(log_softmax, axis=1)
+    if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
+        scores = ops.where(vmask, scores, -math.inf)
+    return scores

@@ -1,0 +1,243 @@
+"""Stage 2: which visual tokens to keep (ADAFV-R6 to ADAFV-R14), and the one-call ``select``.
+
+The whole algorithm is ``_select_batched`` below, written once for numpy and torch. It uses
+only fixed-shape vector operations (sorts, gathers, scatters, prefix sums), so the torch path
+never synchronises with the host and runs under CUDA graphs and ``torch.compile``. Each image
+of a batch is selected from its own valid tokens, as if it were alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from adafv import validation
+from adafv._backends import ops_for
+from adafv.budget import ROUNDING_SLACK, check_budget, check_guarantee, kept_count
+from adafv.scores import t2i_scores
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The kept tokens of one image, or of a batch (ADAFV-R10, ADAFV-R14).
+
+    All fields are arrays of the caller's kind and device.
+
+    Attributes:
+        indices: int64 ``(K,)`` kept token indices, ascending. Batched: ``(B, W)`` with
+            ``W = kept_count(N)`` of the padded ``N``; row ``b`` holds ``count[b]`` indices
+            (positions in the padded layout) followed by ``-1``.
+        count: int64, the number of kept tokens K (``()`` or ``(B,)``).
+        k_t2i: the T2I allocation ``a = m + k1`` (0 without query text).
+        k_saliency: the saliency allocation ``b = m + k2``.
+        n_overlap: ``|A ∩ B|``, tokens both sources chose; the fill replaced them (ADAFV-R9).
+    """
+
+    indices: Any
+    count: Any
+    k_t2i: Any
+    k_saliency: Any
+    n_overlap: Any
+
+
+def select(
+    visual: Any,
+    text: Any,
+    saliency: Any,
+    budget: int | None = None,
+    *,
+    keep_ratio: float | None = None,
+    guarantee: float = 0.25,
+    t2i_scale: float = 100.0,
+    visual_mask: Any = None,
+    text_mask: Any = None,
+    check_values: bool = True,
+) -> Selection:
+    """Select the visual tokens AdaFV keeps for one image or a batch.
+
+    Equal to ``select_from_scores(t2i_scores(visual, text, ...), saliency, ...)``
+    (ADAFV-R11).
+
+    Args:
+        visual: ``(N, d)`` or ``(B, N, d)`` visual tokens after the projector, in the order the
+            language model receives them (all crops of an image together, ADAFV-R15).
+        text: ``(M, d)`` or ``(B, M, d)`` input embeddings of the query text (``M`` may be 0).
+        saliency: ``(N,)`` or ``(B, N)`` non-negative saliency, e.g. [CLS] attention (ADAFV-R4).
+        budget: keep ``min(budget, N)`` tokens; or give ``keep_ratio`` instead (ADAFV-R3).
+        keep_ratio: keep ``ceil(keep_ratio * N)`` tokens, ``0 < keep_ratio <= 1``.
+        guarantee: tau in [0, 0.5]; each source always keeps its top ``floor(tau * K)``.
+        t2i_scale: beta, the temperature of the text-to-image softmax.
+        visual_mask, text_mask: boolean padding masks for batches, True for valid tokens.
+        check_values: check for non-finite inputs and negative saliency. This reads a flag
+            back from the device; pass False inside CUDA graphs or ``torch.compile``.
+
+    Returns:
+        A :class:`Selection` of the inputs' kind and device.
+
+    Raises:
+        ValueError: on any invalid argument; the message names it (ADAFV-R2).
+    """
+    scores = t2i_scores(
+        visual,
+        text,
+        t2i_scale=t2i_scale,
+        visual_mask=visual_mask,
+        text_mask=text_mask,
+        check_values=check_values,
+    )
+    return select_from_scores(
+        scores,
+        saliency,
+        budget,
+        keep_ratio=keep_ratio,
+        guarantee=guarantee,
+        visual_mask=visual_mask,
+        check_values=check_values,
+        _scores_checked=True,
+    )
+
+
+def select_from_scores(
+    t2i_log: Any,
+    saliency: Any,
+    budget: int | None = None,
+    *,
+    keep_ratio: float | None = None,
+    guarantee: float = 0.25,
+    visual_mask: Any = None,
+    check_values: bool = True,
+    _scores_checked: bool = False,
+) -> Selection:
+    """Select tokens from T2I log-scores and saliency (stage 2, ADAFV-R11).
+
+    Args:
+        t2i_log: ``(N,)`` or ``(B, N)`` log-domain T2I scores from :func:`t2i_scores`. An image
+            whose scores are all ``-inf`` has no query text and is selected by saliency alone
+            (ADAFV-R12).
+        saliency: same shape, non-negative.
+        budget, keep_ratio, guarantee, visual_mask, check_values: as in :func:`select`.
+
+    Returns:
+        A :class:`Selection` of the inputs' kind and device.
+    """
+    ops = ops_for("t2i_log", t2i_log)
+    validation.check_floating(ops, "t2i_log", t2i_log, (1, 2))
+    validation.check_same_kind("t2i_log", t2i_log, saliency=saliency, visual_mask=visual_mask)
+    validation.check_floating(ops, "saliency", saliency, (t2i_log.ndim,))
+    validation.check_shape("saliency", saliency, tuple(t2i_log.shape), "one score per token")
+    validation.check_mask(ops, "visual_mask", visual_mask, tuple(t2i_log.shape))
+    check_budget(budget, keep_ratio)
+    check_guarantee(guarantee)
+
+    batched = t2i_log.ndim == 2
+    if not batched:
+        t2i_log, saliency = t2i_log[None], saliency[None]
+        visual_mask = None if visual_mask is None else visual_mask[None]
+    valid = visual_mask if visual_mask is not None else ops.ones_bool(t2i_log.shape, t2i_log)
+    if check_values:
+        validation.check_saliency_values(ops, saliency)
+        if not _scores_checked:
+            validation.check_log_scores(ops, t2i_log, valid)
+
+    width = kept_count(t2i_log.shape[1], budget=budget, keep_ratio=keep_ratio)
+    result = _select_batched(ops, t2i_log, saliency, valid, width, budget, keep_ratio, guarantee)
+    if batched:
+        return result
+    return Selection(*(field[0] for field in _fields(result)))
+
+
+def _fields(s: Selection) -> tuple[Any, ...]:
+    return (s.indices, s.count, s.k_t2i, s.k_saliency, s.n_overlap)
+
+
+def _select_batched(
+    ops: Any,
+    t2i_log: Any,
+    saliency: Any,
+    valid: Any,
+    width: int,
+    budget: int | None,
+    keep_ratio: float | None,
+    guarantee: float,
+) -> Selection:
+    """ADAFV-R3 and R6 to R10 on validated ``(B, N)`` inputs; returns indices of width ``width``."""
+    n = t2i_log.shape[1]
+    positions = ops.arange(n, like=t2i_log)[None, :]  # (1, N)
+
+    # ADAFV-R3, R14: each image's K from its own valid count.
+    n_valid = ops.sum_int(valid)
+    if budget is not None:
+        kept = ops.minimum(n_valid, int(budget))
+    else:
+        wanted = ops.ceil_int(ops.float64(n_valid) * float(keep_ratio) - ROUNDING_SLACK)
+        kept = ops.minimum(ops.maximum(wanted, 1), n_valid)  # n_valid = 0 keeps 0
+    # ADAFV-R7: the guarantee m and the remainder R to split.
+    m = ops.floor_int(ops.float64(kept) * float(guarantee) + ROUNDING_SLACK)
+    remainder = kept - 2 * m
+
+    # ADAFV-R6: rankings, score descending, ties by lower index. Padded tokens rank last
+    # (valid log-scores are finite or, without text, -inf and unused; saliency is >= 0).
+    log_t = ops.where(valid, ops.float64(t2i_log), -math.inf)
+    sal = ops.where(valid, ops.float64(saliency), -math.inf)
+    order_t, order_s = ops.argsort_desc(log_t), ops.argsort_desc(sal)
+    has_text = ops.any_last(log_t > -math.inf)  # ADAFV-R12
+
+    # ADAFV-R7: P(k) = sum of the scores at ranks m .. m+k-1, in rank order and float64.
+    # Zeroing ranks below m makes the running sum start exactly at rank m.
+    from_m = positions >= m[:, None]
+    t_sorted = ops.where(from_m, ops.exp(ops.take(log_t, order_t)), 0.0)
+    s_sorted = ops.where(from_m, ops.take(ops.where(valid, sal, 0.0), order_s), 0.0)
+    prefix_t = ops.concat_zero(ops.cumsum(t_sorted))  # (B, N+1): prefix[j] = P(j - m)
+    prefix_s = ops.concat_zero(ops.cumsum(s_sorted))
+    k = ops.arange(n + 1, like=t2i_log)[None, :]
+    p_t = ops.take(prefix_t, ops.minimum(m[:, None] + k, n))
+    p_s = ops.take(prefix_s, ops.minimum(ops.maximum(m[:, None] + remainder[:, None] - k, 0), n))
+    products = ops.where(k <= remainder[:, None], p_t * p_s, -1.0)
+    k1 = ops.argmax(products)  # the first maximum: the smallest k1 on ties
+
+    # ADAFV-R8: A = first a of the T2I ranking, B = first b of the saliency ranking.
+    # ADAFV-R12: without query text, everything goes to saliency.
+    k_t2i = ops.where(has_text, m + k1, 0)
+    k_sal = kept - k_t2i
+    rank_t = _inverse_permutation(ops, order_t, positions)
+    rank_s = _inverse_permutation(ops, order_s, positions)
+    in_a = rank_t < k_t2i[:, None]
+    in_b = rank_s < k_sal[:, None]
+    chosen = in_a | in_b
+    n_overlap = ops.sum_int(in_a & in_b)
+
+    # ADAFV-R9: refill the overlap by walking both rankings, interleaved, from where A and B
+    # stopped. A token's key is its step in that walk; the n_overlap smallest keys among the
+    # tokens not yet kept are added. Keys are distinct (even: first source, odd: second).
+    t_first = (k_t2i >= k_sal)[:, None]
+    rank_first = ops.where(t_first, rank_t, rank_s)
+    rank_second = ops.where(t_first, rank_s, rank_t)
+    start_first = ops.where(t_first, k_t2i[:, None], k_sal[:, None])
+    start_second = ops.where(t_first, k_sal[:, None], k_t2i[:, None])
+    key = ops.minimum(2 * (rank_first - start_first), 2 * (rank_second - start_second) + 1)
+    unused = 2 * n  # keys of candidates lie in [0, 2N)
+    key = ops.where(chosen | ~valid, unused, key)
+    # The rank of each key among candidates, without a sort: mark the keys, count upwards.
+    marks = ops.full(key.shape[:1] + (2 * n + 1,), 0, "int64", like=key)
+    marks = ops.scatter(marks, key, ops.expand_as(ops.full((1, 1), 1, "int64", like=key), key))
+    keys_up_to = ops.take(ops.cumsum(marks), key)  # candidates with key <= this key
+    filled = (key < unused) & (keys_up_to <= n_overlap[:, None])
+    keep = chosen | filled
+
+    # ADAFV-R10: kept indices ascending, compacted into the first K slots of each row.
+    slot = ops.where(keep, ops.cumsum(ops.int64(keep)) - 1, width)
+    out = ops.full(key.shape[:1] + (width + 1,), -1, "int64", like=key)
+    out = ops.scatter(out, slot, ops.expand_as(positions, slot))
+    return Selection(
+        indices=out[:, :width],
+        count=ops.sum_int(keep),
+        k_t2i=k_t2i,
+        k_saliency=k_sal,
+        n_overlap=n_overlap,
+    )
+
+
+def _inverse_permutation(ops: Any, order: Any, positions: Any) -> Any:
+    """``rank[order[j]] = j``: each token's position in a ranking."""
+    return ops.scatter(ops.full(order.shape, 0, "int64", like=order), order, ops.expand_as(positions, order))

@@ -1,0 +1,94 @@
+"""Argument checks shared by the public functions (ADAFV-R1, ADAFV-R2).
+
+Every error names the argument and the offending value or shape. Shape and dtype checks
+cost nothing and always run; value checks (finite, non-negative) read a flag back from the
+device, so ``check_values=False`` skips them on hot paths whose inputs are known to be valid.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from adafv._backends import NumpyOps, TorchOps
+
+Ops = NumpyOps | TorchOps
+
+
+def check_floating(ops: Ops, name: str, x: Any, ndims: tuple[int, ...]) -> None:
+    """``x`` must have one of ``ndims`` dimensions and a floating dtype (ADAFV-R1)."""
+    if x.ndim not in ndims:
+        wanted = " or ".join(str(n) for n in ndims)
+        raise ValueError(f"{name} must have {wanted} dimensions, got shape {tuple(x.shape)}")
+    if not ops.is_floating(x):
+        raise ValueError(
+            f"{name} must be float16, bfloat16, float32 or float64, got dtype {x.dtype}"
+        )
+
+
+def check_same_kind(reference_name: str, reference: Any, **others: Any) -> None:
+    """All arrays are of the same kind (numpy or torch) and, for torch, on one device."""
+    for name, x in others.items():
+        if x is None:
+            continue
+        if type(x) is not type(reference):
+            raise ValueError(
+                f"{name} is a {type(x).__name__} but {reference_name} is a "
+                f"{type(reference).__name__}; pass arrays of one kind"
+            )
+        device = getattr(reference, "device", None)
+        if device is not None and x.device != device:
+            raise ValueError(
+                f"{name} is on {x.device} but {reference_name} is on {device}; "
+                "pass arrays on one device"
+            )
+
+
+def check_shape(name: str, x: Any, shape: tuple[int, ...], what: str) -> None:
+    if tuple(x.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape} ({what}), got {tuple(x.shape)}")
+
+
+def check_mask(ops: Ops, name: str, mask: Any, shape: tuple[int, ...]) -> None:
+    """A padding mask is boolean and of ``shape``; True marks a valid token (ADAFV-R14)."""
+    if mask is None:
+        return
+    if not ops.is_array(mask) or not ops.is_bool(mask):
+        dtype = getattr(mask, "dtype", type(mask).__name__)
+        raise ValueError(f"{name} must be a boolean array, got {dtype}")
+    check_shape(name, mask, shape, "True marks a valid token")
+
+
+def check_finite(ops: Ops, name: str, x: Any) -> None:
+    if not ops.all_finite(x):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_saliency_values(ops: Ops, saliency: Any) -> None:
+    check_finite(ops, "saliency", saliency)
+    if ops.any_true(saliency < 0):
+        raise ValueError("saliency contains negative values; it must be >= 0 (ADAFV-R2)")
+
+
+def check_log_scores(ops: Ops, t2i_log: Any, valid: Any) -> None:
+    """Log-scores are finite, or -inf for every valid token of an image (no query text)."""
+    if ops.any_true(t2i_log != t2i_log) or ops.any_true(t2i_log == math.inf):
+        raise ValueError("t2i_log contains NaN or +inf values")
+    finite = (t2i_log > -math.inf) & valid
+    absent = (t2i_log == -math.inf) & valid
+    if ops.any_true(ops.any_last(finite) & ops.any_last(absent)):
+        raise ValueError(
+            "t2i_log mixes -inf with finite values for one image; -inf is allowed only for "
+            "every token of an image without query text (ADAFV-R12)"
+        )
+
+
+def check_t2i_scale(t2i_scale: float) -> None:
+    if (
+        isinstance(t2i_scale, bool)
+        or not isinstance(t2i_scale, numbers.Real)
+        or not math.isfinite(float(t2i_scale))
+        or float(t2i_scale) <= 0
+    ):
+        raise ValueError(f"t2i_scale must be a finite number > 0, got {t2i_scale!r}")
