@@ -46,6 +46,8 @@ def t2i_scores(
     """
     ops = ops_for("visual", visual)
     validation.check_floating(ops, "visual", visual, (2, 3))
+    validation.check_not_empty("visual", visual, -2, "token")
+    validation.check_not_empty("visual", visual, -1, "feature")
     batched = visual.ndim == 3
     validation.check_same_kind(
         "visual", visual, text=text, visual_mask=visual_mask, text_mask=text_mask

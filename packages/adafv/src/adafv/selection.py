@@ -123,6 +123,7 @@ def select_from_scores(
     """
     ops = ops_for("t2i_log", t2i_log)
     validation.check_floating(ops, "t2i_log", t2i_log, (1, 2))
+    validation.check_not_empty("t2i_log", t2i_log, -1, "token")
     validation.check_same_kind("t2i_log", t2i_log, saliency=saliency, visual_mask=visual_mask)
     validation.check_floating(ops, "saliency", saliency, (t2i_log.ndim,))
     validation.check_shape("saliency", saliency, tuple(t2i_log.shape), "one score per token")
@@ -144,7 +145,7 @@ def select_from_scores(
     result = _select_batched(ops, t2i_log, saliency, valid, width, budget, keep_ratio, guarantee)
     if batched:
         return result
-    return Selection(*(field[0] for field in _fields(result)))
+    return Selection(*(field[0, ...] for field in _fields(result)))
 
 
 def _fields(s: Selection) -> tuple[Any, ...]:

@@ -27,6 +27,12 @@ def check_floating(ops: Ops, name: str, x: Any, ndims: tuple[int, ...]) -> None:
         )
 
 
+def check_not_empty(name: str, x: Any, axis: int, what: str) -> None:
+    """Reject an empty token or width axis: an image has at least one token (ADAFV-R1)."""
+    if x.shape[axis] == 0:
+        raise ValueError(f"{name} must have at least one {what}, got shape {tuple(x.shape)}")
+
+
 def check_same_kind(reference_name: str, reference: Any, **others: Any) -> None:
     """All arrays are of the same kind (numpy or torch) and, for torch, on one device."""
     for name, x in others.items():
