@@ -1,0 +1,135 @@
+"""Invariants of the selection, checked with hypothesis on the numpy backend.
+
+Each property holds for every input the strategies draw; ``test_torch.py`` checks that
+torch gives the same results as numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from strategies import problems, stage2_inputs
+
+import adafv
+from adafv.budget import guaranteed_count
+
+FIELDS = ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
+
+
+def _select(p, **overrides):
+    args = {"visual": p.visual, "text": p.text, "saliency": p.saliency, "budget": p.budget}
+    args.update(overrides)
+    return adafv.select(**args)
+
+
+def _ranking(scores: np.ndarray) -> np.ndarray:
+    return np.lexsort((np.arange(len(scores)), -scores.astype(np.float64)))
+
+
+@given(problems())
+def test_keeps_exactly_k_distinct_sorted_indices(p):  # ADAFV-R3, ADAFV-R10
+    sel = _select(p)
+    k = adafv.kept_count(len(p.saliency), budget=p.budget)
+    assert sel.indices.shape == (k,) and int(sel.count) == k
+    assert np.all(np.diff(sel.indices) > 0)
+    assert sel.indices.min() >= 0 and sel.indices.max() < len(p.saliency)
+    assert int(sel.k_t2i) + int(sel.k_saliency) == k
+
+
+@given(problems())
+def test_budget_at_least_n_keeps_all(p):  # ADAFV-R13
+    n = len(p.saliency)
+    assert _select(p, budget=n + p.budget).indices.tolist() == list(range(n))
+
+
+@given(problems(), st.data())
+def test_permuting_tokens_permutes_the_selection(p, data):  # ADAFV-R6, ADAFV-R10
+    # Exact ties break by index, which a permutation changes; saturated softmaxes give exact
+    # ties at l = 0 (several tokens each matching one text token perfectly in float32).
+    scores = adafv.t2i_scores(p.visual, p.text)
+    assume(len(p.text) == 0 or len(np.unique(scores)) == len(scores))
+    perm = np.array(data.draw(st.permutations(range(len(p.saliency)))))
+    base = _select(p)
+    moved = _select(p, visual=p.visual[perm], saliency=p.saliency[perm])
+    # Token i of the permuted input is token perm[i] of the original.
+    assert sorted(perm[moved.indices].tolist()) == base.indices.tolist()
+
+
+@given(problems(min_m=1), st.data())
+def test_text_order_does_not_matter(p, data):  # ADAFV-R5
+    perm = np.array(data.draw(st.permutations(range(len(p.text)))))
+    assert _select(p, text=p.text[perm]).indices.tolist() == _select(p).indices.tolist()
+
+
+@given(problems(), st.sampled_from([2.0**-10, 0.5, 2.0, 8.0, 2.0**20]), st.sampled_from(["s", "v", "t"]))
+def test_positive_scaling_changes_nothing(p, scale, which):  # ADAFV-R5, ADAFV-R7
+    scaled = {"s": "saliency", "v": "visual", "t": "text"}[which]
+    value = getattr(p, scaled) * np.float32(scale)
+    base, moved = _select(p), _select(p, **{scaled: value})
+    for name in FIELDS:
+        assert np.array_equal(getattr(base, name), getattr(moved, name)), name
+
+
+@given(problems())
+def test_top_m_of_each_source_is_kept(p):  # ADAFV-R8
+    sel = _select(p)
+    k = int(sel.count)
+    m = guaranteed_count(k, 0.25)
+    kept = set(sel.indices.tolist())
+    assert set(_ranking(p.saliency)[:m].tolist()) <= kept
+    if len(p.text):
+        scores = adafv.t2i_scores(p.visual, p.text)
+        assert set(_ranking(scores)[:m].tolist()) <= kept
+
+
+@given(stage2_inputs(ties=True))
+def test_ties_are_deterministic_and_exact(args):  # ADAFV-R6, ADAFV-R9
+    t2i_log, saliency, budget, guarantee = args
+    sel = adafv.select_from_scores(t2i_log, saliency, budget, guarantee=guarantee)
+    again = adafv.select_from_scores(t2i_log.copy(), saliency.copy(), budget, guarantee=guarantee)
+    assert sel.indices.tolist() == again.indices.tolist()
+    m = guaranteed_count(int(sel.count), guarantee)
+    assert set(_ranking(t2i_log)[:m].tolist()) <= set(sel.indices.tolist())
+    assert int(sel.count) == len(set(sel.indices.tolist())) == min(budget, len(saliency))
+
+
+@settings(deadline=None)
+@given(st.data())
+def test_batched_equals_per_sample(data):  # ADAFV-R14
+    """Pad a batch (padding placed anywhere, not only at the end) and compare with each alone."""
+    d = data.draw(st.integers(2, 16))
+    items = data.draw(st.lists(problems(max_n=24, d=d), min_size=1, max_size=4))
+    batch = len(items)
+    n = max(len(p.saliency) for p in items) + data.draw(st.integers(0, 3))
+    m = max(len(p.text) for p in items) + data.draw(st.integers(0, 2))
+    budget = data.draw(st.integers(1, n + 2))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    visual = rng.standard_normal((batch, n, d)).astype(np.float32) * 100  # garbage in padding
+    text = rng.standard_normal((batch, m, d)).astype(np.float32) * 100
+    saliency = rng.random((batch, n)).astype(np.float32) * 100
+    visual_mask = np.zeros((batch, n), bool)
+    text_mask = np.zeros((batch, m), bool)
+    slots = []
+    for b, p in enumerate(items):
+        p_n, p_m = len(p.saliency), len(p.text)
+        where = np.sort(rng.choice(n, size=p_n, replace=False))
+        where_text = np.sort(rng.choice(m, size=p_m, replace=False))
+        visual[b, where] = p.visual
+        text[b, where_text] = p.text
+        saliency[b, where] = p.saliency
+        visual_mask[b, where] = True
+        text_mask[b, where_text] = True
+        slots.append(where)
+    sel = adafv.select(
+        visual, text, saliency, budget, visual_mask=visual_mask, text_mask=text_mask
+    )
+    assert sel.indices.shape == (batch, adafv.kept_count(n, budget=budget))
+    for b, p in enumerate(items):
+        alone = _select(p, budget=budget)
+        count = int(alone.count)
+        assert int(sel.count[b]) == count
+        assert sel.indices[b, :count].tolist() == slots[b][alone.indices].tolist()
+        assert np.all(sel.indices[b, count:] == -1)
+        for name in ("k_t2i", "k_saliency", "n_overlap"):
+            assert int(getattr(sel, name)[b]) == int(getattr(alone, name)), name

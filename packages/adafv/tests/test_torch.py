@@ -1,0 +1,120 @@
+"""The torch path: equal to numpy, on every device, and free of host synchronisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from strategies import problems, stage2_inputs
+
+import adafv
+
+torch = pytest.importorskip("torch")
+
+FIELDS = ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+def _same(a, b) -> None:
+    for name in FIELDS:
+        left, right = np.asarray(getattr(a, name)), getattr(b, name).cpu().numpy()
+        assert np.array_equal(left, right), f"{name}: numpy {left} != torch {right}"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(deadline=None, max_examples=50)
+@given(p=problems())
+def test_select_equals_numpy(device, p):  # ADAFV-R11, ADAFV-R16
+    on = {"device": device}
+    got = adafv.select(
+        torch.from_numpy(p.visual).to(**on),
+        torch.from_numpy(p.text).to(**on),
+        torch.from_numpy(p.saliency).to(**on),
+        p.budget,
+    )
+    _same(adafv.select(p.visual, p.text, p.saliency, p.budget), got)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@settings(deadline=None, max_examples=50)
+@given(args=stage2_inputs(ties=True))
+def test_stage2_with_ties_equals_numpy(device, args):  # ADAFV-R6, ADAFV-R9
+    t2i_log, saliency, budget, guarantee = args
+    got = adafv.select_from_scores(
+        torch.from_numpy(t2i_log).to(device),
+        torch.from_numpy(saliency).to(device),
+        budget,
+        guarantee=guarantee,
+    )
+    _same(adafv.select_from_scores(t2i_log, saliency, budget, guarantee=guarantee), got)
+
+
+def _batch(device: str, batch: int = 3, n: int = 96, m: int = 7, d: int = 32):
+    gen = torch.Generator().manual_seed(0)
+    visual = torch.randn(batch, n, d, generator=gen)
+    text = torch.randn(batch, m, d, generator=gen)
+    saliency = torch.rand(batch, n, generator=gen)
+    visual_mask = torch.rand(batch, n, generator=gen) > 0.2
+    text_mask = torch.rand(batch, m, generator=gen) > 0.3
+    return [x.to(device) for x in (visual, text, saliency, visual_mask, text_mask)]
+
+
+def _select(visual, text, saliency, visual_mask, text_mask):
+    return adafv.select(
+        visual,
+        text,
+        saliency,
+        keep_ratio=0.25,
+        visual_mask=visual_mask,
+        text_mask=text_mask,
+        check_values=False,
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_compiles_to_one_graph(device):
+    """``fullgraph=True`` fails on any graph break: a ``.item()``, a host read, a
+    data-dependent shape. On the CPU the eager-mode compiler proves the capture without a
+    C++ toolchain; on CUDA the default compiler runs."""
+    inputs = _batch(device)
+    backend = "inductor" if device == "cuda" else "aot_eager"
+    compiled = torch.compile(_select, fullgraph=True, backend=backend)
+    got = compiled(*inputs)
+    _same(_select(*[x.cpu().numpy() for x in inputs]), got)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_no_host_synchronisation_on_cuda():
+    inputs = _batch("cuda")
+    _select(*inputs)  # warm up lazy CUDA initialisation
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _select(*inputs)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_captures_in_a_cuda_graph():
+    inputs = _batch("cuda")
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        _select(*inputs)  # warm-up on a side stream, as graph capture requires
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = _select(*inputs)
+    graph.replay()
+    torch.cuda.synchronize()
+    _same(_select(*[x.cpu().numpy() for x in inputs]), captured)
+
+
+def test_outputs_stay_on_the_input_device_and_kind():
+    visual, text, saliency, visual_mask, text_mask = _batch("cpu")
+    sel = _select(visual, text, saliency, visual_mask, text_mask)
+    for name in FIELDS:
+        value = getattr(sel, name)
+        assert isinstance(value, torch.Tensor) and value.dtype == torch.int64, name
