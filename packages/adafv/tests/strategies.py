@@ -24,9 +24,7 @@ class Problem:
 
 
 @st.composite
-def problems(
-    draw: st.DrawFn, max_n: int = 64, min_m: int = 0, d: int | None = None
-) -> Problem:
+def problems(draw: st.DrawFn, max_n: int = 64, min_m: int = 0, d: int | None = None) -> Problem:
     """One image: N visual tokens, M text tokens, a budget that may exceed N."""
     n = draw(st.integers(1, max_n))
     m = draw(st.integers(min_m, 6))

@@ -62,7 +62,11 @@ def test_text_order_does_not_matter(p, data):  # ADAFV-R5
     assert _select(p, text=p.text[perm]).indices.tolist() == _select(p).indices.tolist()
 
 
-@given(problems(), st.sampled_from([2.0**-10, 0.5, 2.0, 8.0, 2.0**20]), st.sampled_from(["s", "v", "t"]))
+@given(
+    problems(),
+    st.sampled_from([2.0**-10, 0.5, 2.0, 8.0, 2.0**20]),
+    st.sampled_from(["s", "v", "t"]),
+)
 def test_positive_scaling_changes_nothing(p, scale, which):  # ADAFV-R5, ADAFV-R7
     scaled = {"s": "saliency", "v": "visual", "t": "text"}[which]
     value = getattr(p, scaled) * np.float32(scale)
@@ -121,9 +125,7 @@ def test_batched_equals_per_sample(data):  # ADAFV-R14
         visual_mask[b, where] = True
         text_mask[b, where_text] = True
         slots.append(where)
-    sel = adafv.select(
-        visual, text, saliency, budget, visual_mask=visual_mask, text_mask=text_mask
-    )
+    sel = adafv.select(visual, text, saliency, budget, visual_mask=visual_mask, text_mask=text_mask)
     assert sel.indices.shape == (batch, adafv.kept_count(n, budget=budget))
     for b, p in enumerate(items):
         alone = _select(p, budget=budget)

@@ -16,7 +16,10 @@ def _select(to_backend, t2i_log, saliency, budget=None, **kwargs):
         budget,
         **kwargs,
     )
-    return {name: to_numpy(getattr(sel, name)) for name in ("indices", "count", "k_t2i", "k_saliency", "n_overlap")}
+    return {
+        name: to_numpy(getattr(sel, name))
+        for name in ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
+    }
 
 
 def test_exact_ties_are_broken_by_index(to_backend):  # ADAFV-R6, ADAFV-R7, ADAFV-R9

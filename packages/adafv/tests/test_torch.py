@@ -12,8 +12,12 @@ import adafv
 torch = pytest.importorskip("torch")
 
 FIELDS = ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    ),
+]
 
 
 def _same(a, b) -> None:

@@ -95,7 +95,10 @@ def test_batch_sizes_must_agree(to_backend):  # ADAFV-R2
     visual, text, saliency = _inputs()
     with pytest.raises(ValueError, match="text has batch size 2 but visual has batch size 1"):
         adafv.select(
-            to_backend(visual[None]), to_backend(np.stack([text, text])), to_backend(saliency[None]), 4
+            to_backend(visual[None]),
+            to_backend(np.stack([text, text])),
+            to_backend(saliency[None]),
+            4,
         )
 
 
@@ -122,7 +125,9 @@ def test_value_checks_can_be_skipped_on_hot_paths(to_backend):  # ADAFV-R2
 
 def test_empty_images_are_rejected(to_backend):  # ADAFV-R1
     visual, text, saliency = _inputs()
-    with pytest.raises(ValueError, match=r"visual must have at least one token, got shape \(0, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"visual must have at least one token, got shape \(0, 8\)"
+    ):
         adafv.select(to_backend(visual[:0]), to_backend(text), to_backend(saliency[:0]), 4)
     with pytest.raises(ValueError, match="t2i_log must have at least one token"):
         adafv.select_from_scores(to_backend(saliency[:0]), to_backend(saliency[:0]), 4)

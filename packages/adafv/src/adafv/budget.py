@@ -44,9 +44,7 @@ def check_guarantee(guarantee: float) -> None:
         raise ValueError(f"guarantee must be a number in [0, 0.5], got {guarantee!r}")
 
 
-def kept_count(
-    n_tokens: int, *, budget: int | None = None, keep_ratio: float | None = None
-) -> int:
+def kept_count(n_tokens: int, *, budget: int | None = None, keep_ratio: float | None = None) -> int:
     """Return K, the number of tokens an image of ``n_tokens`` visual tokens keeps (ADAFV-R3).
 
     With ``budget=B``: ``min(B, n_tokens)``. With ``keep_ratio=r`` in (0, 1]:

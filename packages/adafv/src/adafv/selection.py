@@ -220,7 +220,7 @@ def _select_batched(
     unused = 2 * n  # keys of candidates lie in [0, 2N)
     key = ops.where(chosen | ~valid, unused, key)
     # The rank of each key among candidates, without a sort: mark the keys, count upwards.
-    marks = ops.full(key.shape[:1] + (2 * n + 1,), 0, "int64", like=key)
+    marks = ops.full((*key.shape[:1], 2 * n + 1), 0, "int64", like=key)
     marks = ops.scatter(marks, key, ops.expand_as(ops.full((1, 1), 1, "int64", like=key), key))
     keys_up_to = ops.take(ops.cumsum(marks), key)  # candidates with key <= this key
     filled = (key < unused) & (keys_up_to <= n_overlap[:, None])
@@ -228,7 +228,7 @@ def _select_batched(
 
     # ADAFV-R10: kept indices ascending, compacted into the first K slots of each row.
     slot = ops.where(keep, ops.cumsum(ops.int64(keep)) - 1, width)
-    out = ops.full(key.shape[:1] + (width + 1,), -1, "int64", like=key)
+    out = ops.full((*key.shape[:1], width + 1), -1, "int64", like=key)
     out = ops.scatter(out, slot, ops.expand_as(positions, slot))
     return Selection(
         indices=out[:, :width],
@@ -241,4 +241,6 @@ def _select_batched(
 
 def _inverse_permutation(ops: Any, order: Any, positions: Any) -> Any:
     """``rank[order[j]] = j``: each token's position in a ranking."""
-    return ops.scatter(ops.full(order.shape, 0, "int64", like=order), order, ops.expand_as(positions, order))
+    return ops.scatter(
+        ops.full(order.shape, 0, "int64", like=order), order, ops.expand_as(positions, order)
+    )

@@ -1,0 +1,171 @@
+"""Benchmark ``adafv.select`` against the authors' procedure and the matrix-product floor.
+
+For three realistic shapes (LLaVA-1.5, LLaVA-NeXT, a long video-like input) it times, side
+by side in one run and interleaved round by round so machine noise hits all alike:
+
+- ``floor``: what any T2I selection must do: the norms and the ``M x N`` product;
+- ``select``: ``adafv.select`` (torch eager; numpy on the CPU; compiled on CUDA);
+- ``authors``: a re-statement of the authors' procedure (normalised copies, ``softmax``,
+  ``topk``, a Python-level split with host round trips).
+
+``select/floor`` has an ideal of 1.0: selection cannot be cheaper than the product it needs.
+Results go to JSON (``--json``) and to a table on the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+import adafv
+from adafv_conformance.authors import authors_select
+
+SHAPES = {
+    # name: (N visual tokens, d, M text tokens, budget), real sizes of the models named
+    "llava-1.5": (576, 4096, 40, 64),
+    "llava-next": (2880, 4096, 40, 288),
+    "video": (11520, 1024, 40, 1152),
+}
+
+
+def _inputs(n: int, d: int, m: int, device: str, dtype: torch.dtype):
+    gen = torch.Generator().manual_seed(0)
+    visual = torch.randn(n, d, generator=gen)
+    text = visual[torch.randint(0, n, (m,), generator=gen)] + torch.randn(m, d, generator=gen)
+    saliency = torch.rand(n, generator=gen) ** 4
+    return visual.to(device, dtype), text.to(device, dtype), saliency.to(device)
+
+
+def _floor(visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    visual, text = visual.float(), text.float()
+    inv_v = 1.0 / torch.linalg.vector_norm(visual, dim=-1).clamp_min(1e-12)
+    inv_t = 1.0 / torch.linalg.vector_norm(text, dim=-1).clamp_min(1e-12)
+    return (text @ visual.T) * inv_t[:, None] * inv_v[None, :]
+
+
+def _timer(device: str) -> Callable[[Callable[[], object]], float]:
+    def run(fn: Callable[[], object]) -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    return run
+
+
+def bench_shape(name: str, device: str, rounds: int, dtype: torch.dtype) -> dict:
+    n, d, m, budget = SHAPES[name]
+    visual, text, saliency = _inputs(n, d, m, device, dtype)
+    candidates: dict[str, Callable[[], object]] = {
+        "floor": lambda: _floor(visual, text),
+        "select": lambda: adafv.select(visual, text, saliency, budget, check_values=False),
+        "authors": lambda: authors_select(visual, text, saliency, budget),
+    }
+    if device == "cpu":
+        v_np, t_np, s_np = (x.float().numpy() for x in (visual, text, saliency))
+        candidates["select-numpy"] = lambda: adafv.select(v_np, t_np, s_np, budget)
+    else:
+        compiled = torch.compile(adafv.select, fullgraph=True, mode="max-autotune-no-cudagraphs")
+        graphed = torch.compile(adafv.select, fullgraph=True, mode="reduce-overhead")
+        candidates["select-compiled"] = lambda: compiled(
+            visual, text, saliency, budget, check_values=False
+        )
+        candidates["select-cudagraph"] = lambda: graphed(
+            visual, text, saliency, budget, check_values=False
+        )
+    timer = _timer(device)
+    for fn in candidates.values():  # warm-up: allocations, compilation, lazy initialisation
+        for _ in range(3):
+            timer(fn)
+    samples: dict[str, list[float]] = {key: [] for key in candidates}
+    for _ in range(rounds):
+        for key, fn in candidates.items():
+            samples[key].append(timer(fn))
+    med = {key: statistics.median(values) for key, values in samples.items()}
+    return {
+        "shape": {"n": n, "d": d, "m": m, "budget": budget},
+        "dtype": str(dtype).removeprefix("torch."),
+        "device": device,
+        "median_us": {key: value * 1e6 for key, value in med.items()},
+        "ratios": {f"{key}/floor": med[key] / med["floor"] for key in med if key != "floor"}
+        | {"authors/select": med["authors"] / med["select"]},
+        "ideal_select/floor": 1.0,
+        "rounds": rounds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True, help="where to write the results")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--device", action="append", choices=["cpu", "cuda"])
+    parser.add_argument("--shape", action="append", choices=list(SHAPES))
+    args = parser.parse_args()
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    torch.set_num_threads(torch.get_num_threads())
+    results = []
+    console = Console()
+    for device in devices:
+        for name in args.shape or list(SHAPES):
+            dtypes = [torch.float32] + ([torch.float16] if device == "cuda" else [])
+            for dtype in dtypes:
+                console.log(f"{name} on {device} ({dtype})")
+                results.append({"name": name, **bench_shape(name, device, args.rounds, dtype)})
+    machine = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+    with open(args.json, "w") as f:
+        json.dump({"benchmark": "select", "machine": machine, "results": results}, f, indent=2)
+
+    table = Table(title=f"adafv.select, median of {args.rounds} rounds (microseconds)")
+    for column in (
+        "shape",
+        "device",
+        "dtype",
+        "floor",
+        "select",
+        "authors",
+        "select/floor",
+        "authors/select",
+        "best select variant",
+    ):
+        table.add_column(column, justify="right")
+    for r in results:
+        us, ratios = r["median_us"], r["ratios"]
+        variants = {k: v for k, v in us.items() if k.startswith("select")}
+        best = min(variants, key=variants.get)
+        table.add_row(
+            f"{r['name']} N={r['shape']['n']}",
+            r["device"],
+            r["dtype"],
+            f"{us['floor']:.0f}",
+            f"{us['select']:.0f}",
+            f"{us['authors']:.0f}",
+            f"{ratios['select/floor']:.2f} (ideal 1.00)",
+            f"{ratios['authors/select']:.2f}",
+            f"{best} {us[best]:.0f} ({us[best] / us['floor']:.2f}x floor)",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
