@@ -23,7 +23,7 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 REPORTS = ROOT / "build" / "conformance"
-CORE = ("-e", "packages/adafv[torch]", "-e", "conformance")
+CORE = ("-e", "./packages/adafv[torch]", "-e", "./conformance")
 TEST_TOOLS = ("pytest", "hypothesis")
 
 # (backend, device) cells of the core's conformance matrix; numpy runs on the host only.
@@ -75,7 +75,7 @@ def conformance(session: nox.Session, backend: str, device: str) -> None:
 @nox.session(tags=["cpu", "conformance"], requires=["conformance"])
 def matrix(session: nox.Session) -> None:
     """Print the backend x device x cases-passed matrix from the conformance reports."""
-    _install(session, "-e", "conformance")
+    _install(session, "-e", "./conformance")
     reports = sorted(str(path) for path in REPORTS.glob("*.json"))
     if not reports:
         session.error(f"no conformance reports in {REPORTS}; run `nox -s conformance` first")
@@ -85,7 +85,7 @@ def matrix(session: nox.Session) -> None:
 @nox.session(tags=["cpu"])
 def fixtures(session: nox.Session) -> None:
     """Regenerate the golden tensors from the oracle and check they equal the committed ones."""
-    _install(session, "-e", "conformance[authors]")
+    _install(session, "-e", "./conformance[torch]")
     session.run("python", "-m", "adafv_conformance", "verify-fixtures")
     session.run(
         "python",

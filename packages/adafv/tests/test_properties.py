@@ -67,7 +67,7 @@ def test_text_order_does_not_matter(p, data):  # ADAFV-R5
     st.sampled_from([2.0**-10, 0.5, 2.0, 8.0, 2.0**20]),
     st.sampled_from(["s", "v", "t"]),
 )
-def test_positive_scaling_changes_nothing(p, scale, which):  # ADAFV-R5, ADAFV-R7
+def test_positive_scaling_changes_nothing(p, scale, which):  # ADAFV-R4, ADAFV-R5, ADAFV-R7
     scaled = {"s": "saliency", "v": "visual", "t": "text"}[which]
     value = getattr(p, scaled) * np.float32(scale)
     base, moved = _select(p), _select(p, **{scaled: value})

@@ -1,0 +1,164 @@
+"""Command line: ``python -m adafv_conformance {run,matrix,lint,generate,verify-fixtures}``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _load_backend(ref: str) -> object:
+    module, _, attr = ref.partition(":")
+    if not attr:
+        raise SystemExit(f"--backend must be module:attr, got {ref!r}")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "run")):
+        return obj()  # a class or a factory
+    return obj
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from adafv_conformance.runner import print_summary, run
+    from adafv_conformance.suite import load_suite
+
+    backend = _load_backend(args.backend)
+    suite = load_suite(args.fixtures)
+    ok = True
+    for device in args.device or ["cpu"]:
+        report = run(backend, device, suite=suite, case_ids=args.case, backend_ref=args.backend)
+        print_summary(report)
+        if args.json:
+            path = Path(args.json)
+            if len(args.device or []) > 1:
+                path = path.with_name(f"{path.stem}-{device}{path.suffix}")
+            report.to_json(path)
+        ok = ok and report.ok
+    return 0 if ok else 1
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from adafv_conformance.runner import Report, print_matrix
+
+    print_matrix([Report.from_json(p) for p in args.reports])
+    return 0
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from adafv_conformance.lint import lint
+    from adafv_conformance.suite import load_suite
+
+    res = lint(
+        load_suite(args.fixtures),
+        Path(args.spec) if args.spec else None,
+        [Path(d) for d in args.tests_dir or []],
+    )
+    for err in res.errors:
+        print(f"error: {err}")
+    print(f"rules cited by cases: {', '.join(sorted(res.cited_by_cases, key=_rule_no))}")
+    print(
+        f"rules cited by tests only: "
+        f"{', '.join(sorted(res.cited_by_tests - res.cited_by_cases, key=_rule_no)) or '-'}"
+    )
+    not_in_cases = [
+        r
+        for r in sorted(res.cited_by_tests | set(res.uncited), key=_rule_no)
+        if r not in res.cited_by_cases
+    ]
+    print(f"rules not cited by any case: {', '.join(not_in_cases) or '-'}")
+    print(f"uncited rules: {', '.join(res.uncited) or 'none'}")
+    return 0 if res.ok else 1
+
+
+def _rule_no(rule: str) -> int:
+    return int(rule.rsplit("R", 1)[1])
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from adafv_conformance.generate import DEFAULT_OUT, generate
+
+    start = time.perf_counter()
+    manifest = generate(Path(args.out) if args.out else DEFAULT_OUT, verbose=args.verbose)
+    print(f"wrote {len(manifest['cases'])} cases in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def verify_fixtures(fixtures: Path | None = None) -> list[str]:
+    """Regenerate into a temporary directory; list every expected tensor that differs."""
+    from safetensors.numpy import load_file
+
+    from adafv_conformance.generate import generate
+    from adafv_conformance.suite import load_suite
+
+    committed = load_suite(fixtures)
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = load_suite(Path(generate(Path(tmp)) and tmp))
+        fresh_ids = {c.id for c in fresh.cases}
+        for case in committed.cases:
+            if case.id not in fresh_ids:
+                problems.append(f"{case.id}: not produced by the generator")
+                continue
+            new = fresh.case(case.id)
+            old_t, new_t = load_file(str(case.path)), load_file(str(new.path))
+            for key in sorted(set(old_t) | set(new_t)):
+                a, b = old_t.get(key), new_t.get(key)
+                if a is None or b is None:
+                    problems.append(f"{case.id}: tensor {key} only in one of the two")
+                elif a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                    problems.append(f"{case.id}: tensor {key} differs from the oracle's")
+            for field in ("inputs_sha256", "recipe", "params", "rules"):
+                if case.entry.get(field) != new.entry.get(field):
+                    problems.append(f"{case.id}: manifest field {field} differs")
+        for cid in sorted(fresh_ids - {c.id for c in committed.cases}):
+            problems.append(f"{cid}: generated but not committed")
+    return problems
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    problems = verify_fixtures(Path(args.fixtures) if args.fixtures else None)
+    for p in problems:
+        print(f"error: {p}")
+    if not problems:
+        print(f"fixtures match the oracle bit for bit ({time.perf_counter() - start:.1f}s)")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    np.set_printoptions(precision=9)
+    parser = argparse.ArgumentParser(prog="python -m adafv_conformance")
+    parser.add_argument("--fixtures", help="fixture directory (default: the core suite)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the suite against a backend")
+    p.add_argument("--backend", required=True, help="module:attr of a Backend (or a factory)")
+    p.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable)")
+    p.add_argument("--case", action="append", help="run only this case id (repeatable)")
+    p.add_argument("--json", help="write the report here")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("matrix", help="print the backend x device table of report JSONs")
+    p.add_argument("reports", nargs="+")
+    p.set_defaults(func=_cmd_matrix)
+    p = sub.add_parser("lint", help="check ids, citations, hashes and rule coverage")
+    p.add_argument("--spec", help="path of spec/adafv-v1.md (default: found above fixtures)")
+    p.add_argument("--tests-dir", action="append", help="test directory citing rules")
+    p.set_defaults(func=_cmd_lint)
+    p = sub.add_parser("generate", help="regenerate the fixtures from the oracle")
+    p.add_argument("--out", help="output directory (default: the core fixtures)")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=_cmd_generate)
+    p = sub.add_parser("verify-fixtures", help="regenerate into a temp dir and compare")
+    p.set_defaults(func=_cmd_verify)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

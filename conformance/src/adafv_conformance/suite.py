@@ -1,0 +1,110 @@
+"""Loading the manifest, verifying hashes, and the Case objects the runner consumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+from adafv_conformance import recipes
+
+DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "core"
+
+
+class FixtureError(Exception):
+    """A fixture file or a rebuilt input does not match the hash in the manifest."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a loaded suite: its manifest entry and the directory of its file."""
+
+    entry: dict
+    directory: Path
+
+    @property
+    def id(self) -> str:
+        return self.entry["id"]
+
+    @property
+    def kind(self) -> str:
+        return self.entry["kind"]
+
+    @property
+    def rules(self) -> list[str]:
+        return list(self.entry["rules"])
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.entry["file"]
+
+    def params(self) -> dict:
+        """The params passed to a backend: the manifest's plus ``input_dtype``, ``batched``."""
+        return {
+            **self.entry["params"],
+            "input_dtype": self.entry["input_dtype"],
+            "batched": self.entry["batched"],
+        }
+
+    def verify_file(self) -> None:
+        """Raise FixtureError unless the file's sha256 is the manifest's."""
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        if digest != self.entry["sha256"]:
+            raise FixtureError(
+                f"{self.id}: {self.path.name} has sha256 {digest}, manifest "
+                f"says {self.entry['sha256']}"
+            )
+
+    def load(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(inputs, expected)``; recipe inputs are rebuilt and checked against their hash."""
+        self.verify_file()
+        tensors = load_file(str(self.path))
+        expected = {
+            k.removeprefix("expected."): v for k, v in tensors.items() if k.startswith("expected.")
+        }
+        if self.entry["inputs"] == "file":
+            inputs = {k: v for k, v in tensors.items() if not k.startswith("expected.")}
+        else:
+            rec = self.entry["recipe"]
+            inputs = recipes.build(rec["name"], rec["seed"], rec["params"])
+            digest = recipes.inputs_sha256(inputs)
+            if digest != self.entry["inputs_sha256"]:
+                raise FixtureError(
+                    f"{self.id}: recipe {rec['name']} (seed {rec['seed']}) "
+                    f"rebuilt inputs with sha256 {digest}, manifest says "
+                    f"{self.entry['inputs_sha256']}"
+                )
+        return inputs, expected
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded manifest and its cases."""
+
+    manifest: dict
+    directory: Path
+    cases: tuple[Case, ...]
+
+    @property
+    def name(self) -> str:
+        return self.manifest["suite"]
+
+    def case(self, case_id: str) -> Case:
+        for case in self.cases:
+            if case.id == case_id:
+                return case
+        raise KeyError(f"no case {case_id!r} in suite {self.name}")
+
+
+def load_suite(directory: str | Path | None = None) -> Suite:
+    """Load ``manifest.json`` from ``directory`` (default: the checked-in core fixtures)."""
+    directory = Path(directory) if directory is not None else DEFAULT_FIXTURES
+    manifest = json.loads((directory / "manifest.json").read_text())
+    if manifest.get("format_version") != 1:
+        raise FixtureError(f"unsupported format_version {manifest.get('format_version')!r}")
+    cases = tuple(Case(entry, directory) for entry in manifest["cases"])
+    return Suite(manifest, directory, cases)
