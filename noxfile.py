@@ -1,8 +1,8 @@
 """Sessions for the AdaFV monorepo: ``nox`` with no arguments runs what CI runs.
 
     nox                          lint, unit and property tests, the conformance matrix
-    nox -s conformance           every backend x device cell, then the matrix
-    nox -s "conformance(backend='torch', device='cuda')"
+    nox -s conformance matrix    every backend x device cell, then the matrix
+    nox -s conformance -- torch-cuda
     nox -s bench                 benchmarks (not run by default)
     nox -t cpu                   the sessions that need no GPU
 
@@ -46,35 +46,44 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and property tests of the core and of the conformance suite itself."""
     _install(session, *CORE, *TEST_TOOLS)
-    session.run("pytest", "packages/adafv/tests", "conformance/tests", *session.posargs)
+    # One run per package: each test directory has its own conftest and helper modules.
+    for tests_dir in ("packages/adafv/tests", "conformance/tests"):
+        session.run("pytest", tests_dir, *session.posargs)
 
 
 @nox.session(tags=["cpu", "conformance"])
-@nox.parametrize(
-    ("backend", "device"),
-    [nox.param(backend, device, id=f"{backend}-{device}") for backend, device in CONFORMANCE_CELLS],
-)
-def conformance(session: nox.Session, backend: str, device: str) -> None:
-    """Run the golden-tensor suite on one backend and device; a missing device is a skip."""
+def conformance(session: nox.Session) -> None:
+    """Run the golden-tensor suite on each core backend and device; a missing device is a skip.
+
+    Cells run in one environment; pass some to run only those: ``nox -s conformance --
+    torch-cuda``. Each writes ``build/conformance/core-<backend>-<device>.json``.
+    """
+    known = [f"{backend}-{device}" for backend, device in CONFORMANCE_CELLS]
+    cells = session.posargs or known
+    unknown = [cell for cell in cells if cell not in known]
+    if unknown:
+        session.error(f"unknown conformance cells {unknown}; choose from {known}")
     _install(session, *CORE)
     REPORTS.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python",
-        "-m",
-        "adafv_conformance",
-        "run",
-        "--backend",
-        f"adafv.conformance_backends:{backend}_backend",
-        "--device",
-        device,
-        "--json",
-        str(REPORTS / f"core-{backend}-{device}.json"),
-    )
+    for cell in cells:
+        backend, device = cell.split("-")
+        session.run(
+            "python",
+            "-m",
+            "adafv_conformance",
+            "run",
+            "--backend",
+            f"adafv.conformance_backends:{backend}_backend",
+            "--device",
+            device,
+            "--json",
+            str(REPORTS / f"core-{cell}.json"),
+        )
 
 
-@nox.session(tags=["cpu", "conformance"], requires=["conformance"])
+@nox.session(tags=["cpu", "conformance"])
 def matrix(session: nox.Session) -> None:
-    """Print the backend x device x cases-passed matrix from the conformance reports."""
+    """Print the backend x device x cases-passed matrix from every conformance report."""
     _install(session, "-e", "./conformance")
     reports = sorted(str(path) for path in REPORTS.glob("*.json"))
     if not reports:

@@ -113,7 +113,8 @@ def test_pytest_params_ids_and_skips(oracle_backend: object) -> None:
     params = pytest_params(oracle_backend, ("cpu", "cuda"))
     assert len(params) == 2 * len(load_suite().cases)
     ids = [p.id for p in params]
-    assert "sel-k1[cpu]" in ids and "sel-k1[cuda]" in ids
+    name = oracle_backend.name
+    assert f"{name}:sel-k1[cpu]" in ids and f"{name}:sel-k1[cuda]" in ids
     cuda = [p for p in params if p.id.endswith("[cuda]")]
     assert all(p.marks and p.marks[0].name == "skip" for p in cuda)
     case = load_suite().case("sel-k1")

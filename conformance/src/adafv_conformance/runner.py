@@ -226,7 +226,7 @@ def check_case(backend: Backend, case: Case, device: str, backend_ref: str | Non
 def pytest_params(
     backend: Backend, devices: tuple[str, ...] = ("cpu",), suite: Suite | None = None
 ) -> list:
-    """One ``pytest.param(backend, case, device)`` per case and device, id ``case[device]``.
+    """One ``pytest.param(backend, case, device)`` per case and device, id ``backend:case[device]``.
 
     A device the backend does not support gets a skip mark with the reason.
     """
@@ -239,7 +239,9 @@ def pytest_params(
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         for case in suite.cases:
             params.append(
-                pytest.param(backend, case, device, id=f"{case.id}[{device}]", marks=marks)
+                pytest.param(
+                    backend, case, device, id=f"{backend.name}:{case.id}[{device}]", marks=marks
+                )
             )
     return params
 

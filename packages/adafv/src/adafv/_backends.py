@@ -70,12 +70,15 @@ class NumpyOps:
         return np.sqrt(np.einsum("...i,...i->...", x, x))
 
     @staticmethod
-    def logsumexp(x: np.ndarray) -> np.ndarray:
-        """Over the last axis; a row of only -inf gives -inf."""
-        top = np.max(x, axis=-1, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0)
-        with np.errstate(divide="ignore"):
-            return np.log(np.sum(np.exp(x - top), axis=-1)) + top[..., 0]
+    def log_softmax(x: np.ndarray) -> np.ndarray:
+        """Over the last axis, as ``(x - max) - log(sum(exp(x - max)))`` (ADAFV-R5).
+
+        Subtracting the maximum first keeps ``l`` exact near 0 (``t`` near 1), where
+        ``x - logsumexp(x)`` rounds the small correction away. A row of only -inf gives NaN.
+        """
+        with np.errstate(invalid="ignore"):
+            shifted = x - np.max(x, axis=-1, keepdims=True)
+            return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
     @staticmethod
     def amax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -191,8 +194,8 @@ class TorchOps:
     def norm(self, x: Any) -> Any:
         return self.torch.linalg.vector_norm(x, dim=-1)
 
-    def logsumexp(self, x: Any) -> Any:
-        return self.torch.logsumexp(x, dim=-1)
+    def log_softmax(self, x: Any) -> Any:
+        return self.torch.log_softmax(x, dim=-1)
 
     def amax(self, x: Any, axis: int) -> Any:
         return self.torch.amax(x, dim=axis)

@@ -89,7 +89,7 @@ def _log_scores(ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask
     logits = ops.matmul_nt(text, visual) * (beta * inv_text[:, :, None]) * inv_visual[:, None, :]
     if vmask is not None:
         logits = ops.where(vmask[:, None, :], logits, -math.inf)
-    log_softmax = logits - ops.logsumexp(logits)[:, :, None]
+    log_softmax = ops.log_softmax(logits)
     if tmask is not None:
         log_softmax = ops.where(tmask[:, :, None], log_softmax, -math.inf)
     scores = ops.amax(log_softmax, axis=1)
