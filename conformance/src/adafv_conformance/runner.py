@@ -246,12 +246,16 @@ def pytest_params(
     return params
 
 
+# Wide enough that no column is cut in CI logs, where the terminal reports 80 columns.
+WIDTH = 120
+
+
 def print_summary(report: Report) -> None:
     """Per-case failures, then one summary table."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=WIDTH)
     for res in report.results:
         if res.status == "failed":
             print(f"FAILED {res.message}")  # plain print: the reproduction must not wrap
@@ -284,4 +288,4 @@ def print_matrix(reports: list[Report]) -> None:
             *(str(c[s]) for s in (*STATUSES, "total")),
             style=style,
         )
-    Console().print(table)
+    Console(width=WIDTH).print(table)
