@@ -70,15 +70,15 @@ class NumpyOps:
         return np.sqrt(np.einsum("...i,...i->...", x, x))
 
     @staticmethod
-    def log_softmax(x: np.ndarray) -> np.ndarray:
-        """Over the last axis, as ``(x - max) - log(sum(exp(x - max)))`` (ADAFV-R5).
+    def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+        """As ``(x - max) - log(sum(exp(x - max)))`` over ``axis`` (ADAFV-R5).
 
         Subtracting the maximum first keeps ``l`` exact near 0 (``t`` near 1), where
         ``x - logsumexp(x)`` rounds the small correction away. A row of only -inf gives NaN.
         """
         with np.errstate(invalid="ignore"):
-            shifted = x - np.max(x, axis=-1, keepdims=True)
-            return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+            shifted = x - np.max(x, axis=axis, keepdims=True)
+            return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
     @staticmethod
     def amax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -194,8 +194,8 @@ class TorchOps:
     def norm(self, x: Any) -> Any:
         return self.torch.linalg.vector_norm(x, dim=-1)
 
-    def log_softmax(self, x: Any) -> Any:
-        return self.torch.log_softmax(x, dim=-1)
+    def log_softmax(self, x: Any, axis: int) -> Any:
+        return self.torch.log_softmax(x, dim=axis)
 
     def amax(self, x: Any, axis: int) -> Any:
         return self.torch.amax(x, dim=axis)

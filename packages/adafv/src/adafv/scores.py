@@ -83,16 +83,18 @@ def _log_scores(ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask
     if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
         return ops.full((batch, n_visual), -math.inf, "float32", like=visual)
     visual, text = ops.float32(visual), ops.float32(text)
-    # Normalise the (M, N) product rather than the inputs: no normalised copy of V.
+    # Normalise the product rather than the inputs: no normalised copy of V. The product is
+    # laid out (N, M), visual rows first: on CPU BLAS that is about twice as fast as (M, N)
+    # for M << N, and the softmax then runs over axis 1.
     inv_text = 1.0 / ops.maximum(ops.norm(text), EPS)
     inv_visual = 1.0 / ops.maximum(ops.norm(visual), EPS)
-    logits = ops.matmul_nt(text, visual) * (beta * inv_text[:, :, None]) * inv_visual[:, None, :]
+    logits = ops.matmul_nt(visual, text) * (beta * inv_visual[:, :, None]) * inv_text[:, None, :]
     if vmask is not None:
-        logits = ops.where(vmask[:, None, :], logits, -math.inf)
-    log_softmax = ops.log_softmax(logits)
+        logits = ops.where(vmask[:, :, None], logits, -math.inf)
+    log_softmax = ops.log_softmax(logits, axis=1)
     if tmask is not None:
-        log_softmax = ops.where(tmask[:, :, None], log_softmax, -math.inf)
-    scores = ops.amax(log_softmax, axis=1)
+        log_softmax = ops.where(tmask[:, None, :], log_softmax, -math.inf)
+    scores = ops.amax(log_softmax, axis=2)
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
     return scores
