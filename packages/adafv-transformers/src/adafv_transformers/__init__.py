@@ -1,0 +1,26 @@
+"""AdaFV for Hugging Face Transformers VLMs: ``apply(model, budget=64)`` and go.
+
+``apply`` patches the user's own model object (``remove`` restores it); ``prune_inputs``
+returns the shortened inputs for callers who drive the model themselves. Supported models
+are listed in ``FAMILIES``, keyed by ``config.model_type``.
+"""
+
+from adafv_transformers.compat import SUPPORTED_TRANSFORMERS
+from adafv_transformers.families import FAMILIES
+from adafv_transformers.options import Options
+from adafv_transformers.patching import applied_options, apply, remove
+from adafv_transformers.pruning import ImageSelection, PrunedInputs, prune_inputs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FAMILIES",
+    "SUPPORTED_TRANSFORMERS",
+    "ImageSelection",
+    "Options",
+    "PrunedInputs",
+    "applied_options",
+    "apply",
+    "prune_inputs",
+    "remove",
+]

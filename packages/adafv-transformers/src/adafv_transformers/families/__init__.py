@@ -1,0 +1,27 @@
+"""The supported model families, in one table keyed by ``config.model_type``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from adafv_transformers.families.base import EncodedImages, Family
+from adafv_transformers.families.llava import Llava
+
+FAMILIES: dict[str, Family] = {
+    model_type: family for family in (Llava(),) for model_type in family.model_types
+}
+
+
+def family_for(model: nn.Module) -> Family:
+    """The family of ``model``, by ``model.config.model_type``; raises for any other model."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in FAMILIES:
+        supported = ", ".join(f"{t} ({FAMILIES[t].name})" for t in sorted(FAMILIES))
+        raise ValueError(
+            f"model_type={model_type!r} ({type(model).__name__}) is not supported by "
+            f"adafv_transformers; supported: {supported}"
+        )
+    return FAMILIES[model_type]
+
+
+__all__ = ["FAMILIES", "EncodedImages", "Family", "family_for"]

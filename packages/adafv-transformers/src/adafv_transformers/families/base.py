@@ -1,0 +1,56 @@
+"""What the pruning pipeline needs to know about a model family, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+
+@dataclass
+class EncodedImages:
+    """Every image of a call, encoded once.
+
+    Attributes:
+        features: per image, ``(N_i, D)`` tokens after the projector, in the order the
+            language model receives them (ADAFV-R1). These are ``V``.
+        saliency: per image, ``(N_i,)`` float32 saliency of those tokens (ADAFV-R4).
+    """
+
+    features: list[torch.Tensor]
+    saliency: list[torch.Tensor]
+
+
+class Family(Protocol):
+    """One model family: how to encode its images and hand kept features back to it."""
+
+    name: str
+    model_types: tuple[str, ...]
+    # Inputs that the pruned call must not pass again: ``mm_encoder_outputs`` replaces them.
+    consumed_inputs: tuple[str, ...]
+
+    def image_token_id(self, model: nn.Module) -> int: ...
+
+    def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages: ...
+
+    def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
+        """The ``mm_encoder_outputs`` that make the model use ``kept`` as its image features."""
+        ...
+
+
+def feature_layer_index(feature_layer: int, num_layers: int) -> int:
+    """The encoder layer whose output is ``hidden_states[feature_layer]`` of a HF tower.
+
+    ``hidden_states[0]`` is the embedding output and ``hidden_states[i]`` the output of layer
+    ``i - 1``; ``-1`` is the last layer, ``-2`` (LLaVA's default) the one before.
+    """
+    position = feature_layer if feature_layer >= 0 else num_layers + 1 + feature_layer
+    if not 1 <= position <= num_layers:
+        raise ValueError(
+            f"vision_feature_layer={feature_layer} does not name the output of one of the "
+            f"tower's {num_layers} layers, so it has no attention to take saliency from"
+        )
+    return position - 1

@@ -1,0 +1,125 @@
+"""``apply`` and ``remove``: AdaFV on the user's own model object, reversibly.
+
+``apply`` adds two things to the model instance and nothing to its class:
+- a forward pre-hook that prunes a call carrying ``pixel_values`` (``model(**inputs)``);
+- an instance ``generate`` that prunes the prompt once, runs the model's own ``generate``
+  with the kept features, and returns sequences that start with the caller's unpruned
+  ``input_ids``, so ``out[:, inputs["input_ids"].shape[1]:]`` is still the new text.
+``remove`` deletes both. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from adafv_transformers.compat import check_transformers
+from adafv_transformers.families import family_for
+from adafv_transformers.options import Options
+from adafv_transformers.pruning import prune_inputs
+
+_STATE = "_adafv_state"
+
+
+@dataclass
+class _State:
+    options: Options
+    hook: Any
+
+
+def apply(
+    model: nn.Module,
+    budget: int | None = None,
+    *,
+    keep_ratio: float | None = None,
+    guarantee: float = 0.25,
+    t2i_scale: float = 100.0,
+) -> nn.Module:
+    """Make ``model`` keep ``K`` visual tokens per image, and return it.
+
+    Applying again replaces the options; the model is patched once.
+
+    Args:
+        model: a supported ``...ForConditionalGeneration`` model (see
+            ``adafv_transformers.FAMILIES``).
+        budget: keep ``min(budget, N)`` tokens per image; or ``keep_ratio`` (ADAFV-R3).
+        guarantee, t2i_scale: the spec's tau and beta.
+    """
+    check_transformers()
+    family_for(model)
+    options = Options(budget, keep_ratio, guarantee, t2i_scale)
+    state = getattr(model, _STATE, None)
+    if state is not None:
+        state.options = options
+        return model
+    hook = model.register_forward_pre_hook(_prune_forward, with_kwargs=True)
+    setattr(model, _STATE, _State(options=options, hook=hook))
+    model.generate = functools.partial(_generate, model)
+    return model
+
+
+def remove(model: nn.Module) -> nn.Module:
+    """Undo :func:`apply`; the model behaves exactly as before it. Harmless if not applied."""
+    state = getattr(model, _STATE, None)
+    if state is None:
+        return model
+    state.hook.remove()
+    del model.generate
+    delattr(model, _STATE)
+    return model
+
+
+def applied_options(model: nn.Module) -> Options | None:
+    """The options :func:`apply` set on ``model``, or None."""
+    state = getattr(model, _STATE, None)
+    return None if state is None else state.options
+
+
+def _as_kwargs(model: nn.Module, args: tuple, kwargs: dict) -> dict:
+    if not args:
+        return dict(kwargs)
+    bound = inspect.signature(type(model).forward).bind_partial(model, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    arguments.pop("self", None)
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
+
+
+def _prune_forward(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    if kwargs.get("pixel_values") is None and not any(
+        isinstance(a, torch.Tensor) and a.ndim == 4 for a in args
+    ):
+        return None
+    inputs = _as_kwargs(model, args, kwargs)
+    if inputs.get("pixel_values") is None:
+        return None
+    return (), dict(prune_inputs(model, **inputs))
+
+
+def _generate(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    original = type(model).generate
+    inputs = dict(kwargs)
+    if args:
+        inputs["input_ids"] = args[0]
+        if len(args) > 1:
+            raise TypeError("pass generate's arguments after input_ids by keyword")
+    if inputs.get("pixel_values") is None or inputs.get("input_ids") is None:
+        return original(model, **inputs)
+    pruned = prune_inputs(model, **inputs)
+    output = original(model, **pruned)
+    return _restore_prompt(output, inputs["input_ids"], pruned["input_ids"].shape[1])
+
+
+def _restore_prompt(output: Any, prompt: torch.Tensor, pruned_length: int) -> Any:
+    """Put the caller's unpruned prompt back in front of the generated tokens."""
+    sequences = output if isinstance(output, torch.Tensor) else output.sequences
+    restored = torch.cat([prompt.to(sequences.device), sequences[:, pruned_length:]], dim=1)
+    if isinstance(output, torch.Tensor):
+        return restored
+    output.sequences = restored
+    return output

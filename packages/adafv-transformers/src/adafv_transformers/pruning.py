@@ -1,0 +1,272 @@
+"""Shorten a VLM call's inputs to the visual tokens AdaFV keeps.
+
+The pipeline, for every family: encode all images once (features ``V`` and saliency ``s``),
+find each image's placeholder tokens and the query text after it (``T``), select ``K`` tokens
+per image in one batched ``adafv.select`` call, then drop the other placeholders from
+``input_ids`` and ``attention_mask`` and hand the kept features to the model through
+``mm_encoder_outputs``. The language model then sees a shorter sequence at contiguous
+positions, which is what the authors' code feeds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+
+import adafv
+from adafv_transformers.compat import check_transformers
+from adafv_transformers.families import EncodedImages, family_for
+from adafv_transformers.options import Options
+
+# Inputs laid out one entry per token, pruned with the sequence; the value pads new slots.
+PER_TOKEN_INPUTS = {"labels": -100, "token_type_ids": 0, "position_ids": 0}
+
+
+@dataclass(frozen=True)
+class ImageSelection:
+    """What AdaFV kept of one image.
+
+    Attributes:
+        row: the batch row the image is in.
+        positions: ``(N,)`` the sequence positions of the image's tokens in the input.
+        kept: ``(K,)`` indices into the image's ``N`` tokens, ascending.
+        k_t2i, k_saliency, n_overlap: the split of ``K`` (ADAFV-R7 to R9).
+    """
+
+    row: int
+    positions: torch.Tensor
+    kept: torch.Tensor
+    k_t2i: int
+    k_saliency: int
+    n_overlap: int
+
+
+class PrunedInputs(dict):
+    """Keyword arguments for ``model(**pruned)`` or ``model.generate(**pruned)``.
+
+    Attributes:
+        images: one :class:`ImageSelection` per image, in placeholder order.
+        kept_positions: per row, the input positions of the tokens the pruned row holds.
+    """
+
+    images: list[ImageSelection]
+    kept_positions: list[torch.Tensor]
+
+    def __init__(
+        self,
+        inputs: Mapping[str, Any],
+        images: list[ImageSelection],
+        kept_positions: list[torch.Tensor],
+    ):
+        super().__init__(inputs)
+        self.images = images
+        self.kept_positions = kept_positions
+
+
+def prune_inputs(
+    model: nn.Module,
+    budget: int | None = None,
+    *,
+    keep_ratio: float | None = None,
+    guarantee: float = 0.25,
+    t2i_scale: float = 100.0,
+    **inputs: Any,
+) -> PrunedInputs:
+    """Return ``inputs`` with each image cut to the ``K`` tokens AdaFV keeps.
+
+    Args:
+        model: a supported ``...ForConditionalGeneration`` model.
+        budget, keep_ratio: tokens to keep per image (ADAFV-R3). Without either, the options
+            given to :func:`adafv_transformers.apply` on this model are used.
+        guarantee, t2i_scale: the spec's tau and beta.
+        **inputs: what the model's processor returned (``input_ids``, ``attention_mask``,
+            ``pixel_values``, ...), for one sample or a padded batch.
+
+    Returns:
+        :class:`PrunedInputs`: the shortened ``input_ids`` and ``attention_mask``, the kept
+        features as ``mm_encoder_outputs``, the other inputs unchanged (per-token ones such
+        as ``labels`` pruned alike). Inputs without images come back unchanged.
+
+    Raises:
+        ValueError: the model is not supported, or an input is missing or inconsistent.
+    """
+    check_transformers()
+    family = family_for(model)
+    options = _options(model, budget, keep_ratio, guarantee, t2i_scale)
+    input_ids = inputs.get("input_ids")
+    if input_ids is None:
+        raise ValueError(
+            "prune_inputs needs input_ids: inputs_embeds alone do not say where the image is"
+        )
+    if inputs.get("pixel_values") is None:
+        return PrunedInputs(inputs, images=[], kept_positions=[])
+    if inputs.get("mm_encoder_outputs"):
+        raise ValueError("pass pixel_values or mm_encoder_outputs, not both")
+    attention_mask = inputs.get("attention_mask")
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+
+    with torch.no_grad():
+        encoded = family.encode(model, inputs)
+        placeholders = input_ids == family.image_token_id(model)
+        spans = _image_spans(placeholders, encoded)
+        images = _select(model, encoded, spans, input_ids, attention_mask, placeholders, options)
+
+    keep = attention_mask.bool() & ~placeholders
+    for image in images:
+        keep[image.row, image.positions[image.kept]] = True
+    kept_positions = [row.nonzero().squeeze(1) for row in keep]
+    left = _pads_left(attention_mask)
+    pruned = {key: value for key, value in inputs.items() if key not in family.consumed_inputs}
+    pad_id = _pad_id(model, family.image_token_id(model))
+    pruned["input_ids"] = _gather_rows(input_ids, kept_positions, pad_id, left)
+    pruned["attention_mask"] = _gather_rows(
+        torch.ones_like(attention_mask), kept_positions, 0, left
+    )
+    for key, pad in PER_TOKEN_INPUTS.items():
+        if inputs.get(key) is not None:
+            pruned[key] = _gather_rows(inputs[key], kept_positions, pad, left)
+    kept_features = [
+        features[image.kept] for features, image in zip(encoded.features, images, strict=True)
+    ]
+    pruned["mm_encoder_outputs"] = family.encoder_outputs(model, kept_features)
+    return PrunedInputs(pruned, images=images, kept_positions=kept_positions)
+
+
+def _options(
+    model: nn.Module,
+    budget: int | None,
+    keep_ratio: float | None,
+    guarantee: float,
+    t2i_scale: float,
+) -> Options:
+    if budget is None and keep_ratio is None:
+        from adafv_transformers.patching import applied_options
+
+        options = applied_options(model)
+        if options is None:
+            raise ValueError(
+                "give budget= or keep_ratio=, or call adafv_transformers.apply(model, ...) first"
+            )
+        return options
+    return Options(budget, keep_ratio, guarantee, t2i_scale)
+
+
+def _image_spans(
+    placeholders: torch.Tensor, encoded: EncodedImages
+) -> list[tuple[int, torch.Tensor]]:
+    """``(row, positions)`` of each image: placeholders are filled in row-major order."""
+    sizes = [int(f.shape[0]) for f in encoded.features]
+    rows, cols = placeholders.nonzero(as_tuple=True)
+    if rows.numel() != sum(sizes):
+        raise ValueError(
+            f"input_ids hold {rows.numel()} image placeholder tokens but the images have "
+            f"{sum(sizes)} features ({sizes}); were the inputs made by this model's processor?"
+        )
+    spans = []
+    for image, (image_rows, image_cols) in enumerate(
+        zip(rows.split(sizes), cols.split(sizes), strict=True)
+    ):
+        if image_rows[0] != image_rows[-1]:
+            raise ValueError(f"image {image}'s placeholder tokens span more than one row")
+        spans.append((int(image_rows[0]), image_cols))
+    return spans
+
+
+def _query_positions(
+    row: int, last: int, attention_mask: torch.Tensor, placeholders: torch.Tensor
+) -> torch.Tensor:
+    """The query text of an image (ADAFV-R1): the valid, non-image tokens after it."""
+    after = torch.zeros_like(placeholders[row])
+    after[last + 1 :] = True
+    return (after & attention_mask[row].bool() & ~placeholders[row]).nonzero().squeeze(1)
+
+
+def _select(
+    model: nn.Module,
+    encoded: EncodedImages,
+    spans: list[tuple[int, torch.Tensor]],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    placeholders: torch.Tensor,
+    options: Options,
+) -> list[ImageSelection]:
+    """One batched ``adafv.select`` over all images of the call (ADAFV-R14)."""
+    embed = model.get_input_embeddings()
+    device = encoded.features[0].device
+    queries = [
+        embed(input_ids[row, _query_positions(row, int(cols[-1]), attention_mask, placeholders)])
+        for row, cols in spans
+    ]
+    visual = pad_sequence(encoded.features, batch_first=True)
+    saliency = pad_sequence(encoded.saliency, batch_first=True)
+    text = pad_sequence([q.to(device, visual.dtype) for q in queries], batch_first=True)
+    if text.shape[1] == 0:  # no image has a query: pad_sequence loses the feature width
+        text = visual.new_zeros((visual.shape[0], 0, visual.shape[2]))
+    visual_mask = _lengths_mask([f.shape[0] for f in encoded.features], device)
+    text_mask = _lengths_mask([q.shape[0] for q in queries], device)
+    sel = adafv.select(
+        visual,
+        text,
+        saliency.to(device),
+        options.budget,
+        keep_ratio=options.keep_ratio,
+        guarantee=options.guarantee,
+        t2i_scale=options.t2i_scale,
+        visual_mask=visual_mask,
+        text_mask=text_mask,
+    )
+    counts, k_t2i, k_sal, overlap = (
+        x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)
+    )
+    return [
+        ImageSelection(
+            row=row,
+            positions=cols,
+            kept=sel.indices[i, : counts[i]].to(cols.device),
+            k_t2i=k_t2i[i],
+            k_saliency=k_sal[i],
+            n_overlap=overlap[i],
+        )
+        for i, (row, cols) in enumerate(spans)
+    ]
+
+
+def _lengths_mask(lengths: list[int], device: torch.device) -> torch.Tensor:
+    steps = torch.arange(max(lengths, default=0), device=device)
+    return steps[None, :] < torch.tensor(lengths, device=device)[:, None]
+
+
+def _pads_left(attention_mask: torch.Tensor) -> bool:
+    """Keep the input's padding side; unpadded input gets left padding, as generation needs."""
+    return not (
+        bool((attention_mask[:, -1] == 0).any()) and not bool((attention_mask[:, 0] == 0).any())
+    )
+
+
+def _pad_id(model: nn.Module, image_token_id: int) -> int:
+    config = getattr(model.config, "text_config", model.config)
+    pad = getattr(config, "pad_token_id", None)
+    pad = 0 if pad is None else int(pad)
+    if pad == image_token_id:  # a pad slot must never read as an image placeholder
+        pad = 1 if image_token_id == 0 else 0
+    return pad
+
+
+def _gather_rows(
+    values: torch.Tensor, positions: list[torch.Tensor], pad: int, left: bool
+) -> torch.Tensor:
+    """Each row's values at ``positions[row]`` (along the last axis), padded to one length."""
+    width = max(int(p.numel()) for p in positions)
+    shape = (*values.shape[:-2], len(positions), width)
+    out = values.new_full(shape, pad)
+    for row, cols in enumerate(positions):
+        n = int(cols.numel())
+        target = slice(width - n, width) if left else slice(0, n)
+        out[..., row, target] = values[..., row, cols]
+    return out

@@ -1,0 +1,212 @@
+"""Tiny, random-weight models at the real image geometry, built offline from configs.
+
+They serve the tests, the model-level fixtures, the demo's built-in model and the CPU
+benchmarks. Weights are random (seeded): the outputs mean nothing, but every code path is
+the one a real checkpoint takes, since the model is saved and loaded in the standard Hugging
+Face layout. The tokenizer is a word-level one over a fixed vocabulary, so no download is
+needed; prompts should use its words (``VOCABULARY``), other words become ``<unk>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SPECIAL_TOKENS = ["<unk>", "<pad>", "<s>", "</s>"]
+IMAGE_TOKEN = "<image>"
+VOCABULARY = [
+    "user",
+    "assistant",
+    "system",
+    "what",
+    "which",
+    "where",
+    "how",
+    "many",
+    "is",
+    "are",
+    "was",
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "and",
+    "or",
+    "with",
+    "this",
+    "that",
+    "these",
+    "image",
+    "picture",
+    "photo",
+    "describe",
+    "color",
+    "colour",
+    "shape",
+    "object",
+    "objects",
+    "left",
+    "right",
+    "top",
+    "bottom",
+    "middle",
+    "center",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "black",
+    "white",
+    "orange",
+    "purple",
+    "circle",
+    "square",
+    "triangle",
+    "stripe",
+    "stripes",
+    "line",
+    "lines",
+    "dot",
+    "dots",
+    "cat",
+    "dog",
+    "car",
+    "tree",
+    "sky",
+    "sun",
+    "house",
+    "person",
+    "people",
+    "there",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "big",
+    "small",
+    "large",
+    "tiny",
+    "near",
+    "far",
+    "behind",
+    "front",
+    "answer",
+    "question",
+    "short",
+    "word",
+    "sentence",
+    "please",
+    "detail",
+    "it",
+    "its",
+    "you",
+    "see",
+    "do",
+    "does",
+    ":",
+    "?",
+    ".",
+    ",",
+    "!",
+    "'",
+    "-",
+]
+
+
+def tokenizer() -> Any:
+    """A word-level fast tokenizer over ``VOCABULARY``, lower-casing, with ``<image>``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *VOCABULARY])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        padding_side="left",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
+
+
+def tiny_llava(
+    seed: int = 0, dtype: torch.dtype = torch.float32, attn_implementation: str = "sdpa"
+) -> tuple[Any, Any]:
+    """``(LlavaForConditionalGeneration, LlavaProcessor)``: CLIP 336/14, 576 tokens per image.
+
+    Real LLaVA-1.5-7B: CLIP ViT-L/14-336 (hidden 1024, 24 layers, 16 heads, feature layer
+    -2) and Vicuna-7B (hidden 4096, 32 layers, 32 heads). Here: hidden 64 / 3 layers / 4
+    heads in the tower, 64 / 2 layers / 4 heads in the language model.
+    """
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    tok = tokenizer()
+    vision = CLIPVisionConfig(
+        image_size=336,
+        patch_size=14,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        projection_dim=64,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+    config._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).to(dtype).eval()
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token=IMAGE_TOKEN,
+    )
+    return model, processor
+
+
+def save(model: Any, processor: Any, path: str | Path) -> Path:
+    """Write a tiny model and its processor in the standard Hugging Face layout."""
+    path = Path(path)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
