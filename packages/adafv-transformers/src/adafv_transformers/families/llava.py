@@ -13,10 +13,9 @@ from adafv_transformers.saliency import ClsAttentionProbe
 
 
 def base_model(model: nn.Module) -> nn.Module:
-    """The module that owns the vision tower: ``model.model`` of a ``...ForConditionalGeneration``."""
-    return (
-        model.model if hasattr(model, "model") and hasattr(model.model, "vision_tower") else model
-    )
+    """The module that owns the vision tower (``model.model`` of a generation model)."""
+    inner = getattr(model, "model", None)
+    return inner if hasattr(inner, "vision_tower") else model
 
 
 def vision_settings(model: nn.Module, inputs: Mapping[str, Any]) -> tuple[int, str]:
