@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import problems, stage2_inputs
 
 import adafv
 from adafv.budget import guaranteed_count
+from strategies import problems, stage2_inputs
 
 FIELDS = ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
 

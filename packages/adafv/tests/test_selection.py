@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import to_numpy
 
 import adafv
+from conftest import to_numpy
 
 
 def _select(to_backend, t2i_log, saliency, budget=None, **kwargs):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies import problems, stage2_inputs
 
 import adafv
+from strategies import problems, stage2_inputs
 
 torch = pytest.importorskip("torch")
 

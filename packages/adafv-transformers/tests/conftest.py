@@ -1,0 +1,100 @@
+"""Tiny LLaVA models built offline, images drawn with Pillow, and the independent references
+the integration is checked against: eager attention for saliency, ``adafv.select`` for the
+selection, the bare language model on hand-built embeddings for logits."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+import adafv
+from adafv_transformers.tiny_models import tiny_llava
+
+transformers = pytest.importorskip("transformers")
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    ),
+]
+
+
+def picture(seed: int, size: tuple[int, int] = (300, 220)) -> Image.Image:
+    """A random but structured RGB image: a few coloured shapes on noise."""
+    rng = np.random.default_rng(seed)
+    pixels = (rng.random((size[1], size[0], 3)) * 80).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x, y = rng.integers(0, size[0] - 40), rng.integers(0, size[1] - 40)
+        w, h = rng.integers(20, 90, size=2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        draw.ellipse((x, y, x + w, y + h), fill=colour)
+    return image
+
+
+@pytest.fixture(scope="session")
+def llava():
+    """``(model, processor)`` of the tiny LLaVA-1.5 under SDPA, float32, seed 0."""
+    return tiny_llava(seed=0)
+
+
+@pytest.fixture(scope="session")
+def llava_eager(llava):
+    """The same weights under eager attention, for the saliency reference."""
+    model, _ = llava
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    return eager
+
+
+def eager_saliency(eager_model, pixel_values: torch.Tensor) -> torch.Tensor:
+    """[CLS] attention over the patches at the feature layer, from ``output_attentions``."""
+    tower = eager_model.model.vision_tower
+    layer = eager_model.config.vision_feature_layer
+    with torch.no_grad():
+        out = tower(pixel_values.to(tower.dtype), output_attentions=True)
+    num_layers = len(out.attentions)
+    index = layer if layer >= 0 else num_layers + 1 + layer
+    weights = out.attentions[index - 1].float()  # (images, heads, L, L)
+    return weights[:, :, 0, 1:].mean(dim=1)
+
+
+def reference_selection(model, eager_model, input_ids, pixel_values, budget, row=0):
+    """Kept indices of the one image in ``input_ids[row]``, computed without the package."""
+    image_id = model.config.image_token_id
+    with torch.no_grad():
+        features = model.model.get_image_features(pixel_values=pixel_values, return_dict=True)
+        visual = features.pooler_output[0]
+        ids = input_ids[row]
+        placeholders = (ids == image_id).nonzero().squeeze(1)
+        query_ids = ids[int(placeholders[-1]) + 1 :]
+        query_ids = query_ids[query_ids != image_id]
+        text = model.get_input_embeddings()(query_ids)
+    saliency = eager_saliency(eager_model, pixel_values)[0]
+    selection = adafv.select(visual, text, saliency, budget)
+    return visual, placeholders, selection
+
+
+def hand_built_embeddings(model, input_ids, visual, placeholders, kept) -> torch.Tensor:
+    """The input embeddings of one row with only the kept image tokens, built by hand."""
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(input_ids).clone()
+        embeds[placeholders] = visual.to(embeds.dtype)
+    keep = torch.ones(input_ids.shape[0], dtype=torch.bool)
+    keep[placeholders] = False
+    keep[placeholders[kept]] = True
+    return embeds[keep]
+
+
+def language_model_logits(model, embeds: torch.Tensor) -> torch.Tensor:
+    """Logits of the bare language model and head on ``(L, D)`` embeddings, no cache."""
+    with torch.no_grad():
+        hidden = model.model.language_model(inputs_embeds=embeds[None], use_cache=False)
+        return model.lm_head(hidden.last_hidden_state)[0]
