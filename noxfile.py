@@ -2,7 +2,8 @@
 
     nox                          lint, unit and property tests, the conformance matrix
     nox -s conformance matrix    every backend x device cell, then the matrix
-    nox -s conformance -- torch-cuda
+    nox -s conformance -- transformers-cuda
+    nox -s "transformers_tests(transformers='5.19.0')"
     nox -s bench                 benchmarks (not run by default)
     nox -t cpu                   the sessions that need no GPU
 
@@ -24,10 +25,29 @@ ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 REPORTS = ROOT / "build" / "conformance"
 CORE = ("-e", "./packages/adafv[torch]", "-e", "./conformance")
+TRANSFORMERS = ("-e", "./packages/adafv-transformers", "pillow")
 TEST_TOOLS = ("pytest", "hypothesis")
+# Both ends of adafv-transformers' supported range (adafv_transformers.compat).
+TRANSFORMERS_VERSIONS = ["5.19.0", "5.23.0"]
+NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
 
-# (backend, device) cells of the core's conformance matrix; numpy runs on the host only.
-CONFORMANCE_CELLS = [("numpy", "cpu"), ("torch", "cpu"), ("torch", "cuda")]
+# Conformance cells: id -> (backend, fixture suite). Each runs on cpu and cuda; a missing
+# device is reported as skipped.
+CONFORMANCE_BACKENDS = {
+    "numpy": ("adafv.conformance_backends:numpy_backend", "conformance/fixtures/core"),
+    "torch": ("adafv.conformance_backends:torch_backend", "conformance/fixtures/core"),
+    "transformers": (
+        "adafv_transformers.conformance_backend:backend",
+        "conformance/fixtures/models",
+    ),
+}
+CONFORMANCE_CELLS = [
+    "numpy-cpu",
+    "torch-cpu",
+    "torch-cuda",
+    "transformers-cpu",
+    "transformers-cuda",
+]
 
 
 def _install(session: nox.Session, *args: str) -> None:
@@ -51,33 +71,43 @@ def tests(session: nox.Session) -> None:
         session.run("pytest", tests_dir, *session.posargs)
 
 
+@nox.session(tags=["cpu"])
+@nox.parametrize("transformers", TRANSFORMERS_VERSIONS)
+def transformers_tests(session: nox.Session, transformers: str) -> None:
+    """adafv-transformers against real transformers, at both ends of its supported range."""
+    _install(session, *CORE, *TRANSFORMERS, f"transformers=={transformers}", *TEST_TOOLS)
+    session.run("pytest", "packages/adafv-transformers/tests", *session.posargs)
+
+
 @nox.session(tags=["cpu", "conformance"])
 def conformance(session: nox.Session) -> None:
-    """Run the golden-tensor suite on each core backend and device; a missing device is a skip.
+    """Run the golden-tensor suites on each backend and device; a missing device is a skip.
 
     Cells run in one environment; pass some to run only those: ``nox -s conformance --
-    torch-cuda``. Each writes ``build/conformance/core-<backend>-<device>.json``.
+    torch-cuda``. Each writes ``build/conformance/<backend>-<device>.json``.
     """
-    known = [f"{backend}-{device}" for backend, device in CONFORMANCE_CELLS]
-    cells = session.posargs or known
-    unknown = [cell for cell in cells if cell not in known]
+    cells = session.posargs or CONFORMANCE_CELLS
+    unknown = [cell for cell in cells if cell not in CONFORMANCE_CELLS]
     if unknown:
-        session.error(f"unknown conformance cells {unknown}; choose from {known}")
-    _install(session, *CORE)
+        session.error(f"unknown conformance cells {unknown}; choose from {CONFORMANCE_CELLS}")
+    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
     REPORTS.mkdir(parents=True, exist_ok=True)
     for cell in cells:
-        backend, device = cell.split("-")
+        name, device = cell.rsplit("-", 1)
+        backend, fixtures = CONFORMANCE_BACKENDS[name]
         session.run(
             "python",
             "-m",
             "adafv_conformance",
+            "--fixtures",
+            fixtures,
             "run",
             "--backend",
-            f"adafv.conformance_backends:{backend}_backend",
+            backend,
             "--device",
             device,
             "--json",
-            str(REPORTS / f"core-{cell}.json"),
+            str(REPORTS / f"{cell}.json"),
         )
 
 
@@ -93,9 +123,10 @@ def matrix(session: nox.Session) -> None:
 
 @nox.session(tags=["cpu"])
 def fixtures(session: nox.Session) -> None:
-    """Regenerate the golden tensors from the oracle and check they equal the committed ones."""
-    _install(session, "-e", "./conformance[torch]")
+    """Check the golden tensors against their independent sources, and the suites' lint."""
+    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
     session.run("python", "-m", "adafv_conformance", "verify-fixtures")
+    session.run("python", "-m", "adafv_conformance", "verify-models")
     session.run(
         "python",
         "-m",

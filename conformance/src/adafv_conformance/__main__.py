@@ -1,4 +1,5 @@
-"""Command line: ``python -m adafv_conformance {run,matrix,lint,generate,verify-fixtures}``."""
+"""Command line: ``python -m adafv_conformance {run,matrix,lint,generate,verify-fixtures,
+generate-models,verify-models}``."""
 
 from __future__ import annotations
 
@@ -131,6 +132,27 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_generate_models(args: argparse.Namespace) -> int:
+    from adafv_conformance import models
+
+    manifest = models.generate(Path(args.out) if args.out else models.DEFAULT_OUT, verbose=True)
+    print(f"wrote {len(manifest['cases'])} model cases")
+    return 0
+
+
+def _cmd_verify_models(args: argparse.Namespace) -> int:
+    from adafv_conformance import models
+
+    start = time.perf_counter()
+    problems = models.verify(Path(args.fixtures) if args.fixtures else models.DEFAULT_OUT)
+    for p in problems:
+        print(f"error: {p}")
+    if not problems:
+        elapsed = time.perf_counter() - start
+        print(f"model fixtures match their reference paths ({elapsed:.1f}s)")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     np.set_printoptions(precision=9)
@@ -156,6 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_generate)
     p = sub.add_parser("verify-fixtures", help="regenerate into a temp dir and compare")
     p.set_defaults(func=_cmd_verify)
+    p = sub.add_parser(
+        "generate-models", help="build the tiny checkpoints and their expected outputs"
+    )
+    p.add_argument("--out", help="output directory (default: fixtures/models)")
+    p.set_defaults(func=_cmd_generate_models)
+    p = sub.add_parser(
+        "verify-models", help="recompute model expectations from the committed checkpoints"
+    )
+    p.set_defaults(func=_cmd_verify_models)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -12,7 +12,9 @@ from safetensors.numpy import load_file
 
 from adafv_conformance import recipes
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "core"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+DEFAULT_FIXTURES = FIXTURES / "core"
+MODEL_FIXTURES = FIXTURES / "models"
 
 
 class FixtureError(Exception):
@@ -43,12 +45,21 @@ class Case:
         return self.directory / self.entry["file"]
 
     def params(self) -> dict:
-        """The params passed to a backend: the manifest's plus ``input_dtype``, ``batched``."""
-        return {
+        """The params passed to a backend: the manifest's plus ``input_dtype``, ``batched``
+        and, for model cases, ``model_dir`` (the checkpoint's directory), ``prompts`` (one
+        per row) and ``image_paths`` (per row, the PNG files of its images)."""
+        params = {
             **self.entry["params"],
             "input_dtype": self.entry["input_dtype"],
             "batched": self.entry["batched"],
         }
+        if "model" in self.entry:
+            params["model_dir"] = str(self.directory / self.entry["model"])
+            params["prompts"] = list(self.entry["prompts"])
+            params["image_paths"] = [
+                [str(self.directory / name) for name in row] for row in self.entry["images"]
+            ]
+        return params
 
     def verify_file(self) -> None:
         """Raise FixtureError unless the file's sha256 is the manifest's."""

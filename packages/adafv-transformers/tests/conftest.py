@@ -1,4 +1,4 @@
-"""Tiny LLaVA models built offline, images drawn with Pillow, and the independent references
+"""Tiny LLaVA models built offline, and the independent references
 the integration is checked against: eager attention for saliency, ``adafv.select`` for the
 selection, the bare language model on hand-built embeddings for logits."""
 
@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 import adafv
 from adafv_transformers.tiny_models import tiny_llava
@@ -23,20 +21,6 @@ DEVICES = [
         marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
     ),
 ]
-
-
-def picture(seed: int, size: tuple[int, int] = (300, 220)) -> Image.Image:
-    """A random but structured RGB image: a few coloured shapes on noise."""
-    rng = np.random.default_rng(seed)
-    pixels = (rng.random((size[1], size[0], 3)) * 80).astype(np.uint8)
-    image = Image.fromarray(pixels)
-    draw = ImageDraw.Draw(image)
-    for _ in range(4):
-        x, y = rng.integers(0, size[0] - 40), rng.integers(0, size[1] - 40)
-        w, h = rng.integers(20, 90, size=2)
-        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
-        draw.ellipse((x, y, x + w, y + h), fill=colour)
-    return image
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import adafv_transformers
-from conftest import picture
+from adafv_conformance.models import picture
 
 PROMPT = "USER: <image>\nWhat color is the circle? ASSISTANT:"
 

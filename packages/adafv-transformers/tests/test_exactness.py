@@ -12,12 +12,12 @@ import torch
 
 import adafv
 import adafv_transformers
+from adafv_conformance.models import picture
 from adafv_transformers.tiny_models import tiny_llava
 from conftest import (
     DEVICES,
     hand_built_embeddings,
     language_model_logits,
-    picture,
     reference_selection,
 )
 

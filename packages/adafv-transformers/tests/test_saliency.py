@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from adafv_conformance.models import picture
 from adafv_transformers.families.llava import Llava
-from conftest import eager_saliency, picture
+from conftest import eager_saliency
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -35,12 +35,16 @@ class ImageSelection:
         row: the batch row the image is in.
         positions: ``(N,)`` the sequence positions of the image's tokens in the input.
         kept: ``(K,)`` indices into the image's ``N`` tokens, ascending.
+        saliency: ``(N,)`` float32 saliency of the image's tokens (ADAFV-R4).
+        t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5); ``-inf`` without a query.
         k_t2i, k_saliency, n_overlap: the split of ``K`` (ADAFV-R7 to R9).
     """
 
     row: int
     positions: torch.Tensor
     kept: torch.Tensor
+    saliency: torch.Tensor
+    t2i_log: torch.Tensor
     k_t2i: int
     k_saliency: int
     n_overlap: int
@@ -210,16 +214,18 @@ def _select(
         text = visual.new_zeros((visual.shape[0], 0, visual.shape[2]))
     visual_mask = _lengths_mask([f.shape[0] for f in encoded.features], device)
     text_mask = _lengths_mask([q.shape[0] for q in queries], device)
-    sel = adafv.select(
-        visual,
-        text,
-        saliency.to(device),
+    # Stage 1 and stage 2 apart (ADAFV-R11), so the scores can be reported per image.
+    scores = adafv.t2i_scores(
+        visual, text, t2i_scale=options.t2i_scale, visual_mask=visual_mask, text_mask=text_mask
+    )
+    saliency = saliency.to(device)
+    sel = adafv.select_from_scores(
+        scores,
+        saliency,
         options.budget,
         keep_ratio=options.keep_ratio,
         guarantee=options.guarantee,
-        t2i_scale=options.t2i_scale,
         visual_mask=visual_mask,
-        text_mask=text_mask,
     )
     counts, k_t2i, k_sal, overlap = (
         x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)
@@ -229,6 +235,8 @@ def _select(
             row=row,
             positions=cols,
             kept=sel.indices[i, : counts[i]].to(cols.device),
+            saliency=saliency[i, : cols.numel()],
+            t2i_log=scores[i, : cols.numel()],
             k_t2i=k_t2i[i],
             k_saliency=k_sal[i],
             n_overlap=overlap[i],

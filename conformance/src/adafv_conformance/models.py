@@ -1,0 +1,370 @@
+"""Model-level fixtures: tiny VLMs in Hugging Face format, and what an integration must
+reproduce on them (``python -m adafv_conformance generate-models``).
+
+Every integration (Transformers, SGLang, llama.cpp) loads the same checkpoint, feeds it the
+same image and prompt, and must report the same saliency, T2I scores, kept tokens and
+prefill logits. The expected tensors come from paths that share no code with any
+integration:
+
+- saliency: eager attention's ``output_attentions`` at the feature layer, [CLS] row, mean
+  over heads, patch keys only (ADAFV-R4);
+- T2I log-scores and kept indices: the float64 oracle (``oracle.py``) on the model's own
+  projected features and embedding-table rows of the query (ADAFV-R1, R5 to R10);
+- logits: the bare language model and head, without cache, on an embedding sequence built
+  by hand from the text rows and the kept image rows.
+
+Cases are refused when a selection sits too close to a decision boundary for float32
+backends to agree (see ``MIN_RELATIVE_GAP``). Needs torch, transformers, Pillow and
+``adafv_transformers`` (for the tiny model definitions only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from adafv_conformance import oracle
+
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "fixtures" / "models"
+SUITE = "adafv-models"
+FORMAT_VERSION = 1
+SPEC_VERSION = "1.0"
+GENERATOR = (
+    "adafv_conformance.models (eager attention, float64 oracle, bare language model on "
+    "hand-built embeddings)"
+)
+# Smallest relative gap between consecutive sorted scores at a rank boundary the selection
+# depends on, and smallest relative margin of the best split product; float32 backends
+# differ from the reference by about 1e-6 relative.
+MIN_RELATIVE_GAP = 1e-4
+LOGITS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+SCORES_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    id: str
+    model: str
+    description: str
+    prompts: tuple[str, ...]
+    images: tuple[tuple[int, ...], ...]  # per row, the picture seeds of its images
+    params: dict
+    rules: tuple[str, ...] = field(default=("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5"))
+
+
+QUESTION = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
+CASES = (
+    ModelCase(
+        "llava15-single-k64",
+        "llava-1.5-tiny",
+        "One image and a question, K = 64 of 576.",
+        (QUESTION,),
+        ((0,),),
+        {"budget": 64},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R7", "ADAFV-R9", "ADAFV-R10"),
+    ),
+    ModelCase(
+        "llava15-ratio-0.1",
+        "llava-1.5-tiny",
+        "keep_ratio 0.1: ceil(57.6) = 58 tokens.",
+        ("USER: <image>\nDescribe the picture in one short sentence. ASSISTANT:",),
+        ((1,),),
+        {"keep_ratio": 0.1},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R7"),
+    ),
+    ModelCase(
+        "llava15-two-images-k32",
+        "llava-1.5-tiny",
+        "Two images in one prompt, one budget each; the text after each image is its query.",
+        ("USER: <image> and <image>\nWhich picture has the red circle? ASSISTANT:",),
+        ((2, 3),),
+        {"budget": 32},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R14"),
+    ),
+    ModelCase(
+        "llava15-no-question-k48",
+        "llava-1.5-tiny",
+        "Nothing after the image: saliency alone decides.",
+        ("USER: <image>",),
+        ((4,),),
+        {"budget": 48},
+        ("ADAFV-R4", "ADAFV-R12"),
+    ),
+    ModelCase(
+        "llava15-batch-k32",
+        "llava-1.5-tiny",
+        "A left-padded batch of two rows with different images and questions.",
+        (
+            QUESTION,
+            "USER: <image>\nHow many dots are there in the picture, in one word? ASSISTANT:",
+        ),
+        ((5,), (6,)),
+        {"budget": 32},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R14"),
+    ),
+)
+
+
+def picture(seed: int, size: tuple[int, int] = (300, 220)):
+    """A structured RGB test image: a few coloured ellipses on a smooth gradient.
+
+    Smooth, so its PNG is a few kilobytes; seeded, so every engine sees the same pixels.
+    """
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    base = rng.integers(0, 256, size=(2, 3))
+    ramp = np.linspace(0.0, 1.0, width)[None, :, None]
+    pixels = (base[0] * (1 - ramp) + base[1] * ramp) * np.ones((height, 1, 1))
+    image = Image.fromarray(pixels.astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x, y = rng.integers(0, width - 40), rng.integers(0, height - 40)
+        w, h = rng.integers(20, 90, size=2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        draw.ellipse((int(x), int(y), int(x + w), int(y + h)), fill=colour)
+    return image
+
+
+def image_name(seed: int) -> str:
+    return f"picture-{seed}.png"
+
+
+def build_model(name: str, directory: Path) -> None:
+    """Write the tiny model ``name`` (weights, config, tokenizer, processor) to ``directory``."""
+    from adafv_transformers import tiny_models
+
+    builders = {"llava-1.5-tiny": lambda: tiny_models.tiny_llava(seed=0)}
+    model, processor = builders[name]()
+    tiny_models.save(model, processor, directory)
+
+
+def _eager_saliency(model, pixel_values):
+    import torch
+
+    tower = model.model.vision_tower
+    with torch.no_grad():
+        out = tower(pixel_values, output_attentions=True)
+    layer = model.config.vision_feature_layer
+    position = layer if layer >= 0 else len(out.attentions) + 1 + layer
+    weights = out.attentions[position - 1].double()  # (images, heads, L, L)
+    return weights[:, :, 0, 1:].mean(dim=1).numpy()
+
+
+def _check_margins(case_id: str, l_vals: np.ndarray, s: np.ndarray, params: dict) -> dict:
+    """Refuse a selection that float32 backends might not reproduce exactly."""
+    budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
+    margins = oracle.selection_margins(l_vals, s, **budget)
+    res = oracle.select_from_scores(l_vals, s, **budget)
+    k = len(res["indices"])
+    b = int(res["k_saliency"])
+    ranked = np.sort(s)[::-1]
+    edges = [
+        j
+        for j in sorted({math.floor(0.25 * k + 1e-9), b, b + int(res["n_overlap"])})
+        if 0 < j < len(s)
+    ]
+    s_gap = min(((ranked[j - 1] - ranked[j]) / ranked[j - 1] for j in edges), default=None)
+    product = margins["product_rel_margin"]
+    l_gap = margins["l_gap"]
+    problems = []
+    if s_gap is not None and s_gap <= MIN_RELATIVE_GAP:
+        problems.append(f"saliency gap {s_gap:.3g}")
+    if product is not None and not margins["all_products_zero"] and product <= MIN_RELATIVE_GAP:
+        problems.append(f"product margin {product:.3g}")
+    if l_gap is not None and np.isfinite(l_gap) and l_gap <= MIN_RELATIVE_GAP:
+        problems.append(f"log-score gap {l_gap:.3g}")
+    if problems:
+        raise AssertionError(f"{case_id}: too close to a decision boundary: {', '.join(problems)}")
+    return {"saliency_rel_gap_min": s_gap, "product_rel_margin": product, "l_gap_min": l_gap}
+
+
+def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
+    """``(inputs, expected, margins)`` of one case, from the independent reference paths."""
+    import torch
+
+    images = [picture(seed) for row in case.images for seed in row]
+    inputs = processor(images=images, text=list(case.prompts), return_tensors="pt", padding=True)
+    input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
+    image_id = model.config.image_token_id
+    with torch.no_grad():
+        features = model.model.get_image_features(
+            pixel_values=inputs["pixel_values"], return_dict=True
+        ).pooler_output
+        embeds = model.get_input_embeddings()(input_ids)
+    saliency = _eager_saliency(model, inputs["pixel_values"])
+    placeholders = input_ids == image_id
+    rows, cols = placeholders.nonzero(as_tuple=True)
+    sizes = [int(f.shape[0]) for f in features]
+    t2i, kept, margins = [], [], []
+    keep = attention_mask.bool() & ~placeholders
+    for i, (image_rows, image_cols) in enumerate(
+        zip(rows.split(sizes), cols.split(sizes), strict=True)
+    ):
+        row, last = int(image_rows[0]), int(image_cols[-1])
+        query = [
+            p
+            for p in range(last + 1, input_ids.shape[1])
+            if attention_mask[row, p] and not placeholders[row, p]
+        ]
+        visual = features[i].double().numpy()
+        text = embeds[row, query].double().numpy()
+        l_vals = oracle.t2i_log_scores(visual, text) if query else np.full(len(visual), -np.inf)
+        res = oracle.select_from_scores(l_vals, saliency[i], **case.params)
+        margins.append(_check_margins(case.id, l_vals, saliency[i], case.params))
+        t2i.append(l_vals)
+        kept.append(res["indices"])
+        keep[row, image_cols[torch.from_numpy(res["indices"])]] = True
+    # The bare language model on hand-built embeddings: text rows, then kept image rows.
+    filled = embeds.clone()
+    filled[placeholders] = torch.cat(list(features)).to(filled.dtype)
+    pruned_ids, logits = [], []
+    for row in range(input_ids.shape[0]):
+        positions = keep[row].nonzero().squeeze(1)
+        with torch.no_grad():
+            hidden = model.model.language_model(
+                inputs_embeds=filled[row, positions][None], use_cache=False
+            ).last_hidden_state
+            logits.append(model.lm_head(hidden)[0].numpy())
+        pruned_ids.append(input_ids[row, positions].numpy())
+    width = max(len(r) for r in pruned_ids)
+    pruned = np.full((len(pruned_ids), width), -1, np.int64)
+    for row, ids in enumerate(pruned_ids):  # left-aligned to the right, as left padding is
+        pruned[row, width - len(ids) :] = ids
+    expected = {
+        "saliency": saliency.astype(np.float32),
+        "t2i_log": np.stack(t2i).astype(np.float32),
+        "indices": np.stack(kept).astype(np.int64),
+        "pruned_input_ids": pruned,
+        "logits": np.concatenate(logits).astype(np.float32),
+    }
+    # pixel_values are not stored: each engine preprocesses the PNGs with its own processor.
+    stored_inputs = {k: inputs[k].numpy() for k in ("input_ids", "attention_mask")}
+    return stored_inputs, expected, {"images": margins}
+
+
+def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
+    """Write every model and case under ``out``; return the manifest."""
+    import torch
+    from safetensors.numpy import save
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    loaded: dict[str, tuple] = {}
+    for case in CASES:
+        model_dir = out / case.model
+        if case.model not in loaded:
+            build_model(case.model, model_dir)
+            model = AutoModelForImageTextToText.from_pretrained(
+                model_dir, attn_implementation="eager", dtype=torch.float32
+            ).eval()
+            loaded[case.model] = (model, AutoProcessor.from_pretrained(model_dir))
+        model, processor = loaded[case.model]
+        for row in case.images:
+            for seed in row:
+                path = out / "images" / image_name(seed)
+                path.parent.mkdir(exist_ok=True)
+                picture(seed).save(path)
+        inputs, expected, margins = expected_for(case, model, processor)
+        tensors = {**inputs, **{f"expected.{k}": v for k, v in expected.items()}}
+        data = save(tensors)
+        name = f"{case.id}.safetensors"
+        (out / name).write_bytes(data)
+        if verbose:
+            print(f"{case.id}: {', '.join(f'{k} {v.shape}' for k, v in expected.items())}")
+        entries.append(
+            {
+                "id": case.id,
+                "kind": "model",
+                "description": case.description,
+                "rules": list(case.rules),
+                "file": name,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "inputs": "file",
+                "inputs_sha256": None,
+                "model": case.model,
+                "prompts": list(case.prompts),
+                "images": [[f"images/{image_name(seed)}" for seed in row] for row in case.images],
+                "params": {"guarantee": 0.25, "t2i_scale": 100.0, **case.params},
+                "input_dtype": "float32",
+                "batched": len(case.prompts) > 1,
+                "tolerance": SCORES_TOLERANCE,
+                "output_tolerances": {"logits": LOGITS_TOLERANCE},
+                "margins": margins,
+            }
+        )
+    manifest = {
+        "suite": SUITE,
+        "format_version": FORMAT_VERSION,
+        "spec_version": SPEC_VERSION,
+        "generator": GENERATOR,
+        "models": {
+            name: {
+                "files": {
+                    p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in sorted((out / name).iterdir())
+                }
+            }
+            for name in loaded
+        },
+        "cases": entries,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def verify(fixtures: Path = DEFAULT_OUT) -> list[str]:
+    """Recompute every case's expected tensors from the committed checkpoints; list problems.
+
+    The checkpoints themselves are inputs (their hashes are in the manifest); what is checked
+    is that the committed expectations are what the independent reference paths give on them.
+    Floats may differ in the last bits across CPUs; indices and token ids must be equal.
+    """
+    import torch
+    from PIL import Image
+    from safetensors.numpy import load_file
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    manifest = json.loads((fixtures / "manifest.json").read_text())
+    problems = []
+    for name, entry in manifest["models"].items():
+        for file, digest in entry["files"].items():
+            actual = hashlib.sha256((fixtures / name / file).read_bytes()).hexdigest()
+            if actual != digest:
+                problems.append(f"{name}/{file}: sha256 {actual}, manifest says {digest}")
+    cases = {case.id: case for case in CASES}
+    loaded: dict[str, tuple] = {}
+    for entry in manifest["cases"]:
+        case = cases.get(entry["id"])
+        if case is None:
+            problems.append(f"{entry['id']}: not defined in models.CASES")
+            continue
+        for row, seeds in zip(entry["images"], case.images, strict=True):
+            for path, seed in zip(row, seeds, strict=True):
+                stored = np.asarray(Image.open(fixtures / path).convert("RGB"))
+                if not np.array_equal(stored, np.asarray(picture(seed))):
+                    problems.append(f"{entry['id']}: {path} is not picture({seed})")
+        if case.model not in loaded:
+            model = AutoModelForImageTextToText.from_pretrained(
+                fixtures / case.model, attn_implementation="eager", dtype=torch.float32
+            ).eval()
+            loaded[case.model] = (model, AutoProcessor.from_pretrained(fixtures / case.model))
+        inputs, expected, _ = expected_for(case, *loaded[case.model])
+        committed = load_file(str(fixtures / entry["file"]))
+        for key, value in {**inputs, **{f"expected.{k}": v for k, v in expected.items()}}.items():
+            old = committed.get(key)
+            if old is None or old.shape != value.shape or old.dtype != value.dtype:
+                problems.append(f"{entry['id']}: {key} missing or of another shape or dtype")
+            elif np.issubdtype(value.dtype, np.integer):
+                if not np.array_equal(old, value):
+                    problems.append(f"{entry['id']}: {key} differs")
+            elif not np.allclose(old, value, rtol=1e-5, atol=1e-7, equal_nan=True):
+                problems.append(f"{entry['id']}: {key} differs beyond float rounding")
+    return problems

@@ -1,0 +1,84 @@
+"""The Transformers integration as a conformance backend, for the model-level suite.
+
+``python -m adafv_conformance run --backend adafv_transformers.conformance_backend:backend
+--fixtures conformance/fixtures/models --device cpu`` loads each tiny checkpoint with
+``from_pretrained`` (SDPA attention, as users run it), preprocesses the case's PNGs and
+prompts with the checkpoint's own processor, and reports what ``prune_inputs`` selected and
+the logits of the pruned forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from adafv_conformance import Unsupported
+from adafv_transformers.pruning import prune_inputs
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def unsupported_reason(self, device: str) -> str | None:
+        if device == "cuda" and not torch.cuda.is_available():
+            return "no CUDA device"
+        if device not in ("cpu", "cuda"):
+            return f"unknown device {device!r}"
+        return None
+
+    def _load(self, model_dir: str, device: str) -> tuple[Any, Any]:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        key = (model_dir, device)
+        if key not in self._loaded:
+            model = AutoModelForImageTextToText.from_pretrained(
+                model_dir, attn_implementation="sdpa", dtype=torch.float32
+            )
+            self._loaded[key] = (model.to(device).eval(), AutoProcessor.from_pretrained(model_dir))
+        return self._loaded[key]
+
+    def run(
+        self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str
+    ) -> dict[str, np.ndarray]:
+        if kind != "model":
+            raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
+        from PIL import Image
+
+        model, processor = self._load(params["model_dir"], device)
+        images = [Image.open(path).convert("RGB") for row in params["image_paths"] for path in row]
+        batch = processor(
+            images=images, text=params["prompts"], return_tensors="pt", padding=True
+        ).to(device)
+        if not np.array_equal(batch["input_ids"].cpu().numpy(), inputs["input_ids"]):
+            raise AssertionError("the checkpoint's processor produced other input_ids")
+        budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
+        pruned = prune_inputs(
+            model,
+            guarantee=params["guarantee"],
+            t2i_scale=params["t2i_scale"],
+            **budget,
+            **batch,
+        )
+        with torch.no_grad():
+            logits = model(**pruned).logits
+        valid = pruned["attention_mask"].bool()
+        ids = torch.where(valid, pruned["input_ids"], -1)
+
+        def stack(name: str) -> np.ndarray:
+            return torch.stack([getattr(i, name) for i in pruned.images]).cpu().numpy()
+
+        return {
+            "saliency": stack("saliency"),
+            "t2i_log": stack("t2i_log"),
+            "indices": stack("kept"),
+            "pruned_input_ids": ids.cpu().numpy(),
+            "logits": logits[valid].float().cpu().numpy(),
+        }
+
+
+backend = TransformersBackend()
