@@ -1,8 +1,8 @@
 """Sessions for the AdaFV monorepo: ``nox`` with no arguments runs what CI runs.
 
     nox                          lint, unit and property tests, the conformance matrix
-    nox -s conformance matrix    every backend x device cell, then the matrix
-    nox -s conformance -- transformers-cuda
+    nox -t conformance           every backend x device cell, then the matrix
+    nox -s "conformance(transformers-cuda)"
     nox -s "transformers_tests(transformers='5.19.0')"
     nox -s bench                 benchmarks (not run by default)
     nox -t cpu                   the sessions that need no GPU
@@ -31,23 +31,26 @@ TEST_TOOLS = ("pytest", "hypothesis")
 TRANSFORMERS_VERSIONS = ["5.19.0", "5.23.0"]
 NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
 
-# Conformance cells: id -> (backend, fixture suite). Each runs on cpu and cuda; a missing
-# device is reported as skipped.
+# Conformance backends: name -> (module:attr, fixture suite, what to install besides the
+# conformance package). Each runs on cpu and cuda; a missing device is reported as skipped.
 CONFORMANCE_BACKENDS = {
-    "numpy": ("adafv.conformance_backends:numpy_backend", "conformance/fixtures/core"),
-    "torch": ("adafv.conformance_backends:torch_backend", "conformance/fixtures/core"),
+    "numpy": (
+        "adafv.conformance_backends:numpy_backend",
+        "conformance/fixtures/core",
+        ("-e", "./packages/adafv"),  # numpy only: proves the core needs no torch
+    ),
+    "torch": (
+        "adafv.conformance_backends:torch_backend",
+        "conformance/fixtures/core",
+        ("-e", "./packages/adafv[torch]"),
+    ),
     "transformers": (
         "adafv_transformers.conformance_backend:backend",
         "conformance/fixtures/models",
+        ("-e", "./packages/adafv[torch]", *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}"),
     ),
 }
-CONFORMANCE_CELLS = [
-    "numpy-cpu",
-    "torch-cpu",
-    "torch-cuda",
-    "transformers-cpu",
-    "transformers-cuda",
-]
+DEVICES = ["cpu", "cuda"]
 
 
 def _install(session: nox.Session, *args: str) -> None:
@@ -80,35 +83,37 @@ def transformers_tests(session: nox.Session, transformers: str) -> None:
 
 
 @nox.session(tags=["cpu", "conformance"])
-def conformance(session: nox.Session) -> None:
-    """Run the golden-tensor suites on each backend and device; a missing device is a skip.
+@nox.parametrize(
+    ("backend", "device"),
+    [
+        nox.param(backend, device, id=f"{backend}-{device}")
+        for backend in CONFORMANCE_BACKENDS
+        for device in DEVICES
+        if (backend, device) != ("numpy", "cuda")  # numpy runs on the host only
+    ],
+)
+def conformance(session: nox.Session, backend: str, device: str) -> None:
+    """Run a golden-tensor suite on one backend and device; a missing device is a skip.
 
-    Cells run in one environment; pass some to run only those: ``nox -s conformance --
-    torch-cuda``. Each writes ``build/conformance/<backend>-<device>.json``.
+    Writes ``build/conformance/<backend>-<device>.json`` for the ``matrix`` session.
     """
-    cells = session.posargs or CONFORMANCE_CELLS
-    unknown = [cell for cell in cells if cell not in CONFORMANCE_CELLS]
-    if unknown:
-        session.error(f"unknown conformance cells {unknown}; choose from {CONFORMANCE_CELLS}")
-    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
+    target, fixtures, packages = CONFORMANCE_BACKENDS[backend]
+    _install(session, "-e", "./conformance", *packages)
     REPORTS.mkdir(parents=True, exist_ok=True)
-    for cell in cells:
-        name, device = cell.rsplit("-", 1)
-        backend, fixtures = CONFORMANCE_BACKENDS[name]
-        session.run(
-            "python",
-            "-m",
-            "adafv_conformance",
-            "--fixtures",
-            fixtures,
-            "run",
-            "--backend",
-            backend,
-            "--device",
-            device,
-            "--json",
-            str(REPORTS / f"{cell}.json"),
-        )
+    session.run(
+        "python",
+        "-m",
+        "adafv_conformance",
+        "--fixtures",
+        fixtures,
+        "run",
+        "--backend",
+        target,
+        "--device",
+        device,
+        "--json",
+        str(REPORTS / f"{backend}-{device}.json"),
+    )
 
 
 @nox.session(tags=["cpu", "conformance"])
