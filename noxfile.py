@@ -1,6 +1,7 @@
 """Sessions for the AdaFV monorepo: ``nox`` with no arguments runs what CI runs.
 
-    nox                          lint, unit and property tests, the conformance matrix
+    nox -s demo                  AdaFV on a bundled image: kept tokens, prefill time, a PNG
+    nox                          lint, tests, the conformance matrix, the demo
     nox -t conformance           every backend x device cell, then the matrix
     nox -s "conformance(transformers-cuda)"
     nox -s "transformers_tests(transformers='5.19.0')"
@@ -142,6 +143,17 @@ def fixtures(session: nox.Session) -> None:
         "--tests-dir",
         "conformance/tests",
     )
+
+
+@nox.session(tags=["cpu"])
+def demo(session: nox.Session) -> None:
+    """AdaFV on the bundled image and question; ``-- --model PATH`` for a real checkpoint.
+
+    Prints kept tokens and prefill time with and without AdaFV, and writes
+    ``build/demo/adafv-demo.png``: the kept patches over the image, coloured by source.
+    """
+    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
+    session.run("adafv-transformers", "demo", *session.posargs)
 
 
 @nox.session(default=False)

@@ -1,0 +1,166 @@
+"""``adafv-transformers run|demo``: AdaFV on one image and question, timed, with a picture.
+
+``run`` needs a checkpoint (``--model PATH``, a local Hugging Face directory); ``demo``
+defaults to the bundled image and question and, without ``--model``, to a tiny built-in
+model whose weights are random (its answer is noise; the pipeline is the real one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DEMO_QUESTION = "What color is the car?"
+
+
+def _load(model_path: str | None, device: str, dtype: str) -> tuple[Any, Any, str]:
+    from rich.console import Console
+
+    if model_path is None:
+        from adafv_transformers.tiny_models import tiny_llava
+
+        model, processor = tiny_llava(seed=0)
+        return model.to(device), processor, "built-in tiny LLaVA-1.5 (random weights)"
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    with Console(stderr=True).status(f"loading {model_path} ..."):
+        model = AutoModelForImageTextToText.from_pretrained(
+            model_path, dtype=getattr(torch, dtype), attn_implementation="sdpa"
+        )
+        processor = AutoProcessor.from_pretrained(model_path)
+    return model.to(device).eval(), processor, model_path
+
+
+def _prompt(processor: Any, question: str) -> str:
+    if "<image>" in question:
+        return question
+    if getattr(processor, "chat_template", None):
+        conversation = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+        ]
+        return processor.apply_chat_template(conversation, add_generation_prompt=True)
+    return f"USER: <image>\n{question} ASSISTANT:"
+
+
+def _median_seconds(fn: Any, repeats: int, device: str) -> float:
+    times = []
+    for _ in range(repeats + 1):  # the first run warms up and is dropped
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.no_grad():
+            fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def _model_view(processor: Any, pixel_values: torch.Tensor) -> Any:
+    """The image as the tower sees it: undo the processor's normalisation."""
+    from PIL import Image
+
+    ip = processor.image_processor
+    mean = torch.tensor(ip.image_mean).view(3, 1, 1)
+    std = torch.tensor(ip.image_std).view(3, 1, 1)
+    pixels = (pixel_values[0].float().cpu() * std + mean).clamp(0, 1)
+    return Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255).round().astype("uint8"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from PIL import Image
+    from rich.console import Console
+    from rich.table import Table
+
+    import adafv_transformers
+    from adafv_transformers.overlay import draw, kept_sources
+
+    console = Console()
+    model, processor, label = _load(args.model, args.device, args.dtype)
+    if args.model is None:
+        console.print(f"[bold]{label}[/]: its weights are random, so its answers are noise.")
+    image = Image.open(args.image).convert("RGB")
+    prompt = _prompt(processor, args.prompt)
+    inputs = processor(images=image, text=prompt, return_tensors="pt").to(args.device)
+    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    budget = {"budget": args.budget} if args.keep_ratio is None else {}
+    options = {**budget, "keep_ratio": args.keep_ratio}
+
+    pruned = adafv_transformers.prune_inputs(model, **options, **inputs)
+    full_s = _median_seconds(lambda: model(**inputs), args.repeats, args.device)
+    adafv_s = _median_seconds(
+        lambda: model(**adafv_transformers.prune_inputs(model, **options, **inputs)),
+        args.repeats,
+        args.device,
+    )
+    full_tokens, kept_tokens = inputs["input_ids"].shape[1], pruned["input_ids"].shape[1]
+    answers = {}
+    for name, call in (("full", inputs), ("adafv", pruned)):
+        out = model.generate(**call, max_new_tokens=args.max_new_tokens, do_sample=False)
+        answers[name] = processor.decode(
+            out[0, call["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+
+    selection = pruned.images[0]
+    sources = kept_sources(selection)
+    table = Table(title=f"AdaFV on {label}")
+    table.add_column("")
+    table.add_column("full", justify="right")
+    table.add_column("AdaFV", justify="right")
+    table.add_row("image tokens", str(selection.saliency.numel()), str(len(selection.kept)))
+    table.add_row("prompt tokens", str(full_tokens), str(kept_tokens))
+    table.add_row("prefill (ms, median)", f"{full_s * 1e3:.1f}", f"{adafv_s * 1e3:.1f}")
+    table.add_row("answer", answers["full"], answers["adafv"])
+    console.print(table)
+    console.print(
+        f"kept by T2I {sources.count('t2i')}, by saliency {sources.count('saliency')}, by both "
+        f"{sources.count('both')} (split k_t2i={selection.k_t2i}, "
+        f"k_saliency={selection.k_saliency}, overlap {selection.n_overlap} refilled)"
+    )
+    vision = model.config.vision_config
+    side = vision.image_size // vision.patch_size
+    if side * side != selection.saliency.numel():
+        console.print("no overlay: this model's tokens do not form one square grid")
+        return 0
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    draw(_model_view(processor, inputs["pixel_values"]), (side, side), selection).save(out_path)
+    console.print(f"wrote {out_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="adafv-transformers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "demo"):
+        p = sub.add_parser(name)
+        demo = name == "demo"
+        p.add_argument("--model", required=not demo, help="local checkpoint directory")
+        p.add_argument(
+            "--image",
+            default=str(resources.files("adafv_transformers") / "data" / "demo.png")
+            if demo
+            else None,
+            required=not demo,
+        )
+        p.add_argument("--prompt", default=DEMO_QUESTION if demo else None, required=not demo)
+        p.add_argument("--budget", type=int, default=64)
+        p.add_argument("--keep-ratio", type=float, help="instead of --budget")
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        p.add_argument("--dtype", default="bfloat16", help="for --model (float32 on CPU is safer)")
+        p.add_argument("--repeats", type=int, default=5, help="timed prefills per variant")
+        p.add_argument("--max-new-tokens", type=int, default=20)
+        p.add_argument("--out", default="build/demo/adafv-demo.png", help="the overlay PNG")
+        p.set_defaults(func=run)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
