@@ -158,8 +158,9 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark ``select`` against the authors' procedure and the matrix-product floor."""
-    _install(session, *CORE, "rich")
+    """Benchmarks: ``select`` against the authors' procedure and the matrix-product floor,
+    then prefill and decode of a LLaVA-1.5-shaped model, full vs AdaFV."""
+    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     session.run(
@@ -168,5 +169,11 @@ def bench(session: nox.Session) -> None:
         "--json",
         str(out / "select.json"),
         *session.posargs,
+    )
+    session.run(
+        "python",
+        "packages/adafv-transformers/benchmarks/bench_e2e.py",
+        "--json",
+        str(out / "e2e.json"),
     )
     session.log(json.dumps(json.loads((out / "select.json").read_text())["machine"]))

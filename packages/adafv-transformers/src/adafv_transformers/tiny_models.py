@@ -9,6 +9,7 @@ needed; prompts should use its words (``VOCABULARY``), other words become ``<unk
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,41 @@ def tokenizer() -> Any:
     )
 
 
+@dataclass(frozen=True)
+class LlavaSizes:
+    """Widths and depths of a LLaVA-1.5-shaped model (CLIP 336/14 tower, Llama LM)."""
+
+    vision_hidden: int
+    vision_layers: int
+    vision_heads: int
+    text_hidden: int
+    text_layers: int
+    text_heads: int
+    text_kv_heads: int
+    vocab_size: int | None = None  # None: the tiny tokenizer's vocabulary
+
+
+TINY = LlavaSizes(64, 3, 4, 64, 2, 4, 2)
+# A mid-size model for CPU benchmarks: large enough that the language model's prefill, not
+# Python overhead, dominates; small enough for two cores.
+CPU_BENCH = LlavaSizes(256, 6, 8, 512, 8, 8, 8, vocab_size=32064)
+# LLaVA-1.5-7B: CLIP ViT-L/14-336 and Vicuna-7B, for GPU benchmarks with random weights.
+LLAVA_15_7B = LlavaSizes(1024, 24, 16, 4096, 32, 32, 32, vocab_size=32064)
+
+
 def tiny_llava(
-    seed: int = 0, dtype: torch.dtype = torch.float32, attn_implementation: str = "sdpa"
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
 ) -> tuple[Any, Any]:
     """``(LlavaForConditionalGeneration, LlavaProcessor)``: CLIP 336/14, 576 tokens per image.
 
     Real LLaVA-1.5-7B: CLIP ViT-L/14-336 (hidden 1024, 24 layers, 16 heads, feature layer
-    -2) and Vicuna-7B (hidden 4096, 32 layers, 32 heads). Here: hidden 64 / 3 layers / 4
-    heads in the tower, 64 / 2 layers / 4 heads in the language model.
+    -2) and Vicuna-7B (hidden 4096, 32 layers, 32 heads), ``LLAVA_15_7B``. The default,
+    ``TINY``: hidden 64 / 3 layers / 4 heads in the tower, 64 / 2 layers / 4 heads in the
+    language model. Feed-forward widths are twice the hidden size, except in ``LLAVA_15_7B``.
     """
     from transformers import (
         CLIPVisionConfig,
@@ -66,25 +94,26 @@ def tiny_llava(
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     tok = tokenizer()
+    real = sizes == LLAVA_15_7B
     vision = CLIPVisionConfig(
         image_size=336,
         patch_size=14,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        projection_dim=64,
+        hidden_size=sizes.vision_hidden,
+        intermediate_size=4096 if real else 2 * sizes.vision_hidden,
+        num_hidden_layers=sizes.vision_layers,
+        num_attention_heads=sizes.vision_heads,
+        projection_dim=sizes.vision_hidden,
         # Real CLIP's [CLS] attention is heavy-tailed (a few patches take most of it); at the
         # default init scale a tiny tower's is nearly uniform, with near-ties everywhere.
         initializer_factor=6.0,
     )
     text = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        vocab_size=sizes.vocab_size or len(tok),
+        hidden_size=sizes.text_hidden,
+        intermediate_size=11008 if real else 2 * sizes.text_hidden,
+        num_hidden_layers=sizes.text_layers,
+        num_attention_heads=sizes.text_heads,
+        num_key_value_heads=sizes.text_kv_heads,
         max_position_embeddings=4096,
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
@@ -99,7 +128,8 @@ def tiny_llava(
     )
     config._attn_implementation = attn_implementation
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config).to(dtype).eval()
+    with torch.device(device):
+        model = LlavaForConditionalGeneration(config).to(dtype).eval()
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}
     )
