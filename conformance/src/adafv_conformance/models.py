@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adafv_conformance import oracle
+from adafv_conformance import anyres, oracle
+from adafv_conformance.protocol import pad_images
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 SUITE = "adafv-models"
@@ -44,6 +45,9 @@ GENERATOR = (
 MIN_RELATIVE_GAP = 1e-4
 LOGITS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 SCORES_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
+# A log-score is a difference of float32 logits of magnitude up to beta = 100, whose spacing
+# there is 7.6e-6: scores near 0 (the top tokens) carry an absolute error of that order.
+T2I_TOLERANCE = {"rtol": 1e-4, "atol": 2e-5}
 
 
 @dataclass(frozen=True)
@@ -107,18 +111,55 @@ CASES = (
         {"budget": 32},
         ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R14"),
     ),
+    ModelCase(
+        "llava-next-wide-ratio-0.1",
+        "llava-next-tiny",
+        "A 500 x 300 image on a 1 x 2 grid of tiles: 576 base tokens, 24 rows of 40 after "
+        "unpad and 24 newlines (kept, outside the budget); keep_ratio 0.1 of 1536.",
+        (QUESTION,),
+        ((7,),),
+        {"keep_ratio": 0.1},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R15"),
+    ),
+    ModelCase(
+        "llava-next-tall-k64-drop-newlines",
+        "llava-next-tiny",
+        "A 220 x 400 image on a 2 x 1 grid: unpad removes rows; image_newline 'drop'.",
+        ("USER: <image>\nIs there a tree on the right? ASSISTANT:",),
+        ((8,),),
+        {"budget": 64, "image_newline": "drop"},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R15"),
+    ),
+    ModelCase(
+        "llava-next-batch-k48",
+        "llava-next-tiny",
+        "A left-padded batch: a 300 x 220 image (1536 tokens) and a 400 x 400 one (2880, "
+        "no unpad), different questions, one budget each.",
+        (
+            QUESTION,
+            "USER: <image>\nHow many dots are there in the picture, in one word? ASSISTANT:",
+        ),
+        ((5,), (9,)),
+        {"budget": 48},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R14", "ADAFV-R15"),
+    ),
 )
 
 
-def picture(seed: int, size: tuple[int, int] = (300, 220)):
+# (width, height) of the pictures that are not 300 x 220: LLaVA-NeXT tiles by aspect ratio.
+PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400)}
+
+
+def picture(seed: int, size: tuple[int, int] | None = None):
     """A structured RGB test image: a few coloured ellipses on a smooth gradient.
 
     Smooth, so its PNG is a few kilobytes; seeded, so every engine sees the same pixels.
+    The size is ``size``, else ``PICTURE_SIZES[seed]``, else 300 x 220.
     """
     from PIL import Image, ImageDraw
 
     rng = np.random.default_rng(seed)
-    width, height = size
+    width, height = size or PICTURE_SIZES.get(seed, (300, 220))
     base = rng.integers(0, 256, size=(2, 3))
     ramp = np.linspace(0.0, 1.0, width)[None, :, None]
     pixels = (base[0] * (1 - ramp) + base[1] * ramp) * np.ones((height, 1, 1))
@@ -140,21 +181,60 @@ def build_model(name: str, directory: Path) -> None:
     """Write the tiny model ``name`` (weights, config, tokenizer, processor) to ``directory``."""
     from adafv_transformers import tiny_models
 
-    builders = {"llava-1.5-tiny": lambda: tiny_models.tiny_llava(seed=0)}
+    builders = {
+        "llava-1.5-tiny": lambda: tiny_models.tiny_llava(seed=0),
+        "llava-next-tiny": lambda: tiny_models.tiny_llava_next(seed=0),
+    }
     model, processor = builders[name]()
     tiny_models.save(model, processor, directory)
 
 
-def _eager_saliency(model, pixel_values):
+def _image_layouts(model, inputs, images) -> tuple[list, list[np.ndarray]]:
+    """Per image: its crops' pixel values, and the crop token each placeholder holds.
+
+    The layout is ``-1`` for a separator (LLaVA-NeXT's newline) and otherwise the flat index
+    ``crop * tokens + token``; LLaVA-1.5 has one crop and the identity layout.
+    """
+    config = model.config
+    pixels = inputs["pixel_values"]
+    if config.model_type == "llava":
+        tokens = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
+        return [pixels[i : i + 1] for i in range(len(images))], [np.arange(tokens)] * len(images)
+    if config.model_type == "llava_next":
+        tile, patch = config.vision_config.image_size, config.vision_config.patch_size
+        crops, layouts = [], []
+        for i, image in enumerate(images):
+            pins = config.image_grid_pinpoints
+            crops.append(pixels[i, : anyres.crop_count(image.height, image.width, pins, tile)])
+            layouts.append(anyres.packed_sources(image.height, image.width, pins, tile, patch))
+        return crops, layouts
+    raise ValueError(f"no reference layout for model_type {config.model_type!r}")
+
+
+def _eager_reference(model, crops, layout):
+    """``(saliency, features)`` of one image from eager attention and the bare projector.
+
+    Saliency: ``output_attentions`` at the feature layer, [CLS] row, mean over heads, patch
+    keys only (ADAFV-R4), per crop, placed by ``layout``. Features: the projector on the
+    feature layer's hidden states, placed likewise; separators get the model's newline.
+    """
     import torch
 
-    tower = model.model.vision_tower
+    base = model.model
     with torch.no_grad():
-        out = tower(pixel_values, output_attentions=True)
-    layer = model.config.vision_feature_layer
-    position = layer if layer >= 0 else len(out.attentions) + 1 + layer
-    weights = out.attentions[position - 1].double()  # (images, heads, L, L)
-    return weights[:, :, 0, 1:].mean(dim=1).numpy()
+        out = base.vision_tower(crops, output_attentions=True, output_hidden_states=True)
+        layer = model.config.vision_feature_layer
+        position = layer if layer >= 0 else len(out.attentions) + 1 + layer
+        weights = out.attentions[position - 1].double()  # (crops, heads, L, L)
+        saliency = weights[:, :, 0, 1:].mean(dim=1).flatten().numpy()
+        projected = base.multi_modal_projector(out.hidden_states[layer][:, 1:])
+        projected = projected.flatten(0, 1)
+        content = layout >= 0
+        features = projected.new_empty((len(layout), projected.shape[-1]))
+        features[torch.from_numpy(content)] = projected[torch.from_numpy(layout[content])]
+        if not content.all():
+            features[torch.from_numpy(~content)] = base.image_newline.to(features.dtype)
+    return saliency[layout[content]], features
 
 
 def _check_margins(case_id: str, l_vals: np.ndarray, s: np.ndarray, params: dict) -> dict:
@@ -193,34 +273,47 @@ def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
     inputs = processor(images=images, text=list(case.prompts), return_tensors="pt", padding=True)
     input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
     image_id = model.config.image_token_id
+    extra = {"image_sizes": inputs["image_sizes"]} if "image_sizes" in inputs else {}
     with torch.no_grad():
-        features = model.model.get_image_features(
-            pixel_values=inputs["pixel_values"], return_dict=True
+        packed = model.model.get_image_features(
+            pixel_values=inputs["pixel_values"], return_dict=True, **extra
         ).pooler_output
         embeds = model.get_input_embeddings()(input_ids)
-    saliency = _eager_saliency(model, inputs["pixel_values"])
+    crops, layouts = _image_layouts(model, inputs, images)
     placeholders = input_ids == image_id
     rows, cols = placeholders.nonzero(as_tuple=True)
-    sizes = [int(f.shape[0]) for f in features]
-    t2i, kept, margins = [], [], []
+    sizes = [len(layout) for layout in layouts]
+    saliency, t2i, kept, margins, features = [], [], [], [], []
     keep = attention_mask.bool() & ~placeholders
+    keep_separators = case.params.get("image_newline", "keep") == "keep"
     for i, (image_rows, image_cols) in enumerate(
         zip(rows.split(sizes), cols.split(sizes), strict=True)
     ):
+        s_image, f_image = _eager_reference(model, crops[i], layouts[i])
+        # The engine-independent layout must describe the model's own packing exactly.
+        if not torch.allclose(f_image, packed[i], rtol=1e-5, atol=1e-6):
+            raise AssertionError(f"{case.id}: image {i}: the reference layout is not the model's")
+        content = layouts[i] >= 0
         row, last = int(image_rows[0]), int(image_cols[-1])
         query = [
             p
             for p in range(last + 1, input_ids.shape[1])
             if attention_mask[row, p] and not placeholders[row, p]
         ]
-        visual = features[i].double().numpy()
+        visual = f_image[torch.from_numpy(content)].double().numpy()
         text = embeds[row, query].double().numpy()
         l_vals = oracle.t2i_log_scores(visual, text) if query else np.full(len(visual), -np.inf)
-        res = oracle.select_from_scores(l_vals, saliency[i], **case.params)
-        margins.append(_check_margins(case.id, l_vals, saliency[i], case.params))
+        budget = {k: case.params[k] for k in ("budget", "keep_ratio") if k in case.params}
+        res = oracle.select_from_scores(l_vals, s_image, **budget)
+        margins.append(_check_margins(case.id, l_vals, s_image, budget))
+        saliency.append(s_image)
         t2i.append(l_vals)
         kept.append(res["indices"])
-        keep[row, image_cols[torch.from_numpy(res["indices"])]] = True
+        features.append(f_image)
+        chosen = np.flatnonzero(content)[res["indices"]]
+        if keep_separators:
+            chosen = np.union1d(chosen, np.flatnonzero(~content))
+        keep[row, image_cols[torch.from_numpy(chosen)]] = True
     # The bare language model on hand-built embeddings: text rows, then kept image rows.
     filled = embeds.clone()
     filled[placeholders] = torch.cat(list(features)).to(filled.dtype)
@@ -238,9 +331,9 @@ def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
     for row, ids in enumerate(pruned_ids):  # left-aligned to the right, as left padding is
         pruned[row, width - len(ids) :] = ids
     expected = {
-        "saliency": saliency.astype(np.float32),
-        "t2i_log": np.stack(t2i).astype(np.float32),
-        "indices": np.stack(kept).astype(np.int64),
+        "saliency": pad_images(saliency, -np.inf).astype(np.float32),
+        "t2i_log": pad_images(t2i, -np.inf).astype(np.float32),
+        "indices": pad_images(kept, -1).astype(np.int64),
         "pruned_input_ids": pruned,
         "logits": np.concatenate(logits).astype(np.float32),
     }
@@ -292,11 +385,16 @@ def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
                 "model": case.model,
                 "prompts": list(case.prompts),
                 "images": [[f"images/{image_name(seed)}" for seed in row] for row in case.images],
-                "params": {"guarantee": 0.25, "t2i_scale": 100.0, **case.params},
+                "params": {
+                    "guarantee": 0.25,
+                    "t2i_scale": 100.0,
+                    "image_newline": "keep",
+                    **case.params,
+                },
                 "input_dtype": "float32",
                 "batched": len(case.prompts) > 1,
                 "tolerance": SCORES_TOLERANCE,
-                "output_tolerances": {"logits": LOGITS_TOLERANCE},
+                "output_tolerances": {"logits": LOGITS_TOLERANCE, "t2i_log": T2I_TOLERANCE},
                 "margins": margins,
             }
         )

@@ -25,7 +25,7 @@ def test_sources_account_for_every_kept_token(llava, seed, budget):  # ADAFV-R8,
     s_order = torch.sort(image.saliency, descending=True, stable=True).indices
     in_a = set(t_order[: image.k_t2i].tolist())
     in_b = set(s_order[: image.k_saliency].tolist())
-    for token, source in zip(image.kept.tolist(), sources, strict=True):
+    for token, source in zip(image.selected.tolist(), sources, strict=True):
         if token in in_a and token in in_b:
             assert source == "both"
         elif token in in_a:

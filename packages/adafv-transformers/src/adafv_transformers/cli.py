@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("")
     table.add_column("full", justify="right")
     table.add_column("AdaFV", justify="right")
-    table.add_row("image tokens", str(selection.saliency.numel()), str(len(selection.kept)))
+    table.add_row("image tokens", str(len(selection.positions)), str(len(selection.kept)))
     table.add_row("prompt tokens", str(full_tokens), str(kept_tokens))
     table.add_row("prefill (ms, median)", f"{full_s * 1e3:.1f}", f"{adafv_s * 1e3:.1f}")
     table.add_row("answer", answers["full"], answers["adafv"])

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adafv_conformance import Unsupported
+from adafv_conformance import Unsupported, pad_images
 from adafv_transformers.pruning import prune_inputs
 
 
@@ -61,6 +61,7 @@ class TransformersBackend:
             model,
             guarantee=params["guarantee"],
             t2i_scale=params["t2i_scale"],
+            image_newline=params["image_newline"],
             **budget,
             **batch,
         )
@@ -69,13 +70,13 @@ class TransformersBackend:
         valid = pruned["attention_mask"].bool()
         ids = torch.where(valid, pruned["input_ids"], -1)
 
-        def stack(name: str) -> np.ndarray:
-            return torch.stack([getattr(i, name) for i in pruned.images]).cpu().numpy()
+        def per_image(name: str, pad: float) -> np.ndarray:
+            return pad_images([getattr(i, name).cpu().numpy() for i in pruned.images], pad)
 
         return {
-            "saliency": stack("saliency"),
-            "t2i_log": stack("t2i_log"),
-            "indices": stack("kept"),
+            "saliency": per_image("saliency", -np.inf),
+            "t2i_log": per_image("t2i_log", -np.inf),
+            "indices": per_image("selected", -1),
             "pruned_input_ids": ids.cpu().numpy(),
             "logits": logits[valid].float().cpu().numpy(),
         }

@@ -26,12 +26,13 @@ def _ranks(scores: torch.Tensor) -> torch.Tensor:
 
 
 def kept_sources(image: ImageSelection) -> list[str]:
-    """For each kept token (in ``image.kept`` order): ``"t2i"``, ``"saliency"`` or ``"both"``."""
+    """For each selected token (in ``image.selected`` order): ``"t2i"``, ``"saliency"`` or
+    ``"both"``."""
     a, b = image.k_t2i, image.k_saliency
     t_rank = _ranks(image.t2i_log.cpu())
     s_rank = _ranks(image.saliency.cpu())
     sources = []
-    for token in image.kept.cpu().tolist():
+    for token in image.selected.cpu().tolist():
         in_a, in_b = int(t_rank[token]) < a, int(s_rank[token]) < b
         if in_a and in_b:
             sources.append("both")
@@ -50,7 +51,7 @@ def draw(pixels: Any, grid: tuple[int, int], image: ImageSelection, scale: int =
 
     Args:
         pixels: the image as the model sees it (after resize and crop), a PIL image.
-        grid: ``(rows, cols)`` of patches; token ``i`` is patch ``(i // cols, i % cols)``.
+        grid: ``(rows, cols)`` of patches; content token ``i`` is patch ``(i // cols, i % cols)``.
         image: the selection of this image.
         scale: upscaling of the output, for legibility.
     """
@@ -63,7 +64,7 @@ def draw(pixels: Any, grid: tuple[int, int], image: ImageSelection, scale: int =
     tint = Image.new("RGBA", base.size, (0, 0, 0, 0))
     pen = ImageDraw.Draw(tint)
     ph, pw = base.height / rows, base.width / cols
-    for token, source in zip(image.kept.cpu().tolist(), kept_sources(image), strict=True):
+    for token, source in zip(image.selected.cpu().tolist(), kept_sources(image), strict=True):
         r, c = divmod(token, cols)
         box = (round(c * pw), round(r * ph), round((c + 1) * pw), round((r + 1) * ph))
         out.paste(base.crop(box), box[:2])
@@ -78,7 +79,7 @@ def draw(pixels: Any, grid: tuple[int, int], image: ImageSelection, scale: int =
         label = f"{source} ({counts[source]})"
         text.text((x + 16, 8), label, fill=(0, 0, 0))
         x += 24 + 7 * len(label)
-    text.text((x + 8, 8), f"kept {len(image.kept)} of {image.saliency.numel()}", fill=(0, 0, 0))
+    text.text((x + 8, 8), f"kept {len(image.selected)} of {image.saliency.numel()}", fill=(0, 0, 0))
     canvas = Image.new("RGB", (out.width, out.height + legend.height), (255, 255, 255))
     canvas.paste(out, (0, 0))
     canvas.paste(legend, (0, out.height))

@@ -39,6 +39,7 @@ def apply(
     keep_ratio: float | None = None,
     guarantee: float = 0.25,
     t2i_scale: float = 100.0,
+    image_newline: str = "keep",
 ) -> nn.Module:
     """Make ``model`` keep ``K`` visual tokens per image, and return it.
 
@@ -49,10 +50,12 @@ def apply(
             ``adafv_transformers.FAMILIES``).
         budget: keep ``min(budget, N)`` tokens per image; or ``keep_ratio`` (ADAFV-R3).
         guarantee, t2i_scale: the spec's tau and beta.
+        image_newline: ``"keep"`` or ``"drop"`` the separators between rows of an image's
+            tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
     """
     check_transformers()
     family_for(model)
-    options = Options(budget, keep_ratio, guarantee, t2i_scale)
+    options = Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
     state = getattr(model, _STATE, None)
     if state is not None:
         state.options = options

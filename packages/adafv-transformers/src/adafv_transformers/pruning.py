@@ -31,17 +31,26 @@ PER_TOKEN_INPUTS = {"labels": -100, "token_type_ids": 0, "position_ids": 0}
 class ImageSelection:
     """What AdaFV kept of one image.
 
+    An image has ``P`` placeholder tokens: its ``N`` content tokens, among which AdaFV
+    selects, and for some models separators that stand for no patch (LLaVA-NeXT's
+    ``image_newline``), kept or dropped as a whole by the ``image_newline`` option.
+
     Attributes:
         row: the batch row the image is in.
-        positions: ``(N,)`` the sequence positions of the image's tokens in the input.
-        kept: ``(K,)`` indices into the image's ``N`` tokens, ascending.
-        saliency: ``(N,)`` float32 saliency of the image's tokens (ADAFV-R4).
+        positions: ``(P,)`` the sequence positions of the image's placeholder tokens.
+        content: ``(N,)`` indices into ``positions`` of the content tokens (``V``).
+        selected: ``(K,)`` indices into ``content`` of the tokens AdaFV chose, ascending.
+        kept: indices into ``positions`` of every placeholder token the pruned input holds:
+            the selected content tokens and the kept separators, ascending.
+        saliency: ``(N,)`` float32 saliency of the content tokens (ADAFV-R4).
         t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5); ``-inf`` without a query.
         k_t2i, k_saliency, n_overlap: the split of ``K`` (ADAFV-R7 to R9).
     """
 
     row: int
     positions: torch.Tensor
+    content: torch.Tensor
+    selected: torch.Tensor
     kept: torch.Tensor
     saliency: torch.Tensor
     t2i_log: torch.Tensor
@@ -79,6 +88,7 @@ def prune_inputs(
     keep_ratio: float | None = None,
     guarantee: float = 0.25,
     t2i_scale: float = 100.0,
+    image_newline: str = "keep",
     **inputs: Any,
 ) -> PrunedInputs:
     """Return ``inputs`` with each image cut to the ``K`` tokens AdaFV keeps.
@@ -88,6 +98,8 @@ def prune_inputs(
         budget, keep_ratio: tokens to keep per image (ADAFV-R3). Without either, the options
             given to :func:`adafv_transformers.apply` on this model are used.
         guarantee, t2i_scale: the spec's tau and beta.
+        image_newline: ``"keep"`` or ``"drop"`` the separators between rows of an image's
+            tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
         **inputs: what the model's processor returned (``input_ids``, ``attention_mask``,
             ``pixel_values``, ...), for one sample or a padded batch.
 
@@ -101,7 +113,7 @@ def prune_inputs(
     """
     check_transformers()
     family = family_for(model)
-    options = _options(model, budget, keep_ratio, guarantee, t2i_scale)
+    options = _options(model, budget, keep_ratio, guarantee, t2i_scale, image_newline)
     input_ids = inputs.get("input_ids")
     if input_ids is None:
         raise ValueError(
@@ -148,6 +160,7 @@ def _options(
     keep_ratio: float | None,
     guarantee: float,
     t2i_scale: float,
+    image_newline: str,
 ) -> Options:
     if budget is None and keep_ratio is None:
         from adafv_transformers.patching import applied_options
@@ -158,7 +171,7 @@ def _options(
                 "give budget= or keep_ratio=, or call adafv_transformers.apply(model, ...) first"
             )
         return options
-    return Options(budget, keep_ratio, guarantee, t2i_scale)
+    return Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
 
 
 def _image_spans(
@@ -203,22 +216,23 @@ def _select(
     """One batched ``adafv.select`` over all images of the call (ADAFV-R14)."""
     embed = model.get_input_embeddings()
     device = encoded.features[0].device
+    contents = [encoded.content(i) for i in range(len(encoded.features))]
+    features = [f[c] for f, c in zip(encoded.features, contents, strict=True)]
     queries = [
         embed(input_ids[row, _query_positions(row, int(cols[-1]), attention_mask, placeholders)])
         for row, cols in spans
     ]
-    visual = pad_sequence(encoded.features, batch_first=True)
-    saliency = pad_sequence(encoded.saliency, batch_first=True)
+    visual = pad_sequence(features, batch_first=True)
+    saliency = pad_sequence(encoded.saliency, batch_first=True).to(device)
     text = pad_sequence([q.to(device, visual.dtype) for q in queries], batch_first=True)
     if text.shape[1] == 0:  # no image has a query: pad_sequence loses the feature width
         text = visual.new_zeros((visual.shape[0], 0, visual.shape[2]))
-    visual_mask = _lengths_mask([f.shape[0] for f in encoded.features], device)
+    visual_mask = _lengths_mask([f.shape[0] for f in features], device)
     text_mask = _lengths_mask([q.shape[0] for q in queries], device)
     # Stage 1 and stage 2 apart (ADAFV-R11), so the scores can be reported per image.
     scores = adafv.t2i_scores(
         visual, text, t2i_scale=options.t2i_scale, visual_mask=visual_mask, text_mask=text_mask
     )
-    saliency = saliency.to(device)
     sel = adafv.select_from_scores(
         scores,
         saliency,
@@ -230,19 +244,30 @@ def _select(
     counts, k_t2i, k_sal, overlap = (
         x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)
     )
-    return [
-        ImageSelection(
-            row=row,
-            positions=cols,
-            kept=sel.indices[i, : counts[i]].to(cols.device),
-            saliency=saliency[i, : cols.numel()],
-            t2i_log=scores[i, : cols.numel()],
-            k_t2i=k_t2i[i],
-            k_saliency=k_sal[i],
-            n_overlap=overlap[i],
+    images = []
+    for i, (row, cols) in enumerate(spans):
+        content = contents[i].to(cols.device)
+        selected = sel.indices[i, : counts[i]].to(cols.device)
+        kept = content[selected]
+        if encoded.separators is not None and options.image_newline == "keep":
+            separators = encoded.separators[i].nonzero().squeeze(1).to(cols.device)
+            kept = torch.cat([kept, separators]).sort().values
+        n = content.numel()
+        images.append(
+            ImageSelection(
+                row=row,
+                positions=cols,
+                content=content,
+                selected=selected,
+                kept=kept,
+                saliency=saliency[i, :n],
+                t2i_log=scores[i, :n],
+                k_t2i=k_t2i[i],
+                k_saliency=k_sal[i],
+                n_overlap=overlap[i],
+            )
         )
-        for i, (row, cols) in enumerate(spans)
-    ]
+    return images
 
 
 def _lengths_mask(lengths: list[int], device: torch.device) -> torch.Tensor:

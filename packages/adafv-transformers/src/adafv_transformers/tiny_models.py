@@ -70,30 +70,14 @@ CPU_BENCH = LlavaSizes(256, 6, 8, 512, 8, 8, 8, vocab_size=32064)
 LLAVA_15_7B = LlavaSizes(1024, 24, 16, 4096, 32, 32, 32, vocab_size=32064)
 
 
-def tiny_llava(
-    seed: int = 0,
-    dtype: torch.dtype = torch.float32,
-    attn_implementation: str = "sdpa",
-    sizes: LlavaSizes = TINY,
-    device: str = "cpu",
-) -> tuple[Any, Any]:
-    """``(LlavaForConditionalGeneration, LlavaProcessor)``: CLIP 336/14, 576 tokens per image.
+# LLaVA-NeXT's grids of 336-pixel tiles (height, width), as in its released checkpoints.
+LLAVA_NEXT_GRID_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 
-    Real LLaVA-1.5-7B: CLIP ViT-L/14-336 (hidden 1024, 24 layers, 16 heads, feature layer
-    -2) and Vicuna-7B (hidden 4096, 32 layers, 32 heads), ``LLAVA_15_7B``. The default,
-    ``TINY``: hidden 64 / 3 layers / 4 heads in the tower, 64 / 2 layers / 4 heads in the
-    language model. Feed-forward widths are twice the hidden size, except in ``LLAVA_15_7B``.
-    """
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    tok = tokenizer()
+def _configs(sizes: LlavaSizes, tok: Any) -> tuple[Any, Any]:
+    """The CLIP 336/14 tower and Llama language model configs of ``sizes``."""
+    from transformers import CLIPVisionConfig, LlamaConfig
+
     real = sizes == LLAVA_15_7B
     vision = CLIPVisionConfig(
         image_size=336,
@@ -119,6 +103,35 @@ def tiny_llava(
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
     )
+    return vision, text
+
+
+def _build(model_class: Any, config: Any, seed: int, dtype: Any, attn: str, device: str) -> Any:
+    config._attn_implementation = attn
+    torch.manual_seed(seed)
+    with torch.device(device):
+        return model_class(config).to(dtype).eval()
+
+
+def tiny_llava(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any]:
+    """``(LlavaForConditionalGeneration, LlavaProcessor)``: CLIP 336/14, 576 tokens per image.
+
+    Real LLaVA-1.5-7B: CLIP ViT-L/14-336 (hidden 1024, 24 layers, 16 heads, feature layer
+    -2) and Vicuna-7B (hidden 4096, 32 layers, 32 heads), ``LLAVA_15_7B``. The default,
+    ``TINY``: hidden 64 / 3 layers / 4 heads in the tower, 64 / 2 layers / 4 heads in the
+    language model. Feed-forward widths are twice the hidden size, except in ``LLAVA_15_7B``.
+    """
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    tok = tokenizer()
+    vision, text = _configs(sizes, tok)
     config = LlavaConfig(
         vision_config=vision,
         text_config=text,
@@ -126,14 +139,63 @@ def tiny_llava(
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",
     )
-    config._attn_implementation = attn_implementation
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = LlavaForConditionalGeneration(config).to(dtype).eval()
+    model = _build(LlavaForConditionalGeneration, config, seed, dtype, attn_implementation, device)
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}
     )
     processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        image_token=IMAGE_TOKEN,
+    )
+    return model, processor
+
+
+def tiny_llava_next(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any]:
+    """``(LlavaNextForConditionalGeneration, LlavaNextProcessor)`` at LLaVA-NeXT's geometry.
+
+    CLIP 336/14 crops, the released checkpoints' grid pinpoints (up to 672 x 672, 1008 x 336
+    and 336 x 1008): a 672 x 672 image becomes 576 base tokens, 48 rows of 48 tile tokens
+    and 48 newlines, 2,928 in all. Real LLaVA-NeXT-7B (Vicuna) has the sizes of
+    ``LLAVA_15_7B``; widths and depths otherwise as in :func:`tiny_llava`.
+    """
+    from transformers import (
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextProcessor,
+    )
+    from transformers.models.llava_next.image_processing_pil_llava_next import (
+        LlavaNextImageProcessorPil,
+    )
+
+    tok = tokenizer()
+    vision, text = _configs(sizes, tok)
+    config = LlavaNextConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        image_grid_pinpoints=LLAVA_NEXT_GRID_PINPOINTS,
+    )
+    model = _build(
+        LlavaNextForConditionalGeneration, config, seed, dtype, attn_implementation, device
+    )
+    image_processor = LlavaNextImageProcessorPil(
+        size={"shortest_edge": 336},
+        crop_size={"height": 336, "width": 336},
+        image_grid_pinpoints=LLAVA_NEXT_GRID_PINPOINTS,
+    )
+    processor = LlavaNextProcessor(
         image_processor=image_processor,
         tokenizer=tok,
         patch_size=14,

@@ -15,13 +15,25 @@ class EncodedImages:
     """Every image of a call, encoded once.
 
     Attributes:
-        features: per image, ``(N_i, D)`` tokens after the projector, in the order the
-            language model receives them (ADAFV-R1). These are ``V``.
-        saliency: per image, ``(N_i,)`` float32 saliency of those tokens (ADAFV-R4).
+        features: per image, ``(P_i, D)``: the vector of each of the image's placeholder
+            tokens, in the order the language model receives them (ADAFV-R1, R15).
+        saliency: per image, ``(N_i,)`` float32 saliency of its content tokens (ADAFV-R4).
+        separators: per image, ``(P_i,)`` bool, True for tokens that stand for no patch
+            (LLaVA-NeXT's ``image_newline`` after each row of the tiled grid); ``None`` when the
+            family has none. The other ``N_i`` tokens are the image's content, the tokens
+            AdaFV selects from (``V``).
     """
 
     features: list[torch.Tensor]
     saliency: list[torch.Tensor]
+    separators: list[torch.Tensor] | None = None
+
+    def content(self, image: int) -> torch.Tensor:
+        """Indices of image ``image``'s content tokens among its placeholder tokens."""
+        n_tokens = self.features[image].shape[0]
+        if self.separators is None:
+            return torch.arange(n_tokens, device=self.features[image].device)
+        return (~self.separators[image]).nonzero().squeeze(1)
 
 
 class Family(Protocol):
