@@ -77,7 +77,7 @@ def test_authors_keeps_duplicates_where_v1_fills() -> None:
     assert len(got) == 4 and len(set(got.tolist())) < 4
 
 
-def test_verify_fixtures_regenerates_bit_for_bit() -> None:
+def test_verify_fixtures_regenerates_the_committed_fixtures() -> None:
     pytest.importorskip("torch")
     assert verify_fixtures() == []
 

@@ -3,13 +3,17 @@
 Large cases store only their expected outputs; the runner rebuilds their inputs from the
 recipe named in the manifest and checks ``inputs_sha256`` before running anything. Every
 recipe draws from ``numpy.random.RandomState`` (MT19937), whose stream NumPy keeps frozen
-across versions, and does its arithmetic in float64 before one final cast, so the bytes are
-the same on every platform.
+across versions, and does its arithmetic in float64 before one final cast. Elementwise
+arithmetic is exactly rounded everywhere; reductions and ``exp`` are not (BLAS and NumPy's
+SIMD kernels pick their summation order and polynomial by CPU), so sums go through
+``math.fsum`` and exponentials through ``math.exp``, and the bytes are the same on every
+CPU.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -49,9 +53,14 @@ def inputs_sha256(inputs: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _norm(x: np.ndarray) -> float:
+    """The Euclidean norm, correctly rounded whatever the CPU (no BLAS, no SIMD sum)."""
+    return math.sqrt(math.fsum(x * x))
+
+
 def _unit(rng: np.random.RandomState, d: int) -> np.ndarray:
     u = rng.standard_normal(d)
-    return u / np.linalg.norm(u)
+    return u / _norm(u)
 
 
 def embeddings(
@@ -97,10 +106,10 @@ def embeddings(
         t[c] = u * rng.uniform(0.5, 2.0)
         members, start = matched[start : start + size], start + size
         for i in members:
-            w = v[i] - np.dot(v[i], u) * u
-            w /= np.linalg.norm(w)
+            w = v[i] - math.fsum(v[i] * u) * u
+            w /= _norm(w)
             cos = cos_low + rng.uniform(0.0, cos_spread)
-            v[i] = np.linalg.norm(v[i]) * (cos * u + np.sqrt(1.0 - cos * cos) * w)
+            v[i] = _norm(v[i]) * (cos * u + math.sqrt(1.0 - cos * cos) * w)
     if saliency == "flat":
         ranks = np.empty(n, np.int64)
         rest = np.setdiff1d(np.arange(n), matched) if matched_low_saliency else np.arange(n)
@@ -109,14 +118,14 @@ def embeddings(
         ranks[np.concatenate([rest, tail]).astype(np.int64)] = np.arange(n)
         s = 1.0 - ranks / (2.0 * n)
     elif saliency == "peaked":
-        s = np.exp(saliency_sigma * rng.standard_normal(n))
+        s = np.array([math.exp(saliency_sigma * z) for z in rng.standard_normal(n)])
         if matched_low_saliency and len(matched):
             s[matched] = s.min() * rng.uniform(0.1, 0.9, len(matched))
     else:
         raise ValueError(f"saliency must be 'flat' or 'peaked', got {saliency!r}")
     per = n // crops
     for c in range(crops):
-        s[c * per : (c + 1) * per] /= s[c * per : (c + 1) * per].sum()
+        s[c * per : (c + 1) * per] /= math.fsum(s[c * per : (c + 1) * per])
     return {
         "visual": cast_input(v, input_dtype),
         "text": cast_input(t, input_dtype),
