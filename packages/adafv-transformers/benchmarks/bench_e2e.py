@@ -1,13 +1,18 @@
-"""End-to-end benchmark: prefill and decode of a LLaVA-1.5-shaped model, full vs AdaFV.
+"""End-to-end benchmark: prefill and decode of LLaVA-1.5 and LLaVA-NeXT models, full vs AdaFV.
 
 Random weights (speed does not depend on their values). On CPU a mid-size model
-(``tiny_models.CPU_BENCH``) in float32; on CUDA the real LLaVA-1.5-7B architecture
-(``tiny_models.LLAVA_15_7B``) in bfloat16. Attention is SDPA. Variants are timed
+(``tiny_models.CPU_BENCH``) in float32; on CUDA the real 7B architectures
+(``tiny_models.LLAVA_15_7B``: LLaVA-1.5-7B, and LLaVA-NeXT-7B's Vicuna variant) in
+bfloat16. Attention is SDPA. LLaVA-1.5 keeps K of 576 tokens; LLaVA-NeXT, on a 672 x 672
+image (2,880 tile tokens and 48 newlines), keeps 10% and 5% of the 2,880 (a 90% and a 95%
+reduction) with the newlines kept, and 10% with them dropped. Variants are timed
 interleaved, round by round, so machine noise hits all alike; medians are reported.
 
 - ``prefill``: one forward over the prompt, vision tower included; AdaFV adds the selection.
 - ``lm prefill``: the language model alone on the prompt's embeddings (features passed in),
-  whose ideal speedup is the ratio of prompt lengths.
+  next to the ratio of prompt lengths: the ideal speedup of its linear parts (projections,
+  MLPs). Attention grows with the square of the length, so on long prompts (LLaVA-NeXT) the
+  measured speedup can exceed that ratio.
 - ``decode``: tokens per second after the prefill (32 greedy tokens).
 - ``saliency probe``: the vision tower with the [CLS] probe against the tower alone.
 """
@@ -27,10 +32,26 @@ from rich.console import Console
 from rich.table import Table
 
 import adafv_transformers
-from adafv_transformers.families.llava import Llava
-from adafv_transformers.tiny_models import CPU_BENCH, LLAVA_15_7B, tiny_llava
+from adafv_transformers.families import family_for
+from adafv_transformers.tiny_models import CPU_BENCH, LLAVA_15_7B, tiny_llava, tiny_llava_next
 
-BUDGETS = (64, 128, 192)
+# geometry: (builder, picture size, {variant: prune_inputs options})
+GEOMETRIES = {
+    "LLaVA-1.5": (
+        tiny_llava,
+        (300, 220),
+        {f"K={k}": {"budget": k} for k in (64, 128, 192)},
+    ),
+    "LLaVA-NeXT": (
+        tiny_llava_next,
+        (672, 672),
+        {
+            "keep 10%": {"keep_ratio": 0.1},
+            "keep 5%": {"keep_ratio": 0.05},
+            "keep 10%, no newlines": {"keep_ratio": 0.1, "image_newline": "drop"},
+        },
+    ),
+}
 NEW_TOKENS = 32
 QUESTION = "USER: <image>\nDescribe the picture in detail please. ASSISTANT:"
 
@@ -60,17 +81,20 @@ def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def bench(device: str, rounds: int) -> dict:
+def bench(geometry: str, device: str, rounds: int) -> dict:
     from adafv_conformance.models import picture
 
+    build, image_size, variants = GEOMETRIES[geometry]
     sizes, dtype = (LLAVA_15_7B, torch.bfloat16) if device == "cuda" else (CPU_BENCH, torch.float32)
-    model, processor = tiny_llava(seed=0, dtype=dtype, sizes=sizes, device=device)
-    inputs = processor(images=picture(0), text=QUESTION, return_tensors="pt").to(device)
+    model, processor = build(seed=0, dtype=dtype, sizes=sizes, device=device)
+    image = picture(0, image_size)
+    inputs = processor(images=image, text=QUESTION, return_tensors="pt").to(device)
     inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
-    family = Llava()
+    family = family_for(model)
     encoded = family.encode(model, inputs)
     full_features = family.encoder_outputs(model, encoded.features)
-    text_only = {k: v for k, v in inputs.items() if k != "pixel_values"}
+    image_inputs = {k: inputs[k] for k in family.consumed_inputs if k in inputs}
+    text_only = {k: v for k, v in inputs.items() if k not in family.consumed_inputs}
 
     def generate(call: dict, new: int) -> Callable[[], object]:
         return lambda: model.generate(
@@ -80,23 +104,21 @@ def bench(device: str, rounds: int) -> dict:
     candidates: dict[str, Callable[[], object]] = {
         "prefill/full": lambda: model(**inputs),
         "lm/full": lambda: model(**text_only, mm_encoder_outputs=full_features),
-        "tower": lambda: model.model.get_image_features(
-            pixel_values=inputs["pixel_values"], return_dict=True
-        ),
+        "tower": lambda: model.model.get_image_features(**image_inputs, return_dict=True),
         "tower+probe": lambda: family.encode(model, inputs),
         "generate1/full": generate(inputs, 1),
         f"generate{NEW_TOKENS + 1}/full": generate(inputs, NEW_TOKENS + 1),
     }
     lengths = {"full": inputs["input_ids"].shape[1]}
-    for k in BUDGETS:
-        pruned = adafv_transformers.prune_inputs(model, budget=k, **inputs)
-        lengths[f"K={k}"] = pruned["input_ids"].shape[1]
-        candidates[f"prefill/K={k}"] = lambda k=k: model(
-            **adafv_transformers.prune_inputs(model, budget=k, **inputs)
+    for name, options in variants.items():
+        pruned = adafv_transformers.prune_inputs(model, **options, **inputs)
+        lengths[name] = pruned["input_ids"].shape[1]
+        candidates[f"prefill/{name}"] = lambda options=options: model(
+            **adafv_transformers.prune_inputs(model, **options, **inputs)
         )
-        candidates[f"lm/K={k}"] = lambda pruned=pruned: model(**pruned)
-        candidates[f"generate1/K={k}"] = generate(pruned, 1)
-        candidates[f"generate{NEW_TOKENS + 1}/K={k}"] = generate(pruned, NEW_TOKENS + 1)
+        candidates[f"lm/{name}"] = lambda pruned=pruned: model(**pruned)
+        candidates[f"generate1/{name}"] = generate(pruned, 1)
+        candidates[f"generate{NEW_TOKENS + 1}/{name}"] = generate(pruned, NEW_TOKENS + 1)
     med = _timed(candidates, device, rounds)
     rows = []
     for variant, length in lengths.items():
@@ -114,6 +136,8 @@ def bench(device: str, rounds: int) -> dict:
             }
         )
     return {
+        "geometry": geometry,
+        "image_tokens": int(sum(len(f) for f in encoded.features)),
         "device": device,
         "dtype": str(dtype).removeprefix("torch."),
         "model": sizes.__dict__,
@@ -129,13 +153,15 @@ def main() -> None:
     parser.add_argument("--json", required=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", action="append", choices=["cpu", "cuda"])
+    parser.add_argument("--geometry", action="append", choices=list(GEOMETRIES))
     args = parser.parse_args()
     devices = args.device or (["cuda"] if torch.cuda.is_available() else ["cpu"])
     console = Console(width=170)
     results = []
     for device in devices:
-        console.log(f"LLaVA-1.5 geometry on {device}")
-        results.append(bench(device, args.rounds))
+        for geometry in args.geometry or list(GEOMETRIES):
+            console.log(f"{geometry} geometry on {device}")
+            results.append(bench(geometry, device, args.rounds))
     machine = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
@@ -147,7 +173,8 @@ def main() -> None:
         json.dump({"benchmark": "e2e", "machine": machine, "results": results}, f, indent=2)
     for res in results:
         table = Table(
-            title=f"LLaVA-1.5 geometry, {res['device']} {res['dtype']}, median of "
+            title=f"{res['geometry']} geometry ({res['image_tokens']} image tokens), "
+            f"{res['device']} {res['dtype']}, median of "
             f"{res['rounds']} rounds; saliency probe overhead "
             f"{res['saliency_probe_overhead']:.3f}x the tower ({res['tower_ms']:.1f} ms)"
         )
@@ -157,7 +184,7 @@ def main() -> None:
             "prefill ms",
             "prefill speedup",
             "LM prefill ms",
-            "LM speedup (ideal)",
+            "LM speedup (token ratio)",
             "decode tok/s",
         ):
             table.add_column(column, justify="right")
