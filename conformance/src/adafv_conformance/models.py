@@ -34,7 +34,7 @@ from adafv_conformance.protocol import pad_images
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 SUITE = "adafv-models"
 FORMAT_VERSION = 1
-SPEC_VERSION = "1.0"
+SPEC_VERSION = "1.1"
 GENERATOR = (
     "adafv_conformance.models (eager attention, float64 oracle, bare language model on "
     "hand-built embeddings)"

@@ -83,7 +83,7 @@ def test_reference_layout_is_the_models_packing(next_model, height, width):  # A
     pins = model.config.image_grid_pinpoints
     assert crops == anyres.crop_count(height, width, pins)
     source = torch.arange(crops * 576, dtype=torch.float64).view(crops, 576)
-    (packed,) = pack_per_crop(model, [source], sizes, "default")
+    (packed,) = pack_per_crop(model, [source], sizes, vision_feature_select_strategy="default")
     want = anyres.packed_sources(height, width, pins)
     got = torch.where(packed.isnan(), anyres.NEWLINE, packed).long()
     assert got.tolist() == want.tolist()

@@ -1,10 +1,14 @@
-"""Saliency from the vision tower without ``output_attentions`` (ADAFV-R4).
+"""Saliency from the vision tower without ``output_attentions`` (ADAFV-R4, ADAFV-R18).
 
 Under SDPA or FlashAttention the attention weights are never materialised, and
 ``output_attentions=True`` returns nothing but a warning. The probe below captures the
 outputs of one layer's query and key projections while the tower runs as usual, and
-recomputes only the [CLS] query row of that layer's attention, in float32. The cost is one
-``L x d`` product per image, against ``L x L x d`` for the layer itself.
+recomputes from them, in float32, only what saliency needs:
+
+- ``cls_attention``: the [CLS] query's row (ADAFV-R4), one ``L x d`` product per image;
+- ``received_attention``: for towers without [CLS], the attention each token receives,
+  averaged over heads and queries (ADAFV-R18); the full ``L x L`` weights, one image at a
+  time, as the layer itself computes them.
 """
 
 from __future__ import annotations
@@ -15,21 +19,21 @@ import torch
 from torch import nn
 
 
-class ClsAttentionProbe:
-    """Records the [CLS] row of one attention layer's weights during a forward pass.
+class AttentionProbe:
+    """Records one attention layer's queries and keys during a forward pass.
 
-    Use as a context manager around the vision tower's forward; ``weights()`` then returns
-    ``(images, L)``: the softmax over all ``L`` keys of the [CLS] query, averaged over heads.
+    Use as a context manager around the vision tower's forward, then call
+    :meth:`cls_attention` or :meth:`received_attention`.
 
     Args:
         attention: the layer's attention module; it must have ``q_proj`` and ``k_proj``
-            linear layers whose outputs are ``(images, L, heads * head_dim)``, as CLIP's have.
+            linear layers whose outputs are ``(images, L, heads * head_dim)``, as CLIP's and
+            SigLIP's have.
         num_heads: the number of attention heads.
         scale: the factor applied to ``q . k`` before the softmax (``head_dim ** -0.5``).
-        cls_index: the position of [CLS] in the sequence.
     """
 
-    def __init__(self, attention: nn.Module, num_heads: int, scale: float, cls_index: int = 0):
+    def __init__(self, attention: nn.Module, num_heads: int, scale: float):
         for name in ("q_proj", "k_proj"):
             if not isinstance(getattr(attention, name, None), nn.Module):
                 raise TypeError(
@@ -39,15 +43,14 @@ class ClsAttentionProbe:
         self._attention = attention
         self._num_heads = num_heads
         self._scale = scale
-        self._cls_index = cls_index
-        self._query: torch.Tensor | None = None
+        self._queries: torch.Tensor | None = None
         self._keys: torch.Tensor | None = None
         self._handles: list[Any] = []
 
-    def __enter__(self) -> ClsAttentionProbe:
-        self._query = self._keys = None
+    def __enter__(self) -> AttentionProbe:
+        self._queries = self._keys = None
         self._handles = [
-            self._attention.q_proj.register_forward_hook(self._on_query),
+            self._attention.q_proj.register_forward_hook(self._on_queries),
             self._attention.k_proj.register_forward_hook(self._on_keys),
         ]
         return self
@@ -57,19 +60,37 @@ class ClsAttentionProbe:
             handle.remove()
         self._handles = []
 
-    def _on_query(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
-        self._query = output[:, self._cls_index].detach()
+    def _on_queries(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
+        self._queries = output.detach()
 
     def _on_keys(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
         self._keys = output.detach()
 
-    def weights(self) -> torch.Tensor:
-        """``(images, L)`` float32 attention of the [CLS] query, averaged over heads."""
-        if self._query is None or self._keys is None:
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(images, L, heads * head_dim)`` -> float32 ``(images, heads, L, head_dim)``."""
+        images, length, width = x.shape
+        heads = x.float().view(images, length, self._num_heads, width // self._num_heads)
+        return heads.transpose(1, 2)
+
+    def _captured(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._queries is None or self._keys is None:
             raise RuntimeError("the probed attention layer did not run inside the probe")
-        images, length, width = self._keys.shape
-        head_dim = width // self._num_heads
-        query = self._query.float().view(images, self._num_heads, head_dim)
-        keys = self._keys.float().view(images, length, self._num_heads, head_dim)
-        logits = torch.einsum("bhd,blhd->bhl", query, keys) * self._scale
-        return logits.softmax(dim=-1).mean(dim=1)
+        return self._queries, self._keys
+
+    def cls_attention(self, cls_index: int = 0) -> torch.Tensor:
+        """``(images, L)``: the softmax over all keys of the [CLS] query, mean over heads."""
+        queries, keys = self._captured()
+        query = self._heads(queries[:, cls_index : cls_index + 1])  # (images, heads, 1, dh)
+        logits = query @ self._heads(keys).transpose(-1, -2) * self._scale
+        return logits.softmax(dim=-1).mean(dim=1)[:, 0]
+
+    def received_attention(self) -> torch.Tensor:
+        """``(images, L)``: the attention each key receives, mean over heads and queries."""
+        queries, keys = self._captured()
+        out = []
+        for image in range(queries.shape[0]):  # one L x L x heads block at a time
+            q = self._heads(queries[image : image + 1])
+            k = self._heads(keys[image : image + 1])
+            weights = (q @ k.transpose(-1, -2) * self._scale).softmax(dim=-1)
+            out.append(weights.mean(dim=(1, 2)))
+        return torch.cat(out)

@@ -17,6 +17,7 @@ import torch
 
 SPECIAL_TOKENS = ["<unk>", "<pad>", "<s>", "</s>"]
 IMAGE_TOKEN = "<image>"
+VIDEO_TOKEN = "<video>"
 _WORDS = """
 user assistant system what which where how many is are was the a an of in on at to and
 or with this that these image picture photo describe color colour shape object objects
@@ -28,8 +29,9 @@ answer question short word sentence please detail it its you see do does : ? . ,
 VOCABULARY = tuple(_WORDS.split())
 
 
-def tokenizer() -> Any:
-    """A word-level fast tokenizer over ``VOCABULARY``, lower-casing, with ``<image>``."""
+def tokenizer(video: bool = False) -> Any:
+    """A word-level fast tokenizer over ``VOCABULARY``, lower-casing, with ``<image>`` (and
+    ``<video>`` after it if ``video``, for processors that require one)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -44,7 +46,8 @@ def tokenizer() -> Any:
         bos_token="<s>",
         eos_token="</s>",
         padding_side="left",
-        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        extra_special_tokens={"image_token": IMAGE_TOKEN}
+        | ({"video_token": VIDEO_TOKEN} if video else {}),
     )
 
 
@@ -204,6 +207,110 @@ def tiny_llava_next(
         image_token=IMAGE_TOKEN,
     )
     return model, processor
+
+
+# LLaVA-OneVision's grids: every multiple of 384 up to 2304, in height and in width.
+ONEVISION_GRID_PINPOINTS = [[384 * h, 384 * w] for h in range(1, 7) for w in range(1, 7)]
+
+
+def tiny_llava_onevision(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(LlavaOnevisionForConditionalGeneration, image processor, tokenizer)`` at its geometry.
+
+    Not a ``LlavaOnevisionProcessor``: it cannot be built without torchvision (its video
+    processor needs it); :func:`onevision_inputs` does its job for images.
+
+    SigLIP 384/14 crops without [CLS] (27 x 27 = 729 tokens each, feature layer -1, strategy
+    "full"), the released grids up to 6 x 6 tiles and ``anyres_max_9`` (a tile grid of more
+    than about 9 x 729 tokens is bilinearly downsampled). Real LLaVA-OneVision-7B: SigLIP
+    so400m (hidden 1152, 26 layers, 16 heads) and Qwen2-7B (hidden 3584, 28 layers, 28 heads,
+    4 key-value heads). The tiny one: as :func:`tiny_llava`, with a Qwen2 language model.
+    """
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        Qwen2Config,
+        SiglipVisionConfig,
+    )
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+    tok = tokenizer(video=True)
+    vision = SiglipVisionConfig(
+        image_size=384,
+        patch_size=14,
+        hidden_size=sizes.vision_hidden,
+        intermediate_size=2 * sizes.vision_hidden,
+        num_hidden_layers=sizes.vision_layers,
+        num_attention_heads=sizes.vision_heads,
+        vision_use_head=False,
+    )
+    text = Qwen2Config(
+        vocab_size=sizes.vocab_size or len(tok),
+        hidden_size=sizes.text_hidden,
+        intermediate_size=2 * sizes.text_hidden,
+        num_hidden_layers=sizes.text_layers,
+        num_attention_heads=sizes.text_heads,
+        num_key_value_heads=sizes.text_kv_heads,
+        max_position_embeddings=16384,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    config = LlavaOnevisionConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        video_token_id=tok.convert_tokens_to_ids(VIDEO_TOKEN),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
+        image_grid_pinpoints=ONEVISION_GRID_PINPOINTS,
+    )
+    model = _build(
+        LlavaOnevisionForConditionalGeneration, config, seed, dtype, attn_implementation, device
+    )
+    # SigLIP's default init gives a near-uniform attention in a tiny tower; sharpen the
+    # query and key projections so that saliency has the heavy tail real towers show.
+    with torch.no_grad():
+        for layer in model.model.vision_tower.encoder.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                proj.weight.mul_(2.0)
+    image_processor = LlavaOnevisionImageProcessorPil(
+        size={"height": 384, "width": 384}, image_grid_pinpoints=ONEVISION_GRID_PINPOINTS
+    )
+    return model, image_processor, tok
+
+
+def onevision_inputs(
+    model: Any, image_processor: Any, tok: Any, images: list[Any], prompts: list[str]
+) -> Any:
+    """What ``LlavaOnevisionProcessor(images=images, text=prompts)`` returns, one image per
+    prompt: pixels from the image processor, and each ``<image>`` repeated as many times as
+    the model packs tokens for that image (its processor computes the same count)."""
+    from transformers import BatchFeature
+
+    if len(images) != len(prompts):
+        raise ValueError(f"one image per prompt: {len(images)} images, {len(prompts)} prompts")
+    pixels = image_processor(images=[[image] for image in images], return_tensors="pt")
+    with torch.no_grad():
+        packed = model.model.get_image_features(
+            pixel_values=pixels["pixel_values"].to(model.dtype),
+            image_sizes=pixels["image_sizes"],
+            batch_num_images=pixels["batch_num_images"],
+        ).pooler_output
+    texts = [
+        prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * len(features))
+        for prompt, features in zip(prompts, packed, strict=True)
+    ]
+    text = tok(texts, return_tensors="pt", padding=True)
+    return BatchFeature({**text, **pixels})
 
 
 def save(model: Any, processor: Any, path: str | Path) -> Path:

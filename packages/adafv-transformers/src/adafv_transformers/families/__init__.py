@@ -7,9 +7,12 @@ from torch import nn
 from adafv_transformers.families.base import EncodedImages, Family
 from adafv_transformers.families.llava import Llava
 from adafv_transformers.families.llava_next import LlavaNext
+from adafv_transformers.families.llava_onevision import LlavaOnevision
 
 FAMILIES: dict[str, Family] = {
-    model_type: family for family in (Llava(), LlavaNext()) for model_type in family.model_types
+    model_type: family
+    for family in (Llava(), LlavaNext(), LlavaOnevision())
+    for model_type in family.model_types
 }
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from adafv_transformers.families.base import EncodedImages, feature_layer_index
-from adafv_transformers.saliency import ClsAttentionProbe
+from adafv_transformers.saliency import AttentionProbe
 
 
 def base_model(model: nn.Module) -> nn.Module:
@@ -42,11 +42,11 @@ def encoder_layers(tower: nn.Module) -> nn.ModuleList:
     raise TypeError(f"cannot find the encoder layers of the vision tower {type(tower).__name__}")
 
 
-def cls_probe(tower: nn.Module, feature_layer: int) -> ClsAttentionProbe:
-    """A probe on the attention of the CLIP layer whose output feeds the projector (ADAFV-R4)."""
+def attention_probe(tower: nn.Module, feature_layer: int) -> AttentionProbe:
+    """A probe on the attention of the layer whose output feeds the projector (ADAFV-R4)."""
     layers = encoder_layers(tower)
     attention = layers[feature_layer_index(feature_layer, len(layers))].self_attn
-    return ClsAttentionProbe(attention, attention.num_heads, attention.scale)
+    return AttentionProbe(attention, attention.num_heads, attention.scale)
 
 
 def patch_saliency(weights: torch.Tensor, strategy: str) -> torch.Tensor:
@@ -69,14 +69,14 @@ class Llava:
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         base = base_model(model)
         layer, strategy = vision_settings(model, inputs)
-        with cls_probe(base.vision_tower, layer) as probe:
+        with attention_probe(base.vision_tower, layer) as probe:
             out = base.get_image_features(
                 pixel_values=inputs["pixel_values"],
                 vision_feature_layer=layer,
                 vision_feature_select_strategy=strategy,
                 return_dict=True,
             )
-        saliency = patch_saliency(probe.weights(), strategy)
+        saliency = patch_saliency(probe.cls_attention(), strategy)
         return EncodedImages(features=list(out.pooler_output), saliency=list(saliency))
 
     def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:

@@ -22,36 +22,61 @@ import torch
 from torch import nn
 
 from adafv_transformers.families.base import EncodedImages
-from adafv_transformers.families.llava import Llava, base_model, cls_probe, vision_settings
+from adafv_transformers.families.llava import Llava, attention_probe, base_model, vision_settings
 
 
-def crops_per_image(model: nn.Module, image_sizes: torch.Tensor) -> list[int]:
-    """How many crops (base view + tiles) each image has, as the model computes it."""
+def crops_per_image(
+    model: nn.Module, image_sizes: torch.Tensor, tiled: list[bool] | None = None
+) -> list[int]:
+    """How many crops (base view + tiles) each image has, as the model computes it.
+
+    ``tiled[i]`` False: image ``i`` is only its base view (LLaVA-OneVision does that to every
+    image of a prompt with several).
+    """
     from transformers.models.llava_next.modeling_llava_next import image_size_to_num_patches
 
+    tiled = tiled if tiled is not None else [True] * len(image_sizes)
     return [
         image_size_to_num_patches(
             image_size=size,
             grid_pinpoints=model.config.image_grid_pinpoints,
             patch_size=model.config.vision_config.image_size,
         )
-        for size in image_sizes
+        if tile
+        else 1
+        for size, tile in zip(image_sizes, tiled, strict=True)
     ]
 
 
 def pack_per_crop(
-    model: nn.Module, per_crop: list[torch.Tensor], image_sizes: torch.Tensor, strategy: str
+    model: nn.Module, per_crop: list[torch.Tensor], image_sizes: torch.Tensor, **options: Any
 ) -> list[torch.Tensor]:
     """Pack per-crop values ``(crops, tokens)`` the way the model packs features.
 
-    Returns, per image, ``(P,)`` float64 values at the packed positions, NaN at separators.
+    ``options`` go to the model's ``pack_image_features`` as they do in its
+    ``get_image_features``. Returns, per image, ``(P,)`` float64 values at the packed
+    positions, NaN at separators. Whatever the model does to features on the way (unpad,
+    LLaVA-OneVision's bilinear downsampling) it does to the values alike, as it is linear.
     """
     channels = [values.double()[..., None] for values in per_crop]
     marker = torch.full((1,), torch.nan, dtype=torch.float64, device=per_crop[0].device)
     packed, _ = base_model(model).pack_image_features(
-        channels, image_sizes, vision_feature_select_strategy=strategy, image_newline=marker
+        channels, image_sizes, image_newline=marker, **options
     )
     return [p[:, 0] for p in packed]
+
+
+def packed_images(features: list[torch.Tensor], packed: list[torch.Tensor]) -> EncodedImages:
+    """The images of a call from their packed features and packed saliency (NaN: separator)."""
+    separators = [p.isnan() for p in packed]
+    for i, (f, sep) in enumerate(zip(features, separators, strict=True)):
+        if f.shape[0] != sep.shape[0]:
+            raise RuntimeError(
+                f"image {i}: the packed saliency has {sep.shape[0]} positions but the model "
+                f"packed {f.shape[0]} features"
+            )
+    saliency = [p[~sep].float() for p, sep in zip(packed, separators, strict=True)]
+    return EncodedImages(features=features, saliency=saliency, separators=separators)
 
 
 class LlavaNext(Llava):
@@ -69,7 +94,7 @@ class LlavaNext(Llava):
         image_sizes = inputs.get("image_sizes")
         if image_sizes is None:
             raise ValueError("LLaVA-NeXT inputs need image_sizes, as its processor returns them")
-        with cls_probe(base.vision_tower, layer) as probe:
+        with attention_probe(base.vision_tower, layer) as probe:
             out = base.get_image_features(
                 pixel_values=inputs["pixel_values"],
                 image_sizes=image_sizes,
@@ -77,16 +102,9 @@ class LlavaNext(Llava):
                 vision_feature_select_strategy=strategy,
                 return_dict=True,
             )
-        weights = probe.weights()[:, 1:]  # ADAFV-R4: [CLS] row over the patch keys
+        weights = probe.cls_attention()[:, 1:]  # ADAFV-R4: [CLS] row over the patch keys
         per_crop = list(weights.split(crops_per_image(model, image_sizes)))
-        packed = pack_per_crop(model, per_crop, image_sizes, strategy)
-        separators = [p.isnan() for p in packed]
-        saliency = [p[~sep].float() for p, sep in zip(packed, separators, strict=True)]
-        features = list(out.pooler_output)
-        for i, (f, sep) in enumerate(zip(features, separators, strict=True)):
-            if f.shape[0] != sep.shape[0]:
-                raise RuntimeError(
-                    f"image {i}: the packed saliency has {sep.shape[0]} positions but the model "
-                    f"packed {f.shape[0]} features"
-                )
-        return EncodedImages(features=features, saliency=saliency, separators=separators)
+        packed = pack_per_crop(
+            model, per_crop, image_sizes, vision_feature_select_strategy=strategy
+        )
+        return packed_images(list(out.pooler_output), packed)

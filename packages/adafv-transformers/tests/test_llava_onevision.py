@@ -1,0 +1,190 @@
+"""LLaVA-OneVision: saliency without [CLS] (ADAFV-R18) lines up with the packed tiles, through
+unpad and the bilinear downsampling of large grids, and the pruned model is the language
+model on exactly the kept embeddings.
+
+References share no code with the package: eager attention for saliency,
+``adafv_conformance.anyres`` for the packing, ``adafv.select`` for the selection, the bare
+language model for the logits. Inputs come from ``tiny_models.onevision_inputs``: the real
+``LlavaOnevisionProcessor`` needs torchvision, which this machine lacks.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import adafv
+import adafv_transformers
+from adafv_conformance import anyres
+from adafv_conformance.models import picture
+from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
+from adafv_transformers.tiny_models import onevision_inputs, tiny_llava_onevision
+from conftest import language_model_logits
+
+PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
+# (width, height): a 1 x 2 grid unpadded by columns; a 3 x 1 grid of a tall image; a 4 x 4
+# grid that anyres_max_9 downsamples from 108 x 108 to 81 x 81.
+SIZES = [(500, 300), (300, 1000), (1500, 1500)]
+
+
+@pytest.fixture(scope="module")
+def onevision():
+    return tiny_llava_onevision(seed=0)
+
+
+@pytest.fixture(scope="module")
+def onevision_eager(onevision):
+    model, *_ = onevision
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    return eager
+
+
+@pytest.fixture
+def model(onevision):
+    model, *_ = onevision
+    yield model
+    adafv_transformers.remove(model)
+
+
+def _inputs(onevision, images, prompts):
+    model, image_processor, tok = onevision
+    return onevision_inputs(model, image_processor, tok, images, prompts)
+
+
+def _layout(model, image):
+    config = model.config
+    return anyres.packed_layout(
+        image.height,
+        image.width,
+        config.image_grid_pinpoints,
+        tile=config.vision_config.image_size,
+        patch=config.vision_config.patch_size,
+        max_tiles=int(config.vision_aspect_ratio.removeprefix("anyres_max_")),
+    )
+
+
+def received_attention(eager_model, crops: torch.Tensor) -> torch.Tensor:
+    """Mean over heads and queries of eager attention at the feature layer, per crop."""
+    tower = eager_model.model.vision_tower
+    with torch.no_grad():
+        out = tower(crops.to(tower.dtype), output_attentions=True)
+    layer = eager_model.config.vision_feature_layer
+    index = layer if layer >= 0 else len(out.attentions) + 1 + layer
+    return out.attentions[index - 1].double().mean(dim=(1, 2))  # (crops, L)
+
+
+def _reference(model, eager, inputs, image, budget):
+    """``(saliency, features, selection, content)`` of the one image, without the package."""
+    pins = model.config.image_grid_pinpoints
+    tile = model.config.vision_config.image_size
+    crops = inputs["pixel_values"][0, : anyres.crop_count(image.height, image.width, pins, tile)]
+    sources, weights = _layout(model, image)
+    flat = received_attention(eager, crops).flatten().numpy()
+    saliency = torch.from_numpy(anyres.apply_layout(flat, sources, weights)).float()
+    content = torch.from_numpy(np.flatnonzero(sources[:, 0] != anyres.NEWLINE))
+    with torch.no_grad():
+        features = model.model.get_image_features(
+            pixel_values=inputs["pixel_values"],
+            image_sizes=inputs["image_sizes"],
+            batch_num_images=inputs["batch_num_images"],
+        ).pooler_output[0]
+        ids = inputs["input_ids"][0]
+        last = int((ids == model.config.image_token_id).nonzero()[-1])
+        text = model.get_input_embeddings()(ids[last + 1 :])
+    selection = adafv.select(features[content], text, saliency, budget)
+    return saliency, features, selection, content
+
+
+@settings(max_examples=25, deadline=None)
+@given(height=st.integers(1, 2400), width=st.integers(1, 2400), seed=st.integers(0, 99))
+def test_reference_layout_is_the_models_packing(onevision, height, width, seed):  # ADAFV-R18
+    model, *_ = onevision
+    sizes = torch.tensor([[height, width]])
+    (crops,) = crops_per_image(model, sizes)
+    pins, tile = model.config.image_grid_pinpoints, model.config.vision_config.image_size
+    assert crops == anyres.crop_count(height, width, pins, tile)
+    values = torch.rand((crops, 729), generator=torch.Generator().manual_seed(seed))
+    (packed,) = pack_per_crop(
+        model, [values], sizes, vision_aspect_ratio=model.config.vision_aspect_ratio
+    )
+    sources, weights = _layout(model, _Size(height, width))
+    assert torch.equal(packed.isnan(), torch.from_numpy(sources[:, 0] == anyres.NEWLINE))
+    want = anyres.apply_layout(values.double().flatten().numpy(), sources, weights)
+    np.testing.assert_allclose(packed[~packed.isnan()].numpy(), want, rtol=1e-12, atol=1e-15)
+
+
+class _Size:
+    def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_saliency_is_the_attention_each_patch_receives_in_packed_order(
+    model, onevision, onevision_eager, size
+):  # ADAFV-R18
+    image = picture(3, size)
+    inputs = _inputs(onevision, [image], [PROMPT])
+    want, *_ = _reference(model, onevision_eager, inputs, image, 64)
+    pruned = adafv_transformers.prune_inputs(model, budget=64, **inputs)
+    torch.testing.assert_close(pruned.images[0].saliency, want, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_logits_equal_the_language_model_on_the_kept_embeddings(
+    model, onevision, onevision_eager, size
+):  # ADAFV-R1, ADAFV-R10
+    image = picture(4, size)
+    inputs = _inputs(onevision, [image], [PROMPT])
+    _, features, selection, content = _reference(model, onevision_eager, inputs, image, 80)
+    pruned = adafv_transformers.prune_inputs(model, budget=80, **inputs)
+    found = pruned.images[0]
+    assert torch.equal(found.selected, selection.indices)
+    separators = torch.ones(len(features), dtype=torch.bool)
+    separators[content] = False
+    kept = torch.cat([content[selection.indices], separators.nonzero().squeeze(1)]).sort().values
+    assert torch.equal(found.kept, kept)
+
+    ids = inputs["input_ids"][0]
+    placeholders = (ids == model.config.image_token_id).nonzero().squeeze(1)
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids).clone()
+    embeds[placeholders] = features
+    keep = torch.ones_like(ids, dtype=torch.bool)
+    keep[placeholders] = False
+    keep[placeholders[kept]] = True
+    want = language_model_logits(model, embeds[keep])
+    with torch.no_grad():
+        got = model(**pruned).logits[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_rows_match_single_samples(model, onevision):  # ADAFV-R14
+    prompts = [PROMPT, "USER: <image>\nHow many dots are there in the picture? ASSISTANT:"]
+    images = [picture(7, (500, 300)), picture(8, (300, 1000))]
+    batch = _inputs(onevision, images, prompts)
+    adafv_transformers.apply(model, keep_ratio=0.05)
+    with torch.no_grad():
+        batched = model(**batch).logits
+    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+        single = _inputs(onevision, [image], [prompt])
+        with torch.no_grad():
+            alone = model(**single).logits[0]
+        torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_videos_and_the_default_strategy_are_refused(model, onevision):
+    inputs = _inputs(onevision, [picture(1)], [PROMPT])
+    with pytest.raises(ValueError, match="pixel_values_videos"):
+        adafv_transformers.prune_inputs(
+            model, budget=8, pixel_values_videos=torch.zeros(1, 1, 3, 384, 384), **inputs
+        )
+    with pytest.raises(ValueError, match="vision_feature_select_strategy='default'"):
+        adafv_transformers.prune_inputs(
+            model, budget=8, vision_feature_select_strategy="default", **inputs
+        )
