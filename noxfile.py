@@ -142,6 +142,8 @@ def fixtures(session: nox.Session) -> None:
         "packages/adafv/tests",
         "--tests-dir",
         "conformance/tests",
+        "--tests-dir",
+        "packages/adafv-transformers/tests",
     )
 
 
