@@ -24,7 +24,7 @@ from adafv_transformers.families import EncodedImages, family_for
 from adafv_transformers.options import Options
 
 # Inputs laid out one entry per token, pruned with the sequence; the value pads new slots.
-PER_TOKEN_INPUTS = {"labels": -100, "token_type_ids": 0, "position_ids": 0}
+PER_TOKEN_INPUTS = {"labels": -100, "token_type_ids": 0, "mm_token_type_ids": 0, "position_ids": 0}
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,10 @@ def prune_inputs(
     pruned["attention_mask"] = _gather_rows(
         torch.ones_like(attention_mask), kept_positions, 0, left
     )
+    if inputs.get("position_ids") is None:
+        positions = family.position_ids(model, inputs)
+        if positions is not None:
+            pruned["position_ids"] = _gather_rows(positions, kept_positions, 0, left)
     for key, pad in PER_TOKEN_INPUTS.items():
         if inputs.get(key) is not None:
             pruned[key] = _gather_rows(inputs[key], kept_positions, pad, left)

@@ -87,10 +87,21 @@ class AttentionProbe:
     def received_attention(self) -> torch.Tensor:
         """``(images, L)``: the attention each key receives, mean over heads and queries."""
         queries, keys = self._captured()
-        out = []
-        for image in range(queries.shape[0]):  # one L x L x heads block at a time
-            q = self._heads(queries[image : image + 1])
-            k = self._heads(keys[image : image + 1])
-            weights = (q @ k.transpose(-1, -2) * self._scale).softmax(dim=-1)
-            out.append(weights.mean(dim=(1, 2)))
-        return torch.cat(out)
+        return torch.stack(
+            [  # one L x L x heads block at a time
+                received_attention(
+                    self._heads(queries[i : i + 1])[0], self._heads(keys[i : i + 1])[0], self._scale
+                )
+                for i in range(queries.shape[0])
+            ]
+        )
+
+
+def received_attention(queries: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.Tensor:
+    """``(L,)``: the attention each key receives, mean over heads and queries (ADAFV-R18).
+
+    ``queries`` and ``keys`` are ``(heads, L, head_dim)`` of one attention block (a crop, or
+    an image of a tower that packs several into one sequence); computed in float32.
+    """
+    logits = queries.float() @ keys.float().transpose(-1, -2) * scale
+    return logits.softmax(dim=-1).mean(dim=(0, 1))

@@ -29,9 +29,12 @@ answer question short word sentence please detail it its you see do does : ? . ,
 VOCABULARY = tuple(_WORDS.split())
 
 
-def tokenizer(video: bool = False) -> Any:
-    """A word-level fast tokenizer over ``VOCABULARY``, lower-casing, with ``<image>`` (and
-    ``<video>`` after it if ``video``, for processors that require one)."""
+def tokenizer(special: dict[str, str] | None = None) -> Any:
+    """A word-level fast tokenizer over ``VOCABULARY``, lower-casing.
+
+    ``special`` names the model's special tokens, added after the vocabulary in this order
+    (default: LLaVA's ``{"image_token": "<image>"}``).
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -46,8 +49,7 @@ def tokenizer(video: bool = False) -> Any:
         bos_token="<s>",
         eos_token="</s>",
         padding_side="left",
-        extra_special_tokens={"image_token": IMAGE_TOKEN}
-        | ({"video_token": VIDEO_TOKEN} if video else {}),
+        extra_special_tokens=special or {"image_token": IMAGE_TOKEN},
     )
 
 
@@ -241,7 +243,7 @@ def tiny_llava_onevision(
         LlavaOnevisionImageProcessorPil,
     )
 
-    tok = tokenizer(video=True)
+    tok = tokenizer({"image_token": IMAGE_TOKEN, "video_token": VIDEO_TOKEN})
     vision = SiglipVisionConfig(
         image_size=384,
         patch_size=14,
@@ -311,6 +313,103 @@ def onevision_inputs(
     ]
     text = tok(texts, return_tensors="pt", padding=True)
     return BatchFeature({**text, **pixels})
+
+
+QWEN_SPECIAL_TOKENS = {
+    "image_token": "<|image_pad|>",
+    "video_token": "<|video_pad|>",
+    "vision_start_token": "<|vision_start|>",
+    "vision_end_token": "<|vision_end|>",
+}
+QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+def tiny_qwen2_vl(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(Qwen2VLForConditionalGeneration, image processor, tokenizer)`` at Qwen2-VL's geometry.
+
+    14-pixel patches, 2 x 2 merged into one language-model token (an image of ``h x w``
+    patches gives ``h * w / 4`` tokens, sized by the image processor's pixel bounds), M-RoPE
+    positions. Real Qwen2-VL-7B: a 32-block ViT (width 1280, 16 heads) and a Qwen2-7B
+    language model (hidden 3584, 28 layers, 28 heads, 4 key-value heads). Prompts mark an
+    image as ``QWEN_IMAGE``. Not a ``Qwen2VLProcessor``: it needs torchvision (its video
+    processor does); :func:`qwen2_vl_inputs` does its job for images.
+    """
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    tok = tokenizer(QWEN_SPECIAL_TOKENS)
+    ids = {name: tok.convert_tokens_to_ids(token) for name, token in QWEN_SPECIAL_TOKENS.items()}
+    head_dim = sizes.text_hidden // sizes.text_heads
+    config = Qwen2VLConfig(
+        vision_config={
+            "depth": sizes.vision_layers,
+            "embed_dim": sizes.vision_hidden,
+            "hidden_size": sizes.text_hidden,
+            "num_heads": sizes.vision_heads,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        text_config={
+            "vocab_size": sizes.vocab_size or len(tok),
+            "hidden_size": sizes.text_hidden,
+            "intermediate_size": 2 * sizes.text_hidden,
+            "num_hidden_layers": sizes.text_layers,
+            "num_attention_heads": sizes.text_heads,
+            "num_key_value_heads": sizes.text_kv_heads,
+            "max_position_embeddings": 16384,
+            # M-RoPE: the rotary pairs of a head split over time, height and width.
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1000000.0,
+                "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
+            },
+            "pad_token_id": tok.pad_token_id,
+            "bos_token_id": tok.bos_token_id,
+            "eos_token_id": tok.eos_token_id,
+        },
+        image_token_id=ids["image_token"],
+        video_token_id=ids["video_token"],
+        vision_start_token_id=ids["vision_start_token"],
+        vision_end_token_id=ids["vision_end_token"],
+    )
+    model = _build(
+        Qwen2VLForConditionalGeneration, config, seed, dtype, attn_implementation, device
+    )
+    # As for SigLIP: sharpen a tiny tower's attention so that saliency is heavy-tailed.
+    with torch.no_grad():
+        for block in model.model.visual.blocks:
+            block.attn.qkv.weight[: 2 * sizes.vision_hidden].mul_(12.0)
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+    return model, image_processor, tok
+
+
+def qwen2_vl_inputs(image_processor: Any, tok: Any, images: list[Any], prompts: list[str]) -> Any:
+    """What ``Qwen2VLProcessor(images=images, text=prompts)`` returns: pixels and
+    ``image_grid_thw`` from the image processor, each ``<|image_pad|>`` repeated
+    ``t * h * w / 4`` times, and ``mm_token_type_ids`` (1 on image tokens)."""
+    from transformers import BatchFeature
+
+    pixels = image_processor(images=images, return_tensors="pt")
+    counts = iter((pixels["image_grid_thw"].prod(-1) // 4).tolist())
+    pad = QWEN_SPECIAL_TOKENS["image_token"]
+    texts = []
+    for prompt in prompts:
+        parts = prompt.split(pad)
+        texts.append(parts[0] + "".join(pad * next(counts) + part for part in parts[1:]))
+    text = tok(texts, return_tensors="pt", padding=True)
+    image_id = tok.convert_tokens_to_ids(pad)
+    mm_token_type_ids = (text["input_ids"] == image_id).int()
+    return BatchFeature({**text, "mm_token_type_ids": mm_token_type_ids, **pixels})
 
 
 def save(model: Any, processor: Any, path: str | Path) -> Path:

@@ -52,6 +52,12 @@ class Family(Protocol):
         """The ``mm_encoder_outputs`` that make the model use ``kept`` as its image features."""
         ...
 
+    def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
+        """Positions of the unpruned prompt, ``(..., B, L)``, when the model does not number
+        tokens one by one (M-RoPE); the pruned prompt keeps the kept tokens' columns. None:
+        contiguous positions over the pruned prompt, as the model computes by default."""
+        ...
+
 
 def feature_layer_index(feature_layer: int, num_layers: int) -> int:
     """The encoder layer whose output is ``hidden_states[feature_layer]`` of a HF tower.

@@ -15,7 +15,7 @@ from adafv_transformers.saliency import AttentionProbe
 def base_model(model: nn.Module) -> nn.Module:
     """The module that owns the vision tower (``model.model`` of a generation model)."""
     inner = getattr(model, "model", None)
-    return inner if hasattr(inner, "vision_tower") else model
+    return inner if hasattr(inner, "vision_tower") or hasattr(inner, "visual") else model
 
 
 def vision_settings(model: nn.Module, inputs: Mapping[str, Any]) -> tuple[int, str]:
@@ -83,3 +83,6 @@ class Llava:
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         return {"image": BaseModelOutputWithPooling(pooler_output=kept)}
+
+    def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
+        return None

@@ -1,0 +1,112 @@
+"""Qwen2-VL (``model_type`` ``qwen2_vl``): a ViT without [CLS], 2 x 2 merger, M-RoPE positions.
+
+The tower sees every image as one sequence of 14-pixel patches, ordered so that each 2 x 2
+group the merger fuses into one language-model token is four consecutive patches; several
+images share one packed sequence, attention staying within each (``cu_seqlens``).
+Saliency (ADAFV-R18) is the attention each patch receives in the last block, whose output
+feeds the merger, averaged over heads and over the queries of its image, then over the four
+patches of each token. The block's queries and keys are recomputed from its input with the
+model's own projection and rotary embedding, so SDPA and FlashAttention stay in use.
+
+Positions are three-dimensional (time, row, column of each image token). They are computed
+for the whole prompt with the model's own ``get_rope_index`` and pruned with it, so the kept
+tokens keep their places and the text after them continues where it would have.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from adafv_transformers.families.base import EncodedImages
+from adafv_transformers.families.llava import Llava, base_model
+from adafv_transformers.saliency import received_attention
+
+
+class _LastBlockInputs:
+    """Captures what the tower's last block passes to its attention module."""
+
+    def __init__(self, attention: nn.Module):
+        self._attention = attention
+        self.args: tuple = ()
+        self.kwargs: dict = {}
+
+    def __enter__(self) -> _LastBlockInputs:
+        self._handle = self._attention.register_forward_pre_hook(self._record, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+def patch_saliency(attention: nn.Module, inputs: _LastBlockInputs) -> torch.Tensor:
+    """``(patches,)`` attention received per patch, within each image (ADAFV-R18)."""
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import apply_rotary_pos_emb_vision
+
+    if not inputs.args:
+        raise RuntimeError("the tower's last attention block did not run")
+    hidden = inputs.args[0]
+    cu_seqlens = inputs.kwargs["cu_seqlens"]
+    cos, sin = inputs.kwargs["position_embeddings"]
+    length = hidden.shape[0]
+    qkv = attention.qkv(hidden).reshape(length, 3, attention.num_heads, -1).permute(1, 0, 2, 3)
+    queries, keys = apply_rotary_pos_emb_vision(qkv[0], qkv[1], cos, sin)
+    bounds = cu_seqlens.tolist()
+    return torch.cat(
+        [
+            received_attention(
+                queries[a:b].transpose(0, 1), keys[a:b].transpose(0, 1), attention.scaling
+            )
+            for a, b in itertools.pairwise(bounds)
+        ]
+    )
+
+
+class Qwen2VL(Llava):
+    name = "Qwen2-VL"
+    model_types = ("qwen2_vl",)
+    consumed_inputs = ("pixel_values", "image_grid_thw")
+
+    def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        if inputs.get("pixel_values_videos") is not None:
+            raise ValueError(
+                "pixel_values_videos: adafv_transformers prunes images; run videos without it"
+            )
+        grid = inputs.get("image_grid_thw")
+        if grid is None:
+            raise ValueError("Qwen2-VL inputs need image_grid_thw, as its processor gives")
+        base = base_model(model)
+        visual = base.visual
+        attention = visual.blocks[-1].attn
+        with _LastBlockInputs(attention) as captured:
+            out = base.get_image_features(
+                pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
+            )
+        merge = visual.spatial_merge_size**2
+        saliency = patch_saliency(attention, captured).view(-1, merge).mean(dim=1)
+        sizes = [int(f.shape[0]) for f in out.pooler_output]
+        return EncodedImages(features=list(out.pooler_output), saliency=list(saliency.split(sizes)))
+
+    def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor:
+        """``(3, B, L)`` M-RoPE positions of the unpruned prompt, from the model itself."""
+        mm_token_type_ids = inputs.get("mm_token_type_ids")
+        if mm_token_type_ids is None:
+            raise ValueError(
+                "Qwen2-VL inputs need mm_token_type_ids (its processor returns them) to place "
+                "the image tokens in M-RoPE positions"
+            )
+        positions, _ = base_model(model).get_rope_index(
+            inputs["input_ids"],
+            mm_token_type_ids,
+            image_grid_thw=inputs["image_grid_thw"],
+            video_grid_thw=inputs.get("video_grid_thw"),
+            attention_mask=inputs.get("attention_mask"),
+        )
+        return positions

@@ -1,0 +1,203 @@
+"""Qwen2-VL: saliency without [CLS] (ADAFV-R18) from the last block, pooled over the merger's
+2 x 2 groups; the kept tokens keep their M-RoPE positions; the pruned model is the language
+model on exactly the kept embeddings at those positions.
+
+The saliency reference is the model's own eager attention, its weights recorded through an
+attention function registered for the test. Inputs come from ``tiny_models.qwen2_vl_inputs``:
+the real ``Qwen2VLProcessor`` needs torchvision, which this machine lacks.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import adafv
+import adafv_transformers
+from adafv_conformance.models import picture
+from adafv_transformers.tiny_models import QWEN_IMAGE, qwen2_vl_inputs, tiny_qwen2_vl
+
+transformers = pytest.importorskip("transformers")
+
+PROMPT = f"user: {QWEN_IMAGE} what color is the circle on the left ? assistant :"
+SIZES = [(500, 300), (300, 420)]
+RECORDED: list[torch.Tensor] = []
+
+
+def _recording_eager(module, query, key, value, attention_mask, **kwargs):
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import eager_attention_forward
+
+    out, weights = eager_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    RECORDED.append(weights.detach())
+    return out, weights
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    return tiny_qwen2_vl(seed=0)
+
+
+@pytest.fixture(scope="module")
+def qwen_recording(qwen):
+    """The same weights, the vision tower on eager attention whose weights are recorded."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("adafv_recording_eager", _recording_eager)
+    model, *_ = qwen
+    recording = copy.deepcopy(model)
+    recording.model.visual.config._attn_implementation = "adafv_recording_eager"
+    return recording
+
+
+@pytest.fixture
+def model(qwen):
+    model, *_ = qwen
+    yield model
+    adafv_transformers.remove(model)
+
+
+def _inputs(qwen, images, prompts):
+    _, image_processor, tok = qwen
+    return qwen2_vl_inputs(image_processor, tok, images, prompts)
+
+
+def eager_token_saliency(recording, inputs) -> list[torch.Tensor]:
+    """Per image: attention received in the last block (mean over heads and queries of that
+    image), averaged over each group of four patches the merger fuses."""
+    depth = len(recording.model.visual.blocks)
+    RECORDED.clear()
+    with torch.no_grad():
+        recording.model.get_image_features(
+            pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"]
+        )
+    images = len(inputs["image_grid_thw"])
+    assert len(RECORDED) == depth * images  # one call per block and image
+    last = RECORDED[-images:]
+    return [w[0].double().mean(dim=(0, 1)).view(-1, 4).mean(dim=1) for w in last]
+
+
+def _reference(model, recording, inputs, budget, row=0):
+    """``(features, selection, positions)`` of row ``row``'s one image, without the package."""
+    saliency = eager_token_saliency(recording, inputs)[row]
+    with torch.no_grad():
+        features = model.model.get_image_features(
+            pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"]
+        ).pooler_output[row]
+        ids = inputs["input_ids"][row]
+        last = int((ids == model.config.image_token_id).nonzero()[-1])
+        valid = inputs["attention_mask"][row].bool()
+        query = ids[last + 1 :][valid[last + 1 :]]
+        text = model.get_input_embeddings()(query)
+        positions, _ = model.model.get_rope_index(
+            inputs["input_ids"],
+            inputs["mm_token_type_ids"],
+            image_grid_thw=inputs["image_grid_thw"],
+            attention_mask=inputs["attention_mask"],
+        )
+    return features, adafv.select(features, text, saliency.float(), budget), positions[:, row]
+
+
+def _kept_sequence(model, inputs, features, selection, row=0):
+    """``(embeddings, keep mask)`` of the row with only the kept image tokens."""
+    ids = inputs["input_ids"][row]
+    placeholders = (ids == model.config.image_token_id).nonzero().squeeze(1)
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids).clone()
+    embeds[placeholders] = features
+    keep = inputs["attention_mask"][row].bool().clone()
+    keep[placeholders] = False
+    keep[placeholders[selection.indices]] = True
+    return embeds, keep
+
+
+def _language_model(model, embeds, positions):
+    with torch.no_grad():
+        hidden = model.model.language_model(
+            inputs_embeds=embeds[None], position_ids=positions[:, None], use_cache=False
+        ).last_hidden_state
+        return model.lm_head(hidden)[0]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
+    model, qwen, qwen_recording, size
+):  # ADAFV-R18
+    inputs = _inputs(qwen, [picture(3, size), picture(5, (200, 200))], [PROMPT, PROMPT])
+    want = eager_token_saliency(qwen_recording, inputs)
+    pruned = adafv_transformers.prune_inputs(model, budget=32, **inputs)
+    assert len(pruned.images) == 2
+    for image, expected in zip(pruned.images, want, strict=True):
+        torch.testing.assert_close(image.saliency.double(), expected, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_logits_equal_the_language_model_at_the_kept_m_rope_positions(
+    model, qwen, qwen_recording, size
+):  # ADAFV-R1, ADAFV-R10
+    inputs = _inputs(qwen, [picture(4, size)], [PROMPT])
+    features, selection, positions = _reference(model, qwen_recording, inputs, 40)
+    pruned = adafv_transformers.prune_inputs(model, budget=40, **inputs)
+    assert torch.equal(pruned.images[0].selected, selection.indices)
+    embeds, keep = _kept_sequence(model, inputs, features, selection)
+    assert torch.equal(pruned["position_ids"][:, 0], positions[:, keep])
+    want = _language_model(model, embeds[keep], positions[:, keep])
+    with torch.no_grad():
+        got = model(**pruned).logits[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_budget_of_n_or_more_changes_nothing(model, qwen):  # ADAFV-R3
+    inputs = _inputs(qwen, [picture(6, (500, 300))], [PROMPT])
+    with torch.no_grad():
+        full = model(**inputs).logits
+    adafv_transformers.apply(model, budget=10_000)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).logits, full, rtol=0, atol=0)
+
+
+def test_generate_with_cache_matches_a_greedy_loop_without_cache(model, qwen, qwen_recording):
+    inputs = _inputs(qwen, [picture(5, (420, 300))], [PROMPT])
+    features, selection, positions = _reference(model, qwen_recording, inputs, 24)
+    embeds, keep = _kept_sequence(model, inputs, features, selection)
+    embeds, positions = embeds[keep], positions[:, keep]
+    expected = []
+    for _ in range(5):
+        token = _language_model(model, embeds, positions)[-1].argmax()
+        expected.append(int(token))
+        with torch.no_grad():
+            embeds = torch.cat([embeds, model.get_input_embeddings()(token[None])])
+        positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+    adafv_transformers.apply(model, budget=24)
+    out = model.generate(**inputs, max_new_tokens=5, min_new_tokens=5, do_sample=False)
+    prompt_length = inputs["input_ids"].shape[1]
+    assert torch.equal(out[:, :prompt_length], inputs["input_ids"])
+    assert out[0, prompt_length:].tolist() == expected
+
+
+def test_batch_rows_match_single_samples(model, qwen):  # ADAFV-R14
+    prompts = [PROMPT, f"user: {QWEN_IMAGE} how many dots are there ? assistant :"]
+    images = [picture(7, (500, 300)), picture(8, (300, 420))]
+    batch = _inputs(qwen, images, prompts)
+    assert (batch["attention_mask"][:, 0] == 0).any()  # left padding
+    adafv_transformers.apply(model, keep_ratio=0.1)
+    with torch.no_grad():
+        batched = model(**batch).logits
+    generated = model.generate(**batch, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+        single = _inputs(qwen, [image], [prompt])
+        with torch.no_grad():
+            alone = model(**single).logits[0]
+        torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
+        alone_generated = model.generate(
+            **single, max_new_tokens=4, min_new_tokens=4, do_sample=False
+        )
+        assert generated[row, -4:].tolist() == alone_generated[0, -4:].tolist()
+
+
+def test_missing_token_types_are_an_error(model, qwen):
+    inputs = _inputs(qwen, [picture(1)], [PROMPT])
+    del inputs["mm_token_type_ids"]
+    with pytest.raises(ValueError, match="mm_token_type_ids"):
+        adafv_transformers.prune_inputs(model, budget=8, **inputs)
