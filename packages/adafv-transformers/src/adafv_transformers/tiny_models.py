@@ -341,6 +341,71 @@ def tiny_qwen2_vl(
     processor does); :func:`qwen2_vl_inputs` does its job for images.
     """
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    vision = {
+        "depth": sizes.vision_layers,
+        "embed_dim": sizes.vision_hidden,
+        "hidden_size": sizes.text_hidden,
+        "num_heads": sizes.vision_heads,
+        "mlp_ratio": 2,
+    }
+    return _qwen_vl(
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        vision,
+        seed,
+        dtype,
+        attn_implementation,
+        sizes,
+        device,
+    )
+
+
+def tiny_qwen2_5_vl(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(Qwen2_5_VLForConditionalGeneration, image processor, tokenizer)``: as
+    :func:`tiny_qwen2_vl`, with Qwen2.5-VL's tower: windowed attention over 112-pixel windows
+    (4 x 4 language-model tokens) in all blocks but every second one here (real 7B: 32
+    blocks, full attention in blocks 7, 15, 23 and 31), patches reordered window by window."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    depth = max(sizes.vision_layers, 4)
+    vision = {
+        "depth": depth,
+        "hidden_size": sizes.vision_hidden,
+        "intermediate_size": 2 * sizes.vision_hidden,
+        "out_hidden_size": sizes.text_hidden,
+        "num_heads": sizes.vision_heads,
+        "window_size": 112,
+        "fullatt_block_indexes": list(range(1, depth, 2)),
+    }
+    return _qwen_vl(
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        vision,
+        seed,
+        dtype,
+        attn_implementation,
+        sizes,
+        device,
+    )
+
+
+def _qwen_vl(
+    config_class: Any,
+    model_class: Any,
+    vision: dict[str, Any],
+    seed: int,
+    dtype: torch.dtype,
+    attn_implementation: str,
+    sizes: LlavaSizes,
+    device: str,
+) -> tuple[Any, Any, Any]:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
         Qwen2VLImageProcessorPil,
     )
@@ -348,13 +413,9 @@ def tiny_qwen2_vl(
     tok = tokenizer(QWEN_SPECIAL_TOKENS)
     ids = {name: tok.convert_tokens_to_ids(token) for name, token in QWEN_SPECIAL_TOKENS.items()}
     head_dim = sizes.text_hidden // sizes.text_heads
-    config = Qwen2VLConfig(
+    config = config_class(
         vision_config={
-            "depth": sizes.vision_layers,
-            "embed_dim": sizes.vision_hidden,
-            "hidden_size": sizes.text_hidden,
-            "num_heads": sizes.vision_heads,
-            "mlp_ratio": 2,
+            **vision,
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
@@ -382,13 +443,12 @@ def tiny_qwen2_vl(
         vision_start_token_id=ids["vision_start_token"],
         vision_end_token_id=ids["vision_end_token"],
     )
-    model = _build(
-        Qwen2VLForConditionalGeneration, config, seed, dtype, attn_implementation, device
-    )
+    model = _build(model_class, config, seed, dtype, attn_implementation, device)
     # As for SigLIP: sharpen a tiny tower's attention so that saliency is heavy-tailed.
+    width = sizes.vision_hidden
     with torch.no_grad():
         for block in model.model.visual.blocks:
-            block.attn.qkv.weight[: 2 * sizes.vision_hidden].mul_(12.0)
+            block.attn.qkv.weight[: 2 * width].mul_(12.0)
     image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
     return model, image_processor, tok
 

@@ -8,11 +8,11 @@ from adafv_transformers.families.base import EncodedImages, Family
 from adafv_transformers.families.llava import Llava
 from adafv_transformers.families.llava_next import LlavaNext
 from adafv_transformers.families.llava_onevision import LlavaOnevision
-from adafv_transformers.families.qwen2_vl import Qwen2VL
+from adafv_transformers.families.qwen2_vl import Qwen2VL, Qwen25VL
 
 FAMILIES: dict[str, Family] = {
     model_type: family
-    for family in (Llava(), LlavaNext(), LlavaOnevision(), Qwen2VL())
+    for family in (Llava(), LlavaNext(), LlavaOnevision(), Qwen2VL(), Qwen25VL())
     for model_type in family.model_types
 }
 

@@ -1,4 +1,4 @@
-"""Qwen2-VL (``model_type`` ``qwen2_vl``): a ViT without [CLS], 2 x 2 merger, M-RoPE positions.
+"""Qwen2-VL and Qwen2.5-VL: a ViT without [CLS], a 2 x 2 merger, M-RoPE positions.
 
 The tower sees every image as one sequence of 14-pixel patches, ordered so that each 2 x 2
 group the merger fuses into one language-model token is four consecutive patches; several
@@ -8,6 +8,10 @@ feeds the merger, averaged over heads and over the queries of its image, then ov
 patches of each token. The block's queries and keys are recomputed from its input with the
 model's own projection and rotary embedding, so SDPA and FlashAttention stay in use.
 
+Qwen2.5-VL attends within windows in most blocks, and reorders the patches window by window
+before the blocks (undoing it after the merger). Its saliency comes from the last
+full-attention block instead (ADAFV-R18), and is put back in the merger's output order.
+
 Positions are three-dimensional (time, row, column of each image token). They are computed
 for the whole prompt with the model's own ``get_rope_index`` and pruned with it, so the kept
 tokens keep their places and the text after them continues where it would have.
@@ -15,6 +19,7 @@ tokens keep their places and the text after them continues where it would have.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +33,7 @@ from adafv_transformers.saliency import received_attention
 
 
 class _LastBlockInputs:
-    """Captures what the tower's last block passes to its attention module."""
+    """Captures what a tower block passes to its attention module."""
 
     def __init__(self, attention: nn.Module):
         self._attention = attention
@@ -47,9 +52,9 @@ class _LastBlockInputs:
 
 
 def patch_saliency(attention: nn.Module, inputs: _LastBlockInputs) -> torch.Tensor:
-    """``(patches,)`` attention received per patch, within each image (ADAFV-R18)."""
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import apply_rotary_pos_emb_vision
-
+    """``(patches,)`` attention received per patch, within each image (ADAFV-R18), in the
+    order the block sees the patches."""
+    rotary = importlib.import_module(type(attention).__module__).apply_rotary_pos_emb_vision
     if not inputs.args:
         raise RuntimeError("the tower's last attention block did not run")
     hidden = inputs.args[0]
@@ -57,7 +62,7 @@ def patch_saliency(attention: nn.Module, inputs: _LastBlockInputs) -> torch.Tens
     cos, sin = inputs.kwargs["position_embeddings"]
     length = hidden.shape[0]
     qkv = attention.qkv(hidden).reshape(length, 3, attention.num_heads, -1).permute(1, 0, 2, 3)
-    queries, keys = apply_rotary_pos_emb_vision(qkv[0], qkv[1], cos, sin)
+    queries, keys = rotary(qkv[0], qkv[1], cos, sin)
     bounds = cu_seqlens.tolist()
     return torch.cat(
         [
@@ -84,15 +89,27 @@ class Qwen2VL(Llava):
             raise ValueError("Qwen2-VL inputs need image_grid_thw, as its processor gives")
         base = base_model(model)
         visual = base.visual
-        attention = visual.blocks[-1].attn
+        attention = visual.blocks[self.saliency_block(visual)].attn
         with _LastBlockInputs(attention) as captured:
             out = base.get_image_features(
                 pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
             )
         merge = visual.spatial_merge_size**2
         saliency = patch_saliency(attention, captured).view(-1, merge).mean(dim=1)
+        saliency = self.merger_order(visual, grid, saliency)
         sizes = [int(f.shape[0]) for f in out.pooler_output]
         return EncodedImages(features=list(out.pooler_output), saliency=list(saliency.split(sizes)))
+
+    def saliency_block(self, visual: nn.Module) -> int:
+        """The block whose attention gives saliency: the last, which feeds the merger."""
+        return len(visual.blocks) - 1
+
+    def merger_order(
+        self, visual: nn.Module, grid: torch.Tensor, saliency: torch.Tensor
+    ) -> torch.Tensor:
+        """Per-token saliency, from the order the block saw the tokens in to the order of
+        the tower's output; the same for Qwen2-VL."""
+        return saliency
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor:
         """``(3, B, L)`` M-RoPE positions of the unpruned prompt, from the model itself."""
@@ -110,3 +127,31 @@ class Qwen2VL(Llava):
             attention_mask=inputs.get("attention_mask"),
         )
         return positions
+
+
+class Qwen25VL(Qwen2VL):
+    name = "Qwen2.5-VL"
+    model_types = ("qwen2_5_vl",)
+
+    def saliency_block(self, visual: nn.Module) -> int:
+        """The last full-attention block: window blocks rank a patch against its window only."""
+        full = [i for i in visual.fullatt_block_indexes if i < len(visual.blocks)]
+        if not full:
+            raise ValueError(
+                f"fullatt_block_indexes={list(visual.fullatt_block_indexes)}: this Qwen2.5-VL "
+                "tower has no full-attention block to take saliency from (ADAFV-R18)"
+            )
+        return max(full)
+
+    def merger_order(
+        self, visual: nn.Module, grid: torch.Tensor, saliency: torch.Tensor
+    ) -> torch.Tensor:
+        from transformers.vision_utils import get_vision_window_index
+
+        window_index, _ = get_vision_window_index(
+            grid,
+            spatial_merge_size=visual.spatial_merge_size,
+            window_size=visual.window_size,
+            patch_size=visual.patch_size,
+        )
+        return saliency[torch.argsort(window_index.to(saliency.device))]
