@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
 import adafv_transformers
 from adafv_conformance.models import picture
@@ -112,3 +113,17 @@ def test_mismatched_placeholders_are_an_error(model, inputs):
     ids[0, (ids[0] == model.config.image_token_id).nonzero()[0]] = 5
     with pytest.raises(ValueError, match="575 image placeholder tokens but the images have 576"):
         adafv_transformers.prune_inputs(model, budget=8, **{**inputs, "input_ids": ids})
+
+
+def test_chunked_prefill_works_or_is_refused_by_version(model, inputs):
+    from adafv_transformers.compat import CHUNKED_PREFILL_WITH_FEATURES
+
+    adafv_transformers.apply(model, budget=32)
+    settings = {"max_new_tokens": 4, "min_new_tokens": 4, "do_sample": False}
+    whole = model.generate(**inputs, **settings)
+    if CHUNKED_PREFILL_WITH_FEATURES.contains(transformers.__version__):
+        chunked = model.generate(**inputs, prefill_chunk_size=16, **settings)
+        assert torch.equal(chunked, whole)
+    else:
+        with pytest.raises(ValueError, match="prefill_chunk_size=16"):
+            model.generate(**inputs, prefill_chunk_size=16, **settings)

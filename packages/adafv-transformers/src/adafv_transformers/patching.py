@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_transformers.compat import check_transformers
+from adafv_transformers.compat import check_chunked_prefill, check_transformers
 from adafv_transformers.families import family_for
 from adafv_transformers.options import Options
 from adafv_transformers.pruning import prune_inputs
@@ -113,6 +113,10 @@ def _generate(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
             raise TypeError("pass generate's arguments after input_ids by keyword")
     if inputs.get("pixel_values") is None or inputs.get("input_ids") is None:
         return original(model, **inputs)
+    config = inputs.get("generation_config") or model.generation_config
+    check_chunked_prefill(
+        inputs.get("prefill_chunk_size") or getattr(config, "prefill_chunk_size", None)
+    )
     pruned = prune_inputs(model, **inputs)
     output = original(model, **pruned)
     return _restore_prompt(output, inputs["input_ids"], pruned["input_ids"].shape[1])
