@@ -6,8 +6,9 @@ receives crop 0's tokens, then the tiles' tokens as one big grid, row by row, wi
 or columns that only cover the resize padding removed ("unpad") and a newline token after
 each row. :func:`packed_sources` says, for every position of that sequence, which crop token
 it holds; :func:`packed_layout` also covers LLaVA-OneVision, which downsamples large grids
-bilinearly, so that a position holds a weighted sum of up to four crop tokens. The model-level fixtures use it to place eager-attention saliency independently of
-any engine's own packing code; engines are checked against it through those fixtures.
+bilinearly, so that a position holds a weighted sum of up to four crop tokens. The
+model-level fixtures use it to place eager-attention saliency independently of any
+engine's own packing code; engines are checked against it through those fixtures.
 """
 
 from __future__ import annotations

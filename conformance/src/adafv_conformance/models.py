@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adafv_conformance import anyres, oracle
+from adafv_conformance import model_references, oracle
 from adafv_conformance.protocol import pad_images
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "fixtures" / "models"
@@ -62,6 +62,8 @@ class ModelCase:
 
 
 QUESTION = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
+QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+QWEN_QUESTION = f"user: {QWEN_IMAGE} what color is the circle on the left ? assistant :"
 CASES = (
     ModelCase(
         "llava15-single-k64",
@@ -143,11 +145,63 @@ CASES = (
         {"budget": 48},
         ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R14", "ADAFV-R15"),
     ),
+    ModelCase(
+        "llava-onevision-wide-k96",
+        "llava-onevision-tiny",
+        "SigLIP crops without [CLS]: saliency is the attention each patch receives; a 500 x "
+        "300 image on a 1 x 2 grid.",
+        (QUESTION,),
+        ((7,),),
+        {"budget": 96},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R15", "ADAFV-R18"),
+    ),
+    ModelCase(
+        "llava-onevision-downsampled-k64",
+        "llava-onevision-tiny",
+        "A 1500 x 1500 image on a 4 x 4 grid (108 x 108 tokens), bilinearly downsampled to "
+        "81 x 81 (anyres_max_9); saliency pooled with the same weights.",
+        ("USER: <image>\nHow many dots are there in the picture, in one word? ASSISTANT:",),
+        ((10,),),
+        {"budget": 64},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R15", "ADAFV-R18"),
+    ),
+    ModelCase(
+        "qwen2-vl-single-k48",
+        "qwen2-vl-tiny",
+        "Qwen2-VL: 22 x 36 patches merged 2 x 2 into 198 tokens; saliency from the last block, "
+        "kept tokens at their M-RoPE positions.",
+        (QWEN_QUESTION,),
+        ((7,),),
+        {"budget": 48},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
+        "qwen2-vl-batch-ratio-0.1",
+        "qwen2-vl-tiny",
+        "A left-padded batch of two images of different sizes and questions.",
+        (
+            QWEN_QUESTION,
+            f"user: {QWEN_IMAGE} how many dots are there in the picture ? assistant :",
+        ),
+        ((5,), (8,)),
+        {"keep_ratio": 0.1},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R14", "ADAFV-R18"),
+    ),
+    ModelCase(
+        "qwen2.5-vl-single-k48",
+        "qwen2.5-vl-tiny",
+        "Qwen2.5-VL: windowed blocks reorder the patches; saliency from the last full-attention "
+        "block, back in output order.",
+        (QWEN_QUESTION,),
+        ((7,),),
+        {"budget": 48},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
 )
 
 
 # (width, height) of the pictures that are not 300 x 220: LLaVA-NeXT tiles by aspect ratio.
-PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400)}
+PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400), 10: (1500, 1500)}
 
 
 def picture(seed: int, size: tuple[int, int] | None = None):
@@ -177,64 +231,75 @@ def image_name(seed: int) -> str:
     return f"picture-{seed}.png"
 
 
+BUILDERS = {
+    "llava-1.5-tiny": "tiny_llava",
+    "llava-next-tiny": "tiny_llava_next",
+    "llava-onevision-tiny": "tiny_llava_onevision",
+    "qwen2-vl-tiny": "tiny_qwen2_vl",
+    "qwen2.5-vl-tiny": "tiny_qwen2_5_vl",
+}
+
+
 def build_model(name: str, directory: Path) -> None:
-    """Write the tiny model ``name`` (weights, config, tokenizer, processor) to ``directory``."""
+    """Write the tiny model ``name`` (weights, config, tokenizer, image processor, and the
+    processor where it can be built without torchvision) to ``directory``."""
     from adafv_transformers import tiny_models
 
-    builders = {
-        "llava-1.5-tiny": lambda: tiny_models.tiny_llava(seed=0),
-        "llava-next-tiny": lambda: tiny_models.tiny_llava_next(seed=0),
-    }
-    model, processor = builders[name]()
-    tiny_models.save(model, processor, directory)
+    model, *processing = getattr(tiny_models, BUILDERS[name])(seed=0)
+    model.save_pretrained(directory)
+    for part in processing:
+        part.save_pretrained(directory)
 
 
-def _image_layouts(model, inputs, images) -> tuple[list, list[np.ndarray]]:
-    """Per image: its crops' pixel values, and the crop token each placeholder holds.
-
-    The layout is ``-1`` for a separator (LLaVA-NeXT's newline) and otherwise the flat index
-    ``crop * tokens + token``; LLaVA-1.5 has one crop and the identity layout.
-    """
-    config = model.config
-    pixels = inputs["pixel_values"]
-    if config.model_type == "llava":
-        tokens = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
-        return [pixels[i : i + 1] for i in range(len(images))], [np.arange(tokens)] * len(images)
-    if config.model_type == "llava_next":
-        tile, patch = config.vision_config.image_size, config.vision_config.patch_size
-        crops, layouts = [], []
-        for i, image in enumerate(images):
-            pins = config.image_grid_pinpoints
-            crops.append(pixels[i, : anyres.crop_count(image.height, image.width, pins, tile)])
-            layouts.append(anyres.packed_sources(image.height, image.width, pins, tile, patch))
-        return crops, layouts
-    raise ValueError(f"no reference layout for model_type {config.model_type!r}")
-
-
-def _eager_reference(model, crops, layout):
-    """``(saliency, features)`` of one image from eager attention and the bare projector.
-
-    Saliency: ``output_attentions`` at the feature layer, [CLS] row, mean over heads, patch
-    keys only (ADAFV-R4), per crop, placed by ``layout``. Features: the projector on the
-    feature layer's hidden states, placed likewise; separators get the model's newline.
-    """
+def load_model(directory: Path, attn_implementation: str = "eager") -> tuple:
+    """``(model, processor)`` of a fixture checkpoint; for LLaVA-OneVision and Qwen the
+    processor is ``(image processor, tokenizer)`` (see ``model_references.build_inputs``)."""
     import torch
+    from transformers import (
+        AutoConfig,
+        AutoImageProcessor,
+        AutoModelForImageTextToText,
+        AutoProcessor,
+        AutoTokenizer,
+    )
 
-    base = model.model
-    with torch.no_grad():
-        out = base.vision_tower(crops, output_attentions=True, output_hidden_states=True)
-        layer = model.config.vision_feature_layer
-        position = layer if layer >= 0 else len(out.attentions) + 1 + layer
-        weights = out.attentions[position - 1].double()  # (crops, heads, L, L)
-        saliency = weights[:, :, 0, 1:].mean(dim=1).flatten().numpy()
-        projected = base.multi_modal_projector(out.hidden_states[layer][:, 1:])
-        projected = projected.flatten(0, 1)
-        content = layout >= 0
-        features = projected.new_empty((len(layout), projected.shape[-1]))
-        features[torch.from_numpy(content)] = projected[torch.from_numpy(layout[content])]
-        if not content.all():
-            features[torch.from_numpy(~content)] = base.image_newline.to(features.dtype)
-    return saliency[layout[content]], features
+    model = AutoModelForImageTextToText.from_pretrained(
+        directory, attn_implementation=attn_implementation, dtype=torch.float32
+    ).eval()
+    if AutoConfig.from_pretrained(directory).model_type in model_references.ONE_IMAGE_PER_PROMPT:
+        processor = (
+            AutoImageProcessor.from_pretrained(directory),
+            AutoTokenizer.from_pretrained(directory),
+        )
+    else:
+        processor = AutoProcessor.from_pretrained(directory)
+    return model, processor
+
+
+ENCODER_INPUTS = ("pixel_values", "image_sizes", "batch_num_images", "image_grid_thw")
+
+
+def _reference_positions(model, inputs) -> np.ndarray | None:
+    """M-RoPE positions of the whole prompt for Qwen models, restated from their definition
+    and checked against the model's ``get_rope_index``; None where positions are contiguous."""
+    if model.config.model_type not in ("qwen2_vl", "qwen2_5_vl"):
+        return None
+    positions = model_references.mrope_positions(
+        inputs["input_ids"].numpy(),
+        inputs["attention_mask"].numpy(),
+        model.config.image_token_id,
+        inputs["image_grid_thw"].numpy(),
+        model.config.vision_config.spatial_merge_size,
+    )
+    theirs, _ = model.model.get_rope_index(
+        inputs["input_ids"],
+        inputs["mm_token_type_ids"],
+        image_grid_thw=inputs["image_grid_thw"],
+        attention_mask=inputs["attention_mask"],
+    )
+    if not np.array_equal(positions, theirs.numpy()):
+        raise AssertionError("the restated M-RoPE positions are not the model's")
+    return positions
 
 
 def _check_margins(case_id: str, l_vals: np.ndarray, s: np.ndarray, params: dict) -> dict:
@@ -270,62 +335,65 @@ def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
     import torch
 
     images = [picture(seed) for row in case.images for seed in row]
-    inputs = processor(images=images, text=list(case.prompts), return_tensors="pt", padding=True)
+    inputs = model_references.build_inputs(model, processor, images, list(case.prompts))
     input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
     image_id = model.config.image_token_id
-    extra = {"image_sizes": inputs["image_sizes"]} if "image_sizes" in inputs else {}
+    encoder_inputs = {k: inputs[k] for k in ENCODER_INPUTS if k in inputs}
     with torch.no_grad():
-        packed = model.model.get_image_features(
-            pixel_values=inputs["pixel_values"], return_dict=True, **extra
-        ).pooler_output
+        packed = model.model.get_image_features(**encoder_inputs, return_dict=True).pooler_output
         embeds = model.get_input_embeddings()(input_ids)
-    crops, layouts = _image_layouts(model, inputs, images)
+    references = model_references.image_references(model, inputs, images)
     placeholders = input_ids == image_id
     rows, cols = placeholders.nonzero(as_tuple=True)
-    sizes = [len(layout) for layout in layouts]
+    sizes = [len(ref.content) for ref in references]
     saliency, t2i, kept, margins, features = [], [], [], [], []
     keep = attention_mask.bool() & ~placeholders
     keep_separators = case.params.get("image_newline", "keep") == "keep"
-    for i, (image_rows, image_cols) in enumerate(
-        zip(rows.split(sizes), cols.split(sizes), strict=True)
+    for i, (ref, image_rows, image_cols) in enumerate(
+        zip(references, rows.split(sizes), cols.split(sizes), strict=True)
     ):
-        s_image, f_image = _eager_reference(model, crops[i], layouts[i])
         # The engine-independent layout must describe the model's own packing exactly.
-        if not torch.allclose(f_image, packed[i], rtol=1e-5, atol=1e-6):
+        if not torch.allclose(ref.features, packed[i].float(), rtol=1e-5, atol=1e-6):
             raise AssertionError(f"{case.id}: image {i}: the reference layout is not the model's")
-        content = layouts[i] >= 0
         row, last = int(image_rows[0]), int(image_cols[-1])
         query = [
             p
             for p in range(last + 1, input_ids.shape[1])
             if attention_mask[row, p] and not placeholders[row, p]
         ]
-        visual = f_image[torch.from_numpy(content)].double().numpy()
+        visual = ref.features[torch.from_numpy(ref.content)].double().numpy()
         text = embeds[row, query].double().numpy()
         l_vals = oracle.t2i_log_scores(visual, text) if query else np.full(len(visual), -np.inf)
         budget = {k: case.params[k] for k in ("budget", "keep_ratio") if k in case.params}
-        res = oracle.select_from_scores(l_vals, s_image, **budget)
-        margins.append(_check_margins(case.id, l_vals, s_image, budget))
-        saliency.append(s_image)
+        res = oracle.select_from_scores(l_vals, ref.saliency, **budget)
+        margins.append(_check_margins(case.id, l_vals, ref.saliency, budget))
+        saliency.append(ref.saliency)
         t2i.append(l_vals)
         kept.append(res["indices"])
-        features.append(f_image)
-        chosen = np.flatnonzero(content)[res["indices"]]
+        features.append(ref.features)
+        chosen = np.flatnonzero(ref.content)[res["indices"]]
         if keep_separators:
-            chosen = np.union1d(chosen, np.flatnonzero(~content))
+            chosen = np.union1d(chosen, np.flatnonzero(~ref.content))
         keep[row, image_cols[torch.from_numpy(chosen)]] = True
+    positions = _reference_positions(model, inputs)
     # The bare language model on hand-built embeddings: text rows, then kept image rows.
     filled = embeds.clone()
     filled[placeholders] = torch.cat(list(features)).to(filled.dtype)
     pruned_ids, logits = [], []
     for row in range(input_ids.shape[0]):
-        positions = keep[row].nonzero().squeeze(1)
+        columns = keep[row].nonzero().squeeze(1)
+        where = {}
+        if positions is not None:
+            where["position_ids"] = torch.from_numpy(positions[:, row, columns.numpy()])[:, None]
         with torch.no_grad():
             hidden = model.model.language_model(
-                inputs_embeds=filled[row, positions][None], use_cache=False
+                inputs_embeds=filled[row, columns][None],
+                attention_mask=torch.ones((1, len(columns)), dtype=torch.long),
+                use_cache=False,
+                **where,
             ).last_hidden_state
             logits.append(model.lm_head(hidden)[0].numpy())
-        pruned_ids.append(input_ids[row, positions].numpy())
+        pruned_ids.append(input_ids[row, columns].numpy())
     width = max(len(r) for r in pruned_ids)
     pruned = np.full((len(pruned_ids), width), -1, np.int64)
     for row, ids in enumerate(pruned_ids):  # left-aligned to the right, as left padding is
@@ -344,9 +412,7 @@ def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
 
 def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
     """Write every model and case under ``out``; return the manifest."""
-    import torch
     from safetensors.numpy import save
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -355,10 +421,7 @@ def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
         model_dir = out / case.model
         if case.model not in loaded:
             build_model(case.model, model_dir)
-            model = AutoModelForImageTextToText.from_pretrained(
-                model_dir, attn_implementation="eager", dtype=torch.float32
-            ).eval()
-            loaded[case.model] = (model, AutoProcessor.from_pretrained(model_dir))
+            loaded[case.model] = load_model(model_dir)
         model, processor = loaded[case.model]
         for row in case.images:
             for seed in row:
@@ -425,10 +488,8 @@ def verify(fixtures: Path = DEFAULT_OUT) -> list[str]:
     is that the committed expectations are what the independent reference paths give on them.
     Floats may differ in the last bits across CPUs; indices and token ids must be equal.
     """
-    import torch
     from PIL import Image
     from safetensors.numpy import load_file
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     manifest = json.loads((fixtures / "manifest.json").read_text())
     problems = []
@@ -450,10 +511,7 @@ def verify(fixtures: Path = DEFAULT_OUT) -> list[str]:
                 if not np.array_equal(stored, np.asarray(picture(seed))):
                     problems.append(f"{entry['id']}: {path} is not picture({seed})")
         if case.model not in loaded:
-            model = AutoModelForImageTextToText.from_pretrained(
-                fixtures / case.model, attn_implementation="eager", dtype=torch.float32
-            ).eval()
-            loaded[case.model] = (model, AutoProcessor.from_pretrained(fixtures / case.model))
+            loaded[case.model] = load_model(fixtures / case.model)
         inputs, expected, _ = expected_for(case, *loaded[case.model])
         committed = load_file(str(fixtures / entry["file"]))
         for key, value in {**inputs, **{f"expected.{k}": v for k, v in expected.items()}}.items():

@@ -9,12 +9,14 @@ the logits of the pruned forward pass.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from adafv_conformance import Unsupported, pad_images
+from adafv_conformance.model_references import build_inputs
 from adafv_transformers.pruning import prune_inputs
 
 
@@ -32,14 +34,12 @@ class TransformersBackend:
         return None
 
     def _load(self, model_dir: str, device: str) -> tuple[Any, Any]:
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from adafv_conformance.models import load_model
 
         key = (model_dir, device)
         if key not in self._loaded:
-            model = AutoModelForImageTextToText.from_pretrained(
-                model_dir, attn_implementation="sdpa", dtype=torch.float32
-            )
-            self._loaded[key] = (model.to(device).eval(), AutoProcessor.from_pretrained(model_dir))
+            model, processor = load_model(Path(model_dir), attn_implementation="sdpa")
+            self._loaded[key] = (model.to(device), processor)
         return self._loaded[key]
 
     def run(
@@ -51,9 +51,7 @@ class TransformersBackend:
 
         model, processor = self._load(params["model_dir"], device)
         images = [Image.open(path).convert("RGB") for row in params["image_paths"] for path in row]
-        batch = processor(
-            images=images, text=params["prompts"], return_tensors="pt", padding=True
-        ).to(device)
+        batch = build_inputs(model, processor, images, params["prompts"]).to(device)
         if not np.array_equal(batch["input_ids"].cpu().numpy(), inputs["input_ids"]):
             raise AssertionError("the checkpoint's processor produced other input_ids")
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
