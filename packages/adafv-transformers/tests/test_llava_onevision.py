@@ -24,7 +24,7 @@ from adafv_conformance import anyres
 from adafv_conformance.models import picture
 from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
 from adafv_transformers.tiny_models import onevision_inputs, tiny_llava_onevision
-from conftest import language_model_logits
+from conftest import hand_built_embeddings, language_model_logits
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 # (width, height): a 1 x 2 grid unpadded by columns; a 3 x 1 grid of a tall image; a 4 x 4
@@ -152,13 +152,8 @@ def test_logits_equal_the_language_model_on_the_kept_embeddings(
 
     ids = inputs["input_ids"][0]
     placeholders = (ids == model.config.image_token_id).nonzero().squeeze(1)
-    with torch.no_grad():
-        embeds = model.get_input_embeddings()(ids).clone()
-    embeds[placeholders] = features
-    keep = torch.ones_like(ids, dtype=torch.bool)
-    keep[placeholders] = False
-    keep[placeholders[kept]] = True
-    want = language_model_logits(model, embeds[keep])
+    embeds = hand_built_embeddings(model, ids, features, placeholders, kept)
+    want = language_model_logits(model, embeds)
     with torch.no_grad():
         got = model(**pruned).logits[0]
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -137,26 +137,32 @@ def tiny_llava(
 
     tok = tokenizer()
     vision, text = _configs(sizes, tok)
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-    )
+    config = LlavaConfig(vision_config=vision, text_config=text, **_clip_llava_config(tok))
     model = _build(LlavaForConditionalGeneration, config, seed, dtype, attn_implementation, device)
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}
     )
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tok,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        image_token=IMAGE_TOKEN,
-    )
-    return model, processor
+    return model, LlavaProcessor(image_processor=image_processor, **_clip_llava_processor(tok))
+
+
+def _clip_llava_config(tok: Any) -> dict[str, Any]:
+    """What LLaVA-1.5 and LLaVA-NeXT configs share: feature layer -2 without [CLS]."""
+    return {
+        "image_token_id": tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        "vision_feature_layer": -2,
+        "vision_feature_select_strategy": "default",
+    }
+
+
+def _clip_llava_processor(tok: Any) -> dict[str, Any]:
+    """What LLaVA-1.5's and LLaVA-NeXT's processors share: 14-pixel patches, [CLS] dropped."""
+    return {
+        "tokenizer": tok,
+        "patch_size": 14,
+        "vision_feature_select_strategy": "default",
+        "num_additional_image_tokens": 1,
+        "image_token": IMAGE_TOKEN,
+    }
 
 
 def tiny_llava_next(
@@ -187,10 +193,8 @@ def tiny_llava_next(
     config = LlavaNextConfig(
         vision_config=vision,
         text_config=text,
-        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
         image_grid_pinpoints=LLAVA_NEXT_GRID_PINPOINTS,
+        **_clip_llava_config(tok),
     )
     model = _build(
         LlavaNextForConditionalGeneration, config, seed, dtype, attn_implementation, device
@@ -200,15 +204,7 @@ def tiny_llava_next(
         crop_size={"height": 336, "width": 336},
         image_grid_pinpoints=LLAVA_NEXT_GRID_PINPOINTS,
     )
-    processor = LlavaNextProcessor(
-        image_processor=image_processor,
-        tokenizer=tok,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        image_token=IMAGE_TOKEN,
-    )
-    return model, processor
+    return model, LlavaNextProcessor(image_processor=image_processor, **_clip_llava_processor(tok))
 
 
 # LLaVA-OneVision's grids: every multiple of 384 up to 2304, in height and in width.
