@@ -6,7 +6,8 @@ Random weights (speed does not depend on their values). On CPU a mid-size model
 bfloat16. Attention is SDPA. LLaVA-1.5 keeps K of 576 tokens; LLaVA-NeXT, on a 672 x 672
 image (2,880 tile tokens and 48 newlines), keeps 10% and 5% of the 2,880 (a 90% and a 95%
 reduction) with the newlines kept, and 10% with them dropped. Variants are timed
-interleaved, round by round, so machine noise hits all alike; medians are reported.
+interleaved, round by round in a rotating order, so machine noise hits all alike; medians
+are reported.
 
 - ``prefill``: one forward over the prompt, vision tower included; AdaFV adds the selection.
 - ``lm prefill``: the language model alone on the prompt's embeddings (features passed in),
@@ -75,9 +76,13 @@ def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int
     for fn in candidates.values():
         timer(fn)  # warm-up
     samples: dict[str, list[float]] = {key: [] for key in candidates}
-    for _ in range(rounds):
-        for key, fn in candidates.items():
-            samples[key].append(timer(fn))
+    keys = list(candidates)
+    for round_ in range(rounds):
+        # Rotate the order every round: what runs first finds the caches that the previous
+        # candidate left (a copy of V evicts V), so no candidate always pays for it.
+        shift = round_ % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            samples[key].append(timer(candidates[key]))
     return {key: statistics.median(values) for key, values in samples.items()}
 
 

@@ -1,7 +1,8 @@
 """Benchmark ``adafv.select`` against the authors' procedure and the matrix-product floor.
 
 For three realistic shapes (LLaVA-1.5, LLaVA-NeXT, a long video-like input) it times, side
-by side in one run and interleaved round by round so machine noise hits all alike:
+by side in one run, interleaved round by round in a rotating order so machine noise and
+cache state hit all alike:
 
 - ``floor``: what any T2I selection must do: the norms and the ``M x N`` product;
 - ``select``: ``adafv.select`` (torch eager; numpy on the CPU; compiled on CUDA);
@@ -66,34 +67,52 @@ def _timer(device: str) -> Callable[[Callable[[], object]], float]:
     return run
 
 
+def _samples(
+    candidates: dict[str, Callable[[], object]], timer: Callable, rounds: int
+) -> dict[str, list[float]]:
+    """Per candidate, ``rounds`` timings, after three warm-up calls each (allocations,
+    compilation, lazy initialisation)."""
+    for fn in candidates.values():
+        for _ in range(3):
+            timer(fn)
+    samples: dict[str, list[float]] = {key: [] for key in candidates}
+    keys = list(candidates)
+    for round_ in range(rounds):
+        # Rotate the order every round: what runs first finds the caches that the previous
+        # candidate left (a copy of V evicts V), so no candidate always pays for it.
+        shift = round_ % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            samples[key].append(timer(candidates[key]))
+    return samples
+
+
 def bench_shape(name: str, device: str, rounds: int, dtype: torch.dtype) -> dict:
     n, d, m, budget = SHAPES[name]
     visual, text, saliency = _inputs(n, d, m, device, dtype)
-    candidates: dict[str, Callable[[], object]] = {
+    torch_candidates: dict[str, Callable[[], object]] = {
         "floor": lambda: _floor(visual, text),
         "select": lambda: adafv.select(visual, text, saliency, budget, check_values=False),
         "authors": lambda: authors_select(visual, text, saliency, budget),
     }
+    numpy_candidates: dict[str, Callable[[], object]] = {}
     if device == "cpu":
-        v_np, t_np, s_np = (x.float().numpy() for x in (visual, text, saliency))
-        candidates["select-numpy"] = lambda: adafv.select(v_np, t_np, s_np, budget)
+        v_np, t_np, s_np = (x.float().numpy().copy() for x in (visual, text, saliency))
+        numpy_candidates["select-numpy"] = lambda: adafv.select(v_np, t_np, s_np, budget)
     else:
         compiled = torch.compile(adafv.select, fullgraph=True, mode="max-autotune-no-cudagraphs")
         graphed = torch.compile(adafv.select, fullgraph=True, mode="reduce-overhead")
-        candidates["select-compiled"] = lambda: compiled(
+        torch_candidates["select-compiled"] = lambda: compiled(
             visual, text, saliency, budget, check_values=False
         )
-        candidates["select-cudagraph"] = lambda: graphed(
+        torch_candidates["select-cudagraph"] = lambda: graphed(
             visual, text, saliency, budget, check_values=False
         )
     timer = _timer(device)
-    for fn in candidates.values():  # warm-up: allocations, compilation, lazy initialisation
-        for _ in range(3):
-            timer(fn)
-    samples: dict[str, list[float]] = {key: [] for key in candidates}
-    for _ in range(rounds):
-        for key, fn in candidates.items():
-            samples[key].append(timer(fn))
+    samples = _samples(torch_candidates, timer, rounds)
+    if numpy_candidates:
+        # Apart: NumPy's BLAS threads spin for a while after each call and would slow
+        # whichever torch candidate ran next.
+        samples |= _samples(numpy_candidates, timer, rounds)
     med = {key: statistics.median(values) for key, values in samples.items()}
     return {
         "shape": {"n": n, "d": d, "m": m, "budget": budget},
