@@ -1,0 +1,277 @@
+"""``AdaFVLlava15ChatHandler``: llama-cpp-python's LLaVA-1.5 chat handler, keeping ``K`` image
+tokens per image.
+
+The stock handler tokenises the whole prompt into text and image chunks, then walks them:
+text through ``llama.eval``, images through ``mtmd_helper_eval_chunk_single`` (encode, then
+decode all ``N`` embeddings). This handler keeps all of that and changes one step: an image
+chunk is encoded, its ``N`` embeddings (``V``), the [CLS] saliency captured during that same
+encode (``s``) and the embedding-table rows of the text after it (``T``) go to
+``adafv.select``, and only the ``K`` kept embeddings are decoded, at contiguous positions
+after the preceding text; the text after the image follows at the shortened positions, as in
+the Transformers integration. The seam is the handler's own reference to the ``mtmd``
+bindings, replaced by a wrapper that forwards everything else untouched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+import adafv
+from adafv.budget import check_budget, check_guarantee
+from adafv.validation import check_t2i_scale
+from adafv_llamacpp.compat import check_llama_cpp
+from adafv_llamacpp.layout import CLS_LAST, GraphLayout
+from adafv_llamacpp.saliency import VisionProbe
+from adafv_llamacpp.token_embeddings import token_embeddings
+
+
+@dataclass(frozen=True)
+class Options:
+    """AdaFV parameters (the spec's ``K`` or keep ratio, tau and beta), validated."""
+
+    budget: int | None = None
+    keep_ratio: float | None = None
+    guarantee: float = 0.25
+    t2i_scale: float = 100.0
+
+    def __post_init__(self) -> None:
+        check_budget(self.budget, self.keep_ratio)
+        check_guarantee(self.guarantee)
+        check_t2i_scale(self.t2i_scale)
+
+
+@dataclass(frozen=True)
+class ImageSelection:
+    """What was kept of one image, in the rows the language model receives.
+
+    Attributes:
+        visual: ``(N, d)`` float32 projected embeddings (``V``).
+        query_ids: the token ids of the text after the image (``T``'s rows).
+        saliency: ``(N,)`` float64 [CLS] saliency aligned with ``visual`` (ADAFV-R4).
+        t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5).
+        kept: ``(K,)`` ascending indices into the ``N`` rows.
+        n_past: the position of the first kept row.
+    """
+
+    visual: np.ndarray
+    query_ids: list[int]
+    saliency: np.ndarray
+    t2i_log: np.ndarray
+    kept: np.ndarray
+    n_past: int
+
+
+class AdaFVLlava15ChatHandler:
+    """Built lazily on llama-cpp-python's ``Llava15ChatHandler``; see :func:`handler_class`."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return handler_class()(*args, **kwargs)
+
+
+def handler_class() -> type:
+    """The handler class, a subclass of the installed ``Llava15ChatHandler``."""
+    check_llama_cpp()
+    from llama_cpp.llama_chat_format import Llava15ChatHandler
+
+    class _Handler(Llava15ChatHandler):
+        """llama-cpp-python's LLaVA-1.5 handler, keeping ``K`` tokens of each image.
+
+        Args:
+            clip_model_path: the ``mmproj`` GGUF, as for the stock handler.
+            budget, keep_ratio: tokens kept per image (ADAFV-R3); one of them.
+            guarantee, t2i_scale: the spec's tau and beta.
+            verbose: as for the stock handler.
+        """
+
+        layout: GraphLayout = CLS_LAST
+
+        def __init__(
+            self,
+            clip_model_path: str,
+            budget: int | None = None,
+            *,
+            keep_ratio: float | None = None,
+            guarantee: float = 0.25,
+            t2i_scale: float = 100.0,
+            verbose: bool = True,
+        ):
+            super().__init__(clip_model_path=clip_model_path, verbose=verbose)
+            self.options = Options(budget, keep_ratio, guarantee, t2i_scale)
+            self.probe = VisionProbe()
+            self.selections: list[ImageSelection] = []
+            self._llama: Any = None
+            self._mtmd_cpp = _PruningBindings(self._mtmd_cpp, self)
+
+        @contextmanager
+        def using(self, **options: Any) -> Iterator[None]:
+            """Other options for the calls inside the block, e.g. ``budget=32``."""
+            previous = self.options
+            self.options = replace(previous, **_budget_pair(options))
+            try:
+                yield
+            finally:
+                self.options = previous
+
+        def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
+            self._llama = llama
+            self.selections = []
+            return super().__call__(llama=llama, **kwargs)
+
+    return _Handler
+
+
+def _budget_pair(options: dict[str, Any]) -> dict[str, Any]:
+    """``budget`` and ``keep_ratio`` replace each other; the rest pass through."""
+    if "budget" in options and "keep_ratio" not in options:
+        options = {**options, "keep_ratio": None}
+    if "keep_ratio" in options and "budget" not in options:
+        options = {**options, "budget": None}
+    return options
+
+
+class _PruningBindings:
+    """The ``mtmd`` bindings as the stock handler sees them, with three calls changed:
+    context creation installs the saliency probe, tokenising remembers the chunks (for the
+    text after each image), and evaluating an image chunk prunes it."""
+
+    def __init__(self, real: Any, handler: Any):
+        self._real = real
+        self._handler = handler
+        self._chunks: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def mtmd_context_params_default(self) -> Any:
+        params = self._real.mtmd_context_params_default()
+        params.cb_eval = self._handler.probe.callback
+        return params
+
+    def mtmd_tokenize(self, ctx: Any, chunks: Any, *args: Any) -> int:
+        self._chunks = chunks
+        return self._real.mtmd_tokenize(ctx, chunks, *args)
+
+    def mtmd_helper_eval_chunk_single(
+        self,
+        ctx: Any,
+        lctx: Any,
+        chunk: Any,
+        n_past: Any,
+        seq_id: Any,
+        n_batch: int,
+        logits_last: bool,
+        new_n_past: Any,
+    ) -> int:
+        real = self._real
+        if real.mtmd_input_chunk_get_type(chunk) != real.MTMD_INPUT_CHUNK_TYPE_IMAGE:
+            return real.mtmd_helper_eval_chunk_single(
+                ctx, lctx, chunk, n_past, seq_id, n_batch, logits_last, new_n_past
+            )
+        handler = self._handler
+        options = handler.options
+        n_tokens = int(real.mtmd_input_chunk_get_n_tokens(chunk))
+        start = int(getattr(n_past, "value", n_past))
+        kept_count = adafv.kept_count(
+            n_tokens, budget=options.budget, keep_ratio=options.keep_ratio
+        )
+        if kept_count >= n_tokens:  # ADAFV-R13: nothing to prune, the stock path exactly
+            return real.mtmd_helper_eval_chunk_single(
+                ctx, lctx, chunk, n_past, seq_id, n_batch, logits_last, new_n_past
+            )
+        handler.probe.clear()
+        if real.mtmd_encode_chunk(ctx, chunk) != 0:
+            raise RuntimeError("mtmd_encode_chunk failed")
+        llama = handler._llama
+        width = int(_llama_cpp().llama_model_n_embd(llama.model))
+        embd = real.mtmd_get_output_embd(ctx)
+        visual = np.ctypeslib.as_array(embd, shape=(n_tokens * width,)).reshape(n_tokens, width)
+        visual = visual.copy()
+        saliency = self._saliency(n_tokens)
+        query_ids = self._text_after(chunk)
+        text = token_embeddings(llama.model_path).rows(query_ids)
+        t2i_log = adafv.t2i_scores(visual, text, t2i_scale=options.t2i_scale)
+        selection = adafv.select_from_scores(
+            t2i_log,
+            saliency,
+            options.budget,
+            keep_ratio=options.keep_ratio,
+            guarantee=options.guarantee,
+        )
+        kept = np.asarray(selection.indices)
+        _decode_embeddings(lctx, visual[kept], start, seq_id, n_batch, logits_last)
+        # The prompt cache compares token lists: mark the kept rows by which rows they are,
+        # with ids no vocabulary has, so another selection never reads as the same prompt.
+        llama.input_ids[start : start + len(kept)] = -1 - kept
+        new_n_past._obj.value = start + len(kept)
+        handler.selections.append(ImageSelection(visual, query_ids, saliency, t2i_log, kept, start))
+        return 0
+
+    def _saliency(self, n_tokens: int) -> np.ndarray:
+        probe, layout = self._handler.probe, self._handler.layout
+        if len(probe.runs) != 1:
+            raise RuntimeError(
+                f"the vision encoder ran {len(probe.runs)} graphs for one image; "
+                "AdaFVLlava15ChatHandler expects LLaVA-1.5's single crop"
+            )
+        weights = probe.cls_attention(0, layout.cls_row)
+        first = layout.first_output_row
+        if first + n_tokens > len(weights):
+            raise RuntimeError(
+                f"{n_tokens} image tokens from rows {first}.. of a {len(weights)}-row graph"
+            )
+        return weights[first : first + n_tokens]
+
+    def _text_after(self, chunk: Any) -> list[int]:
+        """The token ids of every text chunk after ``chunk`` (ADAFV-R1: the query)."""
+        real, chunks = self._real, self._chunks
+        address = ctypes.cast(chunk, ctypes.c_void_p).value
+        ids: list[int] = []
+        after = False
+        for i in range(real.mtmd_input_chunks_size(chunks)):
+            current = real.mtmd_input_chunks_get(chunks, i)
+            if ctypes.cast(current, ctypes.c_void_p).value == address:
+                after = True
+                continue
+            if after and real.mtmd_input_chunk_get_type(current) == real.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                count = ctypes.c_size_t()
+                tokens = real.mtmd_input_chunk_get_tokens_text(current, ctypes.byref(count))
+                ids.extend(tokens[j] for j in range(count.value))
+        return ids
+
+
+def _llama_cpp() -> Any:
+    import llama_cpp
+
+    return llama_cpp
+
+
+def _decode_embeddings(
+    lctx: Any, rows: np.ndarray, start: int, seq_id: Any, n_batch: int, logits_last: bool
+) -> None:
+    """Decode ``rows`` as embeddings at positions ``start, start + 1, ...``, ``n_batch`` at a
+    time, as ``mtmd_helper_decode_image_chunk`` does for a whole chunk."""
+    llama_cpp = _llama_cpp()
+    n, width = rows.shape
+    seq = int(getattr(seq_id, "value", seq_id))
+    for first in range(0, n, n_batch):
+        part = np.ascontiguousarray(rows[first : first + n_batch], dtype=np.float32)
+        count = part.shape[0]
+        batch = llama_cpp.llama_batch_init(count, width, 1)
+        try:
+            ctypes.memmove(batch.embd, part.ctypes.data, part.nbytes)
+            for i in range(count):
+                batch.pos[i] = start + first + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq
+                batch.logits[i] = logits_last and first + i == n - 1
+            batch.n_tokens = count
+            if llama_cpp.llama_decode(lctx, batch) != 0:
+                raise RuntimeError("llama_decode failed on the kept image embeddings")
+        finally:
+            llama_cpp.llama_batch_free(batch)

@@ -1,0 +1,213 @@
+"""A tiny LLaVA-1.5 GGUF pair (language model + ``mmproj``) from a Hugging Face checkpoint.
+
+For fixtures and tests: the same random weights the Transformers integration is checked on,
+in the two files llama.cpp loads. Written with the ``gguf`` package from the checkpoint's
+safetensors, numpy only, following llama.cpp's converters:
+
+- the language model as ``convert_hf_to_gguf.py`` writes a Llama (query and key rows
+  permuted from Hugging Face's rotary layout to GGML's), float32;
+- the vision tower and projector as ``tools/mtmd/legacy-models/convert_image_encoder_to_gguf.py``
+  writes a LLaVA ``mmproj`` (that script needs transformers 4), float32 except the patch
+  embedding, which llama.cpp keeps in float16; layers past the feature layer are dropped;
+- the tokenizer as a WordPiece (``bert``) vocabulary with every word of the tiny model's
+  word-level tokenizer as a whole piece, so that llama.cpp splits a prompt into the same
+  ids as the Hugging Face processor (lower-cased words and single punctuation marks).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+WORD_PREFIX = "\u2581"  # llama.cpp's WordPiece marks word starts, as SentencePiece does
+
+
+def _config(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / "config.json").read_text())
+
+
+def _image_processor(checkpoint: Path) -> dict:
+    """The image processor's settings, from ``processor_config.json`` (transformers 5) or
+    ``preprocessor_config.json``."""
+    combined = checkpoint / "processor_config.json"
+    if combined.exists():
+        return json.loads(combined.read_text())["image_processor"]
+    return json.loads((checkpoint / "preprocessor_config.json").read_text())
+
+
+def _tensors(checkpoint: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    tensors: dict[str, np.ndarray] = {}
+    for path in sorted(checkpoint.glob("*.safetensors")):
+        tensors |= load_file(str(path))
+    return tensors
+
+
+def _permute(weight: np.ndarray, heads: int) -> np.ndarray:
+    """Hugging Face's rotary layout (halves) to GGML's (interleaved pairs), per head."""
+    rows = weight.shape[0]
+    return (
+        weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weight.shape)
+    )
+
+
+def _vocabulary(checkpoint: Path) -> tuple[list[str], list[int]]:
+    """Pieces and token types, id for id as the checkpoint's ``tokenizer.json``."""
+    import gguf
+
+    tokenizer = json.loads((checkpoint / "tokenizer.json").read_text())
+    vocab = tokenizer["model"]["vocab"]
+    added = {t["id"]: t["content"] for t in tokenizer.get("added_tokens", [])}
+    size = max([*vocab.values(), *added]) + 1
+    pieces, types = [""] * size, [gguf.TokenType.UNUSED] * size
+    for token, index in vocab.items():
+        if index in added:
+            continue
+        pieces[index], types[index] = WORD_PREFIX + token, gguf.TokenType.NORMAL
+    for index, token in added.items():
+        pieces[index], types[index] = token, gguf.TokenType.CONTROL
+    return pieces, [int(t) for t in types]
+
+
+def write_language_model(checkpoint: Path, out: Path) -> Path:
+    """The language model of a LLaVA checkpoint as a float32 Llama GGUF."""
+    import gguf
+
+    config = _config(checkpoint)
+    text = config["text_config"]
+    tensors = _tensors(checkpoint)
+    prefix = "language_model.model."
+    heads, kv_heads = text["num_attention_heads"], text["num_key_value_heads"]
+    head_dim = text.get("head_dim") or text["hidden_size"] // heads
+    writer = gguf.GGUFWriter(str(out), "llama")
+    writer.add_name("adafv tiny llava-1.5 language model")
+    writer.add_context_length(text["max_position_embeddings"])
+    writer.add_embedding_length(text["hidden_size"])
+    writer.add_block_count(text["num_hidden_layers"])
+    writer.add_feed_forward_length(text["intermediate_size"])
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(float(text.get("rope_parameters", {}).get("rope_theta", 10000.0)))
+    writer.add_layer_norm_rms_eps(text["rms_norm_eps"])
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    pieces, types = _vocabulary(checkpoint)
+    writer.add_tokenizer_model("bert")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(pieces)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(pieces.index("<unk>"))
+    writer.add_pad_token_id(text["pad_token_id"])
+    writer.add_bos_token_id(text["bos_token_id"])
+    writer.add_eos_token_id(text["eos_token_id"])
+    writer.add_add_bos_token(False)
+    writer.add_add_eos_token(False)
+    writer.add_add_sep_token(False)
+
+    def put(name: str, array: np.ndarray) -> None:
+        writer.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
+
+    put("token_embd.weight", tensors[prefix + "embed_tokens.weight"])
+    put("output_norm.weight", tensors[prefix + "norm.weight"])
+    put("output.weight", tensors["language_model.lm_head.weight"])
+    for i in range(text["num_hidden_layers"]):
+        layer = f"{prefix}layers.{i}."
+        put(f"blk.{i}.attn_norm.weight", tensors[layer + "input_layernorm.weight"])
+        put(f"blk.{i}.ffn_norm.weight", tensors[layer + "post_attention_layernorm.weight"])
+        put(f"blk.{i}.attn_q.weight", _permute(tensors[layer + "self_attn.q_proj.weight"], heads))
+        put(
+            f"blk.{i}.attn_k.weight", _permute(tensors[layer + "self_attn.k_proj.weight"], kv_heads)
+        )
+        put(f"blk.{i}.attn_v.weight", tensors[layer + "self_attn.v_proj.weight"])
+        put(f"blk.{i}.attn_output.weight", tensors[layer + "self_attn.o_proj.weight"])
+        put(f"blk.{i}.ffn_gate.weight", tensors[layer + "mlp.gate_proj.weight"])
+        put(f"blk.{i}.ffn_up.weight", tensors[layer + "mlp.up_proj.weight"])
+        put(f"blk.{i}.ffn_down.weight", tensors[layer + "mlp.down_proj.weight"])
+    _finish(writer)
+    return out
+
+
+def write_mmproj(checkpoint: Path, out: Path) -> Path:
+    """The CLIP tower and MLP projector of a LLaVA-1.5 checkpoint as an ``mmproj`` GGUF."""
+    import gguf
+
+    config = _config(checkpoint)
+    vision = config["vision_config"]
+    tensors = _tensors(checkpoint)
+    preprocessor = _image_processor(checkpoint)
+    layers = vision["num_hidden_layers"]
+    feature_layer = config["vision_feature_layer"]
+    # llama.cpp counts the feature layer as an index into the hidden states (0: embeddings).
+    block_count = feature_layer if feature_layer >= 0 else layers + 1 + feature_layer
+    writer = gguf.GGUFWriter(str(out), "clip")
+    writer.add_bool("clip.has_text_encoder", False)
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_bool("clip.has_llava_projector", True)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_name("adafv tiny llava-1.5 mmproj")
+    writer.add_string("clip.projector_type", "mlp")
+    writer.add_uint32("clip.vision.image_size", vision["image_size"])
+    writer.add_uint32("clip.vision.patch_size", vision["patch_size"])
+    writer.add_uint32("clip.vision.embedding_length", vision["hidden_size"])
+    writer.add_uint32("clip.vision.feed_forward_length", vision["intermediate_size"])
+    writer.add_uint32("clip.vision.projection_dim", vision.get("projection_dim", 0))
+    writer.add_uint32("clip.vision.attention.head_count", vision["num_attention_heads"])
+    writer.add_float32("clip.vision.attention.layer_norm_epsilon", vision["layer_norm_eps"])
+    writer.add_uint32("clip.vision.block_count", block_count)
+    writer.add_array("clip.vision.feature_layer", [block_count])
+    writer.add_array("clip.vision.image_mean", [float(x) for x in preprocessor["image_mean"]])
+    writer.add_array("clip.vision.image_std", [float(x) for x in preprocessor["image_std"]])
+    writer.add_bool("clip.use_gelu", vision.get("hidden_act") == "gelu")
+
+    def put(name: str, array: np.ndarray, dtype: type = np.float32) -> None:
+        writer.add_tensor(name, np.ascontiguousarray(array, dtype=dtype))
+
+    put("mm.0.weight", tensors["multi_modal_projector.linear_1.weight"])
+    put("mm.0.bias", tensors["multi_modal_projector.linear_1.bias"])
+    put("mm.2.weight", tensors["multi_modal_projector.linear_2.weight"])
+    put("mm.2.bias", tensors["multi_modal_projector.linear_2.bias"])
+    tower = "vision_tower."
+    put("v.class_embd", tensors[tower + "embeddings.class_embedding"])
+    put("v.patch_embd.weight", tensors[tower + "embeddings.patch_embedding.weight"], np.float16)
+    put("v.position_embd.weight", tensors[tower + "embeddings.position_embedding.weight"])
+    put("v.pre_ln.weight", tensors[tower + "pre_layrnorm.weight"])
+    put("v.pre_ln.bias", tensors[tower + "pre_layrnorm.bias"])
+    names = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.out_proj": "attn_out",
+        "layer_norm1": "ln1",
+        "layer_norm2": "ln2",
+        # The converter's naming, kept so that llama.cpp finds them: fc1 is "ffn_down".
+        "mlp.fc1": "ffn_down",
+        "mlp.fc2": "ffn_up",
+    }
+    for i in range(block_count):
+        for hf, ours in names.items():
+            for part in ("weight", "bias"):
+                put(f"v.blk.{i}.{ours}.{part}", tensors[f"{tower}encoder.layers.{i}.{hf}.{part}"])
+    _finish(writer)
+    return out
+
+
+def _finish(writer) -> None:
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def write_pair(checkpoint: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """``(model.gguf, mmproj.gguf)`` of the LLaVA-1.5 checkpoint in ``out_dir``."""
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return (
+        write_language_model(checkpoint, out_dir / "model.gguf"),
+        write_mmproj(checkpoint, out_dir / "mmproj.gguf"),
+    )
