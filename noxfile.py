@@ -5,6 +5,7 @@
     nox -t conformance           every backend x device cell, then the matrix
     nox -s "conformance(transformers-cuda)"
     nox -s "transformers_tests(transformers='5.19.0')"
+    nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
     nox -s bench                 benchmarks (not run by default)
     nox -t cpu                   the sessions that need no GPU
 
@@ -81,6 +82,26 @@ def transformers_tests(session: nox.Session, transformers: str) -> None:
     """adafv-transformers against real transformers, at both ends of its supported range."""
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={transformers}", *TEST_TOOLS)
     session.run("pytest", "packages/adafv-transformers/tests", *session.posargs)
+
+
+@nox.session(tags=["cpu"], reuse_venv=True)
+def llamacpp_tests(session: nox.Session) -> None:
+    """adafv-llamacpp against a real llama-cpp-python, without torch.
+
+    llama-cpp-python ships as source and compiles llama.cpp (minutes on two cores); the
+    environment is kept between runs and pip caches the built wheel, so that happens once
+    per machine. ``CMAKE_ARGS="-DGGML_CUDA=on"`` in the environment builds it for CUDA.
+    """
+    session.install(
+        "-e",
+        "./packages/adafv",
+        "-e",
+        "./conformance",
+        "-e",
+        "./packages/adafv-llamacpp[llama-cpp,fixtures]",
+        *TEST_TOOLS,
+    )
+    session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
 
 
 @nox.session(tags=["cpu", "conformance"])

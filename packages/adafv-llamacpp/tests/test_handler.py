@@ -127,3 +127,10 @@ def test_the_prompt_cache_never_serves_another_questions_selection(gguf_pair):
     ):
         assert text == want_text
         np.testing.assert_array_equal(kept, want_kept)
+
+
+def test_no_torch_at_run_time(llm):
+    import sys
+
+    chat(llm, [user_message(6)])
+    assert "torch" not in sys.modules

@@ -24,22 +24,33 @@ class VisionProbe:
 
     Install ``callback`` as ``mtmd_context_params.cb_eval``; keep this object alive as long as
     the context (ctypes callbacks must outlive their use).
+
+    Args:
+        also: other node names (without the ``-<layer>`` suffix) whose last value to keep in
+            ``extra``, e.g. ``{"pre_ln", "layer_out"}`` to check the graph's layout.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, also: frozenset[str] = frozenset()) -> None:
         import llama_cpp
 
+        self.also = also
+        self.extra: dict[str, np.ndarray] = {}
         self.runs: list[dict[str, np.ndarray]] = []
         self._layer = -1
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_node)
 
     def clear(self) -> None:
-        self.runs, self._layer = [], -1
+        self.runs, self.extra, self._layer = [], {}, -1
 
     def _on_node(self, tensor: int, ask: bool, user_data: Any) -> bool:
-        match = _NAME.fullmatch(tensor_name(tensor))
+        name = tensor_name(tensor)
+        match = _NAME.fullmatch(name)
+        other = name.split("-")[0] if name.split("-")[0] in self.also else None
         if ask:
-            return match is not None
+            return match is not None or other is not None
+        if other is not None:
+            self.extra[other] = tensor_array(tensor)
+            return True
         if match is None:
             return True
         kind, layer = match.group(1), int(match.group(2))
