@@ -114,6 +114,16 @@ CASES = (
         ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5", "ADAFV-R14"),
     ),
     ModelCase(
+        "llava15-square-k64",
+        "llava-1.5-tiny",
+        "A 336 x 336 image: every engine's preprocessing leaves its pixels as they are, so "
+        "engines compare from the same pixels on.",
+        (QUESTION,),
+        ((11,),),
+        {"budget": 64},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5"),
+    ),
+    ModelCase(
         "llava-next-wide-ratio-0.1",
         "llava-next-tiny",
         "A 500 x 300 image on a 1 x 2 grid of tiles: 576 base tokens, 24 rows of 40 after "
@@ -201,7 +211,7 @@ CASES = (
 
 
 # (width, height) of the pictures that are not 300 x 220: LLaVA-NeXT tiles by aspect ratio.
-PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400), 10: (1500, 1500)}
+PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400), 10: (1500, 1500), 11: (336, 336)}
 
 
 def picture(seed: int, size: tuple[int, int] | None = None):
