@@ -1,0 +1,5 @@
+import sys
+
+from adafv_llamacpp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""``python -m adafv_llamacpp``: one image and question through llama-cpp-python, with the
+stock LLaVA-1.5 handler and with AdaFV, timed to the first token.
+
+    python -m adafv_llamacpp --model model.gguf --mmproj mmproj.gguf --image cat.jpg \\
+        --prompt "What is the cat doing?" --budget 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _messages(image: Path, prompt: str) -> list[dict[str, Any]]:
+    url = image.resolve().as_uri()
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "text", "text": prompt},
+            ],
+        }
+    ]
+
+
+def _timed_answer(llm: Any, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
+    """The streamed answer, and the seconds to its first token and in all."""
+    start = time.perf_counter()
+    first = None
+    pieces = []
+    for chunk in llm.create_chat_completion(
+        messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
+    ):
+        text = chunk["choices"][0]["delta"].get("content")
+        if text:
+            first = first if first is not None else time.perf_counter() - start
+            pieces.append(text)
+    total = time.perf_counter() - start
+    return {"answer": "".join(pieces), "ttft_s": first if first is not None else total}
+
+
+def run(args: argparse.Namespace) -> int:
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Llava15ChatHandler
+    from rich.console import Console
+    from rich.table import Table
+
+    from adafv_llamacpp import AdaFVLlava15ChatHandler
+
+    console = Console()
+    budget = {"budget": args.budget} if args.keep_ratio is None else {"keep_ratio": args.keep_ratio}
+    handlers = {
+        "stock": Llava15ChatHandler(clip_model_path=args.mmproj, verbose=False),
+        "AdaFV": AdaFVLlava15ChatHandler(clip_model_path=args.mmproj, verbose=False, **budget),
+    }
+    messages = _messages(Path(args.image), args.prompt)
+    results = {}
+    with console.status(f"loading {args.model} ..."):
+        llm = Llama(
+            model_path=args.model,
+            n_ctx=args.n_ctx,
+            n_threads=args.threads,
+            verbose=False,
+        )
+    for name, handler in handlers.items():
+        llm.chat_handler = handler
+        # Warm-up (loads the mmproj, touches the weights), and the prompt's length.
+        warm = llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+        results[name] = _timed_answer(llm, messages, args.max_tokens)
+        results[name]["prompt_tokens"] = warm["usage"]["prompt_tokens"]
+    kept = handlers["AdaFV"].selections[0]
+    table = Table(title=f"AdaFV in llama.cpp: {Path(args.model).name}")
+    for column in ("", "stock", "AdaFV"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("image tokens", str(len(kept.visual)), str(len(kept.kept)))
+    stock, ours = results["stock"], results["AdaFV"]
+    table.add_row("prompt tokens", str(stock["prompt_tokens"]), str(ours["prompt_tokens"]))
+    table.add_row(
+        "time to first token (ms)",
+        f"{results['stock']['ttft_s'] * 1e3:.0f}",
+        f"{results['AdaFV']['ttft_s'] * 1e3:.0f}",
+    )
+    table.add_row("answer", results["stock"]["answer"], results["AdaFV"]["answer"])
+    console.print(table)
+    llm.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m adafv_llamacpp", description=__doc__)
+    parser.add_argument("--model", required=True, help="the language model GGUF")
+    parser.add_argument("--mmproj", required=True, help="the vision tower and projector GGUF")
+    parser.add_argument("--image", required=True, help="an image file (PNG or JPEG)")
+    parser.add_argument("--prompt", required=True, help="the question about the image")
+    parser.add_argument("--budget", type=int, default=64, help="tokens kept per image")
+    parser.add_argument("--keep-ratio", type=float, help="instead of --budget: the kept share")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    return run(parser.parse_args(argv))
