@@ -15,6 +15,7 @@ bindings, replaced by a wrapper that forwards everything else untouched.
 from __future__ import annotations
 
 import ctypes
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -57,6 +58,9 @@ class ImageSelection:
         t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5).
         kept: ``(K,)`` ascending indices into the ``N`` rows.
         n_past: the position of the first kept row.
+        seconds: wall time of the steps: ``encode`` (vision tower and projector, saliency
+            capture included), ``select`` (``T``, scores, selection) and ``decode`` (the
+            language model on the kept rows).
     """
 
     visual: np.ndarray
@@ -65,6 +69,7 @@ class ImageSelection:
     t2i_log: np.ndarray
     kept: np.ndarray
     n_past: int
+    seconds: dict[str, float]
 
 
 class AdaFVLlava15ChatHandler:
@@ -185,8 +190,11 @@ class _PruningBindings:
                 ctx, lctx, chunk, n_past, seq_id, n_batch, logits_last, new_n_past
             )
         handler.probe.clear()
+        clock = time.perf_counter()
         if real.mtmd_encode_chunk(ctx, chunk) != 0:
             raise RuntimeError("mtmd_encode_chunk failed")
+        seconds = {"encode": time.perf_counter() - clock}
+        clock = time.perf_counter()
         llama = handler._llama
         width = int(_llama_cpp().llama_model_n_embd(llama.model))
         embd = real.mtmd_get_output_embd(ctx)
@@ -204,12 +212,17 @@ class _PruningBindings:
             guarantee=options.guarantee,
         )
         kept = np.asarray(selection.indices)
+        seconds["select"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         _decode_embeddings(lctx, visual[kept], start, seq_id, n_batch, logits_last)
+        seconds["decode"] = time.perf_counter() - clock
         # The prompt cache compares token lists: mark the kept rows by which rows they are,
         # with ids no vocabulary has, so another selection never reads as the same prompt.
         llama.input_ids[start : start + len(kept)] = -1 - kept
         new_n_past._obj.value = start + len(kept)
-        handler.selections.append(ImageSelection(visual, query_ids, saliency, t2i_log, kept, start))
+        handler.selections.append(
+            ImageSelection(visual, query_ids, saliency, t2i_log, kept, start, seconds)
+        )
         return 0
 
     def _saliency(self, n_tokens: int) -> np.ndarray:

@@ -56,15 +56,16 @@ def _permute(weight: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
-def _vocabulary(checkpoint: Path) -> tuple[list[str], list[int]]:
-    """Pieces and token types, id for id as the checkpoint's ``tokenizer.json``."""
+def _vocabulary(checkpoint: Path, size: int) -> tuple[list[str], list[int]]:
+    """``size`` pieces and token types, id for id as the checkpoint's ``tokenizer.json``; ids
+    the tokenizer does not use (a model's table may be larger) are unused placeholders."""
     import gguf
 
     tokenizer = json.loads((checkpoint / "tokenizer.json").read_text())
     vocab = tokenizer["model"]["vocab"]
     added = {t["id"]: t["content"] for t in tokenizer.get("added_tokens", [])}
-    size = max([*vocab.values(), *added]) + 1
-    pieces, types = [""] * size, [gguf.TokenType.UNUSED] * size
+    pieces = [f"<unused{i}>" for i in range(size)]
+    types = [gguf.TokenType.UNUSED] * size
     for token, index in vocab.items():
         if index in added:
             continue
@@ -74,8 +75,9 @@ def _vocabulary(checkpoint: Path) -> tuple[list[str], list[int]]:
     return pieces, [int(t) for t in types]
 
 
-def write_language_model(checkpoint: Path, out: Path) -> Path:
-    """The language model of a LLaVA checkpoint as a float32 Llama GGUF."""
+def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
+    """The language model of a LLaVA checkpoint as a Llama GGUF, its matrices in ``dtype``
+    (``"f32"`` or ``"f16"``; norms stay float32, as llama.cpp's converter keeps them)."""
     import gguf
 
     config = _config(checkpoint)
@@ -95,8 +97,12 @@ def write_language_model(checkpoint: Path, out: Path) -> Path:
     writer.add_rope_dimension_count(head_dim)
     writer.add_rope_freq_base(float(text.get("rope_parameters", {}).get("rope_theta", 10000.0)))
     writer.add_layer_norm_rms_eps(text["rms_norm_eps"])
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    pieces, types = _vocabulary(checkpoint)
+    matrices = _matrix_dtype(dtype)
+    writer.add_file_type(
+        gguf.LlamaFileType.ALL_F32 if matrices == np.float32 else gguf.LlamaFileType.MOSTLY_F16
+    )
+    embed = tensors[prefix + "embed_tokens.weight"]
+    pieces, types = _vocabulary(checkpoint, embed.shape[0])
     writer.add_tokenizer_model("bert")
     writer.add_tokenizer_pre("default")
     writer.add_token_list(pieces)
@@ -110,9 +116,10 @@ def write_language_model(checkpoint: Path, out: Path) -> Path:
     writer.add_add_sep_token(False)
 
     def put(name: str, array: np.ndarray) -> None:
-        writer.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
+        kind = matrices if array.ndim == 2 else np.float32
+        writer.add_tensor(name, np.ascontiguousarray(array, dtype=kind))
 
-    put("token_embd.weight", tensors[prefix + "embed_tokens.weight"])
+    put("token_embd.weight", embed)
     put("output_norm.weight", tensors[prefix + "norm.weight"])
     put("output.weight", tensors["language_model.lm_head.weight"])
     for i in range(text["num_hidden_layers"]):
@@ -203,11 +210,20 @@ def _finish(writer) -> None:
     writer.close()
 
 
-def write_pair(checkpoint: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
-    """``(model.gguf, mmproj.gguf)`` of the LLaVA-1.5 checkpoint in ``out_dir``."""
+def _matrix_dtype(dtype: str) -> type:
+    if dtype not in ("f32", "f16"):
+        raise ValueError(f"dtype={dtype!r} is not 'f32' or 'f16'")
+    return np.float32 if dtype == "f32" else np.float16
+
+
+def write_pair(
+    checkpoint: str | Path, out_dir: str | Path, dtype: str = "f32"
+) -> tuple[Path, Path]:
+    """``(model.gguf, mmproj.gguf)`` of the LLaVA-1.5 checkpoint in ``out_dir``; the language
+    model's matrices in ``dtype``, the ``mmproj`` in float32 (patch embedding float16)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return (
-        write_language_model(checkpoint, out_dir / "model.gguf"),
+        write_language_model(checkpoint, out_dir / "model.gguf", dtype),
         write_mmproj(checkpoint, out_dir / "mmproj.gguf"),
     )
