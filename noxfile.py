@@ -181,9 +181,17 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ``select`` against the authors' procedure and the matrix-product floor,
-    then prefill and decode of a LLaVA-1.5-shaped model, full vs AdaFV."""
-    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
+    """Benchmarks: ``select`` against the authors' procedure and the matrix-product floor;
+    prefill and decode of LLaVA-1.5- and LLaVA-NeXT-shaped models in Transformers, full vs
+    AdaFV; llama.cpp's LLaVA-1.5 handler, stock vs AdaFV, in F16 and Q4_K_M."""
+    _install(
+        session,
+        *CORE,
+        *TRANSFORMERS,
+        f"transformers=={NEWEST_TRANSFORMERS}",
+        "-e",
+        "./packages/adafv-llamacpp[llama-cpp,fixtures]",
+    )
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     session.run(
@@ -198,5 +206,11 @@ def bench(session: nox.Session) -> None:
         "packages/adafv-transformers/benchmarks/bench_e2e.py",
         "--json",
         str(out / "e2e.json"),
+    )
+    session.run(
+        "python",
+        "packages/adafv-llamacpp/benchmarks/bench_llamacpp.py",
+        "--json",
+        str(out / "llamacpp.json"),
     )
     session.log(json.dumps(json.loads((out / "select.json").read_text())["machine"]))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import adafv
 from adafv.budget import check_budget, check_guarantee
@@ -203,14 +204,17 @@ class _PruningBindings:
         saliency = self._saliency(n_tokens)
         query_ids = self._text_after(chunk)
         text = token_embeddings(llama.model_path).rows(query_ids)
-        t2i_log = adafv.t2i_scores(visual, text, t2i_scale=options.t2i_scale)
-        selection = adafv.select_from_scores(
-            t2i_log,
-            saliency,
-            options.budget,
-            keep_ratio=options.keep_ratio,
-            guarantee=options.guarantee,
-        )
+        # One BLAS thread: the product is small, and a BLAS pool's threads keep spinning
+        # after a call, taking the cores llama.cpp's decode needs next (measured: 5x slower).
+        with threadpool_limits(limits=1, user_api="blas"):
+            t2i_log = adafv.t2i_scores(visual, text, t2i_scale=options.t2i_scale)
+            selection = adafv.select_from_scores(
+                t2i_log,
+                saliency,
+                options.budget,
+                keep_ratio=options.keep_ratio,
+                guarantee=options.guarantee,
+            )
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
         clock = time.perf_counter()
