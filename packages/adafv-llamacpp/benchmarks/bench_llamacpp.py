@@ -103,6 +103,59 @@ def _image_prefill(llm, rows) -> float:
     return time.perf_counter() - start
 
 
+def probe_overhead(llm, mmproj: Path, rounds: int) -> dict[str, float]:
+    """Median seconds of ``mtmd_encode_chunk`` on one image, without and with the saliency
+    probe installed, on two otherwise identical mtmd contexts, timed interleaved."""
+    import ctypes
+
+    import llama_cpp.mtmd_cpp as mtmd
+
+    from adafv_llamacpp.saliency import VisionProbe
+
+    probe = VisionProbe()
+    png = base64.b64decode(_image_url().split(",")[1])
+    contexts = {}
+    for key in ("tower", "tower+probe"):
+        params = mtmd.mtmd_context_params_default()
+        params.n_threads = llm.n_threads
+        if key == "tower+probe":
+            params.cb_eval = probe.callback
+        contexts[key] = mtmd.mtmd_init_from_file(str(mmproj).encode(), llm.model, params)
+    samples: dict[str, list[float]] = {key: [] for key in contexts}
+    try:
+        for round_ in range(rounds + 1):  # the first round warms up and is dropped
+            for key in list(contexts)[round_ % 2 :] + list(contexts)[: round_ % 2]:
+                ctx = contexts[key]
+                buf = (ctypes.c_uint8 * len(png)).from_buffer(bytearray(png))
+                bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(ctx, buf, len(png), False)
+                text = mtmd.mtmd_input_text()
+                prompt = mtmd.mtmd_default_marker()
+                text.text, text.text_len = prompt, len(prompt)
+                text.add_special, text.parse_special = False, True
+                chunks = mtmd.mtmd_input_chunks_init()
+                bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
+                if mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(text), bitmaps, 1) != 0:
+                    raise RuntimeError("mtmd_tokenize failed")
+                chunk = next(
+                    mtmd.mtmd_input_chunks_get(chunks, i)
+                    for i in range(mtmd.mtmd_input_chunks_size(chunks))
+                    if mtmd.mtmd_input_chunk_get_type(mtmd.mtmd_input_chunks_get(chunks, i))
+                    == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE
+                )
+                probe.clear()
+                start = time.perf_counter()
+                if mtmd.mtmd_encode_chunk(ctx, chunk) != 0:
+                    raise RuntimeError("mtmd_encode_chunk failed")
+                if round_:
+                    samples[key].append(time.perf_counter() - start)
+                mtmd.mtmd_input_chunks_free(chunks)
+                mtmd.mtmd_bitmap_free(bitmap)
+    finally:
+        for ctx in contexts.values():
+            mtmd.mtmd_free(ctx)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
 def bench(name: str, model: Path, mmproj: Path, rounds: int, threads: int | None) -> dict:
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Llava15ChatHandler
@@ -149,6 +202,7 @@ def bench(name: str, model: Path, mmproj: Path, rounds: int, threads: int | None
             samples[key]["image"].append(_image_prefill(llm, visual[:kept]))
             if key != "stock":
                 samples[key]["encode"].append(handlers[key].selections[0].seconds["encode"])
+    encoder = probe_overhead(llm, mmproj, rounds)
     llm.close()
     med = {key: {m: statistics.median(v) for m, v in d.items() if v} for key, d in samples.items()}
     stock = med["stock"]
@@ -171,7 +225,14 @@ def bench(name: str, model: Path, mmproj: Path, rounds: int, threads: int | None
     encode_ms = (
         statistics.median(e for key in keys if key != "stock" for e in samples[key]["encode"]) * 1e3
     )
-    return {"weights": name, "encode_ms": encode_ms, "rounds": rounds, "rows": rows}
+    return {
+        "weights": name,
+        "encode_ms": encode_ms,
+        "tower_ms": encoder["tower"] * 1e3,
+        "probe_overhead": encoder["tower+probe"] / encoder["tower"],
+        "rounds": rounds,
+        "rows": rows,
+    }
 
 
 def main() -> None:
@@ -201,7 +262,8 @@ def main() -> None:
     for res in results:
         table = Table(
             title=f"llama.cpp LLaVA-1.5 geometry, {res['weights']}, CPU, median of "
-            f"{res['rounds']} rounds; vision encode {res['encode_ms']:.0f} ms"
+            f"{res['rounds']} rounds; vision encode {res['tower_ms']:.0f} ms, with the saliency "
+            f"probe {res['probe_overhead']:.3f}x"
         )
         for column in (
             "variant",
