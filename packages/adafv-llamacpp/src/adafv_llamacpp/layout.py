@@ -34,7 +34,6 @@ class GraphLayout:
     first_output_row: int
 
 
-# llama-cpp-python 0.3.36: [CLS] last, rows 1..576 handed on (see the module docstring).
+# llama-cpp-python 0.3.36: [CLS] last, rows 1..576 handed on (see the module docstring). The
+# fixed upstream graph puts [CLS] first: ``GraphLayout(cls_row=0, first_output_row=1)``.
 CLS_LAST = GraphLayout(cls_row=-1, first_output_row=1)
-# The layout the graph's inputs assume, and the fixed upstream graph's: [CLS] first.
-CLS_FIRST = GraphLayout(cls_row=0, first_output_row=1)

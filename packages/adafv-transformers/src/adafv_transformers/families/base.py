@@ -72,3 +72,11 @@ def feature_layer_index(feature_layer: int, num_layers: int) -> int:
             f"tower's {num_layers} layers, so it has no attention to take saliency from"
         )
     return position - 1
+
+
+def refuse_videos(inputs: Mapping[str, Any]) -> None:
+    """AdaFV prunes images here; a call carrying video frames is refused, not half-pruned."""
+    if inputs.get("pixel_values_videos") is not None:
+        raise ValueError(
+            "pixel_values_videos: adafv_transformers prunes images; run videos without it"
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages
+from adafv_transformers.families.base import EncodedImages, refuse_videos
 from adafv_transformers.families.llava import Llava, attention_probe, base_model, vision_settings
 from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop, packed_images
 
@@ -26,10 +26,7 @@ class LlavaOnevision(Llava):
     consumed_inputs = ("pixel_values", "image_sizes", "batch_num_images")
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
-        if inputs.get("pixel_values_videos") is not None:
-            raise ValueError(
-                "pixel_values_videos: adafv_transformers prunes images; run videos without it"
-            )
+        refuse_videos(inputs)
         base = base_model(model)
         layer, strategy = vision_settings(model, inputs)
         if strategy != "full":

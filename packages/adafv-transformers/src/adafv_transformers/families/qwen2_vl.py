@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages
+from adafv_transformers.families.base import EncodedImages, refuse_videos
 from adafv_transformers.families.llava import Llava, base_model
 from adafv_transformers.saliency import received_attention
 
@@ -80,10 +80,7 @@ class Qwen2VL(Llava):
     consumed_inputs = ("pixel_values", "image_grid_thw")
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
-        if inputs.get("pixel_values_videos") is not None:
-            raise ValueError(
-                "pixel_values_videos: adafv_transformers prunes images; run videos without it"
-            )
+        refuse_videos(inputs)
         grid = inputs.get("image_grid_thw")
         if grid is None:
             raise ValueError("Qwen2-VL inputs need image_grid_thw, as its processor gives")
