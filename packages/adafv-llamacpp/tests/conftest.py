@@ -1,5 +1,5 @@
-"""A tiny LLaVA-1.5 GGUF pair made from the model-level fixture checkpoint, and helpers to
-chat with it through llama-cpp-python."""
+"""Tiny LLaVA-1.5 and LLaVA-1.6 GGUF pairs made from the model-level fixture checkpoints, and
+helpers to chat with them through llama-cpp-python."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from adafv_conformance.suite import MODEL_FIXTURES
 from adafv_llamacpp.tiny_gguf import write_pair
 
 CHECKPOINT = MODEL_FIXTURES / "llava-1.5-tiny"
+NEXT_CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 IMAGES = MODEL_FIXTURES / "images"
 QUESTION = "What color is the circle on the left?"
 
@@ -22,6 +23,13 @@ QUESTION = "What color is the circle on the left?"
 def gguf_pair(tmp_path_factory) -> tuple[Path, Path]:
     """``(model.gguf, mmproj.gguf)`` of the tiny LLaVA-1.5 fixture checkpoint."""
     return write_pair(CHECKPOINT, tmp_path_factory.mktemp("gguf"))
+
+
+@pytest.fixture(scope="session")
+def next_gguf_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """``(model.gguf, mmproj.gguf)`` of the tiny LLaVA-NeXT fixture checkpoint: an ``mmproj``
+    with grid pinpoints, which llama.cpp runs as LLaVA-1.6."""
+    return write_pair(NEXT_CHECKPOINT, tmp_path_factory.mktemp("gguf-next"))
 
 
 def image_url(seed: int) -> str:
@@ -43,11 +51,7 @@ def make_llama(gguf_pair, handler, **kwargs):
     return Llama(
         model_path=str(model),
         chat_handler=handler,
-        n_ctx=4096,
-        n_threads=2,
-        verbose=False,
-        seed=0,
-        **kwargs,
+        **{"n_ctx": 4096, "n_threads": 2, "verbose": False, "seed": 0, **kwargs},
     )
 
 

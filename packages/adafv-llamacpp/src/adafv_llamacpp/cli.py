@@ -1,5 +1,6 @@
 """``python -m adafv_llamacpp``: one image and question through llama-cpp-python, with the
-stock LLaVA-1.5 handler and with AdaFV, timed to the first token.
+stock LLaVA handler and with AdaFV, timed to the first token. LLaVA-1.6 is chosen when the
+``mmproj`` has grid pinpoints (llama.cpp then slices images into crops), else LLaVA-1.5.
 
     python -m adafv_llamacpp --model model.gguf --mmproj mmproj.gguf --image cat.jpg \\
         --prompt "What is the cat doing?" --budget 64
@@ -42,19 +43,29 @@ def _timed_answer(llm: Any, messages: list[dict[str, Any]], max_tokens: int) -> 
     return {"answer": "".join(pieces), "ttft_s": first if first is not None else total}
 
 
+def stock_handler_name(mmproj: str | Path) -> str:
+    """``"Llava16ChatHandler"`` for an ``mmproj`` with grid pinpoints, else
+    ``"Llava15ChatHandler"``."""
+    import gguf
+
+    fields = gguf.GGUFReader(str(mmproj)).fields
+    sliced = "clip.vision.image_grid_pinpoints" in fields
+    return "Llava16ChatHandler" if sliced else "Llava15ChatHandler"
+
+
 def run(args: argparse.Namespace) -> int:
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Llava15ChatHandler
+    from llama_cpp import Llama, llama_chat_format
     from rich.console import Console
     from rich.table import Table
 
-    from adafv_llamacpp import AdaFVLlava15ChatHandler
+    from adafv_llamacpp import handler_class
 
     console = Console()
     budget = {"budget": args.budget} if args.keep_ratio is None else {"keep_ratio": args.keep_ratio}
+    stock = stock_handler_name(args.mmproj)
     handlers = {
-        "stock": Llava15ChatHandler(clip_model_path=args.mmproj, verbose=False),
-        "AdaFV": AdaFVLlava15ChatHandler(clip_model_path=args.mmproj, verbose=False, **budget),
+        "stock": getattr(llama_chat_format, stock)(clip_model_path=args.mmproj, verbose=False),
+        "AdaFV": handler_class(stock)(clip_model_path=args.mmproj, verbose=False, **budget),
     }
     messages = _messages(Path(args.image), args.prompt)
     results = {}
@@ -72,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         results[name] = _timed_answer(llm, messages, args.max_tokens)
         results[name]["prompt_tokens"] = warm["usage"]["prompt_tokens"]
     kept = handlers["AdaFV"].selections[0]
-    table = Table(title=f"AdaFV in llama.cpp: {Path(args.model).name}")
+    table = Table(title=f"AdaFV in llama.cpp: {Path(args.model).name} ({stock})")
     for column in ("", "stock", "AdaFV"):
         table.add_column(column, justify="right" if column else "left")
     table.add_row("image tokens", str(len(kept.visual)), str(len(kept.kept)))

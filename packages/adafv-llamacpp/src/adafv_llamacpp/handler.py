@@ -1,15 +1,26 @@
-"""``AdaFVLlava15ChatHandler``: llama-cpp-python's LLaVA-1.5 chat handler, keeping ``K`` image
-tokens per image.
+"""``AdaFVLlava15ChatHandler`` and ``AdaFVLlava16ChatHandler``: llama-cpp-python's LLaVA chat
+handlers, keeping ``K`` image tokens per image.
 
 The stock handler tokenises the whole prompt into text and image chunks, then walks them:
 text through ``llama.eval``, images through ``mtmd_helper_eval_chunk_single`` (encode, then
-decode all ``N`` embeddings). This handler keeps all of that and changes one step: an image
-chunk is encoded, its ``N`` embeddings (``V``), the [CLS] saliency captured during that same
-encode (``s``) and the embedding-table rows of the text after it (``T``) go to
-``adafv.select``, and only the ``K`` kept embeddings are decoded, at contiguous positions
-after the preceding text; the text after the image follows at the shortened positions, as in
-the Transformers integration. The seam is the handler's own reference to the ``mtmd``
-bindings, replaced by a wrapper that forwards everything else untouched.
+decode all the chunk's embeddings). This handler keeps all of that and changes one step: the
+image chunks of one image are encoded, their ``N`` embeddings (``V``), the [CLS] saliency
+captured during those same encodes (``s``) and the embedding-table rows of the text after the
+image (``T``) go to ``adafv.select``, and only the ``K`` kept embeddings are decoded, at
+contiguous positions after the preceding text; the text after the image follows at the
+shortened positions, as in the Transformers integration. The seam is the handler's own
+reference to the ``mtmd`` bindings, replaced by a wrapper that forwards everything else
+untouched.
+
+One image is one chunk for LLaVA-1.5. For LLaVA-1.6, llama.cpp slices an image into crops of
+the vision tower's size (the best of the ``mmproj``'s grid pinpoints) plus a downscaled
+overview, and makes each its own chunk, crops first in row-major order and the overview last,
+with no text between them. The handler tags each image's bitmap with its own id (mtmd copies
+it to every chunk made from that image), so it knows which chunks are one image and spends
+one budget across all of them (ADAFV-R3), each crop's saliency being its own [CLS] row
+(ADAFV-R4), as the Transformers integration does for LLaVA-NeXT. Unlike Transformers'
+LLaVA-NeXT, llama.cpp neither unpads the crops nor inserts ``image_newline`` rows, so there is
+no separator to keep: every row the language model would receive is a candidate.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -53,7 +65,8 @@ class ImageSelection:
     """What was kept of one image, in the rows the language model receives.
 
     Attributes:
-        visual: ``(N, d)`` float32 projected embeddings (``V``).
+        visual: ``(N, d)`` float32 projected embeddings (``V``), the image's chunks in order.
+        crop_tokens: how many of the ``N`` rows each chunk (crop) gave, in order.
         query_ids: the token ids of the text after the image (``T``'s rows).
         saliency: ``(N,)`` float64 [CLS] saliency aligned with ``visual`` (ADAFV-R4).
         t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5).
@@ -65,6 +78,7 @@ class ImageSelection:
     """
 
     visual: np.ndarray
+    crop_tokens: tuple[int, ...]
     query_ids: list[int]
     saliency: np.ndarray
     t2i_log: np.ndarray
@@ -77,16 +91,31 @@ class AdaFVLlava15ChatHandler:
     """Built lazily on llama-cpp-python's ``Llava15ChatHandler``; see :func:`handler_class`."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        return handler_class()(*args, **kwargs)
+        return handler_class("Llava15ChatHandler")(*args, **kwargs)
 
 
-def handler_class() -> type:
-    """The handler class, a subclass of the installed ``Llava15ChatHandler``."""
+class AdaFVLlava16ChatHandler:
+    """Built lazily on llama-cpp-python's ``Llava16ChatHandler`` (its chat format; an ``mmproj``
+    with grid pinpoints makes llama.cpp slice images into crops); see :func:`handler_class`."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return handler_class("Llava16ChatHandler")(*args, **kwargs)
+
+
+STOCK_HANDLERS = ("Llava15ChatHandler", "Llava16ChatHandler")
+
+
+@cache
+def handler_class(stock: str = "Llava15ChatHandler") -> type:
+    """The AdaFV handler class built on llama-cpp-python's handler named ``stock``, one of
+    ``STOCK_HANDLERS``; the same class object on every call."""
+    if stock not in STOCK_HANDLERS:
+        raise ValueError(f"stock={stock!r} is not one of {STOCK_HANDLERS}")
     check_llama_cpp()
-    from llama_cpp.llama_chat_format import Llava15ChatHandler
+    from llama_cpp import llama_chat_format
 
-    class _Handler(Llava15ChatHandler):
-        """llama-cpp-python's LLaVA-1.5 handler, keeping ``K`` tokens of each image.
+    class _Handler(getattr(llama_chat_format, stock)):
+        """llama-cpp-python's LLaVA handler, keeping ``K`` tokens of each image.
 
         Args:
             clip_model_path: the ``mmproj`` GGUF, as for the stock handler.
@@ -129,6 +158,7 @@ def handler_class() -> type:
             self.selections = []
             return super().__call__(llama=llama, **kwargs)
 
+    _Handler.__name__ = _Handler.__qualname__ = f"AdaFV{stock}"
     return _Handler
 
 
@@ -143,13 +173,15 @@ def _budget_pair(options: dict[str, Any]) -> dict[str, Any]:
 
 class _PruningBindings:
     """The ``mtmd`` bindings as the stock handler sees them, with three calls changed:
-    context creation installs the saliency probe, tokenising remembers the chunks (for the
-    text after each image), and evaluating an image chunk prunes it."""
+    context creation installs the saliency probe, tokenising tags each image and remembers the
+    chunks (which chunks are one image, and the text after it), and evaluating an image's
+    first chunk prunes the whole image."""
 
     def __init__(self, real: Any, handler: Any):
         self._real = real
         self._handler = handler
         self._chunks: Any = None
+        self._decoded: set[int] = set()  # chunks already decoded with their image's first
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -159,9 +191,13 @@ class _PruningBindings:
         params.cb_eval = self._handler.probe.callback
         return params
 
-    def mtmd_tokenize(self, ctx: Any, chunks: Any, *args: Any) -> int:
-        self._chunks = chunks
-        return self._real.mtmd_tokenize(ctx, chunks, *args)
+    def mtmd_tokenize(self, ctx: Any, chunks: Any, text: Any, bitmaps: Any, n_bitmaps: int) -> int:
+        # Every chunk made from a bitmap carries the bitmap's id: a distinct id per image
+        # groups an image's crops. The stock handler sets none; the id changes nothing else.
+        for i in range(n_bitmaps):
+            self._real.mtmd_bitmap_set_id(bitmaps[i], f"adafv-image-{i}".encode())
+        self._chunks, self._decoded = chunks, set()
+        return self._real.mtmd_tokenize(ctx, chunks, text, bitmaps, n_bitmaps)
 
     def mtmd_helper_eval_chunk_single(
         self,
@@ -175,34 +211,31 @@ class _PruningBindings:
         new_n_past: Any,
     ) -> int:
         real = self._real
+        start = int(getattr(n_past, "value", n_past))
+        if _address(chunk) in self._decoded:  # its rows went in with the image's first chunk
+            new_n_past._obj.value = start
+            return 0
+        stock = (ctx, lctx, chunk, n_past, seq_id, n_batch, logits_last, new_n_past)
         if real.mtmd_input_chunk_get_type(chunk) != real.MTMD_INPUT_CHUNK_TYPE_IMAGE:
-            return real.mtmd_helper_eval_chunk_single(
-                ctx, lctx, chunk, n_past, seq_id, n_batch, logits_last, new_n_past
-            )
+            return real.mtmd_helper_eval_chunk_single(*stock)
+        members = self._image_chunks(chunk)
+        if not members:  # a later chunk of an image left to the stock path
+            return real.mtmd_helper_eval_chunk_single(*stock)
         handler = self._handler
         options = handler.options
-        n_tokens = int(real.mtmd_input_chunk_get_n_tokens(chunk))
-        start = int(getattr(n_past, "value", n_past))
+        crop_tokens = tuple(int(real.mtmd_input_chunk_get_n_tokens(c)) for c in members)
+        n_tokens = sum(crop_tokens)
         kept_count = adafv.kept_count(
             n_tokens, budget=options.budget, keep_ratio=options.keep_ratio
         )
         if kept_count >= n_tokens:  # ADAFV-R13: nothing to prune, the stock path exactly
-            return real.mtmd_helper_eval_chunk_single(
-                ctx, lctx, chunk, n_past, seq_id, n_batch, logits_last, new_n_past
-            )
-        handler.probe.clear()
+            return real.mtmd_helper_eval_chunk_single(*stock)
         clock = time.perf_counter()
-        if real.mtmd_encode_chunk(ctx, chunk) != 0:
-            raise RuntimeError("mtmd_encode_chunk failed")
+        visual, saliency = self._encode(ctx, members, crop_tokens)
         seconds = {"encode": time.perf_counter() - clock}
         clock = time.perf_counter()
         llama = handler._llama
-        width = int(_llama_cpp().llama_model_n_embd(llama.model))
-        embd = real.mtmd_get_output_embd(ctx)
-        visual = np.ctypeslib.as_array(embd, shape=(n_tokens * width,)).reshape(n_tokens, width)
-        visual = visual.copy()
-        saliency = self._saliency(n_tokens)
-        query_ids = self._text_after(chunk)
+        query_ids = self._text_after(members[-1])
         text = token_embeddings(llama.model_path).rows(query_ids)
         # One BLAS thread: the product is small, and a BLAS pool's threads keep spinning
         # after a call, taking the cores llama.cpp's decode needs next (measured: 5x slower).
@@ -224,17 +257,38 @@ class _PruningBindings:
         # with ids no vocabulary has, so another selection never reads as the same prompt.
         llama.input_ids[start : start + len(kept)] = -1 - kept
         new_n_past._obj.value = start + len(kept)
+        self._decoded.update(_address(c) for c in members[1:])
         handler.selections.append(
-            ImageSelection(visual, query_ids, saliency, t2i_log, kept, start, seconds)
+            ImageSelection(visual, crop_tokens, query_ids, saliency, t2i_log, kept, start, seconds)
         )
         return 0
 
+    def _encode(
+        self, ctx: Any, members: list[Any], crop_tokens: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``V`` and ``s`` of one image: each chunk encoded once, its [CLS] row read from the
+        same vision pass (ADAFV-R4)."""
+        real, handler = self._real, self._handler
+        width = int(_llama_cpp().llama_model_n_embd(handler._llama.model))
+        visual, saliency = [], []
+        for chunk, n_tokens in zip(members, crop_tokens, strict=True):
+            handler.probe.clear()
+            if real.mtmd_encode_chunk(ctx, chunk) != 0:
+                raise RuntimeError("mtmd_encode_chunk failed")
+            embd = real.mtmd_get_output_embd(ctx)
+            rows = np.ctypeslib.as_array(embd, shape=(n_tokens * width,))
+            visual.append(rows.reshape(n_tokens, width).copy())
+            saliency.append(self._saliency(n_tokens))
+        return np.concatenate(visual), np.concatenate(saliency)
+
     def _saliency(self, n_tokens: int) -> np.ndarray:
+        """The [CLS] query's weights on the ``n_tokens`` rows of one crop the language model
+        receives (``layout``)."""
         probe, layout = self._handler.probe, self._handler.layout
         if len(probe.runs) != 1:
             raise RuntimeError(
-                f"the vision encoder ran {len(probe.runs)} graphs for one image; "
-                "AdaFVLlava15ChatHandler expects LLaVA-1.5's single crop"
+                f"the vision encoder ran {len(probe.runs)} graphs for one image chunk; "
+                "the handler expects one graph per crop, as llama.cpp's LLaVA runs them"
             )
         weights = probe.cls_attention(0, layout.cls_row)
         first = layout.first_output_row
@@ -244,15 +298,37 @@ class _PruningBindings:
             )
         return weights[first : first + n_tokens]
 
+    def _image_chunks(self, chunk: Any) -> list[Any]:
+        """The chunks of ``chunk``'s image, ``chunk`` first, if ``chunk`` is the image's first
+        chunk; otherwise none. An image's chunks are consecutive and share its bitmap id."""
+        real, chunks = self._real, self._chunks
+        listed = [
+            real.mtmd_input_chunks_get(chunks, i)
+            for i in range(real.mtmd_input_chunks_size(chunks))
+        ]
+        ids = [
+            real.mtmd_input_chunk_get_id(c)
+            if real.mtmd_input_chunk_get_type(c) == real.MTMD_INPUT_CHUNK_TYPE_IMAGE
+            else None
+            for c in listed
+        ]
+        first = [_address(c) for c in listed].index(_address(chunk))
+        if first > 0 and ids[first - 1] == ids[first]:
+            return []
+        last = first
+        while last + 1 < len(listed) and ids[last + 1] == ids[first]:
+            last += 1
+        return listed[first : last + 1]
+
     def _text_after(self, chunk: Any) -> list[int]:
         """The token ids of every text chunk after ``chunk`` (ADAFV-R1: the query)."""
         real, chunks = self._real, self._chunks
-        address = ctypes.cast(chunk, ctypes.c_void_p).value
+        address = _address(chunk)
         ids: list[int] = []
         after = False
         for i in range(real.mtmd_input_chunks_size(chunks)):
             current = real.mtmd_input_chunks_get(chunks, i)
-            if ctypes.cast(current, ctypes.c_void_p).value == address:
+            if _address(current) == address:
                 after = True
                 continue
             if after and real.mtmd_input_chunk_get_type(current) == real.MTMD_INPUT_CHUNK_TYPE_TEXT:
@@ -260,6 +336,10 @@ class _PruningBindings:
                 tokens = real.mtmd_input_chunk_get_tokens_text(current, ctypes.byref(count))
                 ids.extend(tokens[j] for j in range(count.value))
         return ids
+
+
+def _address(chunk: Any) -> int:
+    return ctypes.cast(chunk, ctypes.c_void_p).value
 
 
 def _llama_cpp() -> Any:

@@ -1,4 +1,4 @@
-"""A tiny LLaVA-1.5 GGUF pair (language model + ``mmproj``) from a Hugging Face checkpoint.
+"""A tiny LLaVA GGUF pair (language model + ``mmproj``) from a Hugging Face checkpoint.
 
 For fixtures and tests: the same random weights the Transformers integration is checked on,
 in the two files llama.cpp loads. Written with the ``gguf`` package from the checkpoint's
@@ -8,7 +8,9 @@ safetensors, numpy only, following llama.cpp's converters:
   permuted from Hugging Face's rotary layout to GGML's), float32;
 - the vision tower and projector as ``tools/mtmd/legacy-models/convert_image_encoder_to_gguf.py``
   writes a LLaVA ``mmproj`` (that script needs transformers 4), float32 except the patch
-  embedding, which llama.cpp keeps in float16; layers past the feature layer are dropped;
+  embedding, which llama.cpp keeps in float16; layers past the feature layer are dropped; a
+  LLaVA-NeXT checkpoint's ``image_grid_pinpoints`` and ``image_newline`` are written as that
+  script writes a LLaVA-1.6 ``mmproj`` (llama.cpp then slices images into crops);
 - the tokenizer as a WordPiece (``bert``) vocabulary with every word of the tiny model's
   word-level tokenizer as a whole piece, so that llama.cpp splits a prompt into the same
   ids as the Hugging Face processor (lower-cased words and single punctuation marks).
@@ -87,7 +89,7 @@ def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Pat
     heads, kv_heads = text["num_attention_heads"], text["num_key_value_heads"]
     head_dim = text.get("head_dim") or text["hidden_size"] // heads
     writer = gguf.GGUFWriter(str(out), "llama")
-    writer.add_name("adafv tiny llava-1.5 language model")
+    writer.add_name("adafv tiny llava language model")
     writer.add_context_length(text["max_position_embeddings"])
     writer.add_embedding_length(text["hidden_size"])
     writer.add_block_count(text["num_hidden_layers"])
@@ -140,7 +142,8 @@ def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Pat
 
 
 def write_mmproj(checkpoint: Path, out: Path) -> Path:
-    """The CLIP tower and MLP projector of a LLaVA-1.5 checkpoint as an ``mmproj`` GGUF."""
+    """The CLIP tower and MLP projector of a LLaVA-1.5 or LLaVA-NeXT checkpoint as an
+    ``mmproj`` GGUF."""
     import gguf
 
     config = _config(checkpoint)
@@ -156,7 +159,7 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     writer.add_bool("clip.has_vision_encoder", True)
     writer.add_bool("clip.has_llava_projector", True)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_name("adafv tiny llava-1.5 mmproj")
+    writer.add_name("adafv tiny llava mmproj")
     writer.add_string("clip.projector_type", "mlp")
     writer.add_uint32("clip.vision.image_size", vision["image_size"])
     writer.add_uint32("clip.vision.patch_size", vision["patch_size"])
@@ -170,6 +173,11 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     writer.add_array("clip.vision.image_mean", [float(x) for x in preprocessor["image_mean"]])
     writer.add_array("clip.vision.image_std", [float(x) for x in preprocessor["image_std"]])
     writer.add_bool("clip.use_gelu", vision.get("hidden_act") == "gelu")
+    if "image_grid_pinpoints" in config:  # LLaVA-NeXT: llama.cpp's LLaVA-1.6 slicing
+        pinpoints = [int(x) for pair in config["image_grid_pinpoints"] for x in pair]
+        writer.add_array("clip.vision.image_grid_pinpoints", pinpoints)
+        writer.add_string("clip.vision.image_aspect_ratio", "anyres")
+        writer.add_string("clip.vision.mm_patch_merge_type", "spatial_unpad")
 
     def put(name: str, array: np.ndarray, dtype: type = np.float32) -> None:
         writer.add_tensor(name, np.ascontiguousarray(array, dtype=dtype))
@@ -178,6 +186,8 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     put("mm.0.bias", tensors["multi_modal_projector.linear_1.bias"])
     put("mm.2.weight", tensors["multi_modal_projector.linear_2.weight"])
     put("mm.2.bias", tensors["multi_modal_projector.linear_2.bias"])
+    if "image_newline" in tensors:  # loaded by llama.cpp, not used by its LLaVA graph
+        put("v.image_newline", tensors["image_newline"])
     tower = "vision_tower."
     put("v.class_embd", tensors[tower + "embeddings.class_embedding"])
     put("v.patch_embd.weight", tensors[tower + "embeddings.patch_embedding.weight"], np.float16)
@@ -219,8 +229,9 @@ def _matrix_dtype(dtype: str) -> type:
 def write_pair(
     checkpoint: str | Path, out_dir: str | Path, dtype: str = "f32"
 ) -> tuple[Path, Path]:
-    """``(model.gguf, mmproj.gguf)`` of the LLaVA-1.5 checkpoint in ``out_dir``; the language
-    model's matrices in ``dtype``, the ``mmproj`` in float32 (patch embedding float16)."""
+    """``(model.gguf, mmproj.gguf)`` of a LLaVA-1.5 or LLaVA-NeXT checkpoint in ``out_dir``;
+    the language model's matrices in ``dtype``, the ``mmproj`` in float32 (patch embedding
+    float16)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return (
