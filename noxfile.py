@@ -51,6 +51,12 @@ CONFORMANCE_BACKENDS = {
         "conformance/fixtures/models",
         ("-e", "./packages/adafv[torch]", *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}"),
     ),
+    # llama-cpp-python's wheel, built once by llamacpp_tests or here, comes from pip's cache.
+    "llamacpp": (
+        "adafv_llamacpp.conformance_backend:backend",
+        "conformance/fixtures/models",
+        ("-e", "./packages/adafv", "-e", "./packages/adafv-llamacpp[llama-cpp,fixtures]"),
+    ),
 }
 DEVICES = ["cpu", "cuda"]
 

@@ -1,8 +1,10 @@
 """Benchmark: llama-cpp-python's LLaVA-1.5 handler, stock against AdaFV at K in {64, 128, 192}.
 
-A random-weight model at LLaVA-1.5's image geometry (576 tokens per image) and the mid-size
-widths of ``tiny_models.CPU_BENCH``, written as GGUF in F16 and quantised to Q4_K_M with
-llama.cpp's own quantiser. For each: time to first token (a one-token completion), the
+A random-weight model at LLaVA-1.5's image geometry (576 tokens per image), written as GGUF in
+F16 and quantised to Q4_K_M with llama.cpp's own quantiser: by default ``tiny_models.
+LLAVA_15_CPU`` (LLaVA-1.5's CLIP ViT-L/14-336 tower and a 0.8B language model, the largest
+that fits a 2-core, 24 GB machine with 12 GB of free disk), or the mid-size ``CPU_BENCH``
+with ``--sizes cpu-bench``. For each: time to first token (a one-token completion), the
 language model's prefill over the image rows alone (``N`` rows for the stock handler, ``K``
 for AdaFV, decoded as the handlers decode them), and decode speed over 32 tokens. Variants
 run interleaved, round by round in a rotating order; medians are reported next to the ideal
@@ -33,14 +35,18 @@ NEW_TOKENS = 32
 QUESTION = "Describe the picture in detail please."
 
 
-def build_models(directory: Path) -> dict[str, tuple[Path, Path]]:
-    """``{"F16": (model, mmproj), "Q4_K_M": (model, mmproj)}`` for the CPU_BENCH geometry."""
+SIZES = {"llava-1.5-cpu": "LLAVA_15_CPU", "cpu-bench": "CPU_BENCH"}
+
+
+def build_models(directory: Path, sizes: str) -> dict[str, tuple[Path, Path]]:
+    """``{"F16": (model, mmproj), "Q4_K_M": (model, mmproj)}`` for the geometry ``sizes``."""
     import llama_cpp
 
     from adafv_llamacpp.tiny_gguf import write_pair
-    from adafv_transformers.tiny_models import CPU_BENCH, save, tiny_llava
+    from adafv_transformers import tiny_models
 
-    checkpoint = save(*tiny_llava(seed=0, sizes=CPU_BENCH), directory / "hf")
+    geometry = getattr(tiny_models, SIZES[sizes])
+    checkpoint = tiny_models.save(*tiny_models.tiny_llava(seed=0, sizes=geometry), directory / "hf")
     f16, mmproj = write_pair(checkpoint, directory / "f16", dtype="f16")
     q4 = directory / "q4_k_m.gguf"
     params = llama_cpp.llama_model_quantize_default_params()
@@ -240,14 +246,15 @@ def main() -> None:
     parser.add_argument("--json", required=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--sizes", choices=sorted(SIZES), default="llava-1.5-cpu")
     args = parser.parse_args()
     console = Console(width=170)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         with console.status("building the GGUF models ..."):
-            models = build_models(Path(tmp))
+            models = build_models(Path(tmp), args.sizes)
         for name, (model, mmproj) in models.items():
-            console.log(f"llama.cpp, LLaVA-1.5 geometry, {name}")
+            console.log(f"llama.cpp, LLaVA-1.5 geometry ({args.sizes}), {name}")
             results.append(bench(name, model, mmproj, args.rounds, args.threads))
     import llama_cpp
 
@@ -255,13 +262,14 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "llama_cpp_python": llama_cpp.__version__,
+        "sizes": args.sizes,
     }
     Path(args.json).write_text(
         json.dumps({"benchmark": "llamacpp", "machine": machine, "results": results}, indent=2)
     )
     for res in results:
         table = Table(
-            title=f"llama.cpp LLaVA-1.5 geometry, {res['weights']}, CPU, median of "
+            title=f"llama.cpp LLaVA-1.5 geometry ({args.sizes}), {res['weights']}, CPU, median of "
             f"{res['rounds']} rounds; vision encode {res['tower_ms']:.0f} ms, with the saliency "
             f"probe {res['probe_overhead']:.3f}x"
         )

@@ -251,7 +251,7 @@ class _PruningBindings:
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        _decode_embeddings(lctx, visual[kept], start, seq_id, n_batch, logits_last)
+        _decode_embeddings(llama, lctx, visual[kept], start, seq_id, n_batch, logits_last)
         seconds["decode"] = time.perf_counter() - clock
         # The prompt cache compares token lists: mark the kept rows by which rows they are,
         # with ids no vocabulary has, so another selection never reads as the same prompt.
@@ -349,13 +349,15 @@ def _llama_cpp() -> Any:
 
 
 def _decode_embeddings(
-    lctx: Any, rows: np.ndarray, start: int, seq_id: Any, n_batch: int, logits_last: bool
+    llama: Any, lctx: Any, rows: np.ndarray, start: int, seq_id: Any, n_batch: int, last: bool
 ) -> None:
     """Decode ``rows`` as embeddings at positions ``start, start + 1, ...``, ``n_batch`` at a
-    time, as ``mtmd_helper_decode_image_chunk`` does for a whole chunk."""
+    time, as ``mtmd_helper_decode_image_chunk`` does for a whole chunk. A ``Llama`` made with
+    ``logits_all=True`` gets these rows' logits in ``llama.scores``, as for its text."""
     llama_cpp = _llama_cpp()
     n, width = rows.shape
     seq = int(getattr(seq_id, "value", seq_id))
+    every_row = bool(getattr(llama, "_logits_all", False))
     for first in range(0, n, n_batch):
         part = np.ascontiguousarray(rows[first : first + n_batch], dtype=np.float32)
         count = part.shape[0]
@@ -366,9 +368,16 @@ def _decode_embeddings(
                 batch.pos[i] = start + first + i
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq
-                batch.logits[i] = logits_last and first + i == n - 1
+                batch.logits[i] = every_row or (last and first + i == n - 1)
             batch.n_tokens = count
             if llama_cpp.llama_decode(lctx, batch) != 0:
                 raise RuntimeError("llama_decode failed on the kept image embeddings")
+            if every_row:
+                vocab = llama.n_vocab()
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits(lctx), shape=(count * vocab,)
+                )
+                at = start + first
+                llama.scores[at : at + count] = logits.reshape(count, vocab)
         finally:
             llama_cpp.llama_batch_free(batch)

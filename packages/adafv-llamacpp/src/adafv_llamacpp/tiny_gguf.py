@@ -30,7 +30,7 @@ def _config(checkpoint: Path) -> dict:
     return json.loads((checkpoint / "config.json").read_text())
 
 
-def _image_processor(checkpoint: Path) -> dict:
+def image_processor_settings(checkpoint: Path) -> dict:
     """The image processor's settings, from ``processor_config.json`` (transformers 5) or
     ``preprocessor_config.json``."""
     combined = checkpoint / "processor_config.json"
@@ -149,7 +149,7 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     config = _config(checkpoint)
     vision = config["vision_config"]
     tensors = _tensors(checkpoint)
-    preprocessor = _image_processor(checkpoint)
+    preprocessor = image_processor_settings(checkpoint)
     layers = vision["num_hidden_layers"]
     feature_layer = config["vision_feature_layer"]
     # llama.cpp counts the feature layer as an index into the hidden states (0: embeddings).

@@ -25,7 +25,7 @@ class TokenEmbeddings:
             raise ValueError(f"{model_path} has no {TABLE} tensor")
         self._data = tensor.data
         self._type = tensor.tensor_type
-        self.vocab_size = int(tensor.shape[-1])
+        self.width, self.vocab_size = int(tensor.shape[0]), int(tensor.shape[-1])
 
     def rows(self, token_ids: list[int]) -> np.ndarray:
         """``(M, d)`` float32 embeddings of ``token_ids`` (``M`` may be 0)."""
@@ -37,7 +37,7 @@ class TokenEmbeddings:
                 f"token ids {token_ids} fall outside the vocabulary of {self.vocab_size}"
             )
         picked = gguf.quants.dequantize(self._data[ids], self._type)
-        return np.asarray(picked, dtype=np.float32).reshape(len(ids), -1)
+        return np.asarray(picked, dtype=np.float32).reshape(len(ids), self.width)
 
 
 @lru_cache(maxsize=4)

@@ -71,6 +71,9 @@ TINY = LlavaSizes(64, 3, 4, 64, 2, 4, 2)
 # A mid-size model for CPU benchmarks: large enough that the language model's prefill, not
 # Python overhead, dominates; small enough for two cores.
 CPU_BENCH = LlavaSizes(256, 6, 8, 512, 8, 8, 8, vocab_size=32064)
+# LLaVA-1.5's real vision tower (CLIP ViT-L/14-336) with a 0.8B language model: for CPU
+# benchmarks where 7B does not fit (its F16 weights alone are 13.5 GB before quantising).
+LLAVA_15_CPU = LlavaSizes(1024, 24, 16, 2048, 16, 16, 16, vocab_size=32064)
 # LLaVA-1.5-7B: CLIP ViT-L/14-336 and Vicuna-7B, for GPU benchmarks with random weights.
 LLAVA_15_7B = LlavaSizes(1024, 24, 16, 4096, 32, 32, 32, vocab_size=32064)
 
