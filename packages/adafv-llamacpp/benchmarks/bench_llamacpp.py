@@ -105,7 +105,7 @@ def _image_prefill(llm, rows) -> float:
     llm.reset()
     llm._ctx.kv_cache_clear()
     start = time.perf_counter()
-    _decode_embeddings(llm._ctx.ctx, rows, 0, 0, llm.n_batch, False)
+    _decode_embeddings(llm, llm._ctx.ctx, rows, 0, 0, llm.n_batch, False)
     return time.perf_counter() - start
 
 
