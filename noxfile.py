@@ -6,6 +6,7 @@
     nox -s "conformance(transformers-cuda)"
     nox -s "transformers_tests(transformers='5.19.0')"
     nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
+    nox -s sglang_tests          SGLang's real classes on CPU, in a kept environment
     nox -s bench                 benchmarks (not run by default)
     nox -t cpu                   the sessions that need no GPU
 
@@ -16,6 +17,7 @@ several gigabytes; the noxfile itself never imports torch.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nox
@@ -110,6 +112,28 @@ def llamacpp_tests(session: nox.Session) -> None:
     session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
 
 
+@nox.session(tags=["cpu"], reuse_venv=True)
+def sglang_tests(session: nox.Session) -> None:
+    """adafv-sglang against SGLang 0.5.23's real classes, on CPU.
+
+    SGLang pins a CUDA torch and CUDA-only packages, so the environment is built from
+    ``packages/adafv-sglang/cpu-env``: SGLang and torchvision without their dependencies,
+    the pure-Python rest pinned, torch held at the CPU build, and a ``.pth`` that lets the
+    CUDA-only torchvision wheel import (see ``torchvision_cpu_schemas.py``). Kept between
+    runs, as it is large (about 2 GB).
+    """
+    env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
+    _install(session, "-r", str(env / "requirements.txt"))
+    _install(session, "--no-deps", "-r", str(env / "requirements-nodeps.txt"))
+    site = session.run(
+        "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", silent=True
+    ).strip()
+    for name in ("torchvision_cpu_schemas.py", "torchvision_cpu_schemas.pth"):
+        shutil.copy(env / name, Path(site) / name)
+    _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang", *TEST_TOOLS)
+    session.run("pytest", "packages/adafv-sglang/tests", *session.posargs)
+
+
 @nox.session(tags=["cpu", "conformance"])
 @nox.parametrize(
     ("backend", "device"),
@@ -171,6 +195,10 @@ def fixtures(session: nox.Session) -> None:
         "conformance/tests",
         "--tests-dir",
         "packages/adafv-transformers/tests",
+        "--tests-dir",
+        "packages/adafv-llamacpp/tests",
+        "--tests-dir",
+        "packages/adafv-sglang/tests",
     )
 
 

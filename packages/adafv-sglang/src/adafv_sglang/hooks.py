@@ -1,0 +1,104 @@
+"""The functions the plugin hooks into SGLang (``plugin.register`` names the targets).
+
+Each acts only on llava-hf LLaVA-1.5 (``LlavaForConditionalGeneration`` with a CLIP tower,
+``model_type`` ``llava``) and calls SGLang's own code for every other model. Besides AdaFV
+they repair what SGLang 0.5.23 gets wrong for these checkpoints (docs/sglang.md lists each):
+no CLIP tower in its registry, the ``"default"`` feature strategy rejected when loading,
+``item.offsets`` never set (the first image request fails), and a single image treated as
+"anyres" (2,144 placeholders for 576 features).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from adafv_sglang import placeholders
+from adafv_sglang.options import as_plain, request_options, server_options
+from adafv_sglang.selection import image_features
+from adafv_sglang.tower import CLIPVisionTower
+
+logger = logging.getLogger(__name__)
+
+
+def is_llava_hf(config: Any) -> bool:
+    """An llava-hf LLaVA-1.5 config: a CLIP tower in front of one language model."""
+    architectures = getattr(config, "architectures", None) or []
+    vision = getattr(config, "vision_config", None)
+    return (
+        "LlavaForConditionalGeneration" in architectures
+        and getattr(config, "model_type", None) == "llava"
+        and getattr(vision, "model_type", None) == "clip_vision_model"
+    )
+
+
+def tokens_per_image(config: Any, strategy: str) -> int:
+    """``N``: the tower's patches, plus [CLS] under the ``full`` strategy."""
+    vision = config.vision_config
+    patches = (vision.image_size // vision.patch_size) ** 2
+    return patches + (1 if strategy == "full" else 0)
+
+
+def image_token_id(config: Any) -> int:
+    value = getattr(config, "image_token_index", None)
+    return int(value if value is not None else config.image_token_id)
+
+
+def sgl_model_cls(original: Callable, self: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
+    if type(config).__name__ == "CLIPVisionConfig" and is_llava_hf(self.config):
+        return CLIPVisionTower
+    return original(self, config, *args, **kwargs)
+
+
+def load_weights(original: Callable, self: Any, weights: Any) -> Any:
+    if is_llava_hf(self.config) and self.vision_feature_select_strategy == "default":
+        self.vision_feature_select_strategy = "patch"  # SGLang's name for the same strategy
+    return original(self, weights)
+
+
+def pad_input_ids(original: Callable, self: Any, input_ids: Any, mm_inputs: Any) -> Any:
+    if not is_llava_hf(self.config):
+        return original(self, input_ids, mm_inputs)
+    n = tokens_per_image(self.config, self.vision_feature_select_strategy)
+    return placeholders.pad_input_ids(input_ids, mm_inputs, image_token_id(self.config), n)
+
+
+def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
+    if not is_llava_hf(self.config):
+        return original(self, items)
+    return image_features(
+        self.vision_tower,
+        self.multi_modal_projector,
+        self.language_model.get_input_embeddings(),
+        self.vision_feature_layer,
+        self.vision_feature_select_strategy,
+        items,
+    )
+
+
+def annotate_items(output: Any, request_obj: Any, config: Any) -> Any:
+    """Put the request's options (``None``: AdaFV off) on each of its image items, and say
+    that an llava-hf image is one crop (``"pad"``), which SGLang would take for "anyres"."""
+    sampling = getattr(request_obj, "sampling_params", None) or {}
+    custom = sampling.get("custom_params") if isinstance(sampling, dict) else None
+    options = as_plain(request_options(custom, server_options()))
+    for item in output.mm_items:
+        item.model_specific_data["image_aspect_ratio"] = "pad"
+        item.model_specific_data[placeholders.OPTIONS_KEY] = options
+    return output
+
+
+async def process_mm_data_async(
+    original: Callable,
+    self: Any,
+    image_data: Any,
+    input_text: Any,
+    request_obj: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
+    if not is_llava_hf(self.hf_config):
+        return output
+    return annotate_items(output, request_obj, self.hf_config)

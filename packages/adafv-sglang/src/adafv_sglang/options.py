@@ -1,0 +1,93 @@
+"""AdaFV's parameters in a server: a server-wide default from the environment, and a per-request
+override in the request's ``custom_params``.
+
+The server default is read from ``ADAFV_BUDGET`` or ``ADAFV_KEEP_RATIO`` (one of them; neither
+means AdaFV is off unless a request turns it on), with ``ADAFV_GUARANTEE`` and
+``ADAFV_T2I_SCALE``. SGLang starts its scheduler in fresh processes, which inherit the
+environment, so every process reads the same default.
+
+A request overrides it with ``custom_params={"adafv": {...}}`` (in OpenAI-style requests,
+``extra_body={"custom_params": {"adafv": {"budget": 32}}}``): the keys of
+``adafv_transformers.options.Options``; ``budget`` and ``keep_ratio`` replace each other, and
+``{"adafv": false}`` serves that request with every image token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, fields, replace
+from typing import Any
+
+from adafv_transformers.options import Options
+
+ENVIRONMENT = {
+    "budget": ("ADAFV_BUDGET", int),
+    "keep_ratio": ("ADAFV_KEEP_RATIO", float),
+    "guarantee": ("ADAFV_GUARANTEE", float),
+    "t2i_scale": ("ADAFV_T2I_SCALE", float),
+    "image_newline": ("ADAFV_IMAGE_NEWLINE", str),
+}
+REQUEST_KEY = "adafv"
+_KINDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def server_options(environ: Mapping[str, str] | None = None) -> Options | None:
+    """The server-wide default from the environment; ``None`` when no budget is set."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field, (variable, kind) in ENVIRONMENT.items():
+        if variable not in environ:
+            continue
+        text = environ[variable]
+        try:
+            values[field] = kind(text)
+        except ValueError:
+            raise ValueError(f"{variable}={text!r} is not {_KINDS[kind]}") from None
+    if "budget" not in values and "keep_ratio" not in values:
+        extra = sorted(ENVIRONMENT[f][0] for f in values)
+        if extra:
+            raise ValueError(f"{', '.join(extra)} set without ADAFV_BUDGET or ADAFV_KEEP_RATIO")
+        return None
+    return Options(**values)
+
+
+def request_options(
+    custom_params: Mapping[str, Any] | None, default: Options | None
+) -> Options | None:
+    """The options of one request: ``default`` changed by ``custom_params["adafv"]``.
+
+    Raises:
+        ValueError: naming the key and the value, for an unknown key, a bad value, or options
+            without a budget when the server has no default.
+    """
+    if not custom_params or REQUEST_KEY not in custom_params:
+        return default
+    asked = custom_params[REQUEST_KEY]
+    if asked is False or asked is None:
+        return None
+    if not isinstance(asked, Mapping):
+        raise ValueError(f"custom_params[{REQUEST_KEY!r}]={asked!r} is not an object or false")
+    known = {f.name for f in fields(Options)}
+    unknown = sorted(set(asked) - known)
+    if unknown:
+        raise ValueError(
+            f"custom_params[{REQUEST_KEY!r}] has unknown keys {unknown}; known: {sorted(known)}"
+        )
+    changes = dict(asked)
+    if "budget" in changes and "keep_ratio" not in changes:
+        changes["keep_ratio"] = None
+    if "keep_ratio" in changes and "budget" not in changes:
+        changes["budget"] = None
+    if default is None:
+        return Options(**changes)
+    return replace(default, **changes)
+
+
+def as_plain(options: Options | None) -> dict[str, Any] | None:
+    """``options`` as a plain dict, to travel on a multimodal item between SGLang's processes."""
+    return None if options is None else asdict(options)
+
+
+def from_plain(plain: Mapping[str, Any] | None) -> Options | None:
+    return None if plain is None else Options(**plain)

@@ -1,0 +1,32 @@
+"""The SGLang plugin entry point (``sglang.srt.plugins``: ``adafv``).
+
+SGLang calls :func:`register` in each process it starts, before the scheduler and the model
+are built; the hooks apply to the classes named below, in that process.
+"""
+
+from __future__ import annotations
+
+LLAVA = "sglang.srt.models.llava.LlavaForConditionalGeneration"
+LLAVA_PROCESSOR = "sglang.srt.multimodal.processors.llava.LlavaImageProcessor"
+
+# target -> name of the function in adafv_sglang.hooks; every hook is AROUND (it is handed
+# SGLang's original and calls it for models it does not serve).
+TARGETS = {
+    f"{LLAVA}._get_sgl_model_cls": "sgl_model_cls",
+    f"{LLAVA}.load_weights": "load_weights",
+    f"{LLAVA}.pad_input_ids": "pad_input_ids",
+    f"{LLAVA}.get_image_feature": "get_image_feature",
+    f"{LLAVA_PROCESSOR}.process_mm_data_async": "process_mm_data_async",
+}
+
+
+def register() -> None:
+    """Register AdaFV's hooks with SGLang's ``HookRegistry``."""
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    from adafv_sglang import hooks
+    from adafv_sglang.compat import check_sglang
+
+    check_sglang()
+    for target, name in TARGETS.items():
+        HookRegistry.register(target, getattr(hooks, name), HookType.AROUND)

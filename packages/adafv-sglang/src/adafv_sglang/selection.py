@@ -1,0 +1,71 @@
+"""The encoder step of a LLaVA-1.5 model served by SGLang: each image's ``N`` projected tokens,
+then the ``K`` AdaFV keeps of them, in the order of the image.
+
+This runs where SGLang calls the model's ``get_image_feature`` for the items whose
+placeholders are in the current prefill chunk (and not yet in its embedding cache): it must
+return exactly as many rows per item as ``placeholders.pad_input_ids`` gave it. The saliency
+is the [CLS] row of the feature layer's attention, captured during the same tower pass
+(ADAFV-R4) by the Transformers integration's probe; ``T`` is the language model's input
+embeddings of the query left on the item (ADAFV-R1, R5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+import adafv
+from adafv_sglang.options import from_plain
+from adafv_sglang.placeholders import KEPT_KEY, OPTIONS_KEY, QUERY_KEY
+from adafv_transformers.families.llava import attention_probe, patch_saliency
+
+# SGLang spells Transformers' "default" strategy (drop [CLS]) "patch".
+STRATEGIES = {"default": "default", "patch": "default", "full": "full"}
+
+
+def image_features(
+    tower: nn.Module,
+    projector: nn.Module,
+    embed_tokens: nn.Module,
+    feature_layer: int,
+    strategy: str,
+    items: list[Any],
+) -> torch.Tensor:
+    """The rows of every item in ``items``, concatenated: all ``N`` for an item without AdaFV
+    options, the kept ``K`` (ascending) for one with them."""
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"vision_feature_select_strategy={strategy!r} is not one of {sorted(STRATEGIES)}"
+        )
+    strategy = STRATEGIES[strategy]
+    parameter = next(tower.parameters())
+    rows = []
+    for item in items:
+        pixels = torch.as_tensor(item.feature).to(parameter.device, parameter.dtype)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        with attention_probe(tower, feature_layer) as probe:
+            hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
+        patches = hidden[:, 1:] if strategy == "default" else hidden
+        visual = projector(patches).flatten(0, -2)  # (N, d): one image per item
+        options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
+        if options is None:
+            rows.append(visual)
+            continue
+        saliency = patch_saliency(probe.cls_attention(), strategy).flatten()
+        query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
+        text = embed_tokens(query.to(visual.device)).to(visual.dtype)
+        scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
+        chosen = adafv.select_from_scores(
+            scores,
+            saliency[None].to(visual.device),
+            options.budget,
+            keep_ratio=options.keep_ratio,
+            guarantee=options.guarantee,
+        )
+        kept = chosen.indices[0, : int(chosen.count[0])]
+        item.model_specific_data[KEPT_KEY] = kept.tolist()  # for inspection; not sent back
+        rows.append(visual[kept])
+    return torch.cat(rows)

@@ -1,0 +1,60 @@
+"""Server-wide options from the environment, per-request overrides, and their errors."""
+
+from __future__ import annotations
+
+import pytest
+from adafv_sglang.options import as_plain, from_plain, request_options, server_options
+
+from adafv_transformers.options import Options
+
+
+def test_no_budget_in_the_environment_means_adafv_is_off():
+    assert server_options({}) is None
+
+
+def test_the_environment_sets_the_server_default():
+    got = server_options({"ADAFV_KEEP_RATIO": "0.25", "ADAFV_GUARANTEE": "0.5"})
+    assert got == Options(keep_ratio=0.25, guarantee=0.5)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"ADAFV_BUDGET": "sixty"}, r"ADAFV_BUDGET='sixty' is not an integer"),
+        ({"ADAFV_BUDGET": "0"}, r"budget must be an integer >= 1, got 0"),
+        ({"ADAFV_GUARANTEE": "0.5"}, r"ADAFV_GUARANTEE set without ADAFV_BUDGET"),
+        ({"ADAFV_BUDGET": "64", "ADAFV_KEEP_RATIO": "0.1"}, r"budget|keep_ratio"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(environ, message):
+    with pytest.raises(ValueError, match=message):
+        server_options(environ)
+
+
+def test_a_request_overrides_the_default_and_budget_replaces_keep_ratio():
+    default = Options(keep_ratio=0.1, guarantee=0.5)
+    got = request_options({"adafv": {"budget": 32}}, default)
+    assert got == Options(budget=32, guarantee=0.5)
+    assert request_options({"other": 1}, default) == default
+    assert request_options(None, default) == default
+    assert request_options({"adafv": False}, default) is None
+    assert request_options({"adafv": {"keep_ratio": 0.5}}, None) == Options(keep_ratio=0.5)
+
+
+@pytest.mark.parametrize(
+    ("custom", "message"),
+    [
+        ({"adafv": {"budjet": 3}}, r"unknown keys \['budjet'\]"),
+        ({"adafv": {"budget": -1}}, r"budget must be an integer >= 1, got -1"),
+        ({"adafv": 64}, r"custom_params\['adafv'\]=64 is not an object or false"),
+        ({"adafv": {"guarantee": 0.5}}, r"budget|keep_ratio"),
+    ],
+)
+def test_bad_request_values_name_the_key_and_value(custom, message):
+    with pytest.raises(ValueError, match=message):
+        request_options(custom, None)
+
+
+def test_options_travel_as_plain_dicts():
+    options = Options(budget=64, t2i_scale=50.0)
+    assert from_plain(as_plain(options)) == options and from_plain(None) is None

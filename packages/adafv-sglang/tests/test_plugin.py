@@ -1,0 +1,123 @@
+"""The plugin as SGLang loads it: through the ``sglang.srt.plugins`` entry point and SGLang's
+own ``HookRegistry``, in this process as in each of a server's processes; and the request
+side: options from ``custom_params`` on every image item, with a clear error for bad ones."""
+
+from __future__ import annotations
+
+import json
+from array import array
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from adafv_sglang import hooks
+from adafv_sglang.placeholders import OPTIONS_KEY
+from adafv_sglang.plugin import TARGETS
+from sglang.srt.managers.io_struct import GenerateReqInput
+from sglang.srt.managers.schedule_batch import (
+    Modality,
+    MultimodalDataItem,
+    MultimodalInputs,
+    MultimodalProcessorOutput,
+)
+from transformers import AutoConfig
+
+from conftest import CHECKPOINT
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    import pkgutil
+
+    from sglang.srt.plugins import load_plugins
+
+    load_plugins()  # SGLang's own loader: entry points, then HookRegistry.apply_hooks()
+    return {target: _resolve(pkgutil, target) for target in TARGETS}
+
+
+def _resolve(pkgutil, target: str):
+    owner, attr = target.rsplit(".", 1)
+    return getattr(pkgutil.resolve_name(owner), attr)
+
+
+def test_every_target_is_wrapped_by_sglangs_registry(loaded):
+    for target, name in TARGETS.items():
+        wrapper = loaded[target]
+        assert wrapper.__wrapped__ is not None, target  # HookRegistry keeps the original
+        assert wrapper is not getattr(hooks, name)
+
+
+def test_the_hooked_pad_input_ids_pads_k_per_image(loaded):
+    from sglang.srt.models.llava import LlavaForConditionalGeneration
+
+    config = AutoConfig.from_pretrained(CHECKPOINT)
+    # SGLang's model cannot be built on a CPU-only machine (its layers need CUDA kernels);
+    # the hook reads only these two attributes of it.
+    model = SimpleNamespace(config=config, vision_feature_select_strategy="default")
+    item = MultimodalDataItem(
+        modality=Modality.IMAGE,
+        feature=np.zeros((1, 3, 336, 336), np.float16),
+        model_specific_data={
+            OPTIONS_KEY: {
+                "budget": 16,
+                "keep_ratio": None,
+                "guarantee": 0.25,
+                "t2i_scale": 100.0,
+                "image_newline": "keep",
+            }
+        },
+    )
+    mm = MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=[item]))
+    image = config.image_token_id
+    padded = LlavaForConditionalGeneration.pad_input_ids(model, array("q", [1, image, 7]), mm)
+    assert len(padded) == 1 + 16 + 1 and item.offsets == [(1, 16)]
+
+
+def test_other_models_keep_sglangs_own_code():
+    next_config = AutoConfig.from_pretrained(CHECKPOINT.parent / "llava-next-tiny")
+    assert hooks.is_llava_hf(AutoConfig.from_pretrained(CHECKPOINT))
+    assert not hooks.is_llava_hf(next_config)
+    calls = []
+    model = SimpleNamespace(config=next_config)
+    hooks.pad_input_ids(lambda *args: calls.append(args) or "original", model, "ids", "mm")
+    hooks.get_image_feature(lambda *args: calls.append(args) or "original", model, [])
+    assert [c[1:] for c in calls] == [("ids", "mm"), ([],)]
+
+
+def _processed(custom_params, monkeypatch, environ=None):
+    for variable in ("ADAFV_BUDGET", "ADAFV_KEEP_RATIO"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in (environ or {}).items():
+        monkeypatch.setenv(variable, value)
+    output = MultimodalProcessorOutput(
+        mm_items=[
+            MultimodalDataItem(modality=Modality.IMAGE, feature=np.zeros((1, 3, 4, 4)))
+            for _ in range(2)
+        ]
+    )
+    request = GenerateReqInput(
+        text="user: <image> <image> which ?",
+        sampling_params={"max_new_tokens": 4, "custom_params": custom_params},
+    )
+    config = AutoConfig.from_pretrained(CHECKPOINT)
+    return hooks.annotate_items(output, request, config).mm_items
+
+
+def test_each_image_carries_the_requests_options(monkeypatch):
+    items = _processed({"adafv": {"keep_ratio": 0.2}}, monkeypatch, {"ADAFV_BUDGET": "64"})
+    for item in items:
+        assert item.model_specific_data[OPTIONS_KEY]["keep_ratio"] == 0.2
+        assert item.model_specific_data[OPTIONS_KEY]["budget"] is None
+        assert item.model_specific_data["image_aspect_ratio"] == "pad"
+        json.dumps(
+            item.model_specific_data[OPTIONS_KEY]
+        )  # plain data, for the IPC to the scheduler
+    items = _processed(None, monkeypatch, {"ADAFV_BUDGET": "64"})
+    assert items[0].model_specific_data[OPTIONS_KEY]["budget"] == 64
+    items = _processed({"adafv": False}, monkeypatch, {"ADAFV_BUDGET": "64"})
+    assert items[0].model_specific_data[OPTIONS_KEY] is None
+
+
+def test_a_bad_request_value_is_a_value_error_which_sglang_answers_with_400(monkeypatch):
+    with pytest.raises(ValueError, match=r"budget must be an integer >= 1, got 0"):
+        _processed({"adafv": {"budget": 0}}, monkeypatch)
