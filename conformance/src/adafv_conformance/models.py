@@ -263,7 +263,12 @@ def build_model(name: str, directory: Path) -> None:
 
 def load_model(directory: Path, attn_implementation: str = "eager") -> tuple:
     """``(model, processor)`` of a fixture checkpoint; for LLaVA-OneVision and Qwen the
-    processor is ``(image processor, tokenizer)`` (see ``model_references.build_inputs``)."""
+    processor is ``(image processor, tokenizer)`` (see ``model_references.build_inputs``).
+
+    The image processor is always the PIL one the fixtures were made with: where torchvision
+    is installed, Transformers would pick its torchvision variant, which resizes to slightly
+    different pixels.
+    """
     import torch
     from transformers import (
         AutoConfig,
@@ -278,11 +283,11 @@ def load_model(directory: Path, attn_implementation: str = "eager") -> tuple:
     ).eval()
     if AutoConfig.from_pretrained(directory).model_type in model_references.ONE_IMAGE_PER_PROMPT:
         processor = (
-            AutoImageProcessor.from_pretrained(directory),
+            AutoImageProcessor.from_pretrained(directory, backend="pil"),
             AutoTokenizer.from_pretrained(directory),
         )
     else:
-        processor = AutoProcessor.from_pretrained(directory)
+        processor = AutoProcessor.from_pretrained(directory, backend="pil")
     return model, processor
 
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from adafv_sglang.hooks import image_token_id, tokens_per_image
 from adafv_sglang.options import as_plain
-from adafv_sglang.placeholders import KEPT_KEY, OPTIONS_KEY, pad_input_ids
+from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.selection import image_features
 from sglang.srt.managers import mm_schedule
 from sglang.srt.managers.mm_utils import embed_mm_inputs
@@ -56,7 +56,7 @@ class Encoder:
     """The encoder step as SGLang calls it, counting the calls."""
 
     def __init__(self, model):
-        self.model, self.calls = model, 0
+        self.model, self.calls, self.reports = model, 0, []
 
     def __call__(self, items):
         self.calls += 1
@@ -69,6 +69,7 @@ class Encoder:
                 config.vision_feature_layer,
                 config.vision_feature_select_strategy,
                 items,
+                report=lambda item, values: self.reports.append(values),
             )
 
 
@@ -126,7 +127,9 @@ def test_the_kept_rows_fill_the_placeholders_as_transformers_selects(llava, case
     embeds = _embed(mm, ids, encoder)
     (item,) = mm.mm_items
     start, end = item.offsets[0]
-    np.testing.assert_array_equal(item.model_specific_data[KEPT_KEY], expected["indices"][0])
+    (report,) = encoder.reports
+    np.testing.assert_array_equal(report["kept"].numpy(), expected["indices"][0])
+    torch.testing.assert_close(report["saliency"], torch.as_tensor(expected["saliency"][0]))
     with torch.no_grad():
         full = model.model.get_image_features(
             pixel_values=torch.as_tensor(item.feature), return_dict=True

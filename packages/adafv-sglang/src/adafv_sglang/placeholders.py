@@ -27,7 +27,6 @@ from adafv_sglang.options import from_plain
 OPTIONS_KEY = "adafv_options"  # on item.model_specific_data: the request's options, plain
 QUERY_KEY = "adafv_query_ids"  # the token ids of the text after the image
 IMAGE_HASH_KEY = "adafv_image_hash"  # the item's hash before the query was folded in
-KEPT_KEY = "adafv_kept"  # set by the encoder step: the kept indices among the N tokens
 
 
 def fold_query_into_hash(item: Any, query_ids: list[int], options: dict[str, Any]) -> None:

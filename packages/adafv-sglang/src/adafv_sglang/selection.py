@@ -11,6 +11,7 @@ embeddings of the query left on the item (ADAFV-R1, R5).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 
 import adafv
 from adafv_sglang.options import from_plain
-from adafv_sglang.placeholders import KEPT_KEY, OPTIONS_KEY, QUERY_KEY
+from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
 from adafv_transformers.families.llava import attention_probe, patch_saliency
 
 # SGLang spells Transformers' "default" strategy (drop [CLS]) "patch".
@@ -32,9 +33,14 @@ def image_features(
     feature_layer: int,
     strategy: str,
     items: list[Any],
+    report: Callable[[Any, dict[str, torch.Tensor]], None] | None = None,
 ) -> torch.Tensor:
     """The rows of every item in ``items``, concatenated: all ``N`` for an item without AdaFV
-    options, the kept ``K`` (ascending) for one with them."""
+    options, the kept ``K`` (ascending) for one with them.
+
+    ``report``, if given, is called per pruned item with its ``saliency``, ``t2i_log`` and
+    ``kept`` (for the conformance suite; the server passes none).
+    """
     if strategy not in STRATEGIES:
         raise ValueError(
             f"vision_feature_select_strategy={strategy!r} is not one of {sorted(STRATEGIES)}"
@@ -66,6 +72,7 @@ def image_features(
             guarantee=options.guarantee,
         )
         kept = chosen.indices[0, : int(chosen.count[0])]
-        item.model_specific_data[KEPT_KEY] = kept.tolist()  # for inspection; not sent back
+        if report is not None:
+            report(item, {"saliency": saliency, "t2i_log": scores[0], "kept": kept})
         rows.append(visual[kept])
     return torch.cat(rows)
