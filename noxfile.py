@@ -120,7 +120,9 @@ def sglang_tests(session: nox.Session) -> None:
     ``packages/adafv-sglang/cpu-env``: SGLang and torchvision without their dependencies,
     the pure-Python rest pinned, torch held at the CPU build, and a ``.pth`` that lets the
     CUDA-only torchvision wheel import (see ``torchvision_cpu_schemas.py``). Kept between
-    runs, as it is large (about 2 GB).
+    runs, as it is large (about 2 GB). Then the model-level conformance suite through the
+    plugin's SGLang path, on cpu and cuda, in the same environment: its reports
+    (``build/conformance/sglang-<device>.json``) join the ``matrix``.
     """
     env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
     _install(session, "-r", str(env / "requirements.txt"))
@@ -132,6 +134,23 @@ def sglang_tests(session: nox.Session) -> None:
         shutil.copy(env / name, Path(site) / name)
     _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang", *TEST_TOOLS)
     session.run("pytest", "packages/adafv-sglang/tests", *session.posargs)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python",
+        "-m",
+        "adafv_conformance",
+        "--fixtures",
+        "conformance/fixtures/models",
+        "run",
+        "--backend",
+        "adafv_sglang.conformance_backend:backend",
+        "--device",
+        "cpu",
+        "--device",
+        "cuda",
+        "--json",
+        str(REPORTS / "sglang.json"),
+    )
 
 
 @nox.session(tags=["cpu", "conformance"])

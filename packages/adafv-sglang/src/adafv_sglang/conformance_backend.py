@@ -1,0 +1,182 @@
+"""The plugin's path through SGLang as a conformance backend, for the model-level suite.
+
+    python -m adafv_conformance --fixtures conformance/fixtures/models run \\
+        --backend adafv_sglang.conformance_backend:backend --device cpu
+
+Each llava-hf LLaVA-1.5 case goes through what SGLang does with a request, with SGLang's own
+classes: the image items (``MultimodalDataItem``, hashed by SGLang), ``MultimodalInputs``,
+the plugin's ``pad_input_ids``, and SGLang's ``embed_mm_inputs`` with its embedding cache
+calling the plugin's encoder step. SGLang's model classes need CUDA or SGLang's compiled CPU
+kernels to be built, so the modules the encoder step and the language model run are the
+checkpoint's Transformers modules: the same weights, and for the tower the same class the
+plugin gives SGLang (Transformers' ``CLIPVisionModel``). The pixels are the checkpoint's
+image processor's, in float32, as the fixtures were made (SGLang's processor rounds them to
+float16; ``tests/test_embedding.py`` checks that apart).
+
+It reports per image the saliency, T2I log-scores and kept indices, and per prompt the token
+ids SGLang's prompt holds after padding (the image token id at each kept placeholder) and
+the language model's logits over them.
+"""
+
+from __future__ import annotations
+
+from array import array
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adafv_conformance import Unsupported, pad_images
+from adafv_sglang.hooks import image_token_id, is_llava_hf, tokens_per_image
+from adafv_sglang.options import as_plain
+from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
+from adafv_sglang.selection import image_features
+from adafv_transformers.options import Options
+
+UNSUPPORTED = {
+    "llava_next": "SGLang 0.5.23 has no llava-hf LLaVA-NeXT model class",
+    "llava_onevision": "not served by adafv-sglang yet",
+    "qwen2_vl": "not served by adafv-sglang yet (M-RoPE positions after the selection)",
+    "qwen2_5_vl": "not served by adafv-sglang yet (M-RoPE positions after the selection)",
+}
+
+
+class SGLangBackend:
+    name = "sglang"
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def unsupported_reason(self, device: str) -> str | None:
+        if device == "cuda" and not torch.cuda.is_available():
+            return "no CUDA device"
+        if device not in ("cpu", "cuda"):
+            return f"unknown device {device!r}"
+        return None
+
+    def _load(self, model_dir: str, device: str) -> tuple[Any, Any]:
+        from adafv_conformance.models import load_model
+
+        key = (model_dir, device)
+        if key not in self._loaded:
+            model, processor = load_model(Path(model_dir), attn_implementation="sdpa")
+            self._loaded[key] = (model.to(device), processor)
+        return self._loaded[key]
+
+    def run(
+        self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str
+    ) -> dict[str, np.ndarray]:
+        from transformers import AutoConfig
+
+        if kind != "model":
+            raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
+        config = AutoConfig.from_pretrained(params["model_dir"])
+        if not is_llava_hf(config):
+            reason = UNSUPPORTED.get(config.model_type, f"no SGLang path for {config.model_type!r}")
+            raise Unsupported(reason)
+        model, processor = self._load(params["model_dir"], device)
+        budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
+        options = Options(**budget, guarantee=params["guarantee"], t2i_scale=params["t2i_scale"])
+        rows = [
+            self._run_prompt(model, processor, ids[valid.astype(bool)], paths, options, device)
+            for ids, valid, paths in zip(
+                inputs["input_ids"], inputs["attention_mask"], params["image_paths"], strict=True
+            )
+        ]
+        reports = [report for row in rows for report in row["reports"]]
+        longest = max(len(row["ids"]) for row in rows)
+        pruned = np.full((len(rows), longest), -1, dtype=np.int64)
+        for i, row in enumerate(rows):  # left-padded, as the fixture's batches are
+            pruned[i, longest - len(row["ids"]) :] = row["ids"]
+        return {
+            "saliency": pad_images([r["saliency"] for r in reports], -np.inf),
+            "t2i_log": pad_images([r["t2i_log"] for r in reports], -np.inf),
+            "indices": pad_images([r["kept"] for r in reports], -1),
+            "pruned_input_ids": pruned,
+            "logits": np.concatenate([row["logits"] for row in rows]),
+        }
+
+    def _run_prompt(
+        self,
+        model: Any,
+        processor: Any,
+        expanded_ids: np.ndarray,
+        paths: list[str],
+        options: Options,
+        device: str,
+    ) -> dict[str, Any]:
+        """One prompt as SGLang's scheduler and model runner see it."""
+        from PIL import Image
+        from sglang.srt.managers import mm_schedule
+        from sglang.srt.managers.mm_utils import embed_mm_inputs
+        from sglang.srt.managers.schedule_batch import (
+            Modality,
+            MultimodalDataItem,
+            MultimodalInputs,
+            MultimodalProcessorOutput,
+        )
+
+        config = model.config
+        image = image_token_id(config)
+        strategy = config.vision_feature_select_strategy
+        items = []
+        for path in paths:
+            pixels = processor.image_processor(Image.open(path).convert("RGB"), return_tensors="np")
+            items.append(
+                MultimodalDataItem(
+                    modality=Modality.IMAGE,
+                    feature=pixels["pixel_values"],
+                    model_specific_data={
+                        "image_aspect_ratio": "pad",
+                        OPTIONS_KEY: as_plain(options),
+                    },
+                )
+            )
+        mm = MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=items))
+        prompt = _one_token_per_image(expanded_ids, image)
+        padded = pad_input_ids(prompt, mm, image, tokens_per_image(config, strategy))
+        reports: list[dict[str, np.ndarray]] = []
+
+        def encode(batch: list[Any]) -> torch.Tensor:
+            return image_features(
+                model.model.vision_tower,
+                model.model.multi_modal_projector,
+                model.get_input_embeddings(),
+                config.vision_feature_layer,
+                strategy,
+                batch,
+                report=lambda item, values: reports.append(
+                    {k: v.detach().cpu().numpy() for k, v in values.items()}
+                ),
+            )
+
+        if mm_schedule.embedding_cache is None:
+            mm_schedule.init_mm_embedding_cache(256 * 1024 * 1024)
+        mm_schedule.embedding_cache.clear()  # each prompt encodes its own images
+        ids = torch.tensor(padded, dtype=torch.long, device=device)
+        with torch.no_grad():
+            embeds, _ = embed_mm_inputs(
+                [mm],
+                [0],
+                [len(ids)],
+                ids.clone(),
+                model.get_input_embeddings(),
+                data_embedding_func_mapping={Modality.IMAGE: encode},
+            )
+            logits = model(inputs_embeds=embeds[None]).logits[0]
+        kept_ids = np.asarray(padded, dtype=np.int64)
+        for item in mm.mm_items:
+            ((start, end),) = item.offsets
+            kept_ids[start : end + 1] = image
+        return {"reports": reports, "ids": kept_ids, "logits": logits.float().cpu().numpy()}
+
+
+def _one_token_per_image(expanded_ids: np.ndarray, image: int) -> array:
+    """A processor's prompt (each image's tokens expanded) as SGLang's scheduler receives it
+    from its LLaVA processor: one image token per image."""
+    ids = [int(t) for t in expanded_ids]
+    return array("q", [t for i, t in enumerate(ids) if t != image or i == 0 or ids[i - 1] != image])
+
+
+backend = SGLangBackend()
