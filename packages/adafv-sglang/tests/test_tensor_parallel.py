@@ -1,0 +1,99 @@
+"""Tensor parallelism picks the same tokens on every rank (ADAFV-R10: the selection is a
+deterministic function of V, T and s).
+
+Under SGLang's tensor parallelism the llava-hf tower and projector are replicated, and the
+query's embeddings come from SGLang's ``VocabParallelEmbedding``: each rank holds a slice of
+the table, looks up its own ids and sums the slices' rows across ranks. Here two ranks run
+on CPU (gloo), each with SGLang's real parallel groups and ``VocabParallelEmbedding`` loaded
+by its own weight loader, and the plugin's encoder step; every rank must keep the same
+indices as the unsharded model, which are the Transformers fixture's.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from conftest import CHECKPOINT
+
+CASE = "llava15-single-k64"
+WORLD = 2
+
+
+def _rank(rank: int, port: int, results) -> None:
+    from adafv_sglang.options import as_plain
+    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+    from adafv_sglang.selection import image_features
+    from sglang.srt.distributed.parallel_state import (
+        init_distributed_environment,
+        initialize_model_parallel,
+    )
+    from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
+    from sglang.srt.runtime_context import SpawnRanks, publish
+    from sglang.srt.server_args import ServerArgs
+
+    from adafv_conformance.models import load_model
+    from adafv_transformers.options import Options
+
+    args = ServerArgs(model_path=str(CHECKPOINT), device="cpu", tp_size=WORLD)
+    publish(args, role="scheduler", ranks=SpawnRanks(world_rank=rank))
+    init_distributed_environment(
+        world_size=WORLD,
+        rank=rank,
+        local_rank=rank,
+        distributed_init_method=f"tcp://127.0.0.1:{port}",
+        backend="gloo",
+    )
+    initialize_model_parallel()
+    model, processor = load_model(CHECKPOINT, attn_implementation="sdpa")
+    table = model.get_input_embeddings().weight.detach()
+    embed = VocabParallelEmbedding(*table.shape)
+    embed.weight.weight_loader(embed.weight, table)  # this rank's slice
+    if embed.weight.shape[0] >= table.shape[0]:
+        raise AssertionError(f"rank {rank} holds the whole table, not a slice")
+    case = load_suite(MODEL_FIXTURES).case(CASE)
+    inputs, _ = case.load()
+    params = case.params()
+    from PIL import Image
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
+
+    image = Image.open(params["image_paths"][0][0]).convert("RGB")
+    ids = inputs["input_ids"][0]
+    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    item = MultimodalDataItem(
+        modality=Modality.IMAGE,
+        feature=processor.image_processor(image, return_tensors="np")["pixel_values"],
+        model_specific_data={
+            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
+            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
+        },
+    )
+    kept = []
+    with torch.no_grad():
+        image_features(
+            model.model.vision_tower,
+            model.model.multi_modal_projector,
+            embed,
+            model.config.vision_feature_layer,
+            model.config.vision_feature_select_strategy,
+            [item],
+            report=lambda item, values: kept.append(values["kept"].tolist()),
+        )
+    results[rank] = kept[0]
+
+
+def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_rank, args=(port, results), nprocs=WORLD)
+        per_rank = [results[rank] for rank in range(WORLD)]
+    _, expected = load_suite(MODEL_FIXTURES).case(CASE).load()
+    for kept in per_rank:
+        np.testing.assert_array_equal(kept, expected["indices"][0])
