@@ -16,7 +16,9 @@ several gigabytes; the noxfile itself never imports torch.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -67,7 +69,30 @@ def _install(session: nox.Session, *args: str) -> None:
     session.install(*CONSTRAINTS, *args)
 
 
+def _pruned(func):
+    """With ``ADAFV_NOX_PRUNE=1`` (set by ``.ci/run``), delete the session's environment when
+    it ends: CI runs every session once on a fresh clone, and a dozen environments with torch
+    in them do not fit a small disk at once. Locally environments are kept and reused."""
+
+    @functools.wraps(func)
+    def run(session: nox.Session, *args, **kwargs):
+        try:
+            return func(session, *args, **kwargs)
+        finally:
+            location = getattr(session.virtualenv, "location", None)
+            if os.environ.get("ADAFV_NOX_PRUNE") == "1" and location:
+                shutil.rmtree(location, ignore_errors=True)
+
+    return run
+
+
+def _cuda_visible() -> bool:
+    """Whether this machine shows an NVIDIA GPU, asked without importing torch."""
+    return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
+
+
 @nox.session(tags=["cpu"])
+@_pruned
 def lint(session: nox.Session) -> None:
     """ruff, for lint and for formatting."""
     session.install("ruff")
@@ -76,6 +101,7 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
+@_pruned
 def tests(session: nox.Session) -> None:
     """Unit and property tests of the core and of the conformance suite itself."""
     _install(session, *CORE, *TEST_TOOLS)
@@ -86,6 +112,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(tags=["cpu"])
 @nox.parametrize("transformers", TRANSFORMERS_VERSIONS)
+@_pruned
 def transformers_tests(session: nox.Session, transformers: str) -> None:
     """adafv-transformers against real transformers, at both ends of its supported range."""
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={transformers}", *TEST_TOOLS)
@@ -93,6 +120,7 @@ def transformers_tests(session: nox.Session, transformers: str) -> None:
 
 
 @nox.session(tags=["cpu"], reuse_venv=True)
+@_pruned
 def llamacpp_tests(session: nox.Session) -> None:
     """adafv-llamacpp against a real llama-cpp-python, without torch.
 
@@ -113,6 +141,7 @@ def llamacpp_tests(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"], reuse_venv=True)
+@_pruned
 def sglang_tests(session: nox.Session) -> None:
     """adafv-sglang against SGLang 0.5.23's real classes, on CPU.
 
@@ -163,11 +192,14 @@ def sglang_tests(session: nox.Session) -> None:
         if (backend, device) != ("numpy", "cuda")  # numpy runs on the host only
     ],
 )
+@_pruned
 def conformance(session: nox.Session, backend: str, device: str) -> None:
     """Run a golden-tensor suite on one backend and device; a missing device is a skip.
 
     Writes ``build/conformance/<backend>-<device>.json`` for the ``matrix`` session.
     """
+    if device == "cuda" and not _cuda_visible():
+        session.skip("no CUDA device on this machine: nothing to install or run")
     target, fixtures, packages = CONFORMANCE_BACKENDS[backend]
     _install(session, "-e", "./conformance", *packages)
     REPORTS.mkdir(parents=True, exist_ok=True)
@@ -188,6 +220,7 @@ def conformance(session: nox.Session, backend: str, device: str) -> None:
 
 
 @nox.session(tags=["cpu", "conformance"])
+@_pruned
 def matrix(session: nox.Session) -> None:
     """Print the backend x device x cases-passed matrix from every conformance report."""
     _install(session, "-e", "./conformance")
@@ -198,6 +231,7 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
+@_pruned
 def fixtures(session: nox.Session) -> None:
     """Check the golden tensors against their independent sources, and the suites' lint."""
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
@@ -222,6 +256,7 @@ def fixtures(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
+@_pruned
 def demo(session: nox.Session) -> None:
     """AdaFV on the bundled image and question; ``-- --model PATH`` for a real checkpoint.
 
@@ -233,6 +268,7 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+@_pruned
 def bench(session: nox.Session) -> None:
     """Benchmarks: ``select`` against the authors' procedure and the matrix-product floor;
     prefill and decode of LLaVA-1.5- and LLaVA-NeXT-shaped models in Transformers, full vs

@@ -4,8 +4,9 @@ Each acts only on llava-hf LLaVA-1.5 (``LlavaForConditionalGeneration`` with a C
 ``model_type`` ``llava``) and calls SGLang's own code for every other model. Besides AdaFV
 they repair what SGLang 0.5.23 gets wrong for these checkpoints (docs/sglang.md lists each):
 no CLIP tower in its registry, the ``"default"`` feature strategy rejected when loading,
-``item.offsets`` never set (the first image request fails), and a single image treated as
-"anyres" (2,144 placeholders for 576 features).
+``item.offsets`` never set (the first image request fails), a single image treated as
+"anyres" (2,144 placeholders for 576 features), and a processor that fails the engine's
+cache flush and shutdown.
 """
 
 from __future__ import annotations
@@ -102,3 +103,13 @@ async def process_mm_data_async(
     if not is_llava_hf(self.hf_config):
         return output
     return annotate_items(output, request_obj, self.hf_config)
+
+
+def to_inner_processor(original: Callable, self: Any, *args: Any, **kwargs: Any) -> Any:
+    """SGLang's LLaVA processor wraps an inner processor without running the base class's
+    constructor, so the inherited ``clear_preprocess_cache`` and ``shutdown`` find no cache
+    or executors, and ``flush_cache`` and the engine's shutdown fail; the inner processor,
+    which has them, does the work."""
+    if hasattr(self, "inner") and not hasattr(self, "mm_preprocess_cache"):
+        return getattr(self.inner, original.__name__)(*args, **kwargs)
+    return original(self, *args, **kwargs)

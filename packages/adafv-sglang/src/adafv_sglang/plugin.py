@@ -8,6 +8,7 @@ from __future__ import annotations
 
 LLAVA = "sglang.srt.models.llava.LlavaForConditionalGeneration"
 LLAVA_PROCESSOR = "sglang.srt.multimodal.processors.llava.LlavaImageProcessor"
+LLAVA_PROCESSOR_WRAPPER = "sglang.srt.multimodal.processors.llava.LlavaMultimodalProcessor"
 
 # target -> name of the function in adafv_sglang.hooks; every hook is AROUND (it is handed
 # SGLang's original and calls it for models it does not serve).
@@ -17,6 +18,8 @@ TARGETS = {
     f"{LLAVA}.pad_input_ids": "pad_input_ids",
     f"{LLAVA}.get_image_feature": "get_image_feature",
     f"{LLAVA_PROCESSOR}.process_mm_data_async": "process_mm_data_async",
+    f"{LLAVA_PROCESSOR_WRAPPER}.clear_preprocess_cache": "to_inner_processor",
+    f"{LLAVA_PROCESSOR_WRAPPER}.shutdown": "to_inner_processor",
 }
 
 
