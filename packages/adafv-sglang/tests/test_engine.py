@@ -1,7 +1,9 @@
 """A real SGLang engine on CPU serving the tiny llava-hf checkpoint with the plugin installed:
 SGLang loads it in its own processes, the server default and per-request options set the
 image tokens a request takes, a bad option fails that request alone, and the prefix cache
-reuses an image's tokens only for the same question.
+reuses an image's tokens only for the same question; and the prompt's log-probabilities
+after the image equal the Transformers fixtures', which they can only do with the same kept
+rows in the same places.
 
 SGLang's CPU engine imports a few names of its compiled kernel package, which has no CPU
 wheel; ``cpu-env/sgl_kernel_unavailable`` provides them as functions that raise if called.
@@ -13,8 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from conftest import CHECKPOINT
 
 STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
@@ -41,6 +46,7 @@ def engine():
         attention_backend="torch_native",
         disable_cuda_graph=True,
         random_seed=0,
+        dtype="float32",  # the fixtures' dtype; on CPU SGLang would pick bfloat16
         log_level="error",
     )
     try:
@@ -90,3 +96,70 @@ def test_the_prefix_cache_reuses_an_image_only_for_the_same_question(engine):
     assert second["meta_info"]["cached_tokens"] <= 2
     assert again["meta_info"]["cached_tokens"] >= 2 + 32
     assert again["text"] == first["text"]
+
+
+def _fixture_prompt(engine, case_id: str, **changes) -> tuple[dict, dict]:
+    """The case's prompt through the engine, the image given as the fixture's pixels (a
+    precomputed item, which SGLang's LLaVA processor takes as it is: its own preprocessing
+    would round them to float16)."""
+    from PIL import Image
+
+    from adafv_conformance.models import load_model
+
+    case = load_suite(MODEL_FIXTURES).case(case_id)
+    _, expected = case.load()
+    params = case.params()
+    _, processor = load_model(CHECKPOINT)
+    image = Image.open(params["image_paths"][0][0]).convert("RGB")
+    pixels = processor.image_processor(image, return_tensors="np")["pixel_values"]
+    options = {
+        k: params[k] for k in ("budget", "keep_ratio", "guarantee", "t2i_scale") if k in params
+    }
+    out = engine.generate(
+        prompt=params["prompts"][0],
+        image_data=[{"feature": pixels}],
+        sampling_params={
+            "max_new_tokens": 1,
+            "temperature": 0.0,
+            "custom_params": {"adafv": {**options, **changes}},
+        },
+        return_logprob=True,
+        logprob_start_len=0,
+    )
+    return out["meta_info"], expected
+
+
+def _text_logprob_errors(meta: dict, expected: dict, image: int) -> list[float]:
+    ids = expected["pruned_input_ids"][0]
+    ids = ids[ids >= 0]
+    want = torch.as_tensor(expected["logits"]).double().log_softmax(-1)
+    errors = []
+    for i, (value, token, _) in enumerate(meta["input_token_logprobs"]):
+        if i == 0 or ids[i] == image:  # no prediction for the first token; placeholders
+            continue
+        assert token == ids[i]
+        errors.append(abs(value - float(want[i - 1, token])))
+    return errors
+
+
+@pytest.mark.parametrize(
+    "case_id", ["llava15-single-k64", "llava15-ratio-0.1", "llava15-square-k64"]
+)
+def test_prompt_logprobs_equal_the_transformers_fixtures(engine, case_id):
+    # ADAFV-R1, ADAFV-R3, ADAFV-R4, ADAFV-R5, ADAFV-R10
+    from transformers import AutoConfig
+
+    image = AutoConfig.from_pretrained(CHECKPOINT).image_token_id
+    meta, expected = _fixture_prompt(engine, case_id)
+    assert meta["image_tokens"] == expected["indices"].shape[1]
+    errors = _text_logprob_errors(meta, expected, image)
+    before = int(np.argmax(expected["pruned_input_ids"][0] == image))
+    assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
+    assert max(errors) < 1e-5, errors
+    # The check is sharp: one kept token fewer moves the text after the image far more.
+    k = expected["indices"].shape[1]
+    if "budget" in load_suite(MODEL_FIXTURES).case(case_id).params():
+        fewer, _ = _fixture_prompt(engine, case_id, budget=k - 1)
+        tail = meta["input_token_logprobs"][before + k :]
+        fewer_tail = fewer["input_token_logprobs"][before + k - 1 :]
+        assert max(abs(a[0] - b[0]) for a, b in zip(tail, fewer_tail, strict=True)) > 1e-4
