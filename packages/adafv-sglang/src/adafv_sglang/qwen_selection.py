@@ -1,0 +1,124 @@
+"""The encoder step of a Qwen2-VL model served by SGLang: the tower's ``N`` merged tokens per
+image, the saliency of ADAFV-R18 from the same pass, and the ``K`` AdaFV keeps.
+
+SGLang's Qwen2-VL tower (``Qwen2VisionTransformer``) has no [CLS] token; saliency is the
+attention each patch receives in the last block, the one whose output feeds the merger,
+averaged over heads and over the queries of its image, then over the four patches the merger
+fuses into one token (ADAFV-R18, as the Transformers integration computes it). A forward
+pre-hook records what the block hands its attention module (the normed patches, the image
+boundaries and the rotary tables); the queries and keys are recomputed from those with the
+module's own fused projection and SGLang's rotary function, so the tower keeps its fast
+attention. Under tensor parallelism each rank holds some heads: their weights are summed
+across ranks before the mean.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+import adafv
+from adafv_sglang.options import from_plain
+from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+from adafv_transformers.saliency import received_attention
+
+
+class _AttentionInputs:
+    """What a block passes its attention module, recorded while the tower runs."""
+
+    def __init__(self, attention: nn.Module):
+        self._attention = attention
+        self.args: tuple = ()
+        self.kwargs: dict = {}
+
+    def __enter__(self) -> _AttentionInputs:
+        self._handle = self._attention.register_forward_pre_hook(self._record, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+def _received(attention: nn.Module, inputs: _AttentionInputs) -> torch.Tensor:
+    """``(patches,)``: per patch, the attention it receives within its image, mean over all
+    heads (ADAFV-R18)."""
+    if not inputs.args:
+        raise RuntimeError("the tower's last attention block did not run")
+    hidden = inputs.args[0]  # (1, patches, width)
+    cos, sin = inputs.kwargs["position_embeddings"]
+    bounds = inputs.kwargs["cu_seqlens"].tolist()
+    qkv, _ = attention.qkv_proj(hidden)
+    queries, keys, _ = qkv.split([attention.q_size, attention.kv_size, attention.kv_size], dim=-1)
+    length = hidden.shape[1]
+    local = attention.num_attention_heads_per_partition
+    queries = queries.reshape(length, local, attention.head_size)
+    keys = keys.reshape(length, attention.num_attention_kv_heads_per_partition, attention.head_size)
+    if cos.size(-1) * 2 == attention.head_size:
+        cos, sin = torch.cat([cos, cos], dim=-1), torch.cat([sin, sin], dim=-1)
+    rotary = importlib.import_module(type(attention).__module__).apply_rotary_pos_emb
+    queries, keys = rotary(queries, keys, cos, sin)
+    scale = attention.softmax_scale or attention.head_size**-0.5
+    summed = torch.cat(
+        [
+            received_attention(
+                queries[a:b].transpose(0, 1), keys[a:b].transpose(0, 1), scale
+            ).float()
+            * local
+            for a, b in itertools.pairwise(bounds)
+        ]
+    )
+    if attention.tp_size > 1:
+        from sglang.srt.distributed import tensor_model_parallel_all_reduce
+
+        summed = tensor_model_parallel_all_reduce(summed)
+    return summed / (local * attention.tp_size)
+
+
+def image_features(
+    visual: nn.Module,
+    embed_tokens: nn.Module,
+    items: list[Any],
+    report: Callable[[Any, dict[str, torch.Tensor]], None] | None = None,
+) -> torch.Tensor:
+    """The rows of every item, concatenated: all ``N`` without AdaFV options, the kept ``K``
+    (ascending) with them. ``report`` is called per pruned item with its ``saliency``,
+    ``t2i_log`` and ``kept``."""
+    pixels = torch.cat([torch.as_tensor(item.feature) for item in items], dim=0)
+    grid = torch.cat([torch.as_tensor(item.image_grid_thw).reshape(-1, 3) for item in items])
+    attention = visual.blocks[-1].attn
+    with _AttentionInputs(attention) as recorded:
+        features = visual(pixels.to(visual.device, visual.dtype), grid_thw=grid.to(visual.device))
+    merge = visual.spatial_merge_size**2
+    saliency = _received(attention, recorded).view(-1, merge).mean(dim=1)
+    sizes = (grid.prod(-1) // merge).tolist()
+    rows = []
+    for item, visual_rows, item_saliency in zip(
+        items, features.split(sizes), saliency.split(sizes), strict=True
+    ):
+        options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
+        if options is None:
+            rows.append(visual_rows)
+            continue
+        query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
+        text = embed_tokens(query.to(visual_rows.device)).to(visual_rows.dtype)
+        scores = adafv.t2i_scores(visual_rows[None], text[None], t2i_scale=options.t2i_scale)
+        chosen = adafv.select_from_scores(
+            scores,
+            item_saliency[None].to(visual_rows.device),
+            options.budget,
+            keep_ratio=options.keep_ratio,
+            guarantee=options.guarantee,
+        )
+        kept = chosen.indices[0, : int(chosen.count[0])]
+        if report is not None:
+            report(item, {"saliency": item_saliency, "t2i_log": scores[0], "kept": kept})
+        rows.append(visual_rows[kept])
+    return torch.cat(rows)
