@@ -4,61 +4,13 @@ saliency of ADAFV-R18 and the kept tokens equal the Transformers integration's f
 
 from __future__ import annotations
 
-import copy
-import socket
-
 import numpy as np
-import pytest
 import torch
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from conftest import QWEN_CHECKPOINT as CHECKPOINT
 
 CASE = "qwen2-vl-single-k48"
-CHECKPOINT = MODEL_FIXTURES / "qwen2-vl-tiny"
-
-
-@pytest.fixture(scope="module")
-def sglang_tower():
-    """SGLang's tower as its model builds it, one rank, the checkpoint's ``visual.*``
-    weights loaded as its ``load_weights`` loads them."""
-    from safetensors.torch import load_file
-    from sglang.srt.distributed.parallel_state import (
-        init_distributed_environment,
-        initialize_model_parallel,
-        model_parallel_is_initialized,
-    )
-    from sglang.srt.models.qwen2_vl import Qwen2VisionTransformer
-    from sglang.srt.runtime_context import SpawnRanks, publish
-    from sglang.srt.server_args import ServerArgs
-    from transformers import AutoConfig
-
-    publish(
-        ServerArgs(model_path=str(CHECKPOINT), device="cpu"),
-        role="scheduler",
-        ranks=SpawnRanks(world_rank=0),
-    )
-    if not model_parallel_is_initialized():
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        init_distributed_environment(
-            world_size=1,
-            rank=0,
-            local_rank=0,
-            distributed_init_method=f"tcp://127.0.0.1:{port}",
-            backend="gloo",
-        )
-        initialize_model_parallel()
-    vision = copy.deepcopy(AutoConfig.from_pretrained(CHECKPOINT).vision_config)
-    vision.in_chans = vision.in_channels  # released Qwen2-VL configs carry both names
-    tower = Qwen2VisionTransformer(vision).float().eval()
-    params = dict(tower.named_parameters())
-    for name, tensor in load_file(str(CHECKPOINT / "model.safetensors")).items():
-        if name.startswith("visual."):
-            key = name.removeprefix("visual.").replace("attn.qkv.", "attn.qkv_proj.")
-            param = params[key]
-            getattr(param, "weight_loader", lambda p, t: p.data.copy_(t))(param, tensor)
-    return tower
 
 
 def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_tower):

@@ -11,12 +11,15 @@ cache flush and shutdown.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from adafv_sglang import placeholders
-from adafv_sglang.options import as_plain, request_options, server_options
+from adafv_sglang import placeholders, qwen_selection
+from adafv_sglang.options import as_plain, from_plain, request_options, server_options
+from adafv_sglang.qwen_positions import KEPT, place
+from adafv_sglang.qwen_prompt import prune_prompt
 from adafv_sglang.selection import image_features
 from adafv_sglang.tower import CLIPVisionTower
 
@@ -78,12 +81,16 @@ def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
     )
 
 
+def _request_options(request_obj: Any) -> dict[str, Any] | None:
+    sampling = getattr(request_obj, "sampling_params", None) or {}
+    custom = sampling.get("custom_params") if isinstance(sampling, dict) else None
+    return as_plain(request_options(custom, server_options()))
+
+
 def annotate_items(output: Any, request_obj: Any, config: Any) -> Any:
     """Put the request's options (``None``: AdaFV off) on each of its image items, and say
     that an llava-hf image is one crop (``"pad"``), which SGLang would take for "anyres"."""
-    sampling = getattr(request_obj, "sampling_params", None) or {}
-    custom = sampling.get("custom_params") if isinstance(sampling, dict) else None
-    options = as_plain(request_options(custom, server_options()))
+    options = _request_options(request_obj)
     for item in output.mm_items:
         item.model_specific_data["image_aspect_ratio"] = "pad"
         item.model_specific_data[placeholders.OPTIONS_KEY] = options
@@ -103,6 +110,57 @@ async def process_mm_data_async(
     if not is_llava_hf(self.hf_config):
         return output
     return annotate_items(output, request_obj, self.hf_config)
+
+
+def is_qwen2_vl(config: Any) -> bool:
+    return getattr(config, "model_type", None) == "qwen2_vl"
+
+
+async def qwen_process_mm_data_async(
+    original: Callable,
+    self: Any,
+    image_data: Any,
+    input_text: Any,
+    request_obj: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
+    if not is_qwen2_vl(self.hf_config):
+        return output
+    return prune_prompt(output, _request_options(request_obj), self.mm_tokens.image_token_id)
+
+
+def _pruned(items: list[Any]) -> bool:
+    return any(from_plain(i.model_specific_data.get(placeholders.OPTIONS_KEY)) for i in items)
+
+
+def qwen_get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
+    if not (is_qwen2_vl(self.config) and _pruned(items)):
+        return original(self, items)
+    return qwen_selection.image_features(
+        self.visual,
+        self.get_input_embeddings(),
+        items,
+        report=lambda item, values: KEPT.record(item, values["kept"]),
+    )
+
+
+def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
+    """After the embedding step of a prefill, before the language model: the kept image
+    tokens' positions into the positions the language model receives (Qwen2-VL)."""
+    bound = inspect.signature(original).bind(*args, **kwargs)
+    batch = bound.arguments["forward_batch"]
+    model = bound.arguments.get("multimodal_model")
+    requests = list(batch.mm_inputs or [])
+    prefix_lens = list(batch.extend_prefix_lens_cpu or [])
+    extend_lens = list(batch.extend_seq_lens_cpu or [])
+    result = original(*args, **kwargs)
+    positions = getattr(batch, "mrope_positions", None)
+    pruned = [mm for mm in requests if mm is not None and _pruned(mm.mm_items)]
+    if positions is not None and pruned and model is not None and is_qwen2_vl(model.config):
+        place(positions, requests, prefix_lens, extend_lens, model.get_image_feature)
+    return result
 
 
 def to_inner_processor(original: Callable, self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -9,6 +9,9 @@ from __future__ import annotations
 LLAVA = "sglang.srt.models.llava.LlavaForConditionalGeneration"
 LLAVA_PROCESSOR = "sglang.srt.multimodal.processors.llava.LlavaImageProcessor"
 LLAVA_PROCESSOR_WRAPPER = "sglang.srt.multimodal.processors.llava.LlavaMultimodalProcessor"
+QWEN2_VL = "sglang.srt.models.qwen2_vl.Qwen2VLForConditionalGeneration"
+QWEN_PROCESSOR = "sglang.srt.multimodal.processors.qwen_vl.QwenVLImageProcessor"
+MM_UTILS = "sglang.srt.managers.mm_utils"
 
 # target -> name of the function in adafv_sglang.hooks; every hook is AROUND (it is handed
 # SGLang's original and calls it for models it does not serve).
@@ -20,6 +23,9 @@ TARGETS = {
     f"{LLAVA_PROCESSOR}.process_mm_data_async": "process_mm_data_async",
     f"{LLAVA_PROCESSOR_WRAPPER}.clear_preprocess_cache": "to_inner_processor",
     f"{LLAVA_PROCESSOR_WRAPPER}.shutdown": "to_inner_processor",
+    f"{QWEN_PROCESSOR}.process_mm_data_async": "qwen_process_mm_data_async",
+    f"{QWEN2_VL}.get_image_feature": "qwen_get_image_feature",
+    f"{MM_UTILS}.prepare_mm_inputs": "prepare_mm_inputs",
 }
 
 

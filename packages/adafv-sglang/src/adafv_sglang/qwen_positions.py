@@ -1,0 +1,82 @@
+"""The kept image tokens' M-RoPE positions, written in once the encoder step has chosen them.
+
+SGLang slices each request's positions for a prefill chunk (``forward_batch.mrope_positions``,
+the tensor the language model receives) before the model runs, and the image's rows are
+chosen inside the model's embedding step. So the encoder step records, per image item hash,
+the positions of the tokens it kept (``record``), and right after the embedding step, before
+the language model, ``place`` writes them over the provisional columns of the chunk and of
+the request (for its later chunks). The record is keyed like SGLang's embedding cache (the
+hash holds the image, the query and the options), so a chunk whose rows come from that cache
+finds its positions too; should the record have been evicted, the item is encoded again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from adafv_sglang.options import from_plain
+from adafv_sglang.placeholders import OPTIONS_KEY
+from adafv_sglang.qwen_prompt import IMAGE_POSITIONS_KEY
+
+CAPACITY = 65536  # images; an entry is 3 x K integers
+
+
+class KeptPositions:
+    """Item hash -> ``(3, K)`` positions of the kept tokens, least recently used out."""
+
+    def __init__(self, capacity: int = CAPACITY):
+        self.capacity = capacity
+        self._entries: OrderedDict[int, torch.Tensor] = OrderedDict()
+
+    def record(self, item: Any, kept: torch.Tensor) -> None:
+        positions = torch.as_tensor(item.model_specific_data[IMAGE_POSITIONS_KEY])
+        self._entries[int(item.hash)] = positions[:, kept.cpu()].clone()
+        self._entries.move_to_end(int(item.hash))
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def get(self, item: Any) -> torch.Tensor | None:
+        found = self._entries.get(int(item.hash))
+        if found is not None:
+            self._entries.move_to_end(int(item.hash))
+        return found
+
+
+KEPT = KeptPositions()
+
+
+def place(
+    mrope_positions: torch.Tensor,
+    requests: list[Any],
+    prefix_lens: list[int],
+    extend_lens: list[int],
+    encode: Callable[[list[Any]], Any],
+    kept: KeptPositions = KEPT,
+) -> None:
+    """Write the kept tokens' positions into this prefill's ``(3, tokens)`` positions (the
+    requests' chunks one after another) and into each request's own ``mrope_positions``."""
+    offset = 0
+    for mm, prefix, length in zip(requests, prefix_lens, extend_lens, strict=True):
+        for item in mm.mm_items if mm is not None else ():
+            if from_plain(item.model_specific_data.get(OPTIONS_KEY)) is None:
+                continue
+            ((start, end),) = item.offsets
+            first, last = max(start, prefix), min(end + 1, prefix + length)
+            if first >= last:
+                continue
+            columns = kept.get(item)
+            if columns is None:  # rows came from the embedding cache, the record is gone
+                encode([item])
+                columns = kept.get(item)
+            columns = columns.to(mrope_positions.device, mrope_positions.dtype)
+            mrope_positions[:, offset + first - prefix : offset + last - prefix] = columns[
+                :, first - start : last - start
+            ]
+            mm.mrope_positions[:, start : end + 1] = columns.to(
+                mm.mrope_positions.device, mm.mrope_positions.dtype
+            )
+        offset += length

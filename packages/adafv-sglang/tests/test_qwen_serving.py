@@ -1,0 +1,152 @@
+"""Qwen2-VL through the plugin's serving path, stage by stage with SGLang's own code: the real
+``QwenVLImageProcessor`` (hooked: K placeholders, the query in the hash), the scheduler's
+``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` with the embedding cache
+calling the encoder step on SGLang's own vision tower, and the positions of a prefill, whole
+or in two chunks split inside the image. The prompt, the kept tokens and their M-RoPE
+positions equal the Transformers integration's (fixture ``qwen2-vl-single-k48``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from array import array
+
+import numpy as np
+import pytest
+import torch
+
+from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from conftest import QWEN_CHECKPOINT, publish_server_args
+
+CASE = "qwen2-vl-single-k48"
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The hooked processor's output for the case's request, and the Transformers
+    integration's pruned inputs for the same image and prompt."""
+    from PIL import Image
+    from sglang.srt.managers.io_struct import GenerateReqInput
+    from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
+    from sglang.srt.multimodal.transport import determine_tensor_transport_mode
+    from sglang.srt.plugins import load_plugins
+    from sglang.srt.server_args import ServerArgs
+    from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
+
+    from adafv_conformance.model_references import build_inputs
+    from adafv_conformance.models import load_model
+    from adafv_transformers.pruning import prune_inputs
+
+    load_plugins()
+    case = load_suite(MODEL_FIXTURES).case(CASE)
+    _, expected = case.load()
+    params = case.params()
+    (path,) = params["image_paths"][0]
+    publish_server_args("tokenizer", QWEN_CHECKPOINT)
+    hf_processor = AutoProcessor.from_pretrained(QWEN_CHECKPOINT)
+    # The PIL image processor the fixtures were made with (Transformers' default here would
+    # be its torchvision variant, whose pixels differ slightly).
+    hf_processor.image_processor = AutoImageProcessor.from_pretrained(
+        QWEN_CHECKPOINT, backend="pil"
+    )
+    processor = QwenVLImageProcessor(
+        AutoConfig.from_pretrained(QWEN_CHECKPOINT),
+        ServerArgs(model_path=str(QWEN_CHECKPOINT), device="cpu"),
+        hf_processor,
+        determine_tensor_transport_mode(),
+    )
+    request = GenerateReqInput(
+        text=params["prompts"][0],
+        image_data=[path],
+        sampling_params={"custom_params": {"adafv": {"budget": params["budget"]}}},
+    )
+    output = asyncio.run(
+        processor.process_mm_data_async(
+            image_data=request.image_data, input_text=request.text, request_obj=request
+        )
+    )
+    model, hf = load_model(QWEN_CHECKPOINT, attn_implementation="sdpa")
+    inputs = build_inputs(model, hf, [Image.open(path).convert("RGB")], params["prompts"])
+    with torch.no_grad():
+        pruned = prune_inputs(model, budget=params["budget"], **inputs)
+    return output, model, pruned, expected
+
+
+def _prefill(served, sglang_tower, cuts):
+    """The scheduler's and the model's view of the request, prefilled in chunks at ``cuts``:
+    the padded prompt, the input embeddings, the positions the language model receives."""
+    from adafv_sglang import qwen_selection
+    from adafv_sglang.qwen_positions import KeptPositions, place
+    from sglang.srt.managers import mm_schedule
+    from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
+
+    output, model, _, _ = served
+    mm = MultimodalInputs.from_processor_output(output)
+    padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
+    kept = KeptPositions()
+    calls = []
+
+    def encode(items):
+        calls.append(len(items))
+        with torch.no_grad():
+            return qwen_selection.image_features(
+                sglang_tower,
+                model.get_input_embeddings(),
+                items,
+                report=lambda item, values: kept.record(item, values["kept"]),
+            )
+
+    if mm_schedule.embedding_cache is None:
+        mm_schedule.init_mm_embedding_cache(64 * 1024 * 1024)
+    mm_schedule.embedding_cache.clear()
+    bounds = [0, *cuts, len(padded)]
+    embeds, positions = [], []
+    for start, stop in itertools.pairwise(bounds):
+        chunk = mm.mrope_positions[:, start:stop].clone()  # as SGLang slices it per chunk
+        with torch.no_grad():
+            rows, _ = embed_mm_inputs(
+                [mm],
+                [start],
+                [stop - start],
+                padded[start:stop].clone(),
+                model.get_input_embeddings(),
+                data_embedding_func_mapping={Modality.IMAGE: encode},
+            )
+        place(chunk, [mm], [start], [stop - start], encode, kept)
+        embeds.append(rows)
+        positions.append(chunk)
+    return mm, torch.cat(embeds), torch.cat(positions, dim=1), calls
+
+
+def test_the_prompt_has_k_placeholders_and_the_transformers_tokens(served):  # ADAFV-R3
+    output, _, pruned, expected = served
+    assert output.input_ids == pruned["input_ids"][0].tolist()
+    (item,) = output.mm_items
+    start, end = item.offsets[0]
+    assert end - start + 1 == expected["indices"].shape[1]
+    assert int(output.mrope_position_delta) == int(
+        pruned["position_ids"].max() + 1 - len(output.input_ids)
+    )
+
+
+@pytest.mark.parametrize("cuts", [[], [20]], ids=["whole", "chunk-inside-the-image"])
+def test_kept_tokens_and_positions_equal_the_transformers_integrations(
+    served, sglang_tower, cuts
+):  # ADAFV-R1, ADAFV-R4, ADAFV-R15, ADAFV-R18
+    mm, embeds, positions, calls = _prefill(served, sglang_tower, cuts)
+    _, model, pruned, _ = served
+    assert calls == [1]  # one encoder call; later chunks take the cached rows
+    assert torch.equal(positions, pruned["position_ids"][:, 0])
+    assert torch.equal(mm.mrope_positions, pruned["position_ids"][:, 0])
+    (item,) = mm.mm_items
+    start, end = item.offsets[0]
+    with torch.no_grad():
+        want = model.get_input_embeddings()(pruned["input_ids"][0])
+    text = torch.ones(len(embeds), dtype=torch.bool)
+    text[start : end + 1] = False
+    torch.testing.assert_close(embeds[text], want[text])
+    assert np.array_equal(
+        (pruned["input_ids"][0] == model.config.image_token_id).nonzero().squeeze(1).numpy(),
+        np.arange(start, end + 1),
+    )
