@@ -4,7 +4,12 @@ and SGLang's own Qwen2-VL vision tower built on CPU."""
 from __future__ import annotations
 
 import copy
+import os
 import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +19,64 @@ from adafv_conformance.suite import MODEL_FIXTURES
 
 CHECKPOINT = MODEL_FIXTURES / "llava-1.5-tiny"
 QWEN_CHECKPOINT = MODEL_FIXTURES / "qwen2-vl-tiny"
+# SGLang's compiled kernels have no CPU wheel; see sgl_kernel_unavailable/sgl_kernel.
+STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
+
+
+@contextmanager
+def cpu_engine(model_path, **environment: str) -> Iterator:
+    """A real SGLang engine on CPU (its CPU engine, ``torch_native`` attention, float32 as
+    the fixtures), the plugin loaded by SGLang itself, ``environment`` set for its processes."""
+    saved = dict(os.environ)
+    os.environ.pop("ADAFV_BUDGET", None)
+    os.environ.pop("ADAFV_KEEP_RATIO", None)
+    os.environ.update(
+        SGLANG_USE_CPU_ENGINE="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
+        **environment,
+    )
+    sys.path.insert(0, str(STANDIN))
+    import sgl_kernel  # noqa: F401  (the stand-in, as sitecustomize imports it in children)
+    import sglang
+
+    llm = sglang.Engine(
+        model_path=str(model_path),
+        device="cpu",
+        attention_backend="torch_native",
+        disable_cuda_graph=True,
+        random_seed=0,
+        dtype="float32",  # the fixtures' dtype; on CPU SGLang would pick bfloat16
+        log_level="error",
+    )
+    try:
+        yield llm
+    finally:
+        llm.shutdown()
+        sys.path.remove(str(STANDIN))
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def text_logprob_errors(
+    meta: dict, expected: dict, image_token_id: int, unnamed: frozenset[int] = frozenset()
+) -> list[float]:
+    """Per text token of the pruned prompt after the first, the difference between the
+    engine's log-probability of it and the one the fixture's logits give. Tokens in
+    ``unnamed`` are skipped: SGLang names them 0 in its prompt log-probabilities."""
+    import torch
+
+    ids = expected["pruned_input_ids"][0]
+    ids = ids[ids >= 0]
+    want = torch.as_tensor(expected["logits"]).double().log_softmax(-1)
+    errors = []
+    for i, (value, token, _) in enumerate(meta["input_token_logprobs"]):
+        if i == 0 or ids[i] == image_token_id:  # no prediction for the first; placeholders
+            continue
+        if ids[i] in unnamed and token == 0:
+            continue
+        assert token == ids[i]
+        errors.append(abs(value - float(want[i - 1, token])))
+    return errors
 
 
 def publish_server_args(role: str, checkpoint) -> None:

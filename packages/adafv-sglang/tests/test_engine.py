@@ -6,23 +6,18 @@ after the image equal the Transformers fixtures', which they can only do with th
 rows in the same places.
 
 SGLang's CPU engine imports a few names of its compiled kernel package, which has no CPU
-wheel; ``cpu-env/sgl_kernel_unavailable`` provides them as functions that raise if called.
+wheel; ``cpu-env/sgl_kernel_unavailable`` provides them as functions that raise if called
+(``conftest.cpu_engine``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import CHECKPOINT
+from conftest import CHECKPOINT, cpu_engine, text_logprob_errors
 
-STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
 IMAGE = str(CHECKPOINT.parent / "images" / "picture-0.png")
 Q1 = "What color is the circle on the left?"
 Q2 = "How many dots are there in the picture, in one word?"
@@ -30,32 +25,8 @@ Q2 = "How many dots are there in the picture, in one word?"
 
 @pytest.fixture(scope="module")
 def engine():
-    saved = dict(os.environ)
-    os.environ.update(
-        SGLANG_USE_CPU_ENGINE="1",
-        ADAFV_BUDGET="32",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
-    )
-    os.environ.pop("ADAFV_KEEP_RATIO", None)
-    sys.path.insert(0, str(STANDIN))
-    import sglang
-
-    llm = sglang.Engine(
-        model_path=str(CHECKPOINT),
-        device="cpu",
-        attention_backend="torch_native",
-        disable_cuda_graph=True,
-        random_seed=0,
-        dtype="float32",  # the fixtures' dtype; on CPU SGLang would pick bfloat16
-        log_level="error",
-    )
-    try:
+    with cpu_engine(CHECKPOINT, ADAFV_BUDGET="32") as llm:
         yield llm
-    finally:
-        llm.shutdown()
-        sys.path.remove(str(STANDIN))
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def ask(llm, question: str, custom_params: dict | None = None) -> dict:
@@ -129,19 +100,6 @@ def _fixture_prompt(engine, case_id: str, **changes) -> tuple[dict, dict]:
     return out["meta_info"], expected
 
 
-def _text_logprob_errors(meta: dict, expected: dict, image: int) -> list[float]:
-    ids = expected["pruned_input_ids"][0]
-    ids = ids[ids >= 0]
-    want = torch.as_tensor(expected["logits"]).double().log_softmax(-1)
-    errors = []
-    for i, (value, token, _) in enumerate(meta["input_token_logprobs"]):
-        if i == 0 or ids[i] == image:  # no prediction for the first token; placeholders
-            continue
-        assert token == ids[i]
-        errors.append(abs(value - float(want[i - 1, token])))
-    return errors
-
-
 @pytest.mark.parametrize(
     "case_id", ["llava15-single-k64", "llava15-ratio-0.1", "llava15-square-k64"]
 )
@@ -152,7 +110,7 @@ def test_prompt_logprobs_equal_the_transformers_fixtures(engine, case_id):
     image = AutoConfig.from_pretrained(CHECKPOINT).image_token_id
     meta, expected = _fixture_prompt(engine, case_id)
     assert meta["image_tokens"] == expected["indices"].shape[1]
-    errors = _text_logprob_errors(meta, expected, image)
+    errors = text_logprob_errors(meta, expected, image)
     before = int(np.argmax(expected["pruned_input_ids"][0] == image))
     assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
     assert max(errors) < 1e-5, errors

@@ -152,6 +152,9 @@ def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
     bound = inspect.signature(original).bind(*args, **kwargs)
     batch = bound.arguments["forward_batch"]
     model = bound.arguments.get("multimodal_model")
+    mode = batch.forward_mode
+    if mode.is_decode() or mode.is_target_verify():  # no image rows are embedded then
+        return original(*args, **kwargs)
     requests = list(batch.mm_inputs or [])
     prefix_lens = list(batch.extend_prefix_lens_cpu or [])
     extend_lens = list(batch.extend_seq_lens_cpu or [])

@@ -1,0 +1,69 @@
+"""A real SGLang engine on CPU serving the tiny Qwen2-VL checkpoint with the plugin: the prompt
+SGLang prefills has ``K`` placeholders per image, and its log-probabilities after the image
+equal the Transformers integration's fixture (``qwen2-vl-single-k48``); they can only do so
+with the same kept rows at the same 3-D positions, which the plugin writes in after the
+encoder step has chosen them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from conftest import QWEN_CHECKPOINT, cpu_engine, text_logprob_errors
+
+CASE = "qwen2-vl-single-k48"
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    # Released Qwen2-VL configs name the tower's input channels "in_chans", which SGLang's
+    # tower reads; the fixture's config, saved by Transformers 5, names them "in_channels".
+    checkpoint = tmp_path_factory.mktemp("qwen") / "qwen2-vl-tiny"
+    shutil.copytree(QWEN_CHECKPOINT, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["vision_config"]["in_chans"] = config["vision_config"]["in_channels"]
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    with cpu_engine(checkpoint) as llm:
+        yield llm
+
+
+def _ask(engine, budget: int) -> dict:
+    params = load_suite(MODEL_FIXTURES).case(CASE).params()
+    out = engine.generate(
+        prompt=params["prompts"][0],
+        image_data=params["image_paths"][0][0],
+        sampling_params={
+            "max_new_tokens": 1,
+            "temperature": 0.0,
+            "custom_params": {"adafv": {"budget": budget}},
+        },
+        return_logprob=True,
+        logprob_start_len=0,
+    )
+    return out["meta_info"]
+
+
+def test_prompt_logprobs_equal_the_transformers_fixture(engine):
+    # ADAFV-R1, ADAFV-R3, ADAFV-R15, ADAFV-R18
+    case = load_suite(MODEL_FIXTURES).case(CASE)
+    _, expected = case.load()
+    config = json.loads((QWEN_CHECKPOINT / "config.json").read_text())
+    image = config["image_token_id"]
+    k = expected["indices"].shape[1]
+    meta = _ask(engine, case.params()["budget"])
+    assert meta["image_tokens"] == k
+    assert meta["prompt_tokens"] == int((expected["pruned_input_ids"][0] >= 0).sum())
+    # SGLang names <|vision_end|>, the token closing the image, 0 in these log-probabilities.
+    errors = text_logprob_errors(
+        meta, expected, image, unnamed=frozenset({config["vision_end_token_id"]})
+    )
+    assert len(errors) >= meta["prompt_tokens"] - k - 2
+    assert max(errors) < 1e-4, errors
+    # The check is sharp: one kept token fewer moves the text after the image far more.
+    fewer = _ask(engine, k - 1)
+    tail = [v for v, *_ in meta["input_token_logprobs"][-10:]]
+    fewer_tail = [v for v, *_ in fewer["input_token_logprobs"][-10:]]
+    assert max(abs(a - b) for a, b in zip(tail, fewer_tail, strict=True)) > 1e-3
