@@ -14,9 +14,10 @@ from array import array
 import numpy as np
 import pytest
 import torch
+from adafv_sglang.cpu_runtime import publish_server_args
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINT, publish_server_args
+from conftest import QWEN_CHECKPOINT
 
 CASE = "qwen2-vl-single-k48"
 
@@ -42,7 +43,7 @@ def served():
     _, expected = case.load()
     params = case.params()
     (path,) = params["image_paths"][0]
-    publish_server_args("tokenizer", QWEN_CHECKPOINT)
+    publish_server_args(QWEN_CHECKPOINT, role="tokenizer")
     hf_processor = AutoProcessor.from_pretrained(QWEN_CHECKPOINT)
     # The PIL image processor the fixtures were made with (Transformers' default here would
     # be its torchvision variant, whose pixels differ slightly).

@@ -3,15 +3,23 @@
     python -m adafv_conformance --fixtures conformance/fixtures/models run \\
         --backend adafv_sglang.conformance_backend:backend --device cpu
 
-Each llava-hf LLaVA-1.5 case goes through what SGLang does with a request, with SGLang's own
-classes: the image items (``MultimodalDataItem``, hashed by SGLang), ``MultimodalInputs``,
-the plugin's ``pad_input_ids``, and SGLang's ``embed_mm_inputs`` with its embedding cache
-calling the plugin's encoder step. SGLang's model classes need CUDA or SGLang's compiled CPU
-kernels to be built, so the modules the encoder step and the language model run are the
-checkpoint's Transformers modules: the same weights, and for the tower the same class the
-plugin gives SGLang (Transformers' ``CLIPVisionModel``). The pixels are the checkpoint's
-image processor's, in float32, as the fixtures were made (SGLang's processor rounds them to
-float16; ``tests/test_embedding.py`` checks that apart).
+Each case goes through what SGLang does with a request, with SGLang's own classes:
+
+- llava-hf LLaVA-1.5: the image items (``MultimodalDataItem``, hashed by SGLang),
+  ``MultimodalInputs``, the plugin's ``pad_input_ids``, and SGLang's ``embed_mm_inputs`` with
+  its embedding cache calling the plugin's encoder step. The tower is the class the plugin
+  gives SGLang (Transformers' ``CLIPVisionModel``); the pixels are the checkpoint's image
+  processor's, in float32, as the fixtures were made (SGLang's processor rounds them to
+  float16; ``tests/test_embedding.py`` checks that apart).
+- Qwen2-VL: SGLang's own ``QwenVLImageProcessor`` with the plugin's hook (the prompt with
+  ``K`` placeholders, its M-RoPE positions), the scheduler's ``MultimodalInputs`` and
+  ``pad_mm_tokens``, ``embed_mm_inputs`` calling the encoder step on SGLang's own vision
+  tower, and the plugin's placement of the kept tokens' positions.
+
+SGLang's language models need CUDA or SGLang's compiled CPU kernels to be built outside an
+engine, so the logits come from the checkpoint's Transformers language model, fed the
+embeddings and positions SGLang's path produced (``tests/test_engine*.py`` run a real
+engine).
 
 It reports per image the saliency, T2I log-scores and kept indices, and per prompt the token
 ids SGLang's prompt holds after padding (the image token id at each kept placeholder) and
@@ -20,6 +28,7 @@ the language model's logits over them.
 
 from __future__ import annotations
 
+import asyncio
 from array import array
 from pathlib import Path
 from typing import Any
@@ -28,17 +37,19 @@ import numpy as np
 import torch
 
 from adafv_conformance import Unsupported, pad_images
-from adafv_sglang.hooks import image_token_id, is_llava_hf, tokens_per_image
+from adafv_sglang import qwen_selection
+from adafv_sglang.cpu_runtime import qwen2_vl_tower
+from adafv_sglang.hooks import image_token_id, is_llava_hf, is_qwen2_vl, tokens_per_image
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
+from adafv_sglang.qwen_positions import KeptPositions, place
 from adafv_sglang.selection import image_features
 from adafv_transformers.options import Options
 
 UNSUPPORTED = {
     "llava_next": "SGLang 0.5.23 has no llava-hf LLaVA-NeXT model class",
     "llava_onevision": "not served by adafv-sglang yet",
-    "qwen2_vl": "not served by adafv-sglang yet (M-RoPE positions after the selection)",
-    "qwen2_5_vl": "not served by adafv-sglang yet (M-RoPE positions after the selection)",
+    "qwen2_5_vl": "not served by adafv-sglang yet (its tower attends within windows)",
 }
 
 
@@ -72,18 +83,30 @@ class SGLangBackend:
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         config = AutoConfig.from_pretrained(params["model_dir"])
-        if not is_llava_hf(config):
+        if not (is_llava_hf(config) or is_qwen2_vl(config)):
             reason = UNSUPPORTED.get(config.model_type, f"no SGLang path for {config.model_type!r}")
             raise Unsupported(reason)
         model, processor = self._load(params["model_dir"], device)
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
         options = Options(**budget, guarantee=params["guarantee"], t2i_scale=params["t2i_scale"])
-        rows = [
-            self._run_prompt(model, processor, ids[valid.astype(bool)], paths, options, device)
-            for ids, valid, paths in zip(
-                inputs["input_ids"], inputs["attention_mask"], params["image_paths"], strict=True
-            )
-        ]
+        rows = []
+        for ids, valid, prompt, paths in zip(
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            params["prompts"],
+            params["image_paths"],
+            strict=True,
+        ):
+            if is_qwen2_vl(config):
+                rows.append(
+                    self._run_qwen_prompt(model, params["model_dir"], prompt, paths, options)
+                )
+            else:
+                rows.append(
+                    self._run_prompt(
+                        model, processor, ids[valid.astype(bool)], paths, options, device
+                    )
+                )
         reports = [report for row in rows for report in row["reports"]]
         longest = max(len(row["ids"]) for row in rows)
         pruned = np.full((len(rows), longest), -1, dtype=np.int64)
@@ -170,6 +193,88 @@ class SGLangBackend:
             ((start, end),) = item.offsets
             kept_ids[start : end + 1] = image
         return {"reports": reports, "ids": kept_ids, "logits": logits.float().cpu().numpy()}
+
+    def _qwen_processor(self, model_dir: str) -> Any:
+        """SGLang's Qwen-VL processor for the checkpoint, with the PIL image processor the
+        fixtures were made with (Transformers' default here is its torchvision variant)."""
+        from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
+        from sglang.srt.multimodal.transport import determine_tensor_transport_mode
+        from sglang.srt.plugins import load_plugins
+        from sglang.srt.server_args import ServerArgs
+        from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
+
+        key = ("qwen-processor", model_dir)
+        if key not in self._loaded:
+            load_plugins()  # the plugin's hooks on SGLang's processor and positions
+            tower = qwen2_vl_tower(model_dir)  # publishes SGLang's config, as a server does
+            hf_processor = AutoProcessor.from_pretrained(model_dir)
+            hf_processor.image_processor = AutoImageProcessor.from_pretrained(
+                model_dir, backend="pil"
+            )
+            self._loaded[key] = (
+                QwenVLImageProcessor(
+                    AutoConfig.from_pretrained(model_dir),
+                    ServerArgs(model_path=model_dir, device="cpu"),
+                    hf_processor,
+                    determine_tensor_transport_mode(),
+                ),
+                tower,
+            )
+        return self._loaded[key]
+
+    def _run_qwen_prompt(
+        self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
+    ) -> dict[str, Any]:
+        """One Qwen2-VL prompt through SGLang's processor, scheduler inputs and embedding."""
+        from sglang.srt.managers import mm_schedule
+        from sglang.srt.managers.io_struct import GenerateReqInput
+        from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
+        from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
+
+        processor, tower = self._qwen_processor(model_dir)
+        request = GenerateReqInput(
+            text=prompt,
+            image_data=list(paths),
+            sampling_params={"custom_params": {"adafv": as_plain(options)}},
+        )
+        output = asyncio.run(
+            processor.process_mm_data_async(
+                image_data=request.image_data, input_text=prompt, request_obj=request
+            )
+        )
+        mm = MultimodalInputs.from_processor_output(output)
+        padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
+        kept, reports = KeptPositions(), []
+
+        def encode(items: list[Any]) -> torch.Tensor:
+            def record(item: Any, values: dict[str, torch.Tensor]) -> None:
+                kept.record(item, values["kept"])
+                reports.append({k: v.detach().cpu().numpy() for k, v in values.items()})
+
+            return qwen_selection.image_features(
+                tower, model.get_input_embeddings(), items, report=record
+            )
+
+        if mm_schedule.embedding_cache is None:
+            mm_schedule.init_mm_embedding_cache(256 * 1024 * 1024)
+        mm_schedule.embedding_cache.clear()
+        positions = mm.mrope_positions.clone()
+        with torch.no_grad():
+            embeds, _ = embed_mm_inputs(
+                [mm],
+                [0],
+                [len(padded)],
+                padded.clone(),
+                model.get_input_embeddings(),
+                data_embedding_func_mapping={Modality.IMAGE: encode},
+            )
+            place(positions, [mm], [0], [len(padded)], encode, kept)
+            logits = model(inputs_embeds=embeds[None], position_ids=positions[:, None]).logits[0]
+        return {
+            "reports": reports,
+            "ids": np.asarray(output.input_ids, dtype=np.int64),
+            "logits": logits.float().cpu().numpy(),
+        }
 
 
 def _one_token_per_image(expanded_ids: np.ndarray, image: int) -> array:
