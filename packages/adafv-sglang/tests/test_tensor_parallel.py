@@ -6,7 +6,9 @@ query's embeddings come from SGLang's ``VocabParallelEmbedding``: each rank hold
 the table, looks up its own ids and sums the slices' rows across ranks. Here two ranks run
 on CPU (gloo), each with SGLang's real parallel groups and ``VocabParallelEmbedding`` loaded
 by its own weight loader, and the plugin's encoder step; every rank must keep the same
-indices as the unsharded model, which are the Transformers fixture's.
+indices as the unsharded model, which are the Transformers fixture's. For Qwen2-VL the tower
+itself is sharded: each rank's attention holds half the heads, and the saliency's sum over
+heads crosses the ranks.
 """
 
 from __future__ import annotations
@@ -86,10 +88,14 @@ def _rank(rank: int, port: int, results) -> None:
     results[rank] = kept[0]
 
 
-def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model():
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model():
+    port = _free_port()
     with mp.Manager() as manager:
         results = manager.dict()
         mp.spawn(_rank, args=(port, results), nprocs=WORLD)
@@ -97,3 +103,65 @@ def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model():
     _, expected = load_suite(MODEL_FIXTURES).case(CASE).load()
     for kept in per_rank:
         np.testing.assert_array_equal(kept, expected["indices"][0])
+
+
+QWEN_CASE = "qwen2-vl-single-k48"
+
+
+def _qwen_rank(rank: int, port: int, results) -> None:
+    from adafv_sglang.cpu_runtime import qwen2_vl_tower
+    from adafv_sglang.options import as_plain
+    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+    from adafv_sglang.qwen_selection import image_features
+    from PIL import Image
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
+
+    from adafv_conformance.models import load_model
+    from adafv_transformers.options import Options
+    from conftest import QWEN_CHECKPOINT
+
+    tower = qwen2_vl_tower(QWEN_CHECKPOINT, tp_size=WORLD, rank=rank, port=port)
+    heads = tower.blocks[-1].attn.num_attention_heads_per_partition
+    if heads * WORLD != 4:
+        raise AssertionError(f"rank {rank} holds {heads} of the tower's 4 heads")
+    model, (image_processor, _) = load_model(QWEN_CHECKPOINT, attn_implementation="sdpa")
+    case = load_suite(MODEL_FIXTURES).case(QWEN_CASE)
+    inputs, _ = case.load()
+    params = case.params()
+    pixels = image_processor(
+        images=[Image.open(params["image_paths"][0][0]).convert("RGB")], return_tensors="pt"
+    )
+    ids = inputs["input_ids"][0]
+    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    item = MultimodalDataItem(
+        modality=Modality.IMAGE,
+        feature=pixels["pixel_values"],
+        model_specific_data={
+            "image_grid_thw": pixels["image_grid_thw"],
+            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
+            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
+        },
+    )
+    reports = []
+    with torch.no_grad():
+        image_features(
+            tower,
+            model.get_input_embeddings(),
+            [item],
+            report=lambda item, values: reports.append(values),
+        )
+    results[rank] = (reports[0]["kept"].tolist(), reports[0]["saliency"].tolist())
+
+
+def test_qwen_ranks_holding_half_the_heads_each_give_the_whole_saliency():  # ADAFV-R18
+    # Each rank computes the received attention of its own heads; summed across ranks, it is
+    # the mean over all heads, so every rank keeps what one rank with all heads keeps.
+    port = _free_port()
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_qwen_rank, args=(port, results), nprocs=WORLD)
+        per_rank = [results[rank] for rank in range(WORLD)]
+    _, expected = load_suite(MODEL_FIXTURES).case(QWEN_CASE).load()
+    for kept, saliency in per_rank:
+        np.testing.assert_array_equal(kept, expected["indices"][0])
+        np.testing.assert_allclose(saliency, expected["saliency"][0], rtol=1e-5, atol=1e-7)

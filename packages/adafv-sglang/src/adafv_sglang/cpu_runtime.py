@@ -1,9 +1,9 @@
-"""SGLang's process-wide runtime in one CPU process, and its Qwen2-VL vision tower built there:
+"""SGLang's process-wide runtime in CPU processes, and its Qwen2-VL vision tower built there:
 what the conformance backend and the tests need to run SGLang's own modules outside an engine.
 
 An engine publishes its server arguments and sets up its parallel groups in each process it
-starts; SGLang's layers read both when they are built. Here one rank does the same, with the
-gloo backend.
+starts; SGLang's layers read both when they are built. Here each rank does the same, with
+the gloo backend.
 """
 
 from __future__ import annotations
@@ -14,17 +14,27 @@ from pathlib import Path
 from typing import Any
 
 
-def publish_server_args(checkpoint: str | Path, role: str = "scheduler") -> None:
+def publish_server_args(
+    checkpoint: str | Path, role: str = "scheduler", tp_size: int = 1, rank: int = 0
+) -> None:
     """SGLang's process-wide configuration, as its launcher publishes it."""
     from sglang.srt.runtime_context import SpawnRanks, publish
     from sglang.srt.server_args import ServerArgs
 
-    ranks = SpawnRanks(world_rank=0) if role == "scheduler" else None
-    publish(ServerArgs(model_path=str(checkpoint), device="cpu"), role=role, ranks=ranks)
+    args = ServerArgs(model_path=str(checkpoint), device="cpu", tp_size=tp_size)
+    ranks = SpawnRanks(world_rank=rank) if role == "scheduler" else None
+    publish(args, role=role, ranks=ranks)
 
 
-def single_rank_parallel() -> None:
-    """SGLang's parallel groups for one rank on CPU (gloo), once per process."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def init_parallel(tp_size: int = 1, rank: int = 0, port: int | None = None) -> None:
+    """SGLang's parallel groups for ``rank`` of ``tp_size`` on CPU (gloo), once per process;
+    the ranks of one group share ``port``."""
     from sglang.srt.distributed.parallel_state import (
         init_distributed_environment,
         initialize_model_parallel,
@@ -33,29 +43,29 @@ def single_rank_parallel() -> None:
 
     if model_parallel_is_initialized():
         return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     init_distributed_environment(
-        world_size=1,
-        rank=0,
-        local_rank=0,
-        distributed_init_method=f"tcp://127.0.0.1:{port}",
+        world_size=tp_size,
+        rank=rank,
+        local_rank=rank,
+        distributed_init_method=f"tcp://127.0.0.1:{port or free_port()}",
         backend="gloo",
     )
     initialize_model_parallel()
 
 
-def qwen2_vl_tower(checkpoint: str | Path) -> Any:
+def qwen2_vl_tower(
+    checkpoint: str | Path, tp_size: int = 1, rank: int = 0, port: int | None = None
+) -> Any:
     """SGLang's ``Qwen2VisionTransformer`` of a Qwen2-VL checkpoint, float32, with the
-    checkpoint's ``visual.*`` weights loaded as SGLang's ``load_weights`` names them."""
+    checkpoint's ``visual.*`` weights loaded as SGLang's ``load_weights`` names them (each
+    rank's shards, under tensor parallelism)."""
     from safetensors.torch import load_file
     from sglang.srt.models.qwen2_vl import Qwen2VisionTransformer
     from transformers import AutoConfig
 
     checkpoint = Path(checkpoint)
-    publish_server_args(checkpoint)
-    single_rank_parallel()
+    publish_server_args(checkpoint, tp_size=tp_size, rank=rank)
+    init_parallel(tp_size, rank, port)
     vision = copy.deepcopy(AutoConfig.from_pretrained(checkpoint).vision_config)
     if not hasattr(vision, "in_chans"):  # released configs carry it; Transformers 5 drops it
         vision.in_chans = vision.in_channels
