@@ -77,9 +77,19 @@ def text_logprob_errors(
     return errors
 
 
-@pytest.fixture(scope="session")
-def sglang_tower():
-    """SGLang's own Qwen2-VL vision tower, built on CPU with the fixture's weights."""
-    from adafv_sglang.cpu_runtime import qwen2_vl_tower
+QWEN_CHECKPOINTS = {"qwen2-vl": QWEN_CHECKPOINT, "qwen2.5-vl": MODEL_FIXTURES / "qwen2.5-vl-tiny"}
 
-    return qwen2_vl_tower(QWEN_CHECKPOINT)
+
+@pytest.fixture(scope="session")
+def sglang_towers():
+    """SGLang's own Qwen vision towers, built on CPU with the fixtures' weights, by name."""
+    from adafv_sglang.cpu_runtime import qwen_tower
+
+    towers: dict = {}
+
+    def tower(name: str):
+        if name not in towers:
+            towers[name] = qwen_tower(QWEN_CHECKPOINTS[name])
+        return towers[name]
+
+    return tower

@@ -1,8 +1,8 @@
-"""A real SGLang engine on CPU serving the tiny Qwen2-VL checkpoint with the plugin: the prompt
-SGLang prefills has ``K`` placeholders per image, and its log-probabilities after the image
-equal the Transformers integration's fixture (``qwen2-vl-single-k48``); they can only do so
-with the same kept rows at the same 3-D positions, which the plugin writes in after the
-encoder step has chosen them."""
+"""A real SGLang engine on CPU serving the tiny Qwen2-VL and Qwen2.5-VL checkpoints with the
+plugin: the prompt SGLang prefills has ``K`` placeholders per image, and its log-probabilities
+after the image equal the Transformers integration's fixtures (``qwen2-vl-single-k48``,
+``qwen2.5-vl-single-k48``); they can only do so with the same kept rows at the same 3-D
+positions, which the plugin writes in after the encoder step has chosen them."""
 
 from __future__ import annotations
 
@@ -12,27 +12,29 @@ import shutil
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINT, cpu_engine, text_logprob_errors
+from conftest import QWEN_CHECKPOINTS, cpu_engine, text_logprob_errors
 
-CASE = "qwen2-vl-single-k48"
+CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
+@pytest.fixture(scope="module", params=sorted(CASES))
+def engine(request, tmp_path_factory):
     # Released Qwen2-VL configs name the tower's input channels "in_chans", which SGLang's
     # tower reads; the fixture's config, saved by Transformers 5, names them "in_channels".
-    checkpoint = tmp_path_factory.mktemp("qwen") / "qwen2-vl-tiny"
-    shutil.copytree(QWEN_CHECKPOINT, checkpoint)
+    source = QWEN_CHECKPOINTS[request.param]
+    checkpoint = tmp_path_factory.mktemp("qwen") / source.name
+    shutil.copytree(source, checkpoint)
     config = json.loads((checkpoint / "config.json").read_text())
     config["vision_config"]["in_chans"] = config["vision_config"]["in_channels"]
     (checkpoint / "config.json").write_text(json.dumps(config))
     with cpu_engine(checkpoint) as llm:
-        yield llm
+        yield request.param, llm
 
 
 def _ask(engine, budget: int) -> dict:
-    params = load_suite(MODEL_FIXTURES).case(CASE).params()
-    out = engine.generate(
+    name, llm = engine
+    params = load_suite(MODEL_FIXTURES).case(CASES[name]).params()
+    out = llm.generate(
         prompt=params["prompts"][0],
         image_data=params["image_paths"][0][0],
         sampling_params={
@@ -48,9 +50,10 @@ def _ask(engine, budget: int) -> dict:
 
 def test_prompt_logprobs_equal_the_transformers_fixture(engine):
     # ADAFV-R1, ADAFV-R3, ADAFV-R15, ADAFV-R18
-    case = load_suite(MODEL_FIXTURES).case(CASE)
+    name, _ = engine
+    case = load_suite(MODEL_FIXTURES).case(CASES[name])
     _, expected = case.load()
-    config = json.loads((QWEN_CHECKPOINT / "config.json").read_text())
+    config = json.loads((QWEN_CHECKPOINTS[name] / "config.json").read_text())
     image = config["image_token_id"]
     k = expected["indices"].shape[1]
     meta = _ask(engine, case.params()["budget"])

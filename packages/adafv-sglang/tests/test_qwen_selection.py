@@ -1,19 +1,22 @@
-"""The Qwen2-VL encoder step on SGLang's own vision tower (``Qwen2VisionTransformer``, built
-with SGLang's parallel state on CPU and loaded with the fixture checkpoint's weights): the
-saliency of ADAFV-R18 and the kept tokens equal the Transformers integration's fixture."""
+"""The Qwen encoder step on SGLang's own vision towers (``Qwen2VisionTransformer``,
+``Qwen2_5_VisionTransformer``, built with SGLang's parallel state on CPU and loaded with the
+fixture checkpoints' weights): the saliency of ADAFV-R18 and the kept tokens equal the
+Transformers integration's fixtures."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINT as CHECKPOINT
+from conftest import QWEN_CHECKPOINTS
 
-CASE = "qwen2-vl-single-k48"
+CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 
 
-def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_tower):
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_towers, name):
     # ADAFV-R1, ADAFV-R3, ADAFV-R5, ADAFV-R18
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
@@ -24,10 +27,10 @@ def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_tower):
     from adafv_conformance.models import load_model
     from adafv_transformers.options import Options
 
-    case = load_suite(MODEL_FIXTURES).case(CASE)
+    case = load_suite(MODEL_FIXTURES).case(CASES[name])
     inputs, expected = case.load()
     params = case.params()
-    model, (image_processor, _) = load_model(CHECKPOINT, attn_implementation="sdpa")
+    model, (image_processor, _) = load_model(QWEN_CHECKPOINTS[name], attn_implementation="sdpa")
     image = Image.open(params["image_paths"][0][0]).convert("RGB")
     pixels = image_processor(images=[image], return_tensors="pt")
     ids = inputs["input_ids"][0]
@@ -44,7 +47,7 @@ def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_tower):
     reports = []
     with torch.no_grad():
         rows = image_features(
-            sglang_tower,
+            sglang_towers(name),
             model.get_input_embeddings(),
             [item],
             report=lambda item, values: reports.append(values),

@@ -1,9 +1,10 @@
-"""Qwen2-VL through the plugin's serving path, stage by stage with SGLang's own code: the real
-``QwenVLImageProcessor`` (hooked: K placeholders, the query in the hash), the scheduler's
-``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` with the embedding cache
-calling the encoder step on SGLang's own vision tower, and the positions of a prefill, whole
-or in two chunks split inside the image. The prompt, the kept tokens and their M-RoPE
-positions equal the Transformers integration's (fixture ``qwen2-vl-single-k48``)."""
+"""Qwen2-VL and Qwen2.5-VL through the plugin's serving path, stage by stage with SGLang's
+own code: the real ``QwenVLImageProcessor`` (hooked: K placeholders, the query in the hash),
+the scheduler's ``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` with the
+embedding cache calling the encoder step on SGLang's own vision tower, and the positions of
+a prefill, whole or in two chunks split inside the image. The prompt, the kept tokens and
+their M-RoPE positions equal the Transformers integration's (fixtures
+``qwen2-vl-single-k48``, ``qwen2.5-vl-single-k48``)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import torch
 from adafv_sglang.cpu_runtime import publish_server_args
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINT
+from conftest import QWEN_CHECKPOINTS
 
-CASE = "qwen2-vl-single-k48"
+CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 
 
-@pytest.fixture(scope="module")
-def served():
+@pytest.fixture(scope="module", params=sorted(CASES))
+def served(request):
     """The hooked processor's output for the case's request, and the Transformers
     integration's pruned inputs for the same image and prompt."""
     from PIL import Image
@@ -39,20 +40,20 @@ def served():
     from adafv_transformers.pruning import prune_inputs
 
     load_plugins()
-    case = load_suite(MODEL_FIXTURES).case(CASE)
+    name = request.param
+    checkpoint = QWEN_CHECKPOINTS[name]
+    case = load_suite(MODEL_FIXTURES).case(CASES[name])
     _, expected = case.load()
     params = case.params()
     (path,) = params["image_paths"][0]
-    publish_server_args(QWEN_CHECKPOINT, role="tokenizer")
-    hf_processor = AutoProcessor.from_pretrained(QWEN_CHECKPOINT)
+    publish_server_args(checkpoint, role="tokenizer")
+    hf_processor = AutoProcessor.from_pretrained(checkpoint)
     # The PIL image processor the fixtures were made with (Transformers' default here would
     # be its torchvision variant, whose pixels differ slightly).
-    hf_processor.image_processor = AutoImageProcessor.from_pretrained(
-        QWEN_CHECKPOINT, backend="pil"
-    )
+    hf_processor.image_processor = AutoImageProcessor.from_pretrained(checkpoint, backend="pil")
     processor = QwenVLImageProcessor(
-        AutoConfig.from_pretrained(QWEN_CHECKPOINT),
-        ServerArgs(model_path=str(QWEN_CHECKPOINT), device="cpu"),
+        AutoConfig.from_pretrained(checkpoint),
+        ServerArgs(model_path=str(checkpoint), device="cpu"),
         hf_processor,
         determine_tensor_transport_mode(),
     )
@@ -66,14 +67,14 @@ def served():
             image_data=request.image_data, input_text=request.text, request_obj=request
         )
     )
-    model, hf = load_model(QWEN_CHECKPOINT, attn_implementation="sdpa")
+    model, hf = load_model(checkpoint, attn_implementation="sdpa")
     inputs = build_inputs(model, hf, [Image.open(path).convert("RGB")], params["prompts"])
     with torch.no_grad():
         pruned = prune_inputs(model, budget=params["budget"], **inputs)
-    return output, model, pruned, expected
+    return name, output, model, pruned, expected
 
 
-def _prefill(served, sglang_tower, cuts):
+def _prefill(served, tower, cuts):
     """The scheduler's and the model's view of the request, prefilled in chunks at ``cuts``:
     the padded prompt, the input embeddings, the positions the language model receives."""
     from adafv_sglang import qwen_selection
@@ -82,7 +83,7 @@ def _prefill(served, sglang_tower, cuts):
     from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
     from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
 
-    output, model, _, _ = served
+    _, output, model, _, _ = served
     mm = MultimodalInputs.from_processor_output(output)
     padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
     kept = KeptPositions()
@@ -92,7 +93,7 @@ def _prefill(served, sglang_tower, cuts):
         calls.append(len(items))
         with torch.no_grad():
             return qwen_selection.image_features(
-                sglang_tower,
+                tower,
                 model.get_input_embeddings(),
                 items,
                 report=lambda item, values: kept.record(item, values["kept"]),
@@ -121,7 +122,7 @@ def _prefill(served, sglang_tower, cuts):
 
 
 def test_the_prompt_has_k_placeholders_and_the_transformers_tokens(served):  # ADAFV-R3
-    output, _, pruned, expected = served
+    _, output, _, pruned, expected = served
     assert output.input_ids == pruned["input_ids"][0].tolist()
     (item,) = output.mm_items
     start, end = item.offsets[0]
@@ -133,10 +134,10 @@ def test_the_prompt_has_k_placeholders_and_the_transformers_tokens(served):  # A
 
 @pytest.mark.parametrize("cuts", [[], [20]], ids=["whole", "chunk-inside-the-image"])
 def test_kept_tokens_and_positions_equal_the_transformers_integrations(
-    served, sglang_tower, cuts
+    served, sglang_towers, cuts
 ):  # ADAFV-R1, ADAFV-R4, ADAFV-R15, ADAFV-R18
-    mm, embeds, positions, calls = _prefill(served, sglang_tower, cuts)
-    _, model, pruned, _ = served
+    name, _, model, pruned, _ = served
+    mm, embeds, positions, calls = _prefill(served, sglang_towers(name), cuts)
     assert calls == [1]  # one encoder call; later chunks take the cached rows
     assert torch.equal(positions, pruned["position_ids"][:, 0])
     assert torch.equal(mm.mrope_positions, pruned["position_ids"][:, 0])

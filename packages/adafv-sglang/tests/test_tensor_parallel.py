@@ -109,7 +109,7 @@ QWEN_CASE = "qwen2-vl-single-k48"
 
 
 def _qwen_rank(rank: int, port: int, results) -> None:
-    from adafv_sglang.cpu_runtime import qwen2_vl_tower
+    from adafv_sglang.cpu_runtime import qwen_tower
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
     from adafv_sglang.qwen_selection import image_features
@@ -120,7 +120,7 @@ def _qwen_rank(rank: int, port: int, results) -> None:
     from adafv_transformers.options import Options
     from conftest import QWEN_CHECKPOINT
 
-    tower = qwen2_vl_tower(QWEN_CHECKPOINT, tp_size=WORLD, rank=rank, port=port)
+    tower = qwen_tower(QWEN_CHECKPOINT, tp_size=WORLD, rank=rank, port=port)
     heads = tower.blocks[-1].attn.num_attention_heads_per_partition
     if heads * WORLD != 4:
         raise AssertionError(f"rank {rank} holds {heads} of the tower's 4 heads")

@@ -11,10 +11,10 @@ Each case goes through what SGLang does with a request, with SGLang's own classe
   gives SGLang (Transformers' ``CLIPVisionModel``); the pixels are the checkpoint's image
   processor's, in float32, as the fixtures were made (SGLang's processor rounds them to
   float16; ``tests/test_embedding.py`` checks that apart).
-- Qwen2-VL: SGLang's own ``QwenVLImageProcessor`` with the plugin's hook (the prompt with
-  ``K`` placeholders, its M-RoPE positions), the scheduler's ``MultimodalInputs`` and
-  ``pad_mm_tokens``, ``embed_mm_inputs`` calling the encoder step on SGLang's own vision
-  tower, and the plugin's placement of the kept tokens' positions.
+- Qwen2-VL and Qwen2.5-VL: SGLang's own ``QwenVLImageProcessor`` with the plugin's hook
+  (the prompt with ``K`` placeholders, its M-RoPE positions), the scheduler's
+  ``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` calling the encoder step
+  on SGLang's own vision tower, and the plugin's placement of the kept tokens' positions.
 
 SGLang's language models need CUDA or SGLang's compiled CPU kernels to be built outside an
 engine, so the logits come from the checkpoint's Transformers language model, fed the
@@ -38,8 +38,8 @@ import torch
 
 from adafv_conformance import Unsupported, pad_images
 from adafv_sglang import qwen_selection
-from adafv_sglang.cpu_runtime import qwen2_vl_tower
-from adafv_sglang.hooks import image_token_id, is_llava_hf, is_qwen2_vl, tokens_per_image
+from adafv_sglang.cpu_runtime import qwen_tower
+from adafv_sglang.hooks import image_token_id, is_llava_hf, is_qwen_vl, tokens_per_image
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.qwen_positions import KeptPositions, place
@@ -49,7 +49,6 @@ from adafv_transformers.options import Options
 UNSUPPORTED = {
     "llava_next": "SGLang 0.5.23 has no llava-hf LLaVA-NeXT model class",
     "llava_onevision": "not served by adafv-sglang yet",
-    "qwen2_5_vl": "not served by adafv-sglang yet (its tower attends within windows)",
 }
 
 
@@ -83,7 +82,7 @@ class SGLangBackend:
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         config = AutoConfig.from_pretrained(params["model_dir"])
-        if not (is_llava_hf(config) or is_qwen2_vl(config)):
+        if not (is_llava_hf(config) or is_qwen_vl(config)):
             reason = UNSUPPORTED.get(config.model_type, f"no SGLang path for {config.model_type!r}")
             raise Unsupported(reason)
         model, processor = self._load(params["model_dir"], device)
@@ -97,7 +96,7 @@ class SGLangBackend:
             params["image_paths"],
             strict=True,
         ):
-            if is_qwen2_vl(config):
+            if is_qwen_vl(config):
                 rows.append(
                     self._run_qwen_prompt(model, params["model_dir"], prompt, paths, options)
                 )
@@ -206,7 +205,7 @@ class SGLangBackend:
         key = ("qwen-processor", model_dir)
         if key not in self._loaded:
             load_plugins()  # the plugin's hooks on SGLang's processor and positions
-            tower = qwen2_vl_tower(model_dir)  # publishes SGLang's config, as a server does
+            tower = qwen_tower(model_dir)  # publishes SGLang's config, as a server does
             hf_processor = AutoProcessor.from_pretrained(model_dir)
             hf_processor.image_processor = AutoImageProcessor.from_pretrained(
                 model_dir, backend="pil"
@@ -225,7 +224,7 @@ class SGLangBackend:
     def _run_qwen_prompt(
         self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
     ) -> dict[str, Any]:
-        """One Qwen2-VL prompt through SGLang's processor, scheduler inputs and embedding."""
+        """One Qwen prompt through SGLang's processor, scheduler inputs and embedding."""
         from sglang.srt.managers import mm_schedule
         from sglang.srt.managers.io_struct import GenerateReqInput
         from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens

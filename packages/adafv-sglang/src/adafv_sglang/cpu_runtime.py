@@ -53,31 +53,51 @@ def init_parallel(tp_size: int = 1, rank: int = 0, port: int | None = None) -> N
     initialize_model_parallel()
 
 
-def qwen2_vl_tower(
+TOWERS = {
+    "qwen2_vl": ("sglang.srt.models.qwen2_vl", "Qwen2VisionTransformer"),
+    "qwen2_5_vl": ("sglang.srt.models.qwen2_5_vl", "Qwen2_5_VisionTransformer"),
+}
+# Checkpoint names -> SGLang's fused parameters, as its load_weights maps them.
+STACKED = {"mlp.gate_proj.": ("mlp.gate_up_proj.", 0), "mlp.up_proj.": ("mlp.gate_up_proj.", 1)}
+
+
+def qwen_tower(
     checkpoint: str | Path, tp_size: int = 1, rank: int = 0, port: int | None = None
 ) -> Any:
-    """SGLang's ``Qwen2VisionTransformer`` of a Qwen2-VL checkpoint, float32, with the
+    """SGLang's vision tower of a Qwen2-VL or Qwen2.5-VL checkpoint, float32, with the
     checkpoint's ``visual.*`` weights loaded as SGLang's ``load_weights`` names them (each
     rank's shards, under tensor parallelism)."""
+    import importlib
+
     from safetensors.torch import load_file
-    from sglang.srt.models.qwen2_vl import Qwen2VisionTransformer
     from transformers import AutoConfig
 
     checkpoint = Path(checkpoint)
     publish_server_args(checkpoint, tp_size=tp_size, rank=rank)
     init_parallel(tp_size, rank, port)
-    vision = copy.deepcopy(AutoConfig.from_pretrained(checkpoint).vision_config)
+    config = AutoConfig.from_pretrained(checkpoint)
+    module, name = TOWERS[config.model_type]
+    vision = copy.deepcopy(config.vision_config)
     if not hasattr(vision, "in_chans"):  # released configs carry it; Transformers 5 drops it
         vision.in_chans = vision.in_channels
-    tower = Qwen2VisionTransformer(vision).float().eval()
+    tower_class = getattr(importlib.import_module(module), name)
+    tower = tower_class(vision, norm_eps=getattr(config, "rms_norm_eps", 1e-6)).float().eval()
     params = dict(tower.named_parameters())
     for path in sorted(checkpoint.glob("*.safetensors")):
-        for name, tensor in load_file(str(path)).items():
-            if name.startswith("visual."):
-                param = params[name.removeprefix("visual.").replace("attn.qkv.", "attn.qkv_proj.")]
-                loader = getattr(param, "weight_loader", None)
-                if loader is None:
-                    param.data.copy_(tensor)
-                else:
-                    loader(param, tensor)
+        for key, tensor in load_file(str(path)).items():
+            if not key.startswith("visual."):
+                continue
+            key = key.removeprefix("visual.").replace("attn.qkv.", "attn.qkv_proj.")
+            shard = None
+            for part, (fused, index) in STACKED.items():
+                if part in key:
+                    key, shard = key.replace(part, fused), index
+            param = params[key]
+            loader = getattr(param, "weight_loader", None)
+            if loader is None:
+                param.data.copy_(tensor)
+            elif shard is None:
+                loader(param, tensor)
+            else:
+                loader(param, tensor, shard)
     return tower

@@ -113,8 +113,9 @@ async def process_mm_data_async(
     return annotate_items(output, request_obj, self.hf_config)
 
 
-def is_qwen2_vl(config: Any) -> bool:
-    return getattr(config, "model_type", None) == "qwen2_vl"
+def is_qwen_vl(config: Any) -> bool:
+    """Qwen2-VL or Qwen2.5-VL."""
+    return getattr(config, "model_type", None) in ("qwen2_vl", "qwen2_5_vl")
 
 
 async def qwen_process_mm_data_async(
@@ -127,7 +128,7 @@ async def qwen_process_mm_data_async(
     **kwargs: Any,
 ) -> Any:
     output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
-    if not is_qwen2_vl(self.hf_config):
+    if not is_qwen_vl(self.hf_config):
         return output
     return prune_prompt(output, _request_options(request_obj), self.mm_tokens.image_token_id)
 
@@ -137,7 +138,7 @@ def _pruned(items: list[Any]) -> bool:
 
 
 def qwen_get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
-    if not (is_qwen2_vl(self.config) and _pruned(items)):
+    if not (is_qwen_vl(self.config) and _pruned(items)):
         return original(self, items)
     return qwen_selection.image_features(
         self.visual,
@@ -162,7 +163,7 @@ def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
     result = original(*args, **kwargs)
     positions = getattr(batch, "mrope_positions", None)
     pruned = [mm for mm in requests if mm is not None and _pruned(mm.mm_items)]
-    if positions is not None and pruned and model is not None and is_qwen2_vl(model.config):
+    if positions is not None and pruned and model is not None and is_qwen_vl(model.config):
         place(positions, requests, prefix_lens, extend_lens, model.get_image_feature)
     return result
 

@@ -10,6 +10,7 @@ LLAVA = "sglang.srt.models.llava.LlavaForConditionalGeneration"
 LLAVA_PROCESSOR = "sglang.srt.multimodal.processors.llava.LlavaImageProcessor"
 LLAVA_PROCESSOR_WRAPPER = "sglang.srt.multimodal.processors.llava.LlavaMultimodalProcessor"
 QWEN2_VL = "sglang.srt.models.qwen2_vl.Qwen2VLForConditionalGeneration"
+QWEN2_5_VL = "sglang.srt.models.qwen2_5_vl.Qwen2_5_VLForConditionalGeneration"
 QWEN_PROCESSOR = "sglang.srt.multimodal.processors.qwen_vl.QwenVLImageProcessor"
 MM_UTILS = "sglang.srt.managers.mm_utils"
 
@@ -25,6 +26,7 @@ TARGETS = {
     f"{LLAVA_PROCESSOR_WRAPPER}.shutdown": "to_inner_processor",
     f"{QWEN_PROCESSOR}.process_mm_data_async": "qwen_process_mm_data_async",
     f"{QWEN2_VL}.get_image_feature": "qwen_get_image_feature",
+    f"{QWEN2_5_VL}.get_image_feature": "qwen_get_image_feature",
     f"{MM_UTILS}.prepare_mm_inputs": "prepare_mm_inputs",
 }
 

@@ -1,10 +1,14 @@
-"""The encoder step of a Qwen2-VL model served by SGLang: the tower's ``N`` merged tokens per
-image, the saliency of ADAFV-R18 from the same pass, and the ``K`` AdaFV keeps.
+"""The encoder step of a Qwen2-VL or Qwen2.5-VL model served by SGLang: the tower's ``N``
+merged tokens per image, the saliency of ADAFV-R18 from the same pass, and the ``K`` AdaFV
+keeps.
 
-SGLang's Qwen2-VL tower (``Qwen2VisionTransformer``) has no [CLS] token; saliency is the
-attention each patch receives in the last block, the one whose output feeds the merger,
-averaged over heads and over the queries of its image, then over the four patches the merger
-fuses into one token (ADAFV-R18, as the Transformers integration computes it). A forward
+SGLang's Qwen towers have no [CLS] token; saliency is the attention each patch receives in
+the last block that attends over the whole image (ADAFV-R18, as the Transformers integration
+computes it), averaged over heads and over the queries of its image, then over the four
+patches the merger fuses into one token. For Qwen2-VL that is the last block, which feeds the
+merger. Qwen2.5-VL's tower attends within windows in most blocks and sees the patches window
+by window: its saliency comes from its last full-attention block, and is put back in the
+merger's output order. A forward
 pre-hook records what the block hands its attention module (the normed patches, the image
 boundaries and the rotary tables); the queries and keys are recomputed from those with the
 module's own fused projection and SGLang's rotary function, so the tower keeps its fast
@@ -73,6 +77,7 @@ def _received(attention: nn.Module, inputs: _AttentionInputs) -> torch.Tensor:
             ).float()
             * local
             for a, b in itertools.pairwise(bounds)
+            if b > a  # Qwen2.5-VL's boundaries start with a repeated 0
         ]
     )
     if attention.tp_size > 1:
@@ -80,6 +85,21 @@ def _received(attention: nn.Module, inputs: _AttentionInputs) -> torch.Tensor:
 
         summed = tensor_model_parallel_all_reduce(summed)
     return summed / (local * attention.tp_size)
+
+
+def saliency_block(visual: nn.Module) -> int:
+    """The last block that attends over whole images: the last one, or for Qwen2.5-VL the
+    last of its full-attention blocks."""
+    full = getattr(visual, "fullatt_block_indexes", None)
+    if full is None:
+        return len(visual.blocks) - 1
+    full = [int(i) for i in full if int(i) < len(visual.blocks)]
+    if not full:
+        raise ValueError(
+            f"fullatt_block_indexes={list(visual.fullatt_block_indexes)}: this tower has no "
+            "full-attention block to take saliency from (ADAFV-R18)"
+        )
+    return max(full)
 
 
 def image_features(
@@ -93,11 +113,14 @@ def image_features(
     ``t2i_log`` and ``kept``."""
     pixels = torch.cat([torch.as_tensor(item.feature) for item in items], dim=0)
     grid = torch.cat([torch.as_tensor(item.image_grid_thw).reshape(-1, 3) for item in items])
-    attention = visual.blocks[-1].attn
+    attention = visual.blocks[saliency_block(visual)].attn
     with _AttentionInputs(attention) as recorded:
         features = visual(pixels.to(visual.device, visual.dtype), grid_thw=grid.to(visual.device))
     merge = visual.spatial_merge_size**2
     saliency = _received(attention, recorded).view(-1, merge).mean(dim=1)
+    if hasattr(visual, "get_window_index"):  # Qwen2.5-VL: from window order to the output's
+        window_index, _ = visual.get_window_index(grid)
+        saliency = saliency[torch.argsort(window_index.to(saliency.device))]
     sizes = (grid.prod(-1) // merge).tolist()
     rows = []
     for item, visual_rows, item_saliency in zip(
