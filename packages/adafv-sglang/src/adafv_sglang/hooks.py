@@ -1,7 +1,8 @@
 """The functions the plugin hooks into SGLang (``plugin.register`` names the targets).
 
 Each acts only on the models the plugin serves, llava-hf LLaVA-1.5
-(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``) and Qwen2-VL,
+(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``), Qwen2-VL and
+Qwen2.5-VL,
 and calls SGLang's own code for every other model. Besides AdaFV, for LLaVA-1.5
 they repair what SGLang 0.5.23 gets wrong for these checkpoints (docs/sglang.md lists each):
 no CLIP tower in its registry, the ``"default"`` feature strategy rejected when loading,
