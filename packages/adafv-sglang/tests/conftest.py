@@ -44,6 +44,9 @@ def cpu_engine(model_path, **environment: str) -> Iterator:
         disable_cuda_graph=True,
         random_seed=0,
         dtype="float32",  # the fixtures' dtype; on CPU SGLang would pick bfloat16
+        # A KV pool for a few short prompts: sized by default from the machine's free memory,
+        # it would take most of it.
+        max_total_tokens=8192,
         log_level="error",
     )
     try:
