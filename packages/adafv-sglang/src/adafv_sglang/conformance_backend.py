@@ -233,7 +233,8 @@ class SGLangBackend:
         processor, tower = self._qwen_processor(model_dir)
         request = GenerateReqInput(
             text=prompt,
-            image_data=list(paths),
+            # SGLang reads a string that is not an absolute path or URL as base64 data.
+            image_data=[str(Path(path).resolve()) for path in paths],
             sampling_params={"custom_params": {"adafv": as_plain(options)}},
         )
         output = asyncio.run(
