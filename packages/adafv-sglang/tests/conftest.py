@@ -96,3 +96,38 @@ def sglang_towers():
         return towers[name]
 
     return tower
+
+
+def qwen_case_item(checkpoint, case_id: str):
+    """``(item, pixels, model, expected)``: the fixture case's image as SGLang's Qwen
+    processor hands it on (the checkpoint's PIL image processor's pixels and grid), with the
+    case's budget and query on it; the checkpoint's Transformers model; the case's
+    expected outputs."""
+    import numpy as np
+    from adafv_sglang.options import as_plain
+    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+    from PIL import Image
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
+
+    from adafv_conformance.models import load_model
+    from adafv_conformance.suite import load_suite
+    from adafv_transformers.options import Options
+
+    case = load_suite(MODEL_FIXTURES).case(case_id)
+    inputs, expected = case.load()
+    params = case.params()
+    model, (image_processor, _) = load_model(checkpoint, attn_implementation="sdpa")
+    image = Image.open(params["image_paths"][0][0]).convert("RGB")
+    pixels = image_processor(images=[image], return_tensors="pt")
+    ids = inputs["input_ids"][0]
+    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    item = MultimodalDataItem(
+        modality=Modality.IMAGE,
+        feature=pixels["pixel_values"],
+        model_specific_data={
+            "image_grid_thw": pixels["image_grid_thw"],
+            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
+            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
+        },
+    )
+    return item, pixels, model, expected

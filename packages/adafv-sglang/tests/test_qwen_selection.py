@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINTS
+from conftest import QWEN_CHECKPOINTS, qwen_case_item
 
 CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 
@@ -18,32 +17,9 @@ CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_towers, name):
     # ADAFV-R1, ADAFV-R3, ADAFV-R5, ADAFV-R18
-    from adafv_sglang.options import as_plain
-    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
     from adafv_sglang.qwen_selection import image_features
-    from PIL import Image
-    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
-    from adafv_conformance.models import load_model
-    from adafv_transformers.options import Options
-
-    case = load_suite(MODEL_FIXTURES).case(CASES[name])
-    inputs, expected = case.load()
-    params = case.params()
-    model, (image_processor, _) = load_model(QWEN_CHECKPOINTS[name], attn_implementation="sdpa")
-    image = Image.open(params["image_paths"][0][0]).convert("RGB")
-    pixels = image_processor(images=[image], return_tensors="pt")
-    ids = inputs["input_ids"][0]
-    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
-    item = MultimodalDataItem(
-        modality=Modality.IMAGE,
-        feature=pixels["pixel_values"],
-        model_specific_data={
-            "image_grid_thw": pixels["image_grid_thw"],
-            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
-            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
-        },
-    )
+    item, pixels, model, expected = qwen_case_item(QWEN_CHECKPOINTS[name], CASES[name])
     reports = []
     with torch.no_grad():
         rows = image_features(

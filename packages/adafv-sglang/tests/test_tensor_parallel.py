@@ -110,38 +110,15 @@ QWEN_CASE = "qwen2-vl-single-k48"
 
 def _qwen_rank(rank: int, port: int, results) -> None:
     from adafv_sglang.cpu_runtime import qwen_tower
-    from adafv_sglang.options import as_plain
-    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
     from adafv_sglang.qwen_selection import image_features
-    from PIL import Image
-    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
-    from adafv_conformance.models import load_model
-    from adafv_transformers.options import Options
-    from conftest import QWEN_CHECKPOINT
+    from conftest import QWEN_CHECKPOINT, qwen_case_item
 
     tower = qwen_tower(QWEN_CHECKPOINT, tp_size=WORLD, rank=rank, port=port)
     heads = tower.blocks[-1].attn.num_attention_heads_per_partition
     if heads * WORLD != 4:
         raise AssertionError(f"rank {rank} holds {heads} of the tower's 4 heads")
-    model, (image_processor, _) = load_model(QWEN_CHECKPOINT, attn_implementation="sdpa")
-    case = load_suite(MODEL_FIXTURES).case(QWEN_CASE)
-    inputs, _ = case.load()
-    params = case.params()
-    pixels = image_processor(
-        images=[Image.open(params["image_paths"][0][0]).convert("RGB")], return_tensors="pt"
-    )
-    ids = inputs["input_ids"][0]
-    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
-    item = MultimodalDataItem(
-        modality=Modality.IMAGE,
-        feature=pixels["pixel_values"],
-        model_specific_data={
-            "image_grid_thw": pixels["image_grid_thw"],
-            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
-            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
-        },
-    )
+    item, _, model, _ = qwen_case_item(QWEN_CHECKPOINT, QWEN_CASE)
     reports = []
     with torch.no_grad():
         image_features(

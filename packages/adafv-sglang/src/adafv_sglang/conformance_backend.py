@@ -44,6 +44,7 @@ from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.qwen_positions import KeptPositions, place
 from adafv_sglang.selection import image_features
+from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 
 UNSUPPORTED = {
@@ -52,27 +53,10 @@ UNSUPPORTED = {
 }
 
 
-class SGLangBackend:
+class SGLangBackend(TransformersBackend):
+    """The Transformers backend's devices and checkpoint loading, SGLang's request path."""
+
     name = "sglang"
-
-    def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str], tuple[Any, Any]] = {}
-
-    def unsupported_reason(self, device: str) -> str | None:
-        if device == "cuda" and not torch.cuda.is_available():
-            return "no CUDA device"
-        if device not in ("cpu", "cuda"):
-            return f"unknown device {device!r}"
-        return None
-
-    def _load(self, model_dir: str, device: str) -> tuple[Any, Any]:
-        from adafv_conformance.models import load_model
-
-        key = (model_dir, device)
-        if key not in self._loaded:
-            model, processor = load_model(Path(model_dir), attn_implementation="sdpa")
-            self._loaded[key] = (model.to(device), processor)
-        return self._loaded[key]
 
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str

@@ -20,38 +20,16 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-import adafv
-from adafv_sglang.options import from_plain
-from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
-from adafv_transformers.saliency import received_attention
+from adafv_sglang.selection import Report, kept_rows
+from adafv_transformers.saliency import AttentionInputs, received_attention
 
 
-class _AttentionInputs:
-    """What a block passes its attention module, recorded while the tower runs."""
-
-    def __init__(self, attention: nn.Module):
-        self._attention = attention
-        self.args: tuple = ()
-        self.kwargs: dict = {}
-
-    def __enter__(self) -> _AttentionInputs:
-        self._handle = self._attention.register_forward_pre_hook(self._record, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.remove()
-
-    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.args, self.kwargs = args, kwargs
-
-
-def _received(attention: nn.Module, inputs: _AttentionInputs) -> torch.Tensor:
+def _received(attention: nn.Module, inputs: AttentionInputs) -> torch.Tensor:
     """``(patches,)``: per patch, the attention it receives within its image, mean over all
     heads (ADAFV-R18)."""
     if not inputs.args:
@@ -106,7 +84,7 @@ def image_features(
     visual: nn.Module,
     embed_tokens: nn.Module,
     items: list[Any],
-    report: Callable[[Any, dict[str, torch.Tensor]], None] | None = None,
+    report: Report | None = None,
 ) -> torch.Tensor:
     """The rows of every item, concatenated: all ``N`` without AdaFV options, the kept ``K``
     (ascending) with them. ``report`` is called per pruned item with its ``saliency``,
@@ -114,7 +92,7 @@ def image_features(
     pixels = torch.cat([torch.as_tensor(item.feature) for item in items], dim=0)
     grid = torch.cat([torch.as_tensor(item.image_grid_thw).reshape(-1, 3) for item in items])
     attention = visual.blocks[saliency_block(visual)].attn
-    with _AttentionInputs(attention) as recorded:
+    with AttentionInputs(attention) as recorded:
         features = visual(pixels.to(visual.device, visual.dtype), grid_thw=grid.to(visual.device))
     merge = visual.spatial_merge_size**2
     saliency = _received(attention, recorded).view(-1, merge).mean(dim=1)
@@ -122,26 +100,10 @@ def image_features(
         window_index, _ = visual.get_window_index(grid)
         saliency = saliency[torch.argsort(window_index.to(saliency.device))]
     sizes = (grid.prod(-1) // merge).tolist()
-    rows = []
-    for item, visual_rows, item_saliency in zip(
-        items, features.split(sizes), saliency.split(sizes), strict=True
-    ):
-        options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
-        if options is None:
-            rows.append(visual_rows)
-            continue
-        query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
-        text = embed_tokens(query.to(visual_rows.device)).to(visual_rows.dtype)
-        scores = adafv.t2i_scores(visual_rows[None], text[None], t2i_scale=options.t2i_scale)
-        chosen = adafv.select_from_scores(
-            scores,
-            item_saliency[None].to(visual_rows.device),
-            options.budget,
-            keep_ratio=options.keep_ratio,
-            guarantee=options.guarantee,
+    rows = [
+        kept_rows(item, item_rows, item_saliency, embed_tokens, report)
+        for item, item_rows, item_saliency in zip(
+            items, features.split(sizes), saliency.split(sizes), strict=True
         )
-        kept = chosen.indices[0, : int(chosen.count[0])]
-        if report is not None:
-            report(item, {"saliency": item_saliency, "t2i_log": scores[0], "kept": kept})
-        rows.append(visual_rows[kept])
+    ]
     return torch.cat(rows)

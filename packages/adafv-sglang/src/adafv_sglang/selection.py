@@ -26,6 +26,38 @@ from adafv_transformers.families.llava import attention_probe, patch_saliency
 STRATEGIES = {"default": "default", "patch": "default", "full": "full"}
 
 
+Report = Callable[[Any, dict[str, torch.Tensor]], None]
+
+
+def kept_rows(
+    item: Any,
+    visual: torch.Tensor,
+    saliency: torch.Tensor,
+    embed_tokens: nn.Module,
+    report: Report | None = None,
+) -> torch.Tensor:
+    """The rows of one image's ``(N, d)`` projected tokens that AdaFV keeps for ``item``: all
+    of them without options, else the ``K`` chosen with the query left on the item
+    (ADAFV-R1, R5, R10), ascending. ``report`` gets ``saliency``, ``t2i_log`` and ``kept``."""
+    options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
+    if options is None:
+        return visual
+    query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
+    text = embed_tokens(query.to(visual.device)).to(visual.dtype)
+    scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
+    chosen = adafv.select_from_scores(
+        scores,
+        saliency[None].to(visual.device),
+        options.budget,
+        keep_ratio=options.keep_ratio,
+        guarantee=options.guarantee,
+    )
+    kept = chosen.indices[0, : int(chosen.count[0])]
+    if report is not None:
+        report(item, {"saliency": saliency, "t2i_log": scores[0], "kept": kept})
+    return visual[kept]
+
+
 def image_features(
     tower: nn.Module,
     projector: nn.Module,
@@ -33,7 +65,7 @@ def image_features(
     feature_layer: int,
     strategy: str,
     items: list[Any],
-    report: Callable[[Any, dict[str, torch.Tensor]], None] | None = None,
+    report: Report | None = None,
 ) -> torch.Tensor:
     """The rows of every item in ``items``, concatenated: all ``N`` for an item without AdaFV
     options, the kept ``K`` (ascending) for one with them.
@@ -56,23 +88,6 @@ def image_features(
             hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
         patches = hidden[:, 1:] if strategy == "default" else hidden
         visual = projector(patches).flatten(0, -2)  # (N, d): one image per item
-        options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
-        if options is None:
-            rows.append(visual)
-            continue
         saliency = patch_saliency(probe.cls_attention(), strategy).flatten()
-        query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
-        text = embed_tokens(query.to(visual.device)).to(visual.dtype)
-        scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
-        chosen = adafv.select_from_scores(
-            scores,
-            saliency[None].to(visual.device),
-            options.budget,
-            keep_ratio=options.keep_ratio,
-            guarantee=options.guarantee,
-        )
-        kept = chosen.indices[0, : int(chosen.count[0])]
-        if report is not None:
-            report(item, {"saliency": saliency, "t2i_log": scores[0], "kept": kept})
-        rows.append(visual[kept])
+        rows.append(kept_rows(item, visual, saliency, embed_tokens, report))
     return torch.cat(rows)

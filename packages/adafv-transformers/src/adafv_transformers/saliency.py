@@ -105,3 +105,23 @@ def received_attention(queries: torch.Tensor, keys: torch.Tensor, scale: float) 
     """
     logits = queries.float() @ keys.float().transpose(-1, -2) * scale
     return logits.softmax(dim=-1).mean(dim=(0, 1))
+
+
+class AttentionInputs:
+    """Records what a block hands its attention module (positional and keyword arguments)
+    while the tower runs, for towers whose queries and keys are recomputed from them."""
+
+    def __init__(self, attention: nn.Module):
+        self._attention = attention
+        self.args: tuple = ()
+        self.kwargs: dict = {}
+
+    def __enter__(self) -> AttentionInputs:
+        self._handle = self._attention.register_forward_pre_hook(self._record, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.remove()
+
+    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self.args, self.kwargs = args, kwargs

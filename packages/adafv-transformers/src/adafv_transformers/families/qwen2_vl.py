@@ -29,29 +29,10 @@ from torch import nn
 
 from adafv_transformers.families.base import EncodedImages, refuse_videos
 from adafv_transformers.families.llava import Llava, base_model
-from adafv_transformers.saliency import received_attention
+from adafv_transformers.saliency import AttentionInputs, received_attention
 
 
-class _LastBlockInputs:
-    """Captures what a tower block passes to its attention module."""
-
-    def __init__(self, attention: nn.Module):
-        self._attention = attention
-        self.args: tuple = ()
-        self.kwargs: dict = {}
-
-    def __enter__(self) -> _LastBlockInputs:
-        self._handle = self._attention.register_forward_pre_hook(self._record, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.remove()
-
-    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.args, self.kwargs = args, kwargs
-
-
-def patch_saliency(attention: nn.Module, inputs: _LastBlockInputs) -> torch.Tensor:
+def patch_saliency(attention: nn.Module, inputs: AttentionInputs) -> torch.Tensor:
     """``(patches,)`` attention received per patch, within each image (ADAFV-R18), in the
     order the block sees the patches."""
     rotary = importlib.import_module(type(attention).__module__).apply_rotary_pos_emb_vision
@@ -87,7 +68,7 @@ class Qwen2VL(Llava):
         base = base_model(model)
         visual = base.visual
         attention = visual.blocks[self.saliency_block(visual)].attn
-        with _LastBlockInputs(attention) as captured:
+        with AttentionInputs(attention) as captured:
             out = base.get_image_features(
                 pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
             )
