@@ -99,8 +99,7 @@ def _processed(custom_params, monkeypatch, environ=None):
         text="user: <image> <image> which ?",
         sampling_params={"max_new_tokens": 4, "custom_params": custom_params},
     )
-    config = AutoConfig.from_pretrained(CHECKPOINT)
-    return hooks.annotate_items(output, request, config).mm_items
+    return hooks.annotate_items(output, request).mm_items
 
 
 def test_each_image_carries_the_requests_options(monkeypatch):

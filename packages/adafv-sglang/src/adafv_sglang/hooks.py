@@ -14,7 +14,6 @@ cache flush and shutdown.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +23,6 @@ from adafv_sglang.qwen_positions import KEPT, place
 from adafv_sglang.qwen_prompt import prune_prompt
 from adafv_sglang.selection import image_features
 from adafv_sglang.tower import CLIPVisionTower
-
-logger = logging.getLogger(__name__)
 
 
 def is_llava_hf(config: Any) -> bool:
@@ -89,7 +86,7 @@ def _request_options(request_obj: Any) -> dict[str, Any] | None:
     return as_plain(request_options(custom, server_options()))
 
 
-def annotate_items(output: Any, request_obj: Any, config: Any) -> Any:
+def annotate_items(output: Any, request_obj: Any) -> Any:
     """Put the request's options (``None``: AdaFV off) on each of its image items, and say
     that an llava-hf image is one crop (``"pad"``), which SGLang would take for "anyres"."""
     options = _request_options(request_obj)
@@ -111,7 +108,7 @@ async def process_mm_data_async(
     output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
     if not is_llava_hf(self.hf_config):
         return output
-    return annotate_items(output, request_obj, self.hf_config)
+    return annotate_items(output, request_obj)
 
 
 def is_qwen_vl(config: Any) -> bool:
