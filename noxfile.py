@@ -86,6 +86,28 @@ def _pruned(func):
     return run
 
 
+def _run_conformance(
+    session: nox.Session, target: str, fixtures: str, devices: list[str], report: Path
+) -> None:
+    """The conformance runner on ``target`` (module:attr) for each device, its JSON report
+    (one per device when there are several) in ``build/conformance`` for ``matrix``."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    device_args = [arg for device in devices for arg in ("--device", device)]
+    session.run(
+        "python",
+        "-m",
+        "adafv_conformance",
+        "--fixtures",
+        fixtures,
+        "run",
+        "--backend",
+        target,
+        *device_args,
+        "--json",
+        str(report),
+    )
+
+
 def _cuda_visible() -> bool:
     """Whether this machine shows an NVIDIA GPU, asked without importing torch."""
     return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
@@ -163,22 +185,12 @@ def sglang_tests(session: nox.Session) -> None:
         shutil.copy(env / name, Path(site) / name)
     _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang", *TEST_TOOLS)
     session.run("pytest", "packages/adafv-sglang/tests", *session.posargs)
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python",
-        "-m",
-        "adafv_conformance",
-        "--fixtures",
-        "conformance/fixtures/models",
-        "run",
-        "--backend",
+    _run_conformance(
+        session,
         "adafv_sglang.conformance_backend:backend",
-        "--device",
-        "cpu",
-        "--device",
-        "cuda",
-        "--json",
-        str(REPORTS / "sglang.json"),
+        "conformance/fixtures/models",
+        DEVICES,
+        REPORTS / "sglang.json",  # one report per device: sglang-cpu.json, sglang-cuda.json
     )
 
 
@@ -202,21 +214,7 @@ def conformance(session: nox.Session, backend: str, device: str) -> None:
         session.skip("no CUDA device on this machine: nothing to install or run")
     target, fixtures, packages = CONFORMANCE_BACKENDS[backend]
     _install(session, "-e", "./conformance", *packages)
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python",
-        "-m",
-        "adafv_conformance",
-        "--fixtures",
-        fixtures,
-        "run",
-        "--backend",
-        target,
-        "--device",
-        device,
-        "--json",
-        str(REPORTS / f"{backend}-{device}.json"),
-    )
+    _run_conformance(session, target, fixtures, [device], REPORTS / f"{backend}-{device}.json")
 
 
 @nox.session(tags=["cpu", "conformance"])

@@ -96,6 +96,11 @@ def annotate_items(output: Any, request_obj: Any) -> Any:
     return output
 
 
+def is_qwen_vl(config: Any) -> bool:
+    """Qwen2-VL or Qwen2.5-VL."""
+    return getattr(config, "model_type", None) in ("qwen2_vl", "qwen2_5_vl")
+
+
 async def process_mm_data_async(
     original: Callable,
     self: Any,
@@ -105,30 +110,15 @@ async def process_mm_data_async(
     *args: Any,
     **kwargs: Any,
 ) -> Any:
+    """SGLang's LLaVA and Qwen-VL processors: the request's options on each image item, and
+    for Qwen the prompt cut to ``K`` placeholders per image."""
     output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
-    if not is_llava_hf(self.hf_config):
-        return output
-    return annotate_items(output, request_obj)
-
-
-def is_qwen_vl(config: Any) -> bool:
-    """Qwen2-VL or Qwen2.5-VL."""
-    return getattr(config, "model_type", None) in ("qwen2_vl", "qwen2_5_vl")
-
-
-async def qwen_process_mm_data_async(
-    original: Callable,
-    self: Any,
-    image_data: Any,
-    input_text: Any,
-    request_obj: Any,
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
-    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
-    if not is_qwen_vl(self.hf_config):
-        return output
-    return prune_prompt(output, _request_options(request_obj), self.mm_tokens.image_token_id)
+    if is_llava_hf(self.hf_config):
+        return annotate_items(output, request_obj)
+    if is_qwen_vl(self.hf_config):
+        options = _request_options(request_obj)
+        return prune_prompt(output, options, self.mm_tokens.image_token_id)
+    return output
 
 
 def _pruned(items: list[Any]) -> bool:

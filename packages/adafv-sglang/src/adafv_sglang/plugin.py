@@ -24,7 +24,7 @@ TARGETS = {
     f"{LLAVA_PROCESSOR}.process_mm_data_async": "process_mm_data_async",
     f"{LLAVA_PROCESSOR_WRAPPER}.clear_preprocess_cache": "to_inner_processor",
     f"{LLAVA_PROCESSOR_WRAPPER}.shutdown": "to_inner_processor",
-    f"{QWEN_PROCESSOR}.process_mm_data_async": "qwen_process_mm_data_async",
+    f"{QWEN_PROCESSOR}.process_mm_data_async": "process_mm_data_async",
     f"{QWEN2_VL}.get_image_feature": "qwen_get_image_feature",
     f"{QWEN2_5_VL}.get_image_feature": "qwen_get_image_feature",
     f"{MM_UTILS}.prepare_mm_inputs": "prepare_mm_inputs",
