@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from adafv_sglang.hooks import image_token_id, tokens_per_image
+from adafv_sglang.configs import image_token_id, tokens_per_image
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.selection import image_features
@@ -84,7 +84,7 @@ def _request(llava, case, options):
     item = MultimodalDataItem(
         modality=Modality.IMAGE,
         feature=pixels["pixel_values"],
-        model_specific_data={"image_aspect_ratio": "pad", OPTIONS_KEY: as_plain(options)},
+        model_specific_data={OPTIONS_KEY: as_plain(options)},
     )
     mm = MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=[item]))
     config = model.config
@@ -92,7 +92,7 @@ def _request(llava, case, options):
     image = image_token_id(config)
     prompt = array("q", [t for i, t in enumerate(ids) if t != image or ids[i - 1] != image])
     n = tokens_per_image(config, config.vision_feature_select_strategy)
-    padded = pad_input_ids(prompt, mm, image, n)
+    padded = pad_input_ids(prompt, mm, image, lambda item: (n, 0))
     return mm, torch.tensor(padded, dtype=torch.long)
 
 

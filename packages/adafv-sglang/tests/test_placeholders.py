@@ -8,7 +8,12 @@ from array import array
 import numpy as np
 import pytest
 from adafv_sglang.options import as_plain
-from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY, pad_input_ids
+from adafv_sglang.placeholders import (
+    OPTIONS_KEY,
+    QUERY_KEY,
+    pad_input_ids,
+    placeholder_count,
+)
 from sglang.srt.managers.schedule_batch import (
     Modality,
     MultimodalDataItem,
@@ -22,6 +27,10 @@ IMAGE = 104
 N = 576
 
 
+def one_crop(item):  # LLaVA-1.5: N content tokens, no separators
+    return (N, 0)
+
+
 def _inputs(*seeds: int, options: Options | None = None) -> MultimodalInputs:
     """What SGLang's scheduler builds from the LLaVA processor's items (one per image)."""
     items = []
@@ -31,7 +40,7 @@ def _inputs(*seeds: int, options: Options | None = None) -> MultimodalInputs:
             MultimodalDataItem(
                 modality=Modality.IMAGE,
                 feature=pixels,
-                model_specific_data={"image_aspect_ratio": "pad", OPTIONS_KEY: as_plain(options)},
+                model_specific_data={OPTIONS_KEY: as_plain(options)},
             )
         )
     return MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=items))
@@ -48,7 +57,7 @@ def _prompt(*question: int) -> array:
 )
 def test_each_image_gets_k_placeholders_and_its_offsets(options, count):  # ADAFV-R3
     mm = _inputs(0, options=options)
-    ids = pad_input_ids(_prompt(7, 8, 9), mm, IMAGE, N)
+    ids = pad_input_ids(_prompt(7, 8, 9), mm, IMAGE, one_crop)
     (item,) = mm.mm_items
     assert len(ids) == 2 + count + 3 and list(ids[:2]) == [1, 5] and list(ids[-3:]) == [7, 8, 9]
     assert list(ids[2 : 2 + count]) == item.padding_sequence(count)
@@ -58,7 +67,7 @@ def test_each_image_gets_k_placeholders_and_its_offsets(options, count):  # ADAF
 
 def test_the_query_of_each_image_is_the_text_after_it():  # ADAFV-R1
     mm = _inputs(0, 1, options=Options(budget=32))
-    ids = pad_input_ids(array("q", [1, IMAGE, 6, IMAGE, 7, 8]), mm, IMAGE, N)
+    ids = pad_input_ids(array("q", [1, IMAGE, 6, IMAGE, 7, 8]), mm, IMAGE, one_crop)
     first, second = mm.mm_items
     assert first.model_specific_data[QUERY_KEY] == [6, 7, 8]
     assert second.model_specific_data[QUERY_KEY] == [7, 8]
@@ -68,7 +77,7 @@ def test_the_query_of_each_image_is_the_text_after_it():  # ADAFV-R1
 
 def _hash(question: tuple[int, ...], options: Options | None, seed: int = 0) -> int:
     mm = _inputs(seed, options=options)
-    pad_input_ids(_prompt(*question), mm, IMAGE, N)
+    pad_input_ids(_prompt(*question), mm, IMAGE, one_crop)
     return mm.mm_items[0].hash
 
 
@@ -85,12 +94,33 @@ def test_the_hash_folds_in_the_question_and_the_parameters():
 
 def test_padding_twice_gives_the_same_hash_and_placeholders():
     mm = _inputs(0, options=Options(budget=64))
-    once = pad_input_ids(_prompt(7), mm, IMAGE, N)
-    again = pad_input_ids(_prompt(7), mm, IMAGE, N)
+    once = pad_input_ids(_prompt(7), mm, IMAGE, one_crop)
+    again = pad_input_ids(_prompt(7), mm, IMAGE, one_crop)
     assert once == again
 
 
 def test_fewer_image_tokens_than_images_is_an_error():
     mm = _inputs(0, 1, options=Options(budget=64))
     with pytest.raises(ValueError, match=r"the prompt has 1 image tokens \(id 104\) for 2 images"):
-        pad_input_ids(_prompt(7), mm, IMAGE, N)
+        pad_input_ids(_prompt(7), mm, IMAGE, one_crop)
+
+
+@pytest.mark.parametrize(
+    ("options", "count"),
+    [
+        (None, 1944 + 24),
+        (Options(budget=64), 64 + 24),
+        (Options(budget=64, image_newline="drop"), 64),
+        (Options(keep_ratio=0.1), 195 + 24),  # ceil(0.1 * 1944)
+    ],
+)
+def test_separators_are_kept_whole_or_dropped_whole_outside_the_budget(options, count):
+    # ADAFV-R3, ADAFV-R4: LLaVA-NeXT's image_newline tokens are never candidates
+    assert placeholder_count(1944, 24, options) == count
+
+
+def test_image_tokens_and_images_must_match_in_number():
+    with pytest.raises(ValueError, match=r"the prompt has 1 image tokens \(id 104\) for 2 images"):
+        pad_input_ids(_prompt(7), _inputs(0, 1, options=Options(budget=8)), IMAGE, one_crop)
+    with pytest.raises(ValueError, match=r"the prompt has 2 image tokens \(id 104\) for 1 images"):
+        pad_input_ids(_prompt(7, IMAGE), _inputs(0, options=Options(budget=8)), IMAGE, one_crop)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from adafv_sglang import hooks
+from adafv_sglang import configs, hooks
 from adafv_sglang.placeholders import OPTIONS_KEY
 from adafv_sglang.plugin import TARGETS
 from sglang.srt.managers.io_struct import GenerateReqInput
@@ -75,8 +75,8 @@ def test_the_hooked_pad_input_ids_pads_k_per_image(loaded):
 
 def test_other_models_keep_sglangs_own_code():
     next_config = AutoConfig.from_pretrained(CHECKPOINT.parent / "llava-next-tiny")
-    assert hooks.is_llava_hf(AutoConfig.from_pretrained(CHECKPOINT))
-    assert not hooks.is_llava_hf(next_config)
+    assert configs.is_llava_hf(AutoConfig.from_pretrained(CHECKPOINT))
+    assert not configs.is_llava_hf(next_config)  # served by the plugin's own class
     calls = []
     model = SimpleNamespace(config=next_config)
     hooks.pad_input_ids(lambda *args: calls.append(args) or "original", model, "ids", "mm")
@@ -107,7 +107,6 @@ def test_each_image_carries_the_requests_options(monkeypatch):
     for item in items:
         assert item.model_specific_data[OPTIONS_KEY]["keep_ratio"] == 0.2
         assert item.model_specific_data[OPTIONS_KEY]["budget"] is None
-        assert item.model_specific_data["image_aspect_ratio"] == "pad"
         json.dumps(
             item.model_specific_data[OPTIONS_KEY]
         )  # plain data, for the IPC to the scheduler

@@ -5,12 +5,13 @@
 
 Each case goes through what SGLang does with a request, with SGLang's own classes:
 
-- llava-hf LLaVA-1.5: the image items (``MultimodalDataItem``, hashed by SGLang),
-  ``MultimodalInputs``, the plugin's ``pad_input_ids``, and SGLang's ``embed_mm_inputs`` with
-  its embedding cache calling the plugin's encoder step. The tower is the class the plugin
-  gives SGLang (Transformers' ``CLIPVisionModel``); the pixels are the checkpoint's image
-  processor's, in float32, as the fixtures were made (SGLang's processor rounds them to
-  float16; ``tests/test_embedding.py`` checks that apart).
+- llava-hf LLaVA-1.5 and LLaVA-NeXT: the image items (``MultimodalDataItem``, hashed by
+  SGLang), ``MultimodalInputs``, the plugin's ``pad_input_ids``, and SGLang's
+  ``embed_mm_inputs`` with its embedding cache calling the plugin's encoder step (for NeXT,
+  the plugin's anyres packing). The tower is the class the plugin gives SGLang
+  (Transformers' ``CLIPVisionModel``); the pixels are the checkpoint's image processor's, in
+  float32, as the fixtures were made (SGLang's processor rounds them to float16;
+  ``tests/test_embedding.py`` checks that apart).
 - Qwen2-VL and Qwen2.5-VL: SGLang's own ``QwenVLImageProcessor`` with the plugin's hook
   (the prompt with ``K`` placeholders, its M-RoPE positions), the scheduler's
   ``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` calling the encoder step
@@ -37,20 +38,22 @@ import numpy as np
 import torch
 
 from adafv_conformance import Unsupported, pad_images
-from adafv_sglang import qwen_selection
+from adafv_sglang import llava_next, qwen_selection, selection
+from adafv_sglang.configs import (
+    image_token_id,
+    is_llava_hf,
+    is_llava_next,
+    is_qwen_vl,
+    tokens_per_image,
+)
 from adafv_sglang.cpu_runtime import qwen_tower
-from adafv_sglang.hooks import image_token_id, is_llava_hf, is_qwen_vl, tokens_per_image
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.qwen_positions import KeptPositions, place
-from adafv_sglang.selection import image_features
 from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 
-UNSUPPORTED = {
-    "llava_next": "SGLang 0.5.23 has no llava-hf LLaVA-NeXT model class",
-    "llava_onevision": "not served by adafv-sglang yet",
-}
+UNSUPPORTED = {"llava_onevision": "not served by adafv-sglang yet"}
 
 
 class SGLangBackend(TransformersBackend):
@@ -66,12 +69,17 @@ class SGLangBackend(TransformersBackend):
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         config = AutoConfig.from_pretrained(params["model_dir"])
-        if not (is_llava_hf(config) or is_qwen_vl(config)):
+        if not (is_llava_hf(config) or is_llava_next(config) or is_qwen_vl(config)):
             reason = UNSUPPORTED.get(config.model_type, f"no SGLang path for {config.model_type!r}")
             raise Unsupported(reason)
         model, processor = self._load(params["model_dir"], device)
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
-        options = Options(**budget, guarantee=params["guarantee"], t2i_scale=params["t2i_scale"])
+        options = Options(
+            **budget,
+            guarantee=params["guarantee"],
+            t2i_scale=params["t2i_scale"],
+            image_newline=params["image_newline"],
+        )
         rows = []
         for ids, valid, prompt, paths in zip(
             inputs["input_ids"],
@@ -129,32 +137,53 @@ class SGLangBackend(TransformersBackend):
         items = []
         for path in paths:
             pixels = processor.image_processor(Image.open(path).convert("RGB"), return_tensors="np")
+            data: dict[str, Any] = {OPTIONS_KEY: as_plain(options)}
+            if is_llava_next(config):  # one image: (1, crops, 3, H, W) and its (height, width)
+                pixels["pixel_values"] = pixels["pixel_values"][0]
+                data["image_sizes"] = [tuple(int(v) for v in pixels["image_sizes"][0])]
             items.append(
                 MultimodalDataItem(
                     modality=Modality.IMAGE,
                     feature=pixels["pixel_values"],
-                    model_specific_data={
-                        "image_aspect_ratio": "pad",
-                        OPTIONS_KEY: as_plain(options),
-                    },
+                    model_specific_data=data,
                 )
             )
         mm = MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=items))
         prompt = _one_token_per_image(expanded_ids, image)
-        padded = pad_input_ids(prompt, mm, image, tokens_per_image(config, strategy))
+        if is_llava_next(config):
+            padded = pad_input_ids(
+                prompt, mm, image, lambda item: llava_next.item_tokens(item, config)
+            )
+        else:
+            n = tokens_per_image(config, strategy)
+            padded = pad_input_ids(prompt, mm, image, lambda item: (n, 0))
         reports: list[dict[str, np.ndarray]] = []
 
+        def record(item: Any, values: dict[str, torch.Tensor]) -> None:
+            reports.append({k: v.detach().cpu().numpy() for k, v in values.items()})
+
         def encode(batch: list[Any]) -> torch.Tensor:
-            return image_features(
-                model.model.vision_tower,
-                model.model.multi_modal_projector,
+            base = model.model
+            if is_llava_next(config):
+                return llava_next.image_features(
+                    base.vision_tower,
+                    base.multi_modal_projector,
+                    base.image_newline,
+                    model.get_input_embeddings(),
+                    config,
+                    config.vision_feature_layer,
+                    strategy,
+                    batch,
+                    report=record,
+                )
+            return selection.image_features(
+                base.vision_tower,
+                base.multi_modal_projector,
                 model.get_input_embeddings(),
                 config.vision_feature_layer,
                 strategy,
                 batch,
-                report=lambda item, values: reports.append(
-                    {k: v.detach().cpu().numpy() for k, v in values.items()}
-                ),
+                report=record,
             )
 
         if mm_schedule.embedding_cache is None:

@@ -1,23 +1,33 @@
 """The functions the plugin hooks into SGLang (``plugin.register`` names the targets).
 
 Each acts only on the models the plugin serves, llava-hf LLaVA-1.5
-(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``), Qwen2-VL and
-Qwen2.5-VL,
-and calls SGLang's own code for every other model. Besides AdaFV, for LLaVA-1.5
-they repair what SGLang 0.5.23 gets wrong for these checkpoints (docs/sglang.md lists each):
-no CLIP tower in its registry, the ``"default"`` feature strategy rejected when loading,
-``item.offsets`` never set (the first image request fails), a single image treated as
-"anyres" (2,144 placeholders for 576 features), and a processor that fails the engine's
-cache flush and shutdown.
+(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``), llava-hf
+LLaVA-NeXT (the plugin's own model class, ``llava_next``, built on SGLang's llava-hf class),
+Qwen2-VL and Qwen2.5-VL, and calls SGLang's own code for every other model. Besides AdaFV,
+for the llava-hf checkpoints they repair what SGLang 0.5.23 gets wrong (docs/sglang.md lists
+each): no CLIP tower in its registry, the ``"default"`` feature strategy rejected when
+loading, ``item.offsets`` never set (the first image request fails), a single image treated
+as "anyres" (2,144 placeholders for 576 features), every image of a request but the first
+dropped unless the request is a batch, the images of a batch padded to squares that the
+checkpoint's own processor does not pad, and a processor that fails the engine's cache flush
+and shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from adafv_sglang import placeholders, qwen_selection
+from adafv_sglang.configs import (
+    image_token_id,
+    is_llava_hf,
+    is_llava_next,
+    is_qwen_vl,
+    tokens_per_image,
+)
 from adafv_sglang.options import as_plain, from_plain, request_options, server_options
 from adafv_sglang.qwen_positions import KEPT, place
 from adafv_sglang.qwen_prompt import prune_prompt
@@ -25,37 +35,19 @@ from adafv_sglang.selection import image_features
 from adafv_sglang.tower import CLIPVisionTower
 
 
-def is_llava_hf(config: Any) -> bool:
-    """An llava-hf LLaVA-1.5 config: a CLIP tower in front of one language model."""
-    architectures = getattr(config, "architectures", None) or []
-    vision = getattr(config, "vision_config", None)
-    return (
-        "LlavaForConditionalGeneration" in architectures
-        and getattr(config, "model_type", None) == "llava"
-        and getattr(vision, "model_type", None) == "clip_vision_model"
-    )
-
-
-def tokens_per_image(config: Any, strategy: str) -> int:
-    """``N``: the tower's patches, plus [CLS] under the ``full`` strategy."""
-    vision = config.vision_config
-    patches = (vision.image_size // vision.patch_size) ** 2
-    return patches + (1 if strategy == "full" else 0)
-
-
-def image_token_id(config: Any) -> int:
-    value = getattr(config, "image_token_index", None)
-    return int(value if value is not None else config.image_token_id)
+def serves_llava(config: Any) -> bool:
+    """An llava-hf LLaVA-1.5 or LLaVA-NeXT config."""
+    return is_llava_hf(config) or is_llava_next(config)
 
 
 def sgl_model_cls(original: Callable, self: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
-    if type(config).__name__ == "CLIPVisionConfig" and is_llava_hf(self.config):
+    if type(config).__name__ == "CLIPVisionConfig" and serves_llava(self.config):
         return CLIPVisionTower
     return original(self, config, *args, **kwargs)
 
 
 def load_weights(original: Callable, self: Any, weights: Any) -> Any:
-    if is_llava_hf(self.config) and self.vision_feature_select_strategy == "default":
+    if serves_llava(self.config) and self.vision_feature_select_strategy == "default":
         self.vision_feature_select_strategy = "patch"  # SGLang's name for the same strategy
     return original(self, weights)
 
@@ -64,7 +56,9 @@ def pad_input_ids(original: Callable, self: Any, input_ids: Any, mm_inputs: Any)
     if not is_llava_hf(self.config):
         return original(self, input_ids, mm_inputs)
     n = tokens_per_image(self.config, self.vision_feature_select_strategy)
-    return placeholders.pad_input_ids(input_ids, mm_inputs, image_token_id(self.config), n)
+    return placeholders.pad_input_ids(
+        input_ids, mm_inputs, image_token_id(self.config), lambda item: (n, 0)
+    )
 
 
 def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
@@ -87,18 +81,48 @@ def _request_options(request_obj: Any) -> dict[str, Any] | None:
 
 
 def annotate_items(output: Any, request_obj: Any) -> Any:
-    """Put the request's options (``None``: AdaFV off) on each of its image items, and say
-    that an llava-hf image is one crop (``"pad"``), which SGLang would take for "anyres"."""
+    """Put the request's options (``None``: AdaFV off) on each of its image items."""
     options = _request_options(request_obj)
     for item in output.mm_items:
-        item.model_specific_data["image_aspect_ratio"] = "pad"
         item.model_specific_data[placeholders.OPTIONS_KEY] = options
     return output
 
 
-def is_qwen_vl(config: Any) -> bool:
-    """Qwen2-VL or Qwen2.5-VL."""
-    return getattr(config, "model_type", None) in ("qwen2_vl", "qwen2_5_vl")
+async def llava_images(processor: Any, image_data: Any) -> Any:
+    """Every image of a request as the checkpoint's own image processor makes it (one crop
+    for LLaVA-1.5, the anyres crops for LLaVA-NeXT), one item each, with its
+    ``image_sizes`` ``[(height, width)]`` as Transformers reports it. SGLang's own steps
+    (loading, its pool of preprocessing workers) do the work, asked for no aspect-ratio
+    mode of their own."""
+    from sglang.srt.managers.schedule_batch import (
+        Modality,
+        MultimodalDataItem,
+        MultimodalProcessorOutput,
+    )
+
+    images = image_data if isinstance(image_data, list) else [image_data]
+    done = await asyncio.gather(*(processor._process_single_image(i, None, None) for i in images))
+    items = [
+        MultimodalDataItem(
+            feature=pixels if pixels.ndim == 4 else pixels[None],
+            modality=Modality.IMAGE,
+            model_specific_data={"image_sizes": [(height, width)]},
+        )
+        for pixels, _, (width, height) in done
+    ]
+    return MultimodalProcessorOutput(mm_items=items)
+
+
+def check_precomputed(hf_config: Any, image_data: list[dict[str, Any]]) -> None:
+    """A precomputed LLaVA-NeXT item must say its image's size: its tokens depend on it."""
+    if not is_llava_next(hf_config):
+        return
+    for i, item in enumerate(image_data):
+        if "image_sizes" not in item:
+            raise ValueError(
+                f"image_data[{i}] has no 'image_sizes': a precomputed llava-hf LLaVA-NeXT "
+                "item needs the [(height, width)] its image processor returned"
+            )
 
 
 async def process_mm_data_async(
@@ -110,11 +134,24 @@ async def process_mm_data_async(
     *args: Any,
     **kwargs: Any,
 ) -> Any:
-    """SGLang's LLaVA and Qwen-VL processors: the request's options on each image item, and
-    for Qwen the prompt cut to ``K`` placeholders per image."""
-    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
-    if is_llava_hf(self.hf_config):
+    """SGLang's LLaVA and Qwen-VL processors: the request's options on each image item; for
+    llava-hf every image made by the checkpoint's own image processor; for Qwen the prompt
+    cut to ``K`` placeholders per image."""
+    if serves_llava(self.hf_config):
+        if "video" in (request_obj.modalities or []):
+            if _request_options(request_obj) is not None:
+                raise ValueError(
+                    "modalities=['video']: AdaFV prunes images; send videos with "
+                    "custom_params={'adafv': false}"
+                )
+            return await original(self, image_data, input_text, request_obj, *args, **kwargs)
+        if isinstance(image_data, list) and image_data and isinstance(image_data[0], dict):
+            check_precomputed(self.hf_config, image_data)
+            output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
+        else:
+            output = await llava_images(self, image_data)
         return annotate_items(output, request_obj)
+    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
     if is_qwen_vl(self.hf_config):
         options = _request_options(request_obj)
         return prune_prompt(output, options, self.mm_tokens.image_token_id)

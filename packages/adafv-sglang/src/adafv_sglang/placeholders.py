@@ -17,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import adafv
 from adafv_sglang.options import from_plain
+from adafv_transformers.options import Options
 
 OPTIONS_KEY = "adafv_options"  # on item.model_specific_data: the request's options, plain
 QUERY_KEY = "adafv_query_ids"  # the token ids of the text after the image
@@ -44,21 +46,38 @@ def fold_query_into_hash(item: Any, query_ids: list[int], options: dict[str, Any
     item.set_hash(int.from_bytes(digest.digest()[:8], "big"))
 
 
-def pad_input_ids(
-    input_ids: array, mm_inputs: Any, image_token_id: int, tokens_per_image: int
-) -> array:
+Tokens = Callable[[Any], tuple[int, int]]
+"""An item's ``(content, separators)``: its ``N`` content tokens, among which AdaFV selects,
+and the tokens that stand for no patch (LLaVA-NeXT's ``image_newline``), kept or dropped
+whole by the ``image_newline`` option (ADAFV-R4)."""
+
+
+def placeholder_count(content: int, separators: int, options: Options | None) -> int:
+    """How many placeholders an image takes: all its tokens without options, else ``K`` of its
+    content (ADAFV-R3) and its separators unless they are dropped."""
+    if options is None:
+        return content + separators
+    k = adafv.kept_count(content, budget=options.budget, keep_ratio=options.keep_ratio)
+    return k + (separators if options.image_newline == "keep" else 0)
+
+
+def pad_input_ids(input_ids: array, mm_inputs: Any, image_token_id: int, tokens: Tokens) -> array:
     """``input_ids`` with each image token replaced by its image's placeholders.
 
-    Each item (one per image, in prompt order) gets ``K`` placeholders when it carries AdaFV
-    options, ``tokens_per_image`` otherwise; its ``offsets`` (which SGLang's LLaVA leaves
-    unset) span them, and ``mm_inputs.image_pad_len`` / ``image_offsets`` are set as SGLang's
-    own LLaVA padding sets them.
+    Each item (one per image, in prompt order) gets :func:`placeholder_count` placeholders;
+    its ``offsets`` (which SGLang's LLaVA leaves unset) span them, and
+    ``mm_inputs.image_pad_len`` / ``image_offsets`` are set as SGLang's own LLaVA padding sets
+    them.
+
+    Raises:
+        ValueError: the prompt's image tokens and the request's images differ in number.
     """
     ids = array("q", input_ids)
     pad_len, offsets = [], []
+    end = 0  # images are filled in prompt order; the next image token is after the last one
     for index, item in enumerate(mm_inputs.mm_items):
         try:
-            offset = ids.index(image_token_id)
+            offset = ids.index(image_token_id, end)
         except ValueError:
             raise ValueError(
                 f"the prompt has {index} image tokens (id {image_token_id}) for "
@@ -66,20 +85,24 @@ def pad_input_ids(
             ) from None
         plain = item.model_specific_data.get(OPTIONS_KEY)
         options = from_plain(plain)
-        count = tokens_per_image
         if options is not None:
             query = [int(t) for t in ids[offset + 1 :] if t != image_token_id]
             item.model_specific_data[QUERY_KEY] = query
             fold_query_into_hash(item, query, plain)
-            count = adafv.kept_count(
-                tokens_per_image, budget=options.budget, keep_ratio=options.keep_ratio
-            )
         elif item.hash is None:
             item.set_pad_value()
+        count = placeholder_count(*tokens(item), options)
         ids = ids[:offset] + array("q", item.padding_sequence(count)) + ids[offset + 1 :]
         item.offsets = [(offset, offset + count - 1)]
         pad_len.append(count)
         offsets.append(offset)
+        end = offset + count
+    extra = ids[end:].count(image_token_id)
+    if extra:
+        raise ValueError(
+            f"the prompt has {len(offsets) + extra} image tokens (id {image_token_id}) for "
+            f"{len(offsets)} images"
+        )
     mm_inputs.image_pad_len = pad_len
     mm_inputs.image_offsets = offsets
     return ids

@@ -32,12 +32,14 @@ TARGETS = {
 
 
 def register() -> None:
-    """Register AdaFV's hooks with SGLang's ``HookRegistry``."""
+    """Register AdaFV's hooks with SGLang's ``HookRegistry``, and the plugin's llava-hf
+    LLaVA-NeXT model with SGLang's registries."""
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    from adafv_sglang import hooks
+    from adafv_sglang import hooks, llava_next
     from adafv_sglang.compat import check_sglang
 
     check_sglang()
+    llava_next.register_model()
     for target, name in TARGETS.items():
         HookRegistry.register(target, getattr(hooks, name), HookType.AROUND)

@@ -29,19 +29,20 @@ STRATEGIES = {"default": "default", "patch": "default", "full": "full"}
 Report = Callable[[Any, dict[str, torch.Tensor]], None]
 
 
-def kept_rows(
+def kept_indices(
     item: Any,
     visual: torch.Tensor,
     saliency: torch.Tensor,
     embed_tokens: nn.Module,
     report: Report | None = None,
-) -> torch.Tensor:
-    """The rows of one image's ``(N, d)`` projected tokens that AdaFV keeps for ``item``: all
-    of them without options, else the ``K`` chosen with the query left on the item
-    (ADAFV-R1, R5, R10), ascending. ``report`` gets ``saliency``, ``t2i_log`` and ``kept``."""
+) -> torch.Tensor | None:
+    """Which of one image's ``(N, d)`` projected tokens AdaFV keeps for ``item``: ``None``
+    (all of them) without options, else the ``K`` indices chosen with the query left on the
+    item (ADAFV-R1, R5, R10), ascending. ``report`` gets ``saliency``, ``t2i_log`` and
+    ``kept``."""
     options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
     if options is None:
-        return visual
+        return None
     query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
     text = embed_tokens(query.to(visual.device)).to(visual.dtype)
     scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
@@ -55,7 +56,45 @@ def kept_rows(
     kept = chosen.indices[0, : int(chosen.count[0])]
     if report is not None:
         report(item, {"saliency": saliency, "t2i_log": scores[0], "kept": kept})
-    return visual[kept]
+    return kept
+
+
+def kept_rows(
+    item: Any,
+    visual: torch.Tensor,
+    saliency: torch.Tensor,
+    embed_tokens: nn.Module,
+    report: Report | None = None,
+) -> torch.Tensor:
+    """The rows of ``visual`` that :func:`kept_indices` keeps."""
+    kept = kept_indices(item, visual, saliency, embed_tokens, report)
+    return visual if kept is None else visual[kept]
+
+
+def check_strategy(strategy: str) -> str:
+    """Transformers' name of SGLang's or Transformers' ``vision_feature_select_strategy``."""
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"vision_feature_select_strategy={strategy!r} is not one of {sorted(STRATEGIES)}"
+        )
+    return STRATEGIES[strategy]
+
+
+def encode_crops(
+    tower: nn.Module, projector: nn.Module, feature_layer: int, strategy: str, pixels: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image's crops ``(crops, 3, H, W)`` through the tower and the projector:
+    ``(crops, T, d)`` projected tokens and ``(crops, T)`` saliency, each crop's [CLS] row of
+    the feature layer's attention taken in the same pass (ADAFV-R4)."""
+    strategy = check_strategy(strategy)
+    parameter = next(tower.parameters())
+    pixels = torch.as_tensor(pixels).to(parameter.device, parameter.dtype)
+    if pixels.ndim == 3:
+        pixels = pixels[None]
+    with attention_probe(tower, feature_layer) as probe:
+        hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
+    patches = hidden[:, 1:] if strategy == "default" else hidden
+    return projector(patches), patch_saliency(probe.cls_attention(), strategy)
 
 
 def image_features(
@@ -73,21 +112,10 @@ def image_features(
     ``report``, if given, is called per pruned item with its ``saliency``, ``t2i_log`` and
     ``kept`` (for the conformance suite; the server passes none).
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(
-            f"vision_feature_select_strategy={strategy!r} is not one of {sorted(STRATEGIES)}"
-        )
-    strategy = STRATEGIES[strategy]
-    parameter = next(tower.parameters())
+    check_strategy(strategy)
     rows = []
     for item in items:
-        pixels = torch.as_tensor(item.feature).to(parameter.device, parameter.dtype)
-        if pixels.ndim == 3:
-            pixels = pixels[None]
-        with attention_probe(tower, feature_layer) as probe:
-            hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
-        patches = hidden[:, 1:] if strategy == "default" else hidden
-        visual = projector(patches).flatten(0, -2)  # (N, d): one image per item
-        saliency = patch_saliency(probe.cls_attention(), strategy).flatten()
+        visual, saliency = encode_crops(tower, projector, feature_layer, strategy, item.feature)
+        visual, saliency = visual.flatten(0, -2), saliency.flatten()  # one crop per image
         rows.append(kept_rows(item, visual, saliency, embed_tokens, report))
     return torch.cat(rows)

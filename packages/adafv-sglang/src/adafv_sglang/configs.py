@@ -1,0 +1,43 @@
+"""Which checkpoints the plugin serves, told from their Transformers configs, and what the
+plugin reads from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _is_llava_hf_kind(config: Any, architecture: str, model_type: str) -> bool:
+    architectures = getattr(config, "architectures", None) or []
+    vision = getattr(config, "vision_config", None)
+    return (
+        architecture in architectures
+        and getattr(config, "model_type", None) == model_type
+        and getattr(vision, "model_type", None) == "clip_vision_model"
+    )
+
+
+def is_llava_hf(config: Any) -> bool:
+    """An llava-hf LLaVA-1.5 config: a CLIP tower in front of one language model."""
+    return _is_llava_hf_kind(config, "LlavaForConditionalGeneration", "llava")
+
+
+def is_llava_next(config: Any) -> bool:
+    """An llava-hf LLaVA-NeXT config: a CLIP tower, images cut into anyres crops."""
+    return _is_llava_hf_kind(config, "LlavaNextForConditionalGeneration", "llava_next")
+
+
+def is_qwen_vl(config: Any) -> bool:
+    """Qwen2-VL or Qwen2.5-VL."""
+    return getattr(config, "model_type", None) in ("qwen2_vl", "qwen2_5_vl")
+
+
+def tokens_per_image(config: Any, strategy: str) -> int:
+    """LLaVA-1.5's ``N``: the tower's patches, plus [CLS] under the ``full`` strategy."""
+    vision = config.vision_config
+    patches = (vision.image_size // vision.patch_size) ** 2
+    return patches + (1 if strategy == "full" else 0)
+
+
+def image_token_id(config: Any) -> int:
+    value = getattr(config, "image_token_index", None)
+    return int(value if value is not None else config.image_token_id)
