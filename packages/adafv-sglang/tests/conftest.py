@@ -59,16 +59,23 @@ def cpu_engine(model_path, **environment: str) -> Iterator:
 
 
 def text_logprob_errors(
-    meta: dict, expected: dict, image_token_id: int, unnamed: frozenset[int] = frozenset()
+    meta: dict,
+    expected: dict,
+    image_token_id: int,
+    unnamed: frozenset[int] = frozenset(),
+    row: int = 0,
 ) -> list[float]:
     """Per text token of the pruned prompt after the first, the difference between the
-    engine's log-probability of it and the one the fixture's logits give. Tokens in
-    ``unnamed`` are skipped: SGLang names them 0 in its prompt log-probabilities."""
+    engine's log-probability of it and the one the fixture's logits give, for the fixture's
+    prompt ``row``. Tokens in ``unnamed`` are skipped: SGLang names them 0 in its prompt
+    log-probabilities."""
     import torch
 
-    ids = expected["pruned_input_ids"][0]
-    ids = ids[ids >= 0]
-    want = torch.as_tensor(expected["logits"]).double().log_softmax(-1)
+    valid = expected["pruned_input_ids"] >= 0
+    ids = expected["pruned_input_ids"][row][valid[row]]
+    start = int(valid[:row].sum())  # the fixture's logits are the rows' valid ones, in order
+    logits = expected["logits"][start : start + len(ids)]
+    want = torch.as_tensor(logits).double().log_softmax(-1)
     errors = []
     for i, (value, token, _) in enumerate(meta["input_token_logprobs"]):
         if i == 0 or ids[i] == image_token_id:  # no prediction for the first; placeholders
@@ -78,6 +85,26 @@ def text_logprob_errors(
         assert token == ids[i]
         errors.append(abs(value - float(want[i - 1, token])))
     return errors
+
+
+def precomputed_images(checkpoint, paths: list[str]) -> list[dict]:
+    """The images as SGLang takes them precomputed: the checkpoint's image processor's pixels
+    in float32, as the fixtures were made (SGLang's own preprocessing rounds them to float16),
+    with LLaVA-NeXT's ``image_sizes``."""
+    from PIL import Image
+
+    from adafv_conformance.models import load_model
+
+    _, processor = load_model(checkpoint)
+    images = []
+    for path in paths:
+        out = processor.image_processor(Image.open(path).convert("RGB"), return_tensors="np")
+        if "image_sizes" in out:  # LLaVA-NeXT: one image, (1, crops, 3, H, W)
+            sizes = [tuple(int(v) for v in out["image_sizes"][0])]
+            images.append({"feature": out["pixel_values"][0], "image_sizes": sizes})
+        else:
+            images.append({"feature": out["pixel_values"]})
+    return images
 
 
 QWEN_CHECKPOINTS = {"qwen2-vl": QWEN_CHECKPOINT, "qwen2.5-vl": MODEL_FIXTURES / "qwen2.5-vl-tiny"}

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import CHECKPOINT, cpu_engine, text_logprob_errors
+from conftest import CHECKPOINT, cpu_engine, precomputed_images, text_logprob_errors
 
 IMAGE = str(CHECKPOINT.parent / "images" / "picture-0.png")
 Q1 = "What color is the circle on the left?"
@@ -70,25 +70,17 @@ def test_the_prefix_cache_reuses_an_image_only_for_the_same_question(engine):
 
 
 def _fixture_prompt(engine, case_id: str, **changes) -> tuple[dict, dict]:
-    """The case's prompt through the engine, the image given as the fixture's pixels (a
-    precomputed item, which SGLang's LLaVA processor takes as it is: its own preprocessing
-    would round them to float16)."""
-    from PIL import Image
-
-    from adafv_conformance.models import load_model
-
+    """The case's prompt through the engine, its images given precomputed
+    (``conftest.precomputed_images``)."""
     case = load_suite(MODEL_FIXTURES).case(case_id)
     _, expected = case.load()
     params = case.params()
-    _, processor = load_model(CHECKPOINT)
-    image = Image.open(params["image_paths"][0][0]).convert("RGB")
-    pixels = processor.image_processor(image, return_tensors="np")["pixel_values"]
     options = {
         k: params[k] for k in ("budget", "keep_ratio", "guarantee", "t2i_scale") if k in params
     }
     out = engine.generate(
         prompt=params["prompts"][0],
-        image_data=[{"feature": pixels}],
+        image_data=precomputed_images(CHECKPOINT, params["image_paths"][0]),
         sampling_params={
             "max_new_tokens": 1,
             "temperature": 0.0,
@@ -101,7 +93,8 @@ def _fixture_prompt(engine, case_id: str, **changes) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize(
-    "case_id", ["llava15-single-k64", "llava15-ratio-0.1", "llava15-square-k64"]
+    "case_id",
+    ["llava15-single-k64", "llava15-ratio-0.1", "llava15-square-k64", "llava15-two-images-k32"],
 )
 def test_prompt_logprobs_equal_the_transformers_fixtures(engine, case_id):
     # ADAFV-R1, ADAFV-R3, ADAFV-R4, ADAFV-R5, ADAFV-R10
@@ -109,15 +102,29 @@ def test_prompt_logprobs_equal_the_transformers_fixtures(engine, case_id):
 
     image = AutoConfig.from_pretrained(CHECKPOINT).image_token_id
     meta, expected = _fixture_prompt(engine, case_id)
-    assert meta["image_tokens"] == expected["indices"].shape[1]
+    assert meta["image_tokens"] == expected["indices"].size
     errors = text_logprob_errors(meta, expected, image)
     before = int(np.argmax(expected["pruned_input_ids"][0] == image))
     assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
     assert max(errors) < 1e-5, errors
     # The check is sharp: one kept token fewer moves the text after the image far more.
     k = expected["indices"].shape[1]
-    if "budget" in load_suite(MODEL_FIXTURES).case(case_id).params():
+    if case_id == "llava15-single-k64":
         fewer, _ = _fixture_prompt(engine, case_id, budget=k - 1)
         tail = meta["input_token_logprobs"][before + k :]
         fewer_tail = fewer["input_token_logprobs"][before + k - 1 :]
         assert max(abs(a[0] - b[0]) for a, b in zip(tail, fewer_tail, strict=True)) > 1e-4
+
+
+def test_every_image_of_a_request_is_served(engine):
+    # SGLang alone keeps only the first image of a request that is not a batch.
+    second = str(CHECKPOINT.parent / "images" / "picture-1.png")
+    prompt = f"USER: <image> <image>\n{Q1} ASSISTANT:"
+    sampling = {"max_new_tokens": 2, "temperature": 0.0}
+    out = engine.generate(prompt=prompt, image_data=[IMAGE, second], sampling_params=sampling)
+    assert out["meta_info"]["image_tokens"] == 2 * 32
+    # A mismatch fails that request alone, in the tokenizer's process; in the scheduler's,
+    # an error would stop the engine.
+    with pytest.raises(ValueError, match=r"the prompt has 2 image tokens \('<image>'\) for 1"):
+        engine.generate(prompt=prompt, image_data=[IMAGE], sampling_params=sampling)
+    assert ask(engine, Q1)["meta_info"]["image_tokens"] == 32

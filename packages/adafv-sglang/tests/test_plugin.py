@@ -119,3 +119,20 @@ def test_each_image_carries_the_requests_options(monkeypatch):
 def test_a_bad_request_value_is_a_value_error_which_sglang_answers_with_400(monkeypatch):
     with pytest.raises(ValueError, match=r"budget must be an integer >= 1, got 0"):
         _processed({"adafv": {"budget": 0}}, monkeypatch)
+
+
+def test_sglang_resolves_llava_next_checkpoints_to_the_plugins_model(loaded):
+    from adafv_sglang.llava_next import ARCHITECTURE, LlavaNextForConditionalGeneration
+    from sglang.srt.configs.model_config import is_multimodal_model
+    from sglang.srt.managers.multimodal_processor import PROCESSOR_MAPPING
+    from sglang.srt.models.registry import ModelRegistry
+    from sglang.srt.multimodal.processors.llava import LlavaMultimodalProcessor
+
+    assert ModelRegistry.resolve_model_cls([ARCHITECTURE])[0] is LlavaNextForConditionalGeneration
+    assert PROCESSOR_MAPPING[LlavaNextForConditionalGeneration] is LlavaMultimodalProcessor
+    assert is_multimodal_model([ARCHITECTURE])
+    # SGLang's llava-hf hooks reach the subclass: the CLIP tower for its vision config.
+    config = AutoConfig.from_pretrained(CHECKPOINT.parent / "llava-next-tiny")
+    model = SimpleNamespace(config=config)
+    tower = LlavaNextForConditionalGeneration._get_sgl_model_cls(model, config.vision_config)
+    assert tower.__name__ == "CLIPVisionTower"

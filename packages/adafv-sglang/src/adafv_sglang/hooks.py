@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from adafv_sglang import placeholders, qwen_selection
+from adafv_sglang import llava_next, placeholders, qwen_selection
 from adafv_sglang.configs import (
     image_token_id,
     is_llava_hf,
@@ -113,16 +113,29 @@ async def llava_images(processor: Any, image_data: Any) -> Any:
     return MultimodalProcessorOutput(mm_items=items)
 
 
-def check_precomputed(hf_config: Any, image_data: list[dict[str, Any]]) -> None:
-    """A precomputed LLaVA-NeXT item must say its image's size: its tokens depend on it."""
-    if not is_llava_next(hf_config):
-        return
-    for i, item in enumerate(image_data):
-        if "image_sizes" not in item:
-            raise ValueError(
-                f"image_data[{i}] has no 'image_sizes': a precomputed llava-hf LLaVA-NeXT "
-                "item needs the [(height, width)] its image processor returned"
-            )
+def check_request(processor: Any, image_data: Any, prompt: Any) -> None:
+    """Refuse, for this request alone, what would otherwise fail in the scheduler, where an
+    error stops the server: a prompt whose image tokens and images differ in number, and
+    LLaVA-NeXT items given precomputed without their image's size or crops."""
+    config = processor.hf_config
+    images = image_data if isinstance(image_data, list) else [image_data]
+    token_id = image_token_id(config)
+    if isinstance(prompt, str):
+        token = processor._processor.tokenizer.convert_ids_to_tokens(token_id)
+        count = prompt.count(token)
+    else:
+        token, count = token_id, list(prompt).count(token_id)
+    if count != len(images):
+        raise ValueError(
+            f"the prompt has {count} image tokens ({token!r}) for {len(images)} images"
+        )
+    for i, item in enumerate(images):
+        if isinstance(item, dict) and is_llava_next(config):
+            try:
+                size = llava_next.image_size(item.get("image_sizes"))
+                llava_next.crops(item.get("feature"), size, config)
+            except ValueError as error:
+                raise ValueError(f"image_data[{i}]: {error}") from None
 
 
 async def process_mm_data_async(
@@ -145,8 +158,8 @@ async def process_mm_data_async(
                     "custom_params={'adafv': false}"
                 )
             return await original(self, image_data, input_text, request_obj, *args, **kwargs)
+        check_request(self, image_data, input_text)
         if isinstance(image_data, list) and image_data and isinstance(image_data[0], dict):
-            check_precomputed(self.hf_config, image_data)
             output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
         else:
             output = await llava_images(self, image_data)

@@ -33,12 +33,11 @@ from adafv_sglang.selection import Report, check_strategy, encode_crops, kept_in
 ARCHITECTURE = "LlavaNextForConditionalGeneration"
 
 
-def image_size(item: Any) -> tuple[int, int]:
-    """The ``(height, width)`` of an item's image before preprocessing, as Transformers'
-    image processor reports it in ``image_sizes``."""
-    sizes = item.model_specific_data.get("image_sizes")
+def image_size(sizes: Any) -> tuple[int, int]:
+    """The ``(height, width)`` of an image before preprocessing, from an item's
+    ``image_sizes`` (``[(height, width)]``, as Transformers' image processor reports it)."""
     size = np.asarray(sizes if sizes is not None else [], dtype=np.int64).reshape(-1)
-    if size.shape != (2,):
+    if size.shape != (2,) or (size < 1).any():
         raise ValueError(
             f"image_sizes={sizes!r}: an llava-hf LLaVA-NeXT image needs its [(height, width)]"
         )
@@ -47,22 +46,25 @@ def image_size(item: Any) -> tuple[int, int]:
 
 def item_tokens(item: Any, config: Any) -> tuple[int, int]:
     """``(content, separators)``: the packed tokens of the item's image."""
-    size = image_size(item)
+    size = image_size(item.model_specific_data.get("image_sizes"))
     separators = anyres.separators(size, anyres.crop_count(size, config), config)
     return int((~separators).sum()), int(separators.sum())
 
 
-def crops(item: Any, config: Any) -> torch.Tensor:
-    """The item's ``(crops, 3, H, W)`` pixels. A batch made by Transformers' processor pads
+def crops(pixels: Any, size: tuple[int, int], config: Any) -> torch.Tensor:
+    """An image's ``(crops, 3, H, W)`` pixels. A batch made by Transformers' processor pads
     each image's crops to the batch's most; as Transformers' model does, the crops past the
-    image's own count are not read."""
-    pixels = torch.as_tensor(item.feature)
-    count = anyres.crop_count(image_size(item), config)
+    image's own count are not read.
+
+    Raises:
+        ValueError: fewer crops than an image of ``size`` has.
+    """
+    pixels = torch.as_tensor(pixels)
+    count = anyres.crop_count(size, config)
     if pixels.ndim != 4 or pixels.shape[0] < count:
         raise ValueError(
-            f"pixel values of shape {tuple(pixels.shape)}: an image of image_sizes="
-            f"{image_size(item)} needs ({count}, 3, H, W), its crops as the checkpoint's "
-            "image processor makes them"
+            f"pixel values of shape {tuple(pixels.shape)}: an image of image_sizes={size} "
+            f"needs ({count}, 3, H, W), its crops as the checkpoint's image processor makes them"
         )
     return pixels[:count]
 
@@ -92,8 +94,8 @@ def image_features(
     marker = torch.full((1,), torch.nan, dtype=torch.float64)
     rows = []
     for item in items:
-        size = image_size(item)
-        pixels = crops(item, config)
+        size = image_size(item.model_specific_data.get("image_sizes"))
+        pixels = crops(item.feature, size, config)
         visual, saliency = encode_crops(tower, projector, feature_layer, strategy, pixels)
         packed = anyres.pack(visual, size, config, newline)
         packed_saliency = anyres.pack(saliency.double()[..., None], size, config, marker)[:, 0]
