@@ -128,3 +128,44 @@ def test_every_image_of_a_request_is_served(engine):
     with pytest.raises(ValueError, match=r"the prompt has 2 image tokens \('<image>'\) for 1"):
         engine.generate(prompt=prompt, image_data=[IMAGE], sampling_params=sampling)
     assert ask(engine, Q1)["meta_info"]["image_tokens"] == 32
+
+
+def test_a_batch_mixes_images_questions_and_budgets(engine):
+    second = str(CHECKPOINT.parent / "images" / "picture-1.png")
+    prompts = [f"USER: <image>\n{q} ASSISTANT:" for q in (Q1, Q2, Q1)]
+    outs = engine.generate(
+        prompt=prompts,
+        image_data=[[IMAGE], [second], [second]],
+        sampling_params=[
+            {"max_new_tokens": 2, "custom_params": {"adafv": {"budget": 8}}},
+            {"max_new_tokens": 2, "custom_params": {"adafv": {"keep_ratio": 0.25}}},
+            {"max_new_tokens": 2, "custom_params": {"adafv": False}},
+        ],
+    )
+    assert [o["meta_info"]["image_tokens"] for o in outs] == [8, 144, 576]
+
+
+def test_a_request_without_images_is_the_language_models_own(engine):
+    import torch
+
+    from adafv_conformance.models import load_model
+
+    model, processor = load_model(CHECKPOINT)
+    prompt = f"USER: {Q2} ASSISTANT:"
+    ids = processor.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    out = engine.generate(
+        prompt=prompt,
+        sampling_params={"max_new_tokens": 1, "temperature": 0.0},
+        return_logprob=True,
+        logprob_start_len=0,
+    )
+    meta = out["meta_info"]
+    assert meta["prompt_tokens"] == ids.shape[1] and not meta.get("image_tokens")
+    with torch.no_grad():
+        want = model(input_ids=ids).logits[0].double().log_softmax(-1)
+    errors = [
+        abs(value - float(want[i - 1, token]))
+        for i, (value, token, _) in enumerate(meta["input_token_logprobs"])
+        if i > 0
+    ]
+    assert max(errors) < 1e-5, errors
