@@ -8,6 +8,7 @@
     nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
     nox -s sglang_tests          SGLang's real classes on CPU, in a kept environment
     nox -s bench                 benchmarks (not run by default)
+    nox -s sglang_bench          SGLang serving, full vs AdaFV (not run by default)
     nox -t cpu                   the sessions that need no GPU
 
 torch is pinned by ``constraints.txt`` in every session, so no session pulls a CUDA build of
@@ -162,19 +163,11 @@ def llamacpp_tests(session: nox.Session) -> None:
     session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
 
 
-@nox.session(tags=["cpu"], reuse_venv=True)
-@_pruned
-def sglang_tests(session: nox.Session) -> None:
-    """adafv-sglang against SGLang 0.5.23's real classes, on CPU.
-
-    SGLang pins a CUDA torch and CUDA-only packages, so the environment is built from
-    ``packages/adafv-sglang/cpu-env``: SGLang and torchvision without their dependencies,
-    the pure-Python rest pinned, torch held at the CPU build, and a ``.pth`` that lets the
-    CUDA-only torchvision wheel import (see ``torchvision_cpu_schemas.py``). Kept between
-    runs, as it is large (about 2 GB). Then the model-level conformance suite through the
-    plugin's SGLang path, on cpu and cuda, in the same environment: its reports
-    (``build/conformance/sglang-<device>.json``) join the ``matrix``.
-    """
+def _sglang_cpu_env(session: nox.Session) -> None:
+    """SGLang 0.5.23 and adafv-sglang on a CPU-only machine, from
+    ``packages/adafv-sglang/cpu-env``: SGLang and torchvision without their dependencies (they
+    pin CUDA builds), the pure-Python rest pinned, torch held at the CPU build, and a ``.pth``
+    that lets the CUDA-only torchvision wheel import (see ``torchvision_cpu_schemas.py``)."""
     env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
     _install(session, "-r", str(env / "requirements.txt"))
     _install(session, "--no-deps", "-r", str(env / "requirements-nodeps.txt"))
@@ -183,7 +176,22 @@ def sglang_tests(session: nox.Session) -> None:
     ).strip()
     for name in ("torchvision_cpu_schemas.py", "torchvision_cpu_schemas.pth"):
         shutil.copy(env / name, Path(site) / name)
-    _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang", *TEST_TOOLS)
+    _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang")
+
+
+@nox.session(tags=["cpu"], reuse_venv=True)
+@_pruned
+def sglang_tests(session: nox.Session) -> None:
+    """adafv-sglang against SGLang 0.5.23's real classes, on CPU.
+
+    SGLang pins a CUDA torch and CUDA-only packages, so the environment is built from
+    ``packages/adafv-sglang/cpu-env`` (``_sglang_cpu_env``), and kept between runs, as it is
+    large (about 2 GB). Then the model-level conformance suite through the
+    plugin's SGLang path, on cpu and cuda, in the same environment: its reports
+    (``build/conformance/sglang-<device>.json``) join the ``matrix``.
+    """
+    _sglang_cpu_env(session)
+    _install(session, *TEST_TOOLS)
     session.run("pytest", "packages/adafv-sglang/tests", *session.posargs)
     _run_conformance(
         session,
@@ -263,6 +271,25 @@ def demo(session: nox.Session) -> None:
     """
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
     session.run("adafv-transformers", "demo", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
+@_pruned
+def sglang_bench(session: nox.Session) -> None:
+    """SGLang serving with the plugin, full vs AdaFV at a 90% and a 95% reduction: time to
+    first token and requests per second at several concurrencies, through SGLang's CPU
+    engine on random-weight LLaVA-1.5 and LLaVA-NeXT models (on a GPU machine, run
+    ``packages/adafv-sglang/benchmarks/bench_sglang.py`` in an SGLang CUDA environment)."""
+    _sglang_cpu_env(session)
+    out = ROOT / "build" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python",
+        "packages/adafv-sglang/benchmarks/bench_sglang.py",
+        "--json",
+        str(out / "sglang.json"),
+        *session.posargs,
+    )
 
 
 @nox.session(default=False)

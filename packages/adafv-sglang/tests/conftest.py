@@ -3,10 +3,6 @@ and SGLang's own Qwen2-VL vision tower built on CPU."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,41 +17,20 @@ QWEN_CHECKPOINT = MODEL_FIXTURES / "qwen2-vl-tiny"
 STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
 
 
-@contextmanager
-def cpu_engine(model_path, **environment: str) -> Iterator:
-    """A real SGLang engine on CPU (its CPU engine, ``torch_native`` attention, float32 as
-    the fixtures), the plugin loaded by SGLang itself, ``environment`` set for its processes."""
-    saved = dict(os.environ)
-    os.environ.pop("ADAFV_BUDGET", None)
-    os.environ.pop("ADAFV_KEEP_RATIO", None)
-    os.environ.update(
-        SGLANG_USE_CPU_ENGINE="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])),
-        **environment,
-    )
-    sys.path.insert(0, str(STANDIN))
-    import sgl_kernel  # noqa: F401  (the stand-in, as sitecustomize imports it in children)
-    import sglang
+def cpu_engine(model_path, **environment: str):
+    """A real SGLang engine on CPU (``adafv_sglang.cpu_runtime.cpu_engine``), float32 as the
+    fixtures, ``environment`` set for its processes."""
+    from adafv_sglang.cpu_runtime import cpu_engine
 
-    llm = sglang.Engine(
-        model_path=str(model_path),
-        device="cpu",
-        attention_backend="torch_native",
-        disable_cuda_graph=True,
-        random_seed=0,
+    return cpu_engine(
+        model_path,
+        STANDIN,
+        environment,
         dtype="float32",  # the fixtures' dtype; on CPU SGLang would pick bfloat16
         # A KV pool for a few short prompts: sized by default from the machine's free memory,
         # it would take most of it.
         max_total_tokens=8192,
-        log_level="error",
     )
-    try:
-        yield llm
-    finally:
-        llm.shutdown()
-        sys.path.remove(str(STANDIN))
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def text_logprob_errors(

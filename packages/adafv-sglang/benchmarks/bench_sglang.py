@@ -1,0 +1,241 @@
+"""SGLang serving benchmark: time to first token and request throughput, full vs AdaFV.
+
+A real SGLang engine with the plugin serves random-weight llava-hf LLaVA-1.5 and LLaVA-NeXT
+checkpoints (speed does not depend on the weights' values), and each variant is a request
+option, so every variant runs on the same engine:
+
+- ``full``: every image token (``{"adafv": false}``);
+- ``keep 10%`` and ``keep 5%``: a 90% and a 95% reduction of each image's content tokens
+  (``keep_ratio``), LLaVA-NeXT's row separators kept.
+
+At each concurrency ``c`` a round sends ``c`` requests at once, each with its own picture
+(so no request reuses another's image from the prefix cache) and generating
+``NEW_TOKENS`` tokens, and measures each request's time to its first streamed token and the
+round's requests per second. Variants run interleaved, round by round in a rotating order,
+so machine noise hits all alike; medians over rounds are reported, next to the ratio of
+prompt lengths, the ideal speedup of a prefill that is linear in the prompt.
+
+Sizes: ``cpu`` (``tiny_models.CPU_BENCH`` in float32, through SGLang's CPU engine with the
+test environment's kernel stand-in) or ``7b`` (LLaVA-1.5-7B and LLaVA-NeXT-7B's Vicuna
+variant, bfloat16, on CUDA with SGLang's own kernels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import platform
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from itertools import count
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from adafv_transformers.tiny_models import (
+    CPU_BENCH,
+    LLAVA_15_7B,
+    save,
+    tiny_llava,
+    tiny_llava_next,
+)
+
+# geometry: (builder, picture size (width, height))
+GEOMETRIES = {"LLaVA-1.5": (tiny_llava, (300, 220)), "LLaVA-NeXT": (tiny_llava_next, (672, 672))}
+VARIANTS = {"full": False, "keep 10%": {"keep_ratio": 0.1}, "keep 5%": {"keep_ratio": 0.05}}
+NEW_TOKENS = 16
+PROMPT = "USER: <image>\nDescribe the picture in detail please. ASSISTANT:"
+STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
+
+
+def build_checkpoint(geometry: str, sizes: str, directory: Path) -> Path:
+    builder, _ = GEOMETRIES[geometry]
+    shape, dtype = (CPU_BENCH, torch.float32) if sizes == "cpu" else (LLAVA_15_7B, torch.bfloat16)
+    model, processor = builder(seed=0, dtype=dtype, sizes=shape)
+    return save(model, processor, directory / geometry)
+
+
+@contextmanager
+def engine(checkpoint: Path, device: str, max_total_tokens: int):
+    if device == "cpu":
+        from adafv_sglang.cpu_runtime import cpu_engine
+
+        with cpu_engine(
+            checkpoint, STANDIN, {}, dtype="float32", max_total_tokens=max_total_tokens
+        ) as llm:
+            yield llm
+        return
+    import sglang
+
+    llm = sglang.Engine(
+        model_path=str(checkpoint), dtype="bfloat16", random_seed=0, log_level="error"
+    )
+    try:
+        yield llm
+    finally:
+        llm.shutdown()
+
+
+class Pictures:
+    """A new picture file per request, so that no request finds another's image cached."""
+
+    def __init__(self, directory: Path, size: tuple[int, int]):
+        self.directory, self.size, self.seeds = directory, size, count()
+
+    def next(self) -> str:
+        from adafv_conformance.models import picture
+
+        seed = next(self.seeds)
+        path = self.directory / f"picture-{seed}.png"
+        picture(seed, self.size).save(path)
+        return str(path)
+
+
+async def _request(llm, image: str, adafv) -> tuple[float, dict]:
+    """``(seconds to the first streamed token, the last chunk's meta_info)``."""
+    start = time.perf_counter()
+    first = None
+    meta: dict = {}
+    stream = await llm.async_generate(
+        prompt=PROMPT,
+        image_data=image,
+        sampling_params={
+            "max_new_tokens": NEW_TOKENS,
+            "ignore_eos": True,
+            "temperature": 0.0,
+            "custom_params": {"adafv": adafv},
+        },
+        stream=True,
+    )
+    async for chunk in stream:
+        if first is None:
+            first = time.perf_counter() - start
+        meta = chunk["meta_info"]
+    return first, meta
+
+
+def _round(llm, pictures: Pictures, adafv, concurrency: int) -> dict:
+    async def run():
+        start = time.perf_counter()
+        done = await asyncio.gather(
+            *(_request(llm, pictures.next(), adafv) for _ in range(concurrency))
+        )
+        return time.perf_counter() - start, done
+
+    wall, done = llm.loop.run_until_complete(run())
+    return {
+        "ttft_s": statistics.mean(t for t, _ in done),
+        "requests_per_s": concurrency / wall,
+        "prompt_tokens": done[0][1]["prompt_tokens"],
+        "completion_tokens": done[0][1]["completion_tokens"],
+    }
+
+
+def bench(
+    geometry: str, sizes: str, device: str, concurrencies: list[int], rounds: int, work: Path
+) -> dict:
+    checkpoint = build_checkpoint(geometry, sizes, work)
+    pictures_dir = work / f"{geometry}-pictures"
+    pictures_dir.mkdir()
+    pictures = Pictures(pictures_dir, GEOMETRIES[geometry][1])
+    results = []
+    with engine(checkpoint, device, max_total_tokens=max(concurrencies) * 4096) as llm:
+        for concurrency in concurrencies:
+            _round(llm, pictures, False, concurrency)  # warm-up
+            samples: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+            keys = list(VARIANTS)
+            for round_ in range(rounds):
+                shift = round_ % len(keys)
+                for variant in keys[shift:] + keys[:shift]:
+                    samples[variant].append(_round(llm, pictures, VARIANTS[variant], concurrency))
+            full = samples["full"]
+            for variant, runs in samples.items():
+                ttft = statistics.median(r["ttft_s"] for r in runs)
+                rps = statistics.median(r["requests_per_s"] for r in runs)
+                results.append(
+                    {
+                        "concurrency": concurrency,
+                        "variant": variant,
+                        "prompt_tokens": runs[0]["prompt_tokens"],
+                        "completion_tokens": runs[0]["completion_tokens"],
+                        "ttft_ms": ttft * 1e3,
+                        "requests_per_s": rps,
+                        "ttft_speedup": statistics.median(r["ttft_s"] for r in full) / ttft,
+                        "throughput_ratio": rps
+                        / statistics.median(r["requests_per_s"] for r in full),
+                        "token_ratio": full[0]["prompt_tokens"] / runs[0]["prompt_tokens"],
+                    }
+                )
+    return {
+        "geometry": geometry,
+        "sizes": sizes,
+        "device": device,
+        "rounds": rounds,
+        "rows": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--sizes", choices=["cpu", "7b"], default=None)
+    parser.add_argument("--concurrency", type=int, action="append")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--geometry", action="append", choices=list(GEOMETRIES))
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sizes = args.sizes or ("7b" if device == "cuda" else "cpu")
+    concurrencies = args.concurrency or ([1, 8, 32] if device == "cuda" else [1, 8])
+    console = Console(width=150)
+    results = []
+    with tempfile.TemporaryDirectory() as work:
+        for geometry in args.geometry or list(GEOMETRIES):
+            console.log(f"{geometry}, {sizes} sizes, on {device}")
+            results.append(bench(geometry, sizes, device, concurrencies, args.rounds, Path(work)))
+    machine = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+    with open(args.json, "w") as f:
+        json.dump({"benchmark": "sglang", "machine": machine, "results": results}, f, indent=2)
+    for res in results:
+        table = Table(
+            title=f"SGLang, {res['geometry']} ({res['sizes']} sizes) on {res['device']}, "
+            f"{NEW_TOKENS} new tokens per request, median of {res['rounds']} rounds"
+        )
+        for column in (
+            "concurrency",
+            "variant",
+            "prompt tokens",
+            "TTFT ms",
+            "TTFT speedup",
+            "requests/s",
+            "throughput ratio",
+            "token ratio",
+        ):
+            table.add_column(column, justify="right")
+        for row in res["rows"]:
+            table.add_row(
+                str(row["concurrency"]),
+                row["variant"],
+                str(row["prompt_tokens"]),
+                f"{row['ttft_ms']:.0f}",
+                f"{row['ttft_speedup']:.2f}x",
+                f"{row['requests_per_s']:.2f}",
+                f"{row['throughput_ratio']:.2f}x",
+                f"{row['token_ratio']:.2f}x",
+            )
+        console.print(table)
+
+
+if __name__ == "__main__":
+    main()
