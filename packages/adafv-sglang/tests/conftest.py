@@ -3,6 +3,9 @@ and SGLang's own Qwen2-VL vision tower built on CPU."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,65 @@ CHECKPOINT = MODEL_FIXTURES / "llava-1.5-tiny"
 QWEN_CHECKPOINT = MODEL_FIXTURES / "qwen2-vl-tiny"
 # SGLang's compiled kernels have no CPU wheel; see sgl_kernel_unavailable/sgl_kernel.
 STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
+
+
+def _no_cuda() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+# The engine tests run on SGLang's CPU engine everywhere, and on its CUDA engine (its own
+# kernels and attention backends) where there is a GPU.
+DEVICES = [
+    pytest.param("cpu"),
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(
+            _no_cuda(), reason="no CUDA device: SGLang's CUDA engine needs a GPU machine"
+        ),
+    ),
+]
+# How far the engine's prompt log-probabilities may be from the fixtures' (float32 on both):
+# SGLang's CUDA kernels sum in other orders than Transformers on CPU.
+TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
+
+
+def serving_engine(model_path, device: str, **environment: str):
+    """A real SGLang engine on ``device`` with the plugin, ``environment`` set for its
+    processes."""
+    return (
+        cpu_engine(model_path, **environment)
+        if device == "cpu"
+        else cuda_engine(model_path, **environment)
+    )
+
+
+@contextmanager
+def cuda_engine(model_path, **environment: str) -> Iterator:
+    """SGLang's CUDA engine, float32 as the fixtures, ``triton`` attention (it computes in
+    float32; FlashInfer does not)."""
+    import sglang
+
+    saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith("ADAFV_")]:
+        del os.environ[name]
+    os.environ.update(environment)
+    llm = sglang.Engine(
+        model_path=str(model_path),
+        device="cuda",
+        dtype="float32",
+        attention_backend="triton",
+        random_seed=0,
+        max_total_tokens=8192,
+        log_level="error",
+    )
+    try:
+        yield llm
+    finally:
+        llm.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def cpu_engine(model_path, **environment: str):

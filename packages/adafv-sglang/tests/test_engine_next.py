@@ -11,16 +11,21 @@ import numpy as np
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import cpu_engine, precomputed_images, text_logprob_errors
+from conftest import DEVICES, TOLERANCE, precomputed_images, serving_engine, text_logprob_errors
 
 CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 CASES = ["llava-next-wide-ratio-0.1", "llava-next-tall-k64-drop-newlines", "llava-next-batch-k48"]
 SAMPLING = {"max_new_tokens": 1, "temperature": 0.0}
 
 
+@pytest.fixture(scope="module", params=DEVICES)
+def device(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def engine():
-    with cpu_engine(CHECKPOINT, ADAFV_BUDGET="64") as llm:
+def engine(device):
+    with serving_engine(CHECKPOINT, device, ADAFV_BUDGET="64") as llm:
         yield llm
 
 
@@ -68,7 +73,7 @@ def test_every_image_of_a_request_is_served(engine):
 
 
 @pytest.mark.parametrize("case_id", CASES)
-def test_prompt_logprobs_equal_the_transformers_fixtures(engine, case_id):
+def test_prompt_logprobs_equal_the_transformers_fixtures(engine, device, case_id):
     # ADAFV-R1, ADAFV-R3, ADAFV-R4, ADAFV-R5, ADAFV-R10
     case = load_suite(MODEL_FIXTURES).case(case_id)
     _, expected = case.load()
@@ -90,7 +95,7 @@ def test_prompt_logprobs_equal_the_transformers_fixtures(engine, case_id):
         assert meta["prompt_tokens"] == int((expected["pruned_input_ids"][row] >= 0).sum())
         errors = text_logprob_errors(meta, expected, _image_token_id(), row=row)
         assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
-        assert max(errors) < 1e-5, (row, errors)
+        assert max(errors) < TOLERANCE[device], (row, errors)
 
 
 def test_a_precomputed_image_without_its_size_fails_that_request_alone(engine):

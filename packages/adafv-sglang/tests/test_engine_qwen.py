@@ -12,13 +12,18 @@ import shutil
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINTS, cpu_engine, text_logprob_errors
+from conftest import DEVICES, QWEN_CHECKPOINTS, serving_engine, text_logprob_errors
 
 CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 
 
+@pytest.fixture(scope="module", params=DEVICES)
+def device(request):
+    return request.param
+
+
 @pytest.fixture(scope="module", params=sorted(CASES))
-def engine(request, tmp_path_factory):
+def engine(request, device, tmp_path_factory):
     # Released Qwen2-VL configs name the tower's input channels "in_chans", which SGLang's
     # tower reads; the fixture's config, saved by Transformers 5, names them "in_channels".
     source = QWEN_CHECKPOINTS[request.param]
@@ -27,7 +32,7 @@ def engine(request, tmp_path_factory):
     config = json.loads((checkpoint / "config.json").read_text())
     config["vision_config"]["in_chans"] = config["vision_config"]["in_channels"]
     (checkpoint / "config.json").write_text(json.dumps(config))
-    with cpu_engine(checkpoint) as llm:
+    with serving_engine(checkpoint, device) as llm:
         yield request.param, llm
 
 
