@@ -6,30 +6,29 @@ query's embeddings come from SGLang's ``VocabParallelEmbedding``: each rank hold
 the table, looks up its own ids and sums the slices' rows across ranks. Here two ranks run
 on CPU (gloo), each with SGLang's real parallel groups and ``VocabParallelEmbedding`` loaded
 by its own weight loader, and the plugin's encoder step; every rank must keep the same
-indices as the unsharded model, which are the Transformers fixture's. For Qwen2-VL the tower
+indices as the unsharded model, which are the Transformers fixture's (LLaVA-1.5 and LLaVA-NeXT,
+whose tower is replicated the same way). For Qwen2-VL the tower
 itself is sharded: each rank's attention holds half the heads, and the saliency's sum over
 heads crosses the ranks.
 """
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
+import pytest
 import torch
 import torch.multiprocessing as mp
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import CHECKPOINT
 
-CASE = "llava15-single-k64"
+CASES = {"llava-1.5": "llava15-single-k64", "llava-next": "llava-next-wide-ratio-0.1"}
 WORLD = 2
 
 
-def _rank(rank: int, port: int, results) -> None:
+def _rank(rank: int, port: int, case_id: str, results) -> None:
+    from adafv_sglang import llava_next, selection
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
-    from adafv_sglang.selection import image_features
     from sglang.srt.distributed.parallel_state import (
         init_distributed_environment,
         initialize_model_parallel,
@@ -41,7 +40,11 @@ def _rank(rank: int, port: int, results) -> None:
     from adafv_conformance.models import load_model
     from adafv_transformers.options import Options
 
-    args = ServerArgs(model_path=str(CHECKPOINT), device="cpu", tp_size=WORLD)
+    case = load_suite(MODEL_FIXTURES).case(case_id)
+    inputs, _ = case.load()
+    params = case.params()
+    checkpoint = params["model_dir"]
+    args = ServerArgs(model_path=str(checkpoint), device="cpu", tp_size=WORLD)
     publish(args, role="scheduler", ranks=SpawnRanks(world_rank=rank))
     init_distributed_environment(
         world_size=WORLD,
@@ -51,56 +54,53 @@ def _rank(rank: int, port: int, results) -> None:
         backend="gloo",
     )
     initialize_model_parallel()
-    model, processor = load_model(CHECKPOINT, attn_implementation="sdpa")
+    model, processor = load_model(checkpoint, attn_implementation="sdpa")
     table = model.get_input_embeddings().weight.detach()
     embed = VocabParallelEmbedding(*table.shape)
     embed.weight.weight_loader(embed.weight, table)  # this rank's slice
     if embed.weight.shape[0] >= table.shape[0]:
         raise AssertionError(f"rank {rank} holds the whole table, not a slice")
-    case = load_suite(MODEL_FIXTURES).case(CASE)
-    inputs, _ = case.load()
-    params = case.params()
     from PIL import Image
     from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
     image = Image.open(params["image_paths"][0][0]).convert("RGB")
+    pixels = processor.image_processor(image, return_tensors="np")
     ids = inputs["input_ids"][0]
     last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    options = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
+    data = {OPTIONS_KEY: as_plain(Options(**options)), QUERY_KEY: [int(t) for t in ids[last + 1 :]]}
+    config, base = model.config, model.model
+    encoder = [base.vision_tower, base.multi_modal_projector]
+    if "image_sizes" in pixels:  # LLaVA-NeXT
+        data["image_sizes"] = [tuple(int(v) for v in pixels["image_sizes"][0])]
+        pixels["pixel_values"] = pixels["pixel_values"][0]
+        features, encoder = llava_next.image_features, [*encoder, base.image_newline, embed, config]
+    else:
+        features, encoder = selection.image_features, [*encoder, embed]
     item = MultimodalDataItem(
-        modality=Modality.IMAGE,
-        feature=processor.image_processor(image, return_tensors="np")["pixel_values"],
-        model_specific_data={
-            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
-            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
-        },
+        modality=Modality.IMAGE, feature=pixels["pixel_values"], model_specific_data=data
     )
     kept = []
     with torch.no_grad():
-        image_features(
-            model.model.vision_tower,
-            model.model.multi_modal_projector,
-            embed,
-            model.config.vision_feature_layer,
-            model.config.vision_feature_select_strategy,
+        features(
+            *encoder,
+            config.vision_feature_layer,
+            config.vision_feature_select_strategy,
             [item],
             report=lambda item, values: kept.append(values["kept"].tolist()),
         )
     results[rank] = kept[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model(name):
+    from adafv_sglang.cpu_runtime import free_port
 
-
-def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model():
-    port = _free_port()
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_rank, args=(port, results), nprocs=WORLD)
+        mp.spawn(_rank, args=(free_port(), CASES[name], results), nprocs=WORLD)
         per_rank = [results[rank] for rank in range(WORLD)]
-    _, expected = load_suite(MODEL_FIXTURES).case(CASE).load()
+    _, expected = load_suite(MODEL_FIXTURES).case(CASES[name]).load()
     for kept in per_rank:
         np.testing.assert_array_equal(kept, expected["indices"][0])
 
@@ -133,10 +133,11 @@ def _qwen_rank(rank: int, port: int, results) -> None:
 def test_qwen_ranks_holding_half_the_heads_each_give_the_whole_saliency():  # ADAFV-R18
     # Each rank computes the received attention of its own heads; summed across ranks, it is
     # the mean over all heads, so every rank keeps what one rank with all heads keeps.
-    port = _free_port()
+    from adafv_sglang.cpu_runtime import free_port
+
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_qwen_rank, args=(port, results), nprocs=WORLD)
+        mp.spawn(_qwen_rank, args=(free_port(), results), nprocs=WORLD)
         per_rank = [results[rank] for rank in range(WORLD)]
     _, expected = load_suite(MODEL_FIXTURES).case(QWEN_CASE).load()
     for kept, saliency in per_rank:
