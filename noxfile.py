@@ -7,6 +7,7 @@
     nox -s "transformers_tests(transformers='5.19.0')"
     nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
     nox -s sglang_tests          SGLang's real classes on CPU, in a kept environment
+    nox -s docs                  the documentation site, into build/site
     nox -s bench                 benchmarks (not run by default)
     nox -s sglang_bench          SGLang serving, full vs AdaFV (not run by default)
     nox -t cpu                   the sessions that need no GPU
@@ -34,6 +35,15 @@ REPORTS = ROOT / "build" / "conformance"
 CORE = ("-e", "./packages/adafv[torch]", "-e", "./conformance")
 TRANSFORMERS = ("-e", "./packages/adafv-transformers", "pillow")
 TEST_TOOLS = ("pytest", "hypothesis")
+# Every package's source tree: the public API the docs' reference is rendered from.
+SOURCES = (
+    "packages/adafv/src",
+    "packages/adafv-transformers/src",
+    "packages/adafv-llamacpp/src",
+    "packages/adafv-sglang/src",
+    "packages/_template/src",
+    "conformance/src",
+)
 # Both ends of adafv-transformers' supported range (adafv_transformers.compat).
 TRANSFORMERS_VERSIONS = ["5.19.0", "5.23.0"]
 NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
@@ -259,6 +269,40 @@ def fixtures(session: nox.Session) -> None:
         "--tests-dir",
         "packages/adafv-sglang/tests",
     )
+
+
+@nox.session(tags=["cpu"])
+@_pruned
+def docs(session: nox.Session) -> None:
+    """The documentation site, built offline into ``build/site``; fails on a public API
+    without a docstring, a measured figure that is not the one its JSON holds, a broken link
+    or anchor, or a page missing from the navigation (``mkdocs build --strict``)."""
+    _install(
+        session,
+        *CORE,
+        *TRANSFORMERS,
+        f"transformers=={NEWEST_TRANSFORMERS}",
+        "-r",
+        "docs/requirements.txt",
+        "ruff",
+    )
+    session.run("ruff", "check", "--select", "D100,D101,D102,D103,D104,D106", *SOURCES)
+    session.run("python", "docs/measured.py", "check")
+    # The site shows the picture the current code draws.
+    demo = ("--repeats", "1", "--out", "build/demo/adafv-demo.png")
+    session.run("adafv-transformers", "demo", *demo)
+    session.run("mkdocs", "build", "--strict")
+
+
+@nox.session(tags=["cpu"])
+@_pruned
+def template(session: nox.Session) -> None:
+    """``packages/_template``, the skeleton a new integration is copied from: installed, and
+    its conformance tests run (every case skips as not ported), so it keeps working as the
+    suite changes."""
+    template = ("-e", "./packages/_template")
+    _install(session, "-e", "./packages/adafv", "-e", "./conformance", *template, *TEST_TOOLS)
+    session.run("pytest", "packages/_template/tests", *session.posargs)
 
 
 @nox.session(tags=["cpu"])

@@ -1,0 +1,81 @@
+"""Pages of the documentation site made at build time (mkdocs-gen-files runs this).
+
+- ``spec.md``: the normative spec, ``spec/adafv-v1.md``, as it is in the repository;
+- ``conformance.md``: the conformance suite's README, its links to sources turned into links
+  to their API reference;
+- ``reference/<package>.md``: the API reference of each package, one section per public
+  module, rendered by mkdocstrings from the docstrings;
+- ``assets/adafv-demo.png``: the picture ``nox -s demo`` draws (the docs session runs it
+  first), so the site shows what the current code keeps.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mkdocs_gen_files
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = {  # import name -> source root
+    "adafv": ROOT / "packages" / "adafv" / "src",
+    "adafv_transformers": ROOT / "packages" / "adafv-transformers" / "src",
+    "adafv_llamacpp": ROOT / "packages" / "adafv-llamacpp" / "src",
+    "adafv_sglang": ROOT / "packages" / "adafv-sglang" / "src",
+    "adafv_conformance": ROOT / "conformance" / "src",
+}
+DEMO = ROOT / "build" / "demo" / "adafv-demo.png"
+
+
+def public_modules(name: str, source: Path) -> list[str]:
+    """Dotted names of the package's public modules, in path order (not ``__main__``, not
+    ones whose name or package starts with an underscore)."""
+    modules = []
+    for path in sorted((source / name).rglob("*.py")):
+        parts = path.relative_to(source).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if any(p.startswith("_") for p in parts) or parts[-1] == "__main__":
+            continue
+        if len(parts) > 1:
+            modules.append(".".join(parts))
+    return modules
+
+
+def reference_page(name: str, source: Path) -> str:
+    lines = [
+        f"# {name}",
+        "",
+        f"::: {name}",
+        "    options:",
+        "      members: false",
+        "      show_root_heading: false",
+        "",
+    ]
+    for module in public_modules(name, source):
+        lines += [f"::: {module}", ""]
+    return "\n".join(lines)
+
+
+def conformance_page() -> str:
+    """The suite's README with its repository links pointed into the site."""
+    text = (ROOT / "conformance" / "README.md").read_text()
+    text = text.replace("](../spec/adafv-v1.md", "](spec.md")
+
+    def to_reference(match: re.Match[str]) -> str:
+        return f"[{match['text']}][{match['module'].replace('/', '.')}]"
+
+    return re.sub(r"\[(?P<text>[^\]]+)\]\(src/(?P<module>[\w/]+)\.py\)", to_reference, text)
+
+
+with mkdocs_gen_files.open("spec.md", "w") as page:
+    page.write((ROOT / "spec" / "adafv-v1.md").read_text())
+with mkdocs_gen_files.open("conformance.md", "w") as page:
+    page.write(conformance_page())
+for package, source_root in PACKAGES.items():
+    with mkdocs_gen_files.open(f"reference/{package}.md", "w") as page:
+        page.write(reference_page(package, source_root))
+if not DEMO.is_file():
+    raise FileNotFoundError(f"{DEMO} is missing: `nox -s docs` draws it with the demo first")
+with mkdocs_gen_files.open("assets/adafv-demo.png", "wb") as picture:
+    picture.write(DEMO.read_bytes())

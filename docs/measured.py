@@ -1,0 +1,275 @@
+"""The measured figures of the docs, written from the JSON that measured them.
+
+A page holds generated blocks between ``<!-- measured: NAME -->`` and ``<!-- /measured -->``;
+each NAME is rendered from the benchmark and conformance JSON kept in ``docs/measurements``
+(``nox -s bench``, ``nox -s sglang_bench`` and the conformance cells write it under
+``build/``; ``update`` copies it here), so no figure on a page is typed by hand.
+
+    python docs/measured.py check     # fail if a page's blocks differ from the JSON (CI)
+    python docs/measured.py write     # rewrite the blocks from docs/measurements
+    python docs/measured.py update    # copy build/bench and build/conformance here, then write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+DOCS = Path(__file__).parent
+ROOT = DOCS.parent
+MEASUREMENTS = DOCS / "measurements"
+PAGES = ("choosing.md", "benchmarks.md")
+BLOCK = re.compile(
+    r"(<!-- measured: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /measured -->)", re.S
+)
+STATUSES = ("passed", "failed", "skipped", "unsupported")
+
+
+def _load(name: str) -> dict:
+    path = MEASUREMENTS / "bench" / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run its benchmark, then `update`")
+    return json.loads(path.read_text())
+
+
+def _machine(machine: dict) -> str:
+    where = machine.get("gpu") or f"CPU, {machine['cpu_threads']} threads"
+    return f"{machine['date'][:10]}, {where}, torch {machine['torch']}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def conformance() -> str:
+    paths = sorted((MEASUREMENTS / "conformance").glob("*.json"))
+    reports = [json.loads(path.read_text()) for path in paths]
+    rows = []
+    for report in reports:
+        counts = {s: sum(r["status"] == s for r in report["results"]) for s in STATUSES}
+        rows.append(
+            [report["suite"], report["backend"], report["device"]]
+            + [str(counts[s]) for s in STATUSES]
+            + [str(len(report["results"]))]
+        )
+    machines = sorted({_machine(r["machine"]) for r in reports if "machine" in r})
+    return (
+        _table(["suite", "backend", "device", *STATUSES, "total"], rows)
+        + f"\n\nMeasured by the conformance cells of `nox`: {'; '.join(machines)}.\n"
+    )
+
+
+def speedups() -> str:
+    """One line per integration: its headline figures at a 90% reduction or K=64."""
+    rows = []
+    e2e = _load("e2e")
+    for result in e2e["results"]:
+        row = next(r for r in result["rows"] if r["variant"] in ("K=64", "keep 10%"))
+        rows.append(
+            [
+                "Transformers",
+                f"{result['geometry']}, {row['variant']}",
+                _x(row["prefill_speedup"]),
+                f"{_x(row['lm_prefill_speedup'])} ({_x(row['ideal_lm_speedup'])})",
+                "",
+                _machine(e2e["machine"]),
+            ]
+        )
+    llamacpp = _load("llamacpp")
+    for result in llamacpp["results"]:
+        row = next(r for r in result["rows"] if r["variant"] == "K=64")
+        rows.append(
+            [
+                "llama.cpp",
+                f"LLaVA-1.5 {result['weights']}, K=64",
+                _x(row["ttft_speedup"]),
+                f"{_x(row['image_prefill_speedup'])} ({_x(row['ideal_image_prefill_speedup'])})",
+                "",
+                _machine(llamacpp["machine"]),
+            ]
+        )
+    sglang = _load("sglang")
+    for result in sglang["results"]:
+        top = max(r["concurrency"] for r in result["rows"])
+        row = next(
+            r for r in result["rows"] if r["variant"] == "keep 10%" and r["concurrency"] == top
+        )
+        rows.append(
+            [
+                "SGLang",
+                f"{result['geometry']}, keep 10%, {top} concurrent",
+                _x(row["ttft_speedup"]),
+                f"({_x(row['token_ratio'])})",
+                _x(row["throughput_ratio"]),
+                _machine(sglang["machine"]),
+            ]
+        )
+    header = [
+        "integration",
+        "model, variant",
+        "time to first token",
+        "language-model prefill (token ratio)",
+        "throughput",
+        "measured",
+    ]
+    return _table(header, rows) + "\n"
+
+
+def bench_select() -> str:
+    data = _load("select")
+    rows = [
+        [
+            r["name"],
+            f"N={r['shape']['n']}, d={r['shape']['d']}, K={r['shape']['budget']}",
+            f"{r['median_us']['floor']:,.0f} us",
+            f"{r['median_us']['select']:,.0f} us ({_x(r['ratios']['select/floor'])})",
+            f"{r['median_us']['authors']:,.0f} us ({_x(r['ratios']['authors/floor'])})",
+            f"{r['median_us']['select-numpy']:,.0f} us",
+        ]
+        for r in data["results"]
+    ]
+    header = ["shape", "sizes", "floor (V @ T)", "adafv.select", "authors' procedure", "numpy"]
+    return _table(header, rows) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+
+
+def bench_transformers() -> str:
+    data = _load("e2e")
+    parts = []
+    for res in data["results"]:
+        rows = [
+            [
+                r["variant"],
+                str(r["prompt_tokens"]),
+                _ms(r["prefill_ms"]),
+                _x(r["prefill_speedup"]),
+                _ms(r["lm_prefill_ms"]),
+                f"{_x(r['lm_prefill_speedup'])} ({_x(r['ideal_lm_speedup'])})",
+                f"{r['decode_tokens_per_s']:.1f}" if r["decode_tokens_per_s"] else "",
+            ]
+            for r in res["rows"]
+        ]
+        header = ["variant", "prompt tokens", "prefill", "speedup", "LM prefill",
+                  "LM speedup (token ratio)", "decode tok/s"]  # fmt: skip
+        parts.append(
+            f"**{res['geometry']}** ({res['image_tokens']} image tokens, {res['device']} "
+            f"{res['dtype']}; saliency probe {_x(res['saliency_probe_overhead'])} the tower)\n\n"
+            + _table(header, rows)
+        )
+    return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+
+
+def bench_llamacpp() -> str:
+    data = _load("llamacpp")
+    parts = []
+    for res in data["results"]:
+        rows = [
+            [
+                r["variant"],
+                str(r["prompt_tokens"]),
+                _ms(r["ttft_ms"]),
+                _x(r["ttft_speedup"]),
+                _ms(r["image_prefill_ms"]),
+                f"{_x(r['image_prefill_speedup'])} ({_x(r['ideal_image_prefill_speedup'])})",
+                f"{r['decode_tokens_per_s']:.1f}",
+            ]
+            for r in res["rows"]
+        ]
+        header = ["variant", "prompt tokens", "TTFT", "speedup", "LM prefill of the image",
+                  "speedup (token ratio)", "decode tok/s"]  # fmt: skip
+        parts.append(
+            f"**{res['weights']}** (encode {_ms(res['encode_ms'])}, saliency probe "
+            f"{_x(res['probe_overhead'])} the encoder)\n\n" + _table(header, rows)
+        )
+    return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+
+
+def bench_sglang() -> str:
+    data = _load("sglang")
+    parts = []
+    for res in data["results"]:
+        rows = [
+            [
+                str(r["concurrency"]),
+                r["variant"],
+                str(r["prompt_tokens"]),
+                _ms(r["ttft_ms"]),
+                _x(r["ttft_speedup"]),
+                f"{r['requests_per_s']:.2f}",
+                _x(r["throughput_ratio"]),
+                _x(r["token_ratio"]),
+            ]
+            for r in res["rows"]
+        ]
+        header = ["concurrency", "variant", "prompt tokens", "TTFT", "TTFT speedup",
+                  "requests/s", "throughput ratio", "token ratio"]  # fmt: skip
+        parts.append(f"**{res['geometry']}** ({res['sizes']} sizes)\n\n" + _table(header, rows))
+    return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+
+
+RENDERERS: dict[str, Callable[[], str]] = {
+    "conformance": conformance,
+    "speedups": speedups,
+    "bench-select": bench_select,
+    "bench-transformers": bench_transformers,
+    "bench-llamacpp": bench_llamacpp,
+    "bench-sglang": bench_sglang,
+}
+
+
+def rendered(text: str) -> str:
+    def render(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in RENDERERS:
+            raise KeyError(f"unknown measured block {name!r}; known: {sorted(RENDERERS)}")
+        return match.group(1) + RENDERERS[name]() + match.group(4)
+
+    return BLOCK.sub(render, text)
+
+
+def update() -> None:
+    """Copy the newest measurements from ``build/`` (what exists there) into the docs."""
+    for kind in ("bench", "conformance"):
+        (MEASUREMENTS / kind).mkdir(parents=True, exist_ok=True)
+        for path in sorted((ROOT / "build" / kind).glob("*.json")):
+            shutil.copy(path, MEASUREMENTS / kind / path.name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["check", "write", "update"])
+    command = parser.parse_args().command
+    if command == "update":
+        update()
+    stale = []
+    for name in PAGES:
+        page = DOCS / name
+        text = page.read_text()
+        new = rendered(text)
+        if new != text:
+            if command == "check":
+                stale.append(name)
+            else:
+                page.write_text(new)
+    if stale:
+        print(f"stale measured blocks in {stale}: run `python docs/measured.py write`")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The one step a framework integration adds: keep ``K`` of an image's tokens.
+
+Call it where the framework has an image's projected tokens and is about to hand them to the
+language model, and give it what docs/porting.md steps 1 to 3 find in the model: the
+image's content tokens ``V`` in language-model order, the query's input embeddings ``T``
+(ADAFV-R1) and one saliency score per token of ``V`` (ADAFV-R4 or R18). The framework then
+puts only the returned rows in the prompt, as many placeholders as ``adafv.kept_count``
+said (ADAFV-R3), in their original order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import adafv
+
+
+def select_image_tokens(
+    visual: Any,
+    text: Any,
+    saliency: Any,
+    budget: int | None = None,
+    *,
+    keep_ratio: float | None = None,
+    guarantee: float = 0.25,
+    t2i_scale: float = 100.0,
+) -> Any:
+    """Indices of the rows of ``visual`` (``N x d``) AdaFV keeps, ascending (ADAFV-R10).
+
+    ``visual``, ``text`` and ``saliency`` are numpy arrays or torch tensors, as
+    ``adafv.select`` takes them; ``budget`` or ``keep_ratio`` sets ``K``.
+    """
+    selection = adafv.select(
+        visual,
+        text,
+        saliency,
+        budget,
+        keep_ratio=keep_ratio,
+        guarantee=guarantee,
+        t2i_scale=t2i_scale,
+    )
+    return selection.indices[: int(selection.count)]
