@@ -38,8 +38,14 @@ def _load(name: str) -> dict:
 
 
 def _machine(machine: dict) -> str:
-    where = machine.get("gpu") or f"CPU, {machine['cpu_threads']} threads"
-    return f"{machine['date'][:10]}, {where}, torch {machine['torch']}"
+    threads = machine.get("cpu_threads")
+    where = machine.get("gpu") or ("CPU" + (f", {threads} threads" if threads else ""))
+    software = [
+        f"{name.replace('_', '-')} {machine[name]}"
+        for name in ("torch", "llama_cpp_python")
+        if machine.get(name)
+    ]
+    return ", ".join([machine["date"][:10], where, *software])
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -58,6 +64,8 @@ def _ms(value: float) -> str:
 
 def conformance() -> str:
     paths = sorted((MEASUREMENTS / "conformance").glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"no reports in {MEASUREMENTS / 'conformance'}: run `update`")
     reports = [json.loads(path.read_text()) for path in paths]
     rows = []
     for report in reports:
@@ -122,7 +130,7 @@ def speedups() -> str:
     header = [
         "integration",
         "model, variant",
-        "time to first token",
+        "time to first token (prefill)",
         "language-model prefill (token ratio)",
         "throughput",
         "measured",

@@ -8,7 +8,11 @@ never failures.
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +55,7 @@ class Report:
     suite: str
     spec_version: str
     results: list[Result] = field(default_factory=list)
+    machine: dict = field(default_factory=dict)  # where and when it ran (``machine()``)
 
     def counts(self) -> dict[str, int]:
         out = {status: 0 for status in STATUSES}
@@ -71,6 +76,26 @@ class Report:
         data = json.loads(Path(path).read_text())
         results = [Result(**res) for res in data.pop("results")]
         return cls(**data, results=results)
+
+
+def machine() -> dict:
+    """Where and when a run happens, for the reports the docs render: the date, the
+    platform, the Python and, where the run imported them, torch and its GPU."""
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_threads": os.cpu_count(),
+        "torch": None,
+        "gpu": None,
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["cpu_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 
 def reproduction(backend_ref: str, device: str, case_id: str) -> str:
@@ -212,6 +237,7 @@ def run(
     report = Report(name, device, suite.name, suite.manifest["spec_version"])
     for case in cases:
         report.results.append(run_case(backend, case, device, backend_ref))
+    report.machine = machine()
     return report
 
 

@@ -19,6 +19,7 @@ import base64
 import datetime
 import io
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -263,6 +264,10 @@ def main() -> None:
         "platform": platform.platform(),
         "llama_cpp_python": llama_cpp.__version__,
         "sizes": args.sizes,
+        "cpu_threads": os.cpu_count(),
+        # llama-cpp-python's defaults: decode on half the cores, prompts on all of them
+        "llama_threads": args.threads or max(os.cpu_count() // 2, 1),
+        "llama_batch_threads": os.cpu_count(),
     }
     Path(args.json).write_text(
         json.dumps({"benchmark": "llamacpp", "machine": machine, "results": results}, indent=2)
