@@ -49,7 +49,9 @@ def apply(
         model: a supported ``...ForConditionalGeneration`` model (see
             ``adafv_transformers.FAMILIES``).
         budget: keep ``min(budget, N)`` tokens per image; or ``keep_ratio`` (ADAFV-R3).
-        guarantee, t2i_scale: the spec's tau and beta.
+        keep_ratio: keep ``ceil(keep_ratio * N)`` tokens per image instead of a budget.
+        guarantee: the spec's tau (ADAFV-R7).
+        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5).
         image_newline: ``"keep"`` or ``"drop"`` the separators between rows of an image's
             tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
     """

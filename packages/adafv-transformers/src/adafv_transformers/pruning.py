@@ -95,9 +95,11 @@ def prune_inputs(
 
     Args:
         model: a supported ``...ForConditionalGeneration`` model.
-        budget, keep_ratio: tokens to keep per image (ADAFV-R3). Without either, the options
-            given to :func:`adafv_transformers.apply` on this model are used.
-        guarantee, t2i_scale: the spec's tau and beta.
+        budget: tokens to keep per image (ADAFV-R3). Without it or ``keep_ratio``, the
+            options given to :func:`adafv_transformers.apply` on this model are used.
+        keep_ratio: the share of each image's tokens to keep, instead of ``budget``.
+        guarantee: the spec's tau (ADAFV-R7).
+        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5).
         image_newline: ``"keep"`` or ``"drop"`` the separators between rows of an image's
             tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
         **inputs: what the model's processor returned (``input_ids``, ``attention_mask``,

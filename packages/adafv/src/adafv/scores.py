@@ -32,8 +32,10 @@ def t2i_scores(
             order the language model receives them. numpy array or torch tensor (any device).
         text: ``(M, d)`` or ``(B, M, d)`` input embeddings of the query text; ``M`` may be 0.
         t2i_scale: beta, the softmax temperature; finite and > 0.
-        visual_mask, text_mask: optional boolean ``(B, N)`` / ``(B, M)`` (or unbatched
-            ``(N,)`` / ``(M,)``) masks, True for valid tokens (ADAFV-R14).
+        visual_mask: optional boolean ``(B, N)`` (or unbatched ``(N,)``) mask, True for
+            valid visual tokens (ADAFV-R14).
+        text_mask: optional boolean ``(B, M)`` (or ``(M,)``) mask, True for valid text
+            tokens.
         check_values: check that the inputs are finite (reads a flag back from the device).
 
     Returns:

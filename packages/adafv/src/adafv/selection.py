@@ -68,7 +68,8 @@ def select(
         keep_ratio: keep ``ceil(keep_ratio * N)`` tokens, ``0 < keep_ratio <= 1``.
         guarantee: tau in [0, 0.5]; each source always keeps its top ``floor(tau * K)``.
         t2i_scale: beta, the temperature of the text-to-image softmax.
-        visual_mask, text_mask: boolean padding masks for batches, True for valid tokens.
+        visual_mask: boolean ``(B, N)`` padding mask of a batch, True for valid tokens.
+        text_mask: boolean ``(B, M)`` padding mask of a batch's query texts.
         check_values: check for non-finite inputs and negative saliency. This reads a flag
             back from the device; pass False inside CUDA graphs or ``torch.compile``.
 
@@ -116,7 +117,11 @@ def select_from_scores(
             whose scores are all ``-inf`` has no query text and is selected by saliency alone
             (ADAFV-R12).
         saliency: same shape, non-negative.
-        budget, keep_ratio, guarantee, visual_mask, check_values: as in :func:`select`.
+        budget: as in :func:`select`.
+        keep_ratio: as in :func:`select`.
+        guarantee: as in :func:`select`.
+        visual_mask: as in :func:`select`.
+        check_values: as in :func:`select`.
 
     Returns:
         A :class:`Selection` of the inputs' kind and device.
