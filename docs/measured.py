@@ -23,7 +23,7 @@ from pathlib import Path
 DOCS = Path(__file__).parent
 ROOT = DOCS.parent
 MEASUREMENTS = DOCS / "measurements"
-PAGES = ("choosing.md", "benchmarks.md")
+PAGES = ("choosing.md", "benchmarks.md", "llamacpp.md", "sglang.md")
 BLOCK = re.compile(
     r"(<!-- measured: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /measured -->)", re.S
 )
