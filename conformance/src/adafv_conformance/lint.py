@@ -30,6 +30,7 @@ class LintResult:
 
     @property
     def ok(self) -> bool:
+        """True when nothing is wrong and every spec rule is cited."""
         return not self.errors and not self.uncited
 
 

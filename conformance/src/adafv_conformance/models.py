@@ -52,6 +52,9 @@ T2I_TOLERANCE = {"rtol": 1e-4, "atol": 2e-5}
 
 @dataclass(frozen=True)
 class ModelCase:
+    """One model-level case: a fixture checkpoint, prompts, the pictures per row, AdaFV's options
+    and the rules it tests."""
+
     id: str
     model: str
     description: str
@@ -238,6 +241,7 @@ def picture(seed: int, size: tuple[int, int] | None = None):
 
 
 def image_name(seed: int) -> str:
+    """The file name of picture ``seed`` among the fixtures' images."""
     return f"picture-{seed}.png"
 
 

@@ -27,11 +27,17 @@ class Backend(Protocol):
 
     name: str
 
-    def unsupported_reason(self, device: str) -> str | None: ...
+    def unsupported_reason(self, device: str) -> str | None:
+        """Why ``device`` cannot run this backend here (every case is then skipped with it),
+        or None."""
+        ...
 
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str
-    ) -> dict[str, np.ndarray]: ...
+    ) -> dict[str, np.ndarray]:
+        """One case's outputs from its ``inputs`` and ``params`` on ``device``; raise
+        ``Unsupported`` for what the backend cannot express."""
+        ...
 
 
 def pad_images(rows: list[np.ndarray], value: float) -> np.ndarray:

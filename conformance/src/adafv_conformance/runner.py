@@ -58,6 +58,7 @@ class Report:
     machine: dict = field(default_factory=dict)  # where and when it ran (``machine()``)
 
     def counts(self) -> dict[str, int]:
+        """How many results have each status, and the total."""
         out = {status: 0 for status in STATUSES}
         for res in self.results:
             out[res.status] += 1
@@ -66,13 +67,16 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """True when no case failed: skips and ``unsupported`` are not failures."""
         return not any(res.status == "failed" for res in self.results)
 
     def to_json(self, path: str | Path) -> None:
+        """Write the report as JSON, for ``matrix`` and the docs."""
         Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> Report:
+        """Read a report written by :meth:`to_json`."""
         data = json.loads(Path(path).read_text())
         results = [Result(**res) for res in data.pop("results")]
         return cls(**data, results=results)

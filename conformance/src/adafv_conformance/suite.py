@@ -30,18 +30,22 @@ class Case:
 
     @property
     def id(self) -> str:
+        """The case's id, unique in its suite."""
         return self.entry["id"]
 
     @property
     def kind(self) -> str:
+        """What a backend computes for it: ``scores``, ``selection``, ``end_to_end``, ``model``."""
         return self.entry["kind"]
 
     @property
     def rules(self) -> list[str]:
+        """The spec rules the case tests."""
         return list(self.entry["rules"])
 
     @property
     def path(self) -> Path:
+        """The case's safetensors file of inputs and expected outputs."""
         return self.directory / self.entry["file"]
 
     def params(self) -> dict:
@@ -102,9 +106,11 @@ class Suite:
 
     @property
     def name(self) -> str:
+        """The suite's name in its manifest (``adafv-core``, ``adafv-models``)."""
         return self.manifest["suite"]
 
     def case(self, case_id: str) -> Case:
+        """The case named ``case_id``; KeyError if the suite has none."""
         for case in self.cases:
             if case.id == case_id:
                 return case

@@ -1,3 +1,5 @@
+"""``python -m adafv_llamacpp``: the command line of ``adafv_llamacpp.cli``."""
+
 import sys
 
 from adafv_llamacpp.cli import main

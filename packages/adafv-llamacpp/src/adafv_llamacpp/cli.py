@@ -54,6 +54,7 @@ def stock_handler_name(mmproj: str | Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Answer one question about one image, stock handler and AdaFV's side by side."""
     from llama_cpp import Llama, llama_chat_format
     from rich.console import Console
     from rich.table import Table
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python -m adafv_llamacpp --model ... --mmproj ... --image ...``."""
     parser = argparse.ArgumentParser(prog="python -m adafv_llamacpp", description=__doc__)
     parser.add_argument("--model", required=True, help="the language model GGUF")
     parser.add_argument("--mmproj", required=True, help="the vision tower and projector GGUF")

@@ -67,6 +67,7 @@ class LlamaCppBackend:
 
     @property
     def exclusions(self) -> dict[str, str]:
+        """The LLaVA-1.5 cases, excluded while the pinned llama.cpp has the [CLS]-order defect."""
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
         if not (self.honour_defect and self._layout() == CLS_LAST):
@@ -81,6 +82,7 @@ class LlamaCppBackend:
         return handler_class("Llava15ChatHandler").layout
 
     def unsupported_reason(self, device: str) -> str | None:
+        """Why ``device`` cannot run here: no llama-cpp-python, or one without GPU offload."""
         try:
             import llama_cpp
         except ImportError:
@@ -97,6 +99,7 @@ class LlamaCppBackend:
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str
     ) -> dict[str, np.ndarray]:
+        """One model case through the handler, as a user's chat request would go."""
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         model_type = _model_type(params)

@@ -91,6 +91,7 @@ class AdaFVLlava15ChatHandler:
     """Built lazily on llama-cpp-python's ``Llava15ChatHandler``; see :func:`handler_class`."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """A new handler of the class :func:`handler_class` builds on ``Llava15ChatHandler``."""
         return handler_class("Llava15ChatHandler")(*args, **kwargs)
 
 
@@ -99,6 +100,7 @@ class AdaFVLlava16ChatHandler:
     with grid pinpoints makes llama.cpp slice images into crops); see :func:`handler_class`."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """A new handler of the class :func:`handler_class` builds on ``Llava16ChatHandler``."""
         return handler_class("Llava16ChatHandler")(*args, **kwargs)
 
 

@@ -40,6 +40,7 @@ class VisionProbe:
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_node)
 
     def clear(self) -> None:
+        """Forget what earlier encodes recorded, before the next one."""
         self.runs, self.extra, self._layer = [], {}, -1
 
     def _on_node(self, tensor: int, ask: bool, user_data: Any) -> bool:

@@ -39,5 +39,6 @@ def tokens_per_image(config: Any, strategy: str) -> int:
 
 
 def image_token_id(config: Any) -> int:
+    """The image placeholder's token id (llava-hf configs name it ``image_token_index``)."""
     value = getattr(config, "image_token_index", None)
     return int(value if value is not None else config.image_token_id)

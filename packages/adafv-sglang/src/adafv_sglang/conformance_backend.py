@@ -64,6 +64,7 @@ class SGLangBackend(TransformersBackend):
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str
     ) -> dict[str, np.ndarray]:
+        """One model case through SGLang's request path for the checkpoint's family."""
         from transformers import AutoConfig
 
         if kind != "model":

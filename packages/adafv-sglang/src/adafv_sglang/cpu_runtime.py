@@ -71,6 +71,7 @@ def publish_server_args(
 
 
 def free_port() -> int:
+    """A TCP port free on this machine now, for the ranks' rendezvous."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -41,18 +41,22 @@ def serves_llava(config: Any) -> bool:
 
 
 def sgl_model_cls(original: Callable, self: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
+    """SGLang's llava-hf model: Transformers' CLIP tower for the checkpoints the plugin serves."""
     if type(config).__name__ == "CLIPVisionConfig" and serves_llava(self.config):
         return CLIPVisionTower
     return original(self, config, *args, **kwargs)
 
 
 def load_weights(original: Callable, self: Any, weights: Any) -> Any:
+    """SGLang's llava-hf weight loading: accept the ``default`` feature strategy, SGLang's
+    ``patch``."""
     if serves_llava(self.config) and self.vision_feature_select_strategy == "default":
         self.vision_feature_select_strategy = "patch"  # SGLang's name for the same strategy
     return original(self, weights)
 
 
 def pad_input_ids(original: Callable, self: Any, input_ids: Any, mm_inputs: Any) -> Any:
+    """SGLang's llava-hf padding: ``K`` placeholders per LLaVA-1.5 image (``placeholders``)."""
     if not is_llava_hf(self.config):
         return original(self, input_ids, mm_inputs)
     n = tokens_per_image(self.config, self.vision_feature_select_strategy)
@@ -62,6 +66,7 @@ def pad_input_ids(original: Callable, self: Any, input_ids: Any, mm_inputs: Any)
 
 
 def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
+    """SGLang's llava-hf encoder step: the kept rows of each LLaVA-1.5 image (``selection``)."""
     if not is_llava_hf(self.config):
         return original(self, items)
     return image_features(
@@ -176,6 +181,8 @@ def _pruned(items: list[Any]) -> bool:
 
 
 def qwen_get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
+    """SGLang's Qwen-VL encoder step: the kept rows, their positions recorded for
+    ``prepare_mm_inputs``."""
     if not (is_qwen_vl(self.config) and _pruned(items)):
         return original(self, items)
     return qwen_selection.image_features(

@@ -124,6 +124,8 @@ class LlavaNextForConditionalGeneration(LlavaForConditionalGeneration):
         )
 
     def pad_input_ids(self, input_ids: Any, mm_inputs: Any) -> Any:
+        """Each image token replaced by its placeholders: ``K`` content tokens and the kept
+        separators with AdaFV, every packed token without (``placeholders``)."""
         return placeholders.pad_input_ids(
             input_ids,
             mm_inputs,
@@ -132,6 +134,7 @@ class LlavaNextForConditionalGeneration(LlavaForConditionalGeneration):
         )
 
     def get_image_feature(self, items: list[Any]) -> torch.Tensor:
+        """The rows of every item's placeholders, as :func:`image_features` chooses them."""
         return image_features(
             self.vision_tower,
             self.multi_modal_projector,

@@ -90,4 +90,5 @@ def as_plain(options: Options | None) -> dict[str, Any] | None:
 
 
 def from_plain(plain: Mapping[str, Any] | None) -> Options | None:
+    """The options :func:`as_plain` wrote, back as ``Options`` (``None`` stays ``None``)."""
     return None if plain is None else Options(**plain)

@@ -33,6 +33,7 @@ class KeptPositions:
         self._entries: OrderedDict[int, torch.Tensor] = OrderedDict()
 
     def record(self, item: Any, kept: torch.Tensor) -> None:
+        """Keep the positions of the tokens ``kept`` of ``item``'s image, under its hash."""
         positions = torch.as_tensor(item.model_specific_data[IMAGE_POSITIONS_KEY])
         self._entries[int(item.hash)] = positions[:, kept.cpu()].clone()
         self._entries.move_to_end(int(item.hash))
@@ -40,6 +41,7 @@ class KeptPositions:
             self._entries.popitem(last=False)
 
     def get(self, item: Any) -> torch.Tensor | None:
+        """The kept tokens' positions recorded for ``item``'s hash, or None."""
         found = self._entries.get(int(item.hash))
         if found is not None:
             self._entries.move_to_end(int(item.hash))

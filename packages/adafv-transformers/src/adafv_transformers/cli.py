@@ -74,6 +74,7 @@ def _model_view(processor: Any, pixel_values: torch.Tensor) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Ask a question about an image with and without AdaFV, and draw what was kept."""
     from PIL import Image
     from rich.console import Console
     from rich.table import Table
@@ -136,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``adafv-transformers run|demo ...``."""
     parser = argparse.ArgumentParser(prog="adafv-transformers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "demo"):

@@ -21,12 +21,15 @@ from adafv_transformers.pruning import prune_inputs
 
 
 class TransformersBackend:
+    """The model-level suite through ``prune_inputs`` on the checkpoint's Transformers model."""
+
     name = "transformers"
 
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def unsupported_reason(self, device: str) -> str | None:
+        """Why ``device`` cannot run here, or None."""
         if device == "cuda" and not torch.cuda.is_available():
             return "no CUDA device"
         if device not in ("cpu", "cuda"):
@@ -45,6 +48,7 @@ class TransformersBackend:
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict, device: str
     ) -> dict[str, np.ndarray]:
+        """One model case: the checkpoint's processor, ``prune_inputs``, then the pruned prefill."""
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         from PIL import Image

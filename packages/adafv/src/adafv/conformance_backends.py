@@ -63,11 +63,13 @@ class NumpyBackend:
     name = "numpy"
 
     def unsupported_reason(self, device: str) -> str | None:
+        """Why ``device`` cannot run numpy: any device but the host."""
         return None if device == "cpu" else f"numpy runs on the host only, not on {device}"
 
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict[str, Any], device: str
     ) -> dict[str, np.ndarray]:
+        """One core case on numpy arrays."""
         # numpy has no bfloat16: the suite stores bfloat16 inputs as exactly representable
         # float32 values, which is what a bfloat16 input is converted to anyway (ADAFV-R16).
         outputs = _run(kind, inputs, params)
@@ -80,6 +82,7 @@ class TorchBackend:
     name = "torch"
 
     def unsupported_reason(self, device: str) -> str | None:
+        """Why ``device`` cannot run here: no CUDA device, or one this backend is not tested on."""
         import torch
 
         if device == "cpu":
@@ -91,6 +94,7 @@ class TorchBackend:
     def run(
         self, kind: str, inputs: dict[str, np.ndarray], params: dict[str, Any], device: str
     ) -> dict[str, np.ndarray]:
+        """One core case on torch tensors on ``device``, in the case's input dtype."""
         import torch
 
         dtype = params.get("input_dtype")

@@ -52,6 +52,7 @@ def check_same_kind(reference_name: str, reference: Any, **others: Any) -> None:
 
 
 def check_shape(name: str, x: Any, shape: tuple[int, ...], what: str) -> None:
+    """``x`` has exactly ``shape``; the error says what the shape means."""
     if tuple(x.shape) != shape:
         raise ValueError(f"{name} must have shape {shape} ({what}), got {tuple(x.shape)}")
 
@@ -67,11 +68,13 @@ def check_mask(ops: Ops, name: str, mask: Any, shape: tuple[int, ...]) -> None:
 
 
 def check_finite(ops: Ops, name: str, x: Any) -> None:
+    """No NaN or infinity in ``x`` (ADAFV-R2)."""
     if not ops.all_finite(x):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
 def check_saliency_values(ops: Ops, saliency: Any) -> None:
+    """Saliency is finite and non-negative (ADAFV-R2, R4)."""
     check_finite(ops, "saliency", saliency)
     if ops.any_true(saliency < 0):
         raise ValueError("saliency contains negative values; it must be >= 0 (ADAFV-R2)")
@@ -91,6 +94,7 @@ def check_log_scores(ops: Ops, t2i_log: Any, valid: Any) -> None:
 
 
 def check_t2i_scale(t2i_scale: float) -> None:
+    """beta is a finite real number > 0 (ADAFV-R5)."""
     if (
         isinstance(t2i_scale, bool)
         or not isinstance(t2i_scale, numbers.Real)

@@ -44,9 +44,14 @@ class Family(Protocol):
     # Inputs that the pruned call must not pass again: ``mm_encoder_outputs`` replaces them.
     consumed_inputs: tuple[str, ...]
 
-    def image_token_id(self, model: nn.Module) -> int: ...
+    def image_token_id(self, model: nn.Module) -> int:
+        """The token id of the model's image placeholders."""
+        ...
 
-    def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages: ...
+    def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """Every image of ``inputs`` encoded once: features in placeholder order and saliency
+        of the content tokens, from one pass of the tower."""
+        ...
 
     def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
         """The ``mm_encoder_outputs`` that make the model use ``kept`` as its image features."""

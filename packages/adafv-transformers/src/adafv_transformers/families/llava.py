@@ -59,14 +59,18 @@ def patch_saliency(weights: torch.Tensor, strategy: str) -> torch.Tensor:
 
 
 class Llava:
+    """LLaVA-1.5: one CLIP crop per image, saliency from the [CLS] row (ADAFV-R4)."""
+
     name = "LLaVA-1.5"
     model_types = ("llava",)
     consumed_inputs = ("pixel_values", "image_sizes")
 
     def image_token_id(self, model: nn.Module) -> int:
+        """The config's ``image_token_id``."""
         return int(model.config.image_token_id)
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """The model's own image features, with the [CLS] probe on the feature layer."""
         base = base_model(model)
         layer, strategy = vision_settings(model, inputs)
         with attention_probe(base.vision_tower, layer) as probe:
@@ -80,9 +84,11 @@ class Llava:
         return EncodedImages(features=list(out.pooler_output), saliency=list(saliency))
 
     def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
+        """The kept features as the model's ``image`` encoder output."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         return {"image": BaseModelOutputWithPooling(pooler_output=kept)}
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
+        """None: LLaVA numbers the pruned prompt's tokens one by one."""
         return None

@@ -80,10 +80,13 @@ def packed_images(features: list[torch.Tensor], packed: list[torch.Tensor]) -> E
 
 
 class LlavaNext(Llava):
+    """LLaVA-NeXT: a base view and tiles per image, packed with row separators."""
+
     name = "LLaVA-NeXT"
     model_types = ("llava_next",)
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """The packed features, and each crop's [CLS] saliency packed the same way."""
         base = base_model(model)
         layer, strategy = vision_settings(model, inputs)
         if strategy != "default":

@@ -21,11 +21,14 @@ from adafv_transformers.families.llava_next import crops_per_image, pack_per_cro
 
 
 class LlavaOnevision(Llava):
+    """LLaVA-OneVision: SigLIP crops without [CLS], downsampled tiles (ADAFV-R18)."""
+
     name = "LLaVA-OneVision"
     model_types = ("llava_onevision",)
     consumed_inputs = ("pixel_values", "image_sizes", "batch_num_images")
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """The packed features, and the received-attention saliency packed the same way."""
         refuse_videos(inputs)
         base = base_model(model)
         layer, strategy = vision_settings(model, inputs)

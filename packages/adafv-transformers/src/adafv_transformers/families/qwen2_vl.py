@@ -56,11 +56,14 @@ def patch_saliency(attention: nn.Module, inputs: AttentionInputs) -> torch.Tenso
 
 
 class Qwen2VL(Llava):
+    """Qwen2-VL: 2 x 2 merged patches, received-attention saliency, M-RoPE positions."""
+
     name = "Qwen2-VL"
     model_types = ("qwen2_vl",)
     consumed_inputs = ("pixel_values", "image_grid_thw")
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """The merged features, and each merged token's mean received attention (ADAFV-R18)."""
         refuse_videos(inputs)
         grid = inputs.get("image_grid_thw")
         if grid is None:
@@ -108,6 +111,8 @@ class Qwen2VL(Llava):
 
 
 class Qwen25VL(Qwen2VL):
+    """Qwen2.5-VL: Qwen2-VL's layout, windowed attention in most tower blocks."""
+
     name = "Qwen2.5-VL"
     model_types = ("qwen2_5_vl",)
 
@@ -124,6 +129,7 @@ class Qwen25VL(Qwen2VL):
     def merger_order(
         self, visual: nn.Module, grid: torch.Tensor, saliency: torch.Tensor
     ) -> torch.Tensor:
+        """The saliency put back from the tower's window order into the merger's output order."""
         from transformers.vision_utils import get_vision_window_index
 
         window_index, _ = get_vision_window_index(
