@@ -66,7 +66,10 @@ def conformance() -> str:
     paths = sorted((MEASUREMENTS / "conformance").glob("*.json"))
     if not paths:
         raise FileNotFoundError(f"no reports in {MEASUREMENTS / 'conformance'}: run `update`")
-    reports = [json.loads(path.read_text()) for path in paths]
+    reports = sorted(
+        (json.loads(path.read_text()) for path in paths),
+        key=lambda r: (r["suite"], r["backend"], r["device"]),
+    )
     rows = []
     for report in reports:
         counts = {s: sum(r["status"] == s for r in report["results"]) for s in STATUSES}
@@ -76,9 +79,11 @@ def conformance() -> str:
             + [str(len(report["results"]))]
         )
     machines = sorted({_machine(r["machine"]) for r in reports if "machine" in r})
+    devices = sorted({r["device"] for r in reports})
     return (
         _table(["suite", "backend", "device", *STATUSES, "total"], rows)
-        + f"\n\nMeasured by the conformance cells of `nox`: {'; '.join(machines)}.\n"
+        + f"\n\nRun by the conformance runner on {'; '.join(machines)}; devices: "
+        + f"{', '.join(devices)}.\n"
     )
 
 
