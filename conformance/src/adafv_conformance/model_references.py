@@ -12,10 +12,13 @@ the model's own packing code; the model's packed features are then checked again
 - Qwen2-VL and Qwen2.5-VL: attention received in the last (full-attention) block, recorded
   from eager attention, averaged over each 2 x 2 group the merger fuses (ADAFV-R18); the
   merger's window order (Qwen2.5-VL) is recovered by matching its output rows.
+- Gemma 3: attention received at the tower's last layer from eager attention (ADAFV-R18),
+  averaged over each 4 x 4 block of patches the projector pools into one token.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +55,10 @@ def build_inputs(model: Any, processor: Any, images: list[Any], prompts: list[st
     if model_type in ("qwen2_vl", "qwen2_5_vl"):
         image_processor, tok = processor
         return tiny_models.qwen2_vl_inputs(image_processor, tok, images, prompts)
+    if model_type == "gemma3":  # its processor takes the images grouped by prompt
+        counts = [prompt.count(tiny_models.GEMMA3_IMAGE) for prompt in prompts]
+        starts = np.cumsum([0, *counts])
+        images = [images[a:b] for a, b in itertools.pairwise(starts)]
     return processor(images=images, text=prompts, return_tensors="pt", padding=True)
 
 
@@ -62,6 +69,8 @@ def image_references(model: Any, inputs: Any, images: list[Any]) -> list[ImageRe
         return [_tiled_reference(model, inputs, i, image) for i, image in enumerate(images)]
     if model_type in ("qwen2_vl", "qwen2_5_vl"):
         return _qwen_references(model, inputs)
+    if model_type == "gemma3":
+        return _pooled_references(model, inputs)
     raise ValueError(f"no reference for model_type {model_type!r}")
 
 
@@ -173,6 +182,27 @@ def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
     return [
         ImageReference(s.numpy(), f.float(), np.ones(len(f), dtype=bool))
         for s, f in zip(per_token.split(sizes), pooled, strict=True)
+    ]
+
+
+def _pooled_references(model: Any, inputs: Any) -> list[ImageReference]:
+    """Gemma 3: eager attention at the tower's last layer and the bare projector; a token's
+    saliency is the mean over the ``k x k`` block of patches it pools, row-major blocks."""
+    import torch
+
+    config = model.config
+    side = config.vision_config.image_size // config.vision_config.patch_size
+    tokens_side = round(config.mm_tokens_per_image**0.5)
+    k = side // tokens_side
+    base = model.model
+    with torch.no_grad():
+        out = base.vision_tower(inputs["pixel_values"], output_attentions=True)
+        received = out.attentions[-1].double().mean(dim=(1, 2)).numpy()  # (images, patches)
+        features = base.multi_modal_projector(out.last_hidden_state)
+    blocks = received.reshape(-1, tokens_side, k, tokens_side, k).mean(axis=(2, 4))
+    return [
+        ImageReference(s.reshape(-1), f.float(), np.ones(len(f), dtype=bool))
+        for s, f in zip(blocks, features, strict=True)
     ]
 
 

@@ -25,6 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,8 @@ class ModelCase:
 QUESTION = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 QWEN_QUESTION = f"user: {QWEN_IMAGE} what color is the circle on the left ? assistant :"
+GEMMA3_IMAGE = "<start_of_image>"
+GEMMA3_QUESTION = f"user : {GEMMA3_IMAGE} what color is the circle on the left ? assistant :"
 CASES = (
     ModelCase(
         "llava15-single-k64",
@@ -210,6 +213,37 @@ CASES = (
         {"budget": 48},
         ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
     ),
+    ModelCase(
+        "gemma3-single-k64",
+        "gemma3-tiny",
+        "Gemma 3: 4,096 SigLIP patches pooled 4 x 4 into 256 tokens; saliency is the received "
+        "attention pooled the same way; K = 64 of 256.",
+        (GEMMA3_QUESTION,),
+        ((12,),),
+        {"budget": 64},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
+        "gemma3-ratio-0.1",
+        "gemma3-tiny",
+        "keep_ratio 0.1 of 256: ceil(25.6) = 26 tokens, still attending to each other both ways.",
+        (f"user : {GEMMA3_IMAGE} describe the picture in one short sentence . assistant :",),
+        ((13,),),
+        {"keep_ratio": 0.1},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
+        "gemma3-batch-k32",
+        "gemma3-tiny",
+        "A left-padded batch of two rows with different images and questions.",
+        (
+            GEMMA3_QUESTION,
+            f"user : {GEMMA3_IMAGE} how many dots are there in the picture ? assistant :",
+        ),
+        ((14,), (15,)),
+        {"budget": 32},
+        ("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R14", "ADAFV-R18"),
+    ),
 )
 
 
@@ -251,6 +285,7 @@ BUILDERS = {
     "llava-onevision-tiny": "tiny_llava_onevision",
     "qwen2-vl-tiny": "tiny_qwen2_vl",
     "qwen2.5-vl-tiny": "tiny_qwen2_5_vl",
+    "gemma3-tiny": "tiny_gemma3",
 }
 
 
@@ -349,6 +384,24 @@ def _check_margins(case_id: str, l_vals: np.ndarray, s: np.ndarray, params: dict
     return {"saliency_rel_gap_min": s_gap, "product_rel_margin": product, "l_gap_min": l_gap}
 
 
+def _image_block_mask(model, image: Any) -> dict:
+    """Gemma 3's attention over a prompt whose tokens ``image`` are image tokens: causal, and
+    the tokens of one image (a run of them) also see each other both ways; as an additive
+    mask for every layer type. Its sliding window is longer than the prompt, so it masks
+    nothing more."""
+    import torch
+
+    length = len(image)
+    if length > model.config.text_config.sliding_window:
+        raise ValueError(f"a prompt of {length} tokens would need the sliding window's mask")
+    runs = torch.cumsum(image & ~torch.nn.functional.pad(image, (1, 0))[:-1], 0)
+    block = torch.where(image, runs, -1)
+    allowed = torch.ones(length, length, dtype=torch.bool).tril()
+    allowed |= (block[:, None] == block[None, :]) & (block[:, None] >= 0)
+    additive = torch.zeros(length, length).masked_fill(~allowed, torch.finfo(torch.float32).min)
+    return {"full_attention": additive[None, None], "sliding_attention": additive[None, None]}
+
+
 def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
     """``(inputs, expected, margins)`` of one case, from the independent reference paths."""
     import torch
@@ -404,10 +457,13 @@ def expected_for(case: ModelCase, model, processor) -> tuple[dict, dict, dict]:
         where = {}
         if positions is not None:
             where["position_ids"] = torch.from_numpy(positions[:, row, columns.numpy()])[:, None]
+        mask = torch.ones((1, len(columns)), dtype=torch.long)
+        if model.config.model_type == "gemma3":
+            mask = _image_block_mask(model, placeholders[row, columns])
         with torch.no_grad():
             hidden = model.model.language_model(
                 inputs_embeds=filled[row, columns][None],
-                attention_mask=torch.ones((1, len(columns)), dtype=torch.long),
+                attention_mask=mask,
                 use_cache=False,
                 **where,
             ).last_hidden_state

@@ -96,7 +96,8 @@ def test_unsupported_models_are_refused_with_the_supported_list():
         num_hidden_layers=1,
         num_attention_heads=2,
     )
-    with pytest.raises(ValueError, match=r"model_type='llama'.*supported: llava \(LLaVA-1.5\)"):
+    supported = r"supported: gemma3 \(Gemma 3\), llava \(LLaVA-1.5\)"
+    with pytest.raises(ValueError, match=rf"model_type='llama'.*{supported}"):
         adafv_transformers.apply(LlamaForCausalLM(config), budget=16)
 
 

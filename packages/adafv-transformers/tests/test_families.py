@@ -14,6 +14,7 @@ from conftest import DEVICES
 
 LLAVA_PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 QWEN_PROMPT = f"user: {tiny_models.QWEN_IMAGE} what color is the circle on the left ? assistant :"
+GEMMA3_PROMPT = f"user : {tiny_models.GEMMA3_IMAGE} what color is the circle ? assistant :"
 
 
 def _model_and_inputs(model_type: str, dtype: torch.dtype, device: str):
@@ -22,6 +23,9 @@ def _model_and_inputs(model_type: str, dtype: torch.dtype, device: str):
         build = {"llava": tiny_models.tiny_llava, "llava_next": tiny_models.tiny_llava_next}
         model, processor = build[model_type](seed=0, dtype=dtype, device=device)
         inputs = processor(images=image, text=LLAVA_PROMPT, return_tensors="pt")
+    elif model_type == "gemma3":
+        model, processor = tiny_models.tiny_gemma3(seed=0, dtype=dtype, device=device)
+        inputs = processor(images=[[image]], text=[GEMMA3_PROMPT], return_tensors="pt")
     elif model_type == "llava_onevision":
         model, image_processor, tok = tiny_models.tiny_llava_onevision(
             seed=0, dtype=dtype, device=device
@@ -37,7 +41,14 @@ def _model_and_inputs(model_type: str, dtype: torch.dtype, device: str):
 
 
 def test_every_family_has_a_tiny_model_here():
-    assert set(FAMILIES) == {"llava", "llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl"}
+    assert set(FAMILIES) == {
+        "llava",
+        "llava_next",
+        "llava_onevision",
+        "qwen2_vl",
+        "qwen2_5_vl",
+        "gemma3",
+    }
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -471,6 +471,89 @@ def qwen2_vl_inputs(image_processor: Any, tok: Any, images: list[Any], prompts: 
     return BatchFeature({**text, "mm_token_type_ids": mm_token_type_ids, **pixels})
 
 
+GEMMA3_SPECIAL_TOKENS = {
+    "image_token": "<image_soft_token>",
+    "boi_token": "<start_of_image>",
+    "eoi_token": "<end_of_image>",
+}
+GEMMA3_IMAGE = "<start_of_image>"  # what a prompt holds; the processor expands it
+
+
+def tiny_gemma3(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any]:
+    """``(Gemma3ForConditionalGeneration, Gemma3Processor)`` at Gemma 3's image geometry.
+
+    A SigLIP 896/14 tower without [CLS] (64 x 64 = 4,096 patches, its last layer's output
+    used), average-pooled 4 x 4 into 256 tokens, then an RMS norm and a projection; the
+    image's tokens attend to each other both ways in the language model (``token_type_ids``).
+    Prompts mark an image as ``GEMMA3_IMAGE``. Real Gemma-3-4B: SigLIP so400m (hidden 1152,
+    27 layers, 16 heads) and a 34-layer language model (hidden 2560, 8 heads, 4 key-value
+    heads). The tiny one: ``sizes``' widths and depths, head width 16.
+    """
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3Processor,
+        Gemma3TextConfig,
+        SiglipVisionConfig,
+    )
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    tok = tokenizer(GEMMA3_SPECIAL_TOKENS)
+    vision = SiglipVisionConfig(
+        image_size=896,
+        patch_size=14,
+        hidden_size=sizes.vision_hidden,
+        intermediate_size=2 * sizes.vision_hidden,
+        num_hidden_layers=sizes.vision_layers,
+        num_attention_heads=sizes.vision_heads,
+        vision_use_head=False,
+    )
+    head_dim = sizes.text_hidden // sizes.text_heads
+    text = Gemma3TextConfig(
+        vocab_size=sizes.vocab_size or len(tok),
+        hidden_size=sizes.text_hidden,
+        intermediate_size=2 * sizes.text_hidden,
+        num_hidden_layers=sizes.text_layers,
+        num_attention_heads=sizes.text_heads,
+        num_key_value_heads=sizes.text_kv_heads,
+        head_dim=head_dim,
+        query_pre_attn_scalar=head_dim,
+        sliding_window=512,
+        max_position_embeddings=4096,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    config = Gemma3Config(
+        text_config=text,
+        vision_config=vision,
+        mm_tokens_per_image=256,
+        boi_token_index=tok.convert_tokens_to_ids(GEMMA3_SPECIAL_TOKENS["boi_token"]),
+        eoi_token_index=tok.convert_tokens_to_ids(GEMMA3_SPECIAL_TOKENS["eoi_token"]),
+        image_token_index=tok.convert_tokens_to_ids(GEMMA3_SPECIAL_TOKENS["image_token"]),
+    )
+    model = _build(Gemma3ForConditionalGeneration, config, seed, dtype, attn_implementation, device)
+    # As for LLaVA-OneVision's SigLIP: sharpen a tiny tower's near-uniform attention.
+    from adafv_transformers.families.llava import encoder_layers
+
+    with torch.no_grad():
+        for layer in encoder_layers(model.model.vision_tower):
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                proj.weight.mul_(2.0)
+        # Transformers initialises the projection to zeros (checkpoints overwrite it), which
+        # would make every image token the same vector.
+        projection = model.model.multi_modal_projector.mm_input_projection_weight
+        projection.normal_(std=projection.shape[0] ** -0.5)
+    image_processor = Gemma3ImageProcessorPil(size={"height": 896, "width": 896})
+    return model, Gemma3Processor(image_processor=image_processor, tokenizer=tok)
+
+
 def save(model: Any, processor: Any, path: str | Path) -> Path:
     """Write a tiny model and its processor in the standard Hugging Face layout."""
     path = Path(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from adafv_transformers.families.base import EncodedImages, Family
+from adafv_transformers.families.gemma3 import Gemma3
 from adafv_transformers.families.llava import Llava
 from adafv_transformers.families.llava_next import LlavaNext
 from adafv_transformers.families.llava_onevision import LlavaOnevision
@@ -12,7 +13,7 @@ from adafv_transformers.families.qwen2_vl import Qwen2VL, Qwen25VL
 
 FAMILIES: dict[str, Family] = {
     model_type: family
-    for family in (Llava(), LlavaNext(), LlavaOnevision(), Qwen2VL(), Qwen25VL())
+    for family in (Llava(), LlavaNext(), LlavaOnevision(), Qwen2VL(), Qwen25VL(), Gemma3())
     for model_type in family.model_types
 }
 
