@@ -8,17 +8,14 @@ never failures.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from adafv_conformance.machine import describe
 from adafv_conformance.protocol import Backend, Unsupported
 from adafv_conformance.suite import Case, Suite, load_suite
 
@@ -55,7 +52,7 @@ class Report:
     suite: str
     spec_version: str
     results: list[Result] = field(default_factory=list)
-    machine: dict = field(default_factory=dict)  # where and when it ran (``machine()``)
+    machine: dict = field(default_factory=dict)  # where and when it ran (``describe()``)
 
     def counts(self) -> dict[str, int]:
         """How many results have each status, and the total."""
@@ -80,26 +77,6 @@ class Report:
         data = json.loads(Path(path).read_text())
         results = [Result(**res) for res in data.pop("results")]
         return cls(**data, results=results)
-
-
-def machine() -> dict:
-    """Where and when a run happens, for the reports the docs render: the date, the
-    platform, the Python and, where the run imported them, torch and its GPU."""
-    info = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_threads": os.cpu_count(),
-        "torch": None,
-        "gpu": None,
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        info["torch"] = torch.__version__
-        info["cpu_threads"] = torch.get_num_threads()
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def reproduction(backend_ref: str, device: str, case_id: str) -> str:
@@ -241,7 +218,7 @@ def run(
     report = Report(name, device, suite.name, suite.manifest["spec_version"])
     for case in cases:
         report.results.append(run_case(backend, case, device, backend_ref))
-    report.machine = machine()
+    report.machine = describe()
     return report
 
 

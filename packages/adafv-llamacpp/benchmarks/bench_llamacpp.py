@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import io
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -259,16 +257,15 @@ def main() -> None:
             results.append(bench(name, model, mmproj, args.rounds, args.threads))
     import llama_cpp
 
-    machine = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "llama_cpp_python": llama_cpp.__version__,
-        "sizes": args.sizes,
-        "cpu_threads": os.cpu_count(),
+    from adafv_conformance.machine import describe
+
+    machine = describe(
+        llama_cpp_python=llama_cpp.__version__,
+        sizes=args.sizes,
         # llama-cpp-python's defaults: decode on half the cores, prompts on all of them
-        "llama_threads": args.threads or max(os.cpu_count() // 2, 1),
-        "llama_batch_threads": os.cpu_count(),
-    }
+        llama_threads=args.threads or max(os.cpu_count() // 2, 1),
+        llama_batch_threads=os.cpu_count(),
+    )
     Path(args.json).write_text(
         json.dumps({"benchmark": "llamacpp", "machine": machine, "results": results}, indent=2)
     )

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -198,13 +196,9 @@ def main() -> None:
         for geometry in args.geometry or list(GEOMETRIES):
             console.log(f"{geometry}, {sizes} sizes, on {device}")
             results.append(bench(geometry, sizes, device, concurrencies, args.rounds, Path(work)))
-    machine = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+    from adafv_conformance.machine import describe
+
+    machine = describe()
     with open(args.json, "w") as f:
         json.dump({"benchmark": "sglang", "machine": machine, "results": results}, f, indent=2)
     for res in results:

@@ -21,9 +21,7 @@ are reported.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -167,13 +165,9 @@ def main() -> None:
         for geometry in args.geometry or list(GEOMETRIES):
             console.log(f"{geometry} geometry on {device}")
             results.append(bench(geometry, device, args.rounds))
-    machine = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+    from adafv_conformance.machine import describe
+
+    machine = describe()
     with open(args.json, "w") as f:
         json.dump({"benchmark": "e2e", "machine": machine, "results": results}, f, indent=2)
     for res in results:

@@ -16,7 +16,6 @@ Results go to JSON (``--json``) and to a table on the terminal.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import platform
 import statistics
@@ -30,6 +29,7 @@ from rich.table import Table
 
 import adafv
 from adafv_conformance.authors import authors_select
+from adafv_conformance.machine import describe
 
 SHAPES = {
     # name: (N visual tokens, d, M text tokens, budget), real sizes of the models named
@@ -143,15 +143,7 @@ def main() -> None:
             for dtype in dtypes:
                 console.log(f"{name} on {device} ({dtype})")
                 results.append({"name": name, **bench_shape(name, device, args.rounds, dtype)})
-    machine = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+    machine = describe(processor=platform.processor() or platform.machine(), numpy=np.__version__)
     with open(args.json, "w") as f:
         json.dump({"benchmark": "select", "machine": machine, "results": results}, f, indent=2)
 
