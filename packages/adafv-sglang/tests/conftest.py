@@ -42,6 +42,12 @@ DEVICES = [
 TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
 
 
+@pytest.fixture(scope="module", params=DEVICES)
+def device(request):
+    """The device an engine test module runs on: ``cpu``, and ``cuda`` where there is one."""
+    return request.param
+
+
 def serving_engine(model_path, device: str, **environment: str):
     """A real SGLang engine on ``device`` with the plugin, ``environment`` set for its
     processes."""

@@ -18,7 +18,6 @@ import pytest
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from conftest import (
     CHECKPOINT,
-    DEVICES,
     TOLERANCE,
     precomputed_images,
     serving_engine,
@@ -28,11 +27,6 @@ from conftest import (
 IMAGE = str(CHECKPOINT.parent / "images" / "picture-0.png")
 Q1 = "What color is the circle on the left?"
 Q2 = "How many dots are there in the picture, in one word?"
-
-
-@pytest.fixture(scope="module", params=DEVICES)
-def device(request):
-    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,11 @@ import numpy as np
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import DEVICES, TOLERANCE, precomputed_images, serving_engine, text_logprob_errors
+from conftest import TOLERANCE, precomputed_images, serving_engine, text_logprob_errors
 
 CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 CASES = ["llava-next-wide-ratio-0.1", "llava-next-tall-k64-drop-newlines", "llava-next-batch-k48"]
 SAMPLING = {"max_new_tokens": 1, "temperature": 0.0}
-
-
-@pytest.fixture(scope="module", params=DEVICES)
-def device(request):
-    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -27,15 +27,10 @@ WORLD = 2
 
 def _rank(rank: int, port: int, case_id: str, results) -> None:
     from adafv_sglang import llava_next, selection
+    from adafv_sglang.cpu_runtime import init_parallel, publish_server_args
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
-    from sglang.srt.distributed.parallel_state import (
-        init_distributed_environment,
-        initialize_model_parallel,
-    )
     from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
-    from sglang.srt.runtime_context import SpawnRanks, publish
-    from sglang.srt.server_args import ServerArgs
 
     from adafv_conformance.models import load_model
     from adafv_transformers.options import Options
@@ -44,16 +39,8 @@ def _rank(rank: int, port: int, case_id: str, results) -> None:
     inputs, _ = case.load()
     params = case.params()
     checkpoint = params["model_dir"]
-    args = ServerArgs(model_path=str(checkpoint), device="cpu", tp_size=WORLD)
-    publish(args, role="scheduler", ranks=SpawnRanks(world_rank=rank))
-    init_distributed_environment(
-        world_size=WORLD,
-        rank=rank,
-        local_rank=rank,
-        distributed_init_method=f"tcp://127.0.0.1:{port}",
-        backend="gloo",
-    )
-    initialize_model_parallel()
+    publish_server_args(checkpoint, tp_size=WORLD, rank=rank)  # as SGLang's launcher does
+    init_parallel(WORLD, rank, port)  # SGLang's own parallel groups, over gloo
     model, processor = load_model(checkpoint, attn_implementation="sdpa")
     table = model.get_input_embeddings().weight.detach()
     embed = VocabParallelEmbedding(*table.shape)

@@ -214,6 +214,33 @@ def tiny_llava_next(
 ONEVISION_GRID_PINPOINTS = [[384 * h, 384 * w] for h in range(1, 7) for w in range(1, 7)]
 
 
+def _siglip_config(image_size: int, sizes: LlavaSizes) -> Any:
+    """A SigLIP tower of ``sizes``' widths and depths, 14-pixel patches, without [CLS] or a
+    pooling head, as LLaVA-OneVision and Gemma 3 use it."""
+    from transformers import SiglipVisionConfig
+
+    return SiglipVisionConfig(
+        image_size=image_size,
+        patch_size=14,
+        hidden_size=sizes.vision_hidden,
+        intermediate_size=2 * sizes.vision_hidden,
+        num_hidden_layers=sizes.vision_layers,
+        num_attention_heads=sizes.vision_heads,
+        vision_use_head=False,
+    )
+
+
+def _sharpen_attention(tower: Any) -> None:
+    """SigLIP's default init gives a near-uniform attention in a tiny tower; sharpen the
+    query and key projections so that saliency has the heavy tail real towers show."""
+    from adafv_transformers.families.llava import encoder_layers
+
+    with torch.no_grad():
+        for layer in encoder_layers(tower):
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                proj.weight.mul_(2.0)
+
+
 def tiny_llava_onevision(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -236,22 +263,13 @@ def tiny_llava_onevision(
         LlavaOnevisionConfig,
         LlavaOnevisionForConditionalGeneration,
         Qwen2Config,
-        SiglipVisionConfig,
     )
     from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
         LlavaOnevisionImageProcessorPil,
     )
 
     tok = tokenizer({"image_token": IMAGE_TOKEN, "video_token": VIDEO_TOKEN})
-    vision = SiglipVisionConfig(
-        image_size=384,
-        patch_size=14,
-        hidden_size=sizes.vision_hidden,
-        intermediate_size=2 * sizes.vision_hidden,
-        num_hidden_layers=sizes.vision_layers,
-        num_attention_heads=sizes.vision_heads,
-        vision_use_head=False,
-    )
+    vision = _siglip_config(384, sizes)
     text = Qwen2Config(
         vocab_size=sizes.vocab_size or len(tok),
         hidden_size=sizes.text_hidden,
@@ -277,12 +295,7 @@ def tiny_llava_onevision(
     model = _build(
         LlavaOnevisionForConditionalGeneration, config, seed, dtype, attn_implementation, device
     )
-    # SigLIP's default init gives a near-uniform attention in a tiny tower; sharpen the
-    # query and key projections so that saliency has the heavy tail real towers show.
-    with torch.no_grad():
-        for layer in model.model.vision_tower.encoder.layers:
-            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
-                proj.weight.mul_(2.0)
+    _sharpen_attention(model.model.vision_tower)
     image_processor = LlavaOnevisionImageProcessorPil(
         size={"height": 384, "width": 384}, image_grid_pinpoints=ONEVISION_GRID_PINPOINTS
     )
@@ -500,20 +513,11 @@ def tiny_gemma3(
         Gemma3ForConditionalGeneration,
         Gemma3Processor,
         Gemma3TextConfig,
-        SiglipVisionConfig,
     )
     from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
 
     tok = tokenizer(GEMMA3_SPECIAL_TOKENS)
-    vision = SiglipVisionConfig(
-        image_size=896,
-        patch_size=14,
-        hidden_size=sizes.vision_hidden,
-        intermediate_size=2 * sizes.vision_hidden,
-        num_hidden_layers=sizes.vision_layers,
-        num_attention_heads=sizes.vision_heads,
-        vision_use_head=False,
-    )
+    vision = _siglip_config(896, sizes)
     head_dim = sizes.text_hidden // sizes.text_heads
     text = Gemma3TextConfig(
         vocab_size=sizes.vocab_size or len(tok),
@@ -539,13 +543,8 @@ def tiny_gemma3(
         image_token_index=tok.convert_tokens_to_ids(GEMMA3_SPECIAL_TOKENS["image_token"]),
     )
     model = _build(Gemma3ForConditionalGeneration, config, seed, dtype, attn_implementation, device)
-    # As for LLaVA-OneVision's SigLIP: sharpen a tiny tower's near-uniform attention.
-    from adafv_transformers.families.llava import encoder_layers
-
+    _sharpen_attention(model.model.vision_tower)
     with torch.no_grad():
-        for layer in encoder_layers(model.model.vision_tower):
-            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
-                proj.weight.mul_(2.0)
         # Transformers initialises the projection to zeros (checkpoints overwrite it), which
         # would make every image token the same vector.
         projection = model.model.multi_modal_projector.mm_input_projection_weight
