@@ -99,19 +99,28 @@ def _configs(sizes: LlavaSizes, tok: Any) -> tuple[Any, Any]:
         # default init scale a tiny tower's is nearly uniform, with near-ties everywhere.
         initializer_factor=6.0,
     )
-    text = LlamaConfig(
-        vocab_size=sizes.vocab_size or len(tok),
-        hidden_size=sizes.text_hidden,
-        intermediate_size=11008 if real else 2 * sizes.text_hidden,
-        num_hidden_layers=sizes.text_layers,
-        num_attention_heads=sizes.text_heads,
-        num_key_value_heads=sizes.text_kv_heads,
-        max_position_embeddings=4096,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    return vision, text
+    text_sizes = _text_sizes(sizes, tok, 4096)
+    if real:
+        text_sizes["intermediate_size"] = 11008
+    return vision, LlamaConfig(**text_sizes)
+
+
+def _text_sizes(sizes: LlavaSizes, tok: Any, max_positions: int) -> dict[str, Any]:
+    """The language model config's sizes and special token ids, common to every family:
+    ``sizes``' widths and depths, a feed-forward twice as wide as the hidden size, the tiny
+    tokenizer's vocabulary (unless ``sizes`` names one)."""
+    return {
+        "vocab_size": sizes.vocab_size or len(tok),
+        "hidden_size": sizes.text_hidden,
+        "intermediate_size": 2 * sizes.text_hidden,
+        "num_hidden_layers": sizes.text_layers,
+        "num_attention_heads": sizes.text_heads,
+        "num_key_value_heads": sizes.text_kv_heads,
+        "max_position_embeddings": max_positions,
+        "pad_token_id": tok.pad_token_id,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+    }
 
 
 def _build(model_class: Any, config: Any, seed: int, dtype: Any, attn: str, device: str) -> Any:
@@ -270,18 +279,7 @@ def tiny_llava_onevision(
 
     tok = tokenizer({"image_token": IMAGE_TOKEN, "video_token": VIDEO_TOKEN})
     vision = _siglip_config(384, sizes)
-    text = Qwen2Config(
-        vocab_size=sizes.vocab_size or len(tok),
-        hidden_size=sizes.text_hidden,
-        intermediate_size=2 * sizes.text_hidden,
-        num_hidden_layers=sizes.text_layers,
-        num_attention_heads=sizes.text_heads,
-        num_key_value_heads=sizes.text_kv_heads,
-        max_position_embeddings=16384,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
+    text = Qwen2Config(**_text_sizes(sizes, tok, 16384))
     config = LlavaOnevisionConfig(
         vision_config=vision,
         text_config=text,
@@ -433,22 +431,13 @@ def _qwen_vl(
             "temporal_patch_size": 2,
         },
         text_config={
-            "vocab_size": sizes.vocab_size or len(tok),
-            "hidden_size": sizes.text_hidden,
-            "intermediate_size": 2 * sizes.text_hidden,
-            "num_hidden_layers": sizes.text_layers,
-            "num_attention_heads": sizes.text_heads,
-            "num_key_value_heads": sizes.text_kv_heads,
-            "max_position_embeddings": 16384,
+            **_text_sizes(sizes, tok, 16384),
             # M-RoPE: the rotary pairs of a head split over time, height and width.
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 1000000.0,
                 "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
             },
-            "pad_token_id": tok.pad_token_id,
-            "bos_token_id": tok.bos_token_id,
-            "eos_token_id": tok.eos_token_id,
         },
         image_token_id=ids["image_token"],
         video_token_id=ids["video_token"],
@@ -520,19 +509,10 @@ def tiny_gemma3(
     vision = _siglip_config(896, sizes)
     head_dim = sizes.text_hidden // sizes.text_heads
     text = Gemma3TextConfig(
-        vocab_size=sizes.vocab_size or len(tok),
-        hidden_size=sizes.text_hidden,
-        intermediate_size=2 * sizes.text_hidden,
-        num_hidden_layers=sizes.text_layers,
-        num_attention_heads=sizes.text_heads,
-        num_key_value_heads=sizes.text_kv_heads,
+        **_text_sizes(sizes, tok, 4096),
         head_dim=head_dim,
         query_pre_attn_scalar=head_dim,
         sliding_window=512,
-        max_position_embeddings=4096,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
     )
     config = Gemma3Config(
         text_config=text,
