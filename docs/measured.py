@@ -160,78 +160,103 @@ def bench_select() -> str:
     return _table(header, rows) + f"\n\nMeasured {_machine(data['machine'])}.\n"
 
 
-def bench_transformers() -> str:
-    data = _load("e2e")
-    parts = []
-    for res in data["results"]:
-        rows = [
-            [
-                r["variant"],
-                str(r["prompt_tokens"]),
-                _ms(r["prefill_ms"]),
-                _x(r["prefill_speedup"]),
-                _ms(r["lm_prefill_ms"]),
-                f"{_x(r['lm_prefill_speedup'])} ({_x(r['ideal_lm_speedup'])})",
-                f"{r['decode_tokens_per_s']:.1f}" if r["decode_tokens_per_s"] else "",
-            ]
-            for r in res["rows"]
-        ]
-        header = ["variant", "prompt tokens", "prefill", "speedup", "LM prefill",
-                  "LM speedup (token ratio)", "decode tok/s"]  # fmt: skip
-        parts.append(
-            f"**{res['geometry']}** ({res['image_tokens']} image tokens, {res['device']} "
-            f"{res['dtype']}; saliency probe {_x(res['saliency_probe_overhead'])} the tower)\n\n"
-            + _table(header, rows)
-        )
+def _per_result(
+    name: str,
+    header: list[str],
+    title: Callable[[dict], str],
+    row: Callable[[dict], list[str]],
+) -> str:
+    """One table per result of benchmark ``name`` under its ``title``, then where it was
+    measured."""
+    data = _load(name)
+    parts = [
+        title(res) + "\n\n" + _table(header, [row(r) for r in res["rows"]])
+        for res in data["results"]
+    ]
     return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+
+
+def bench_transformers() -> str:
+    return _per_result(
+        "e2e",
+        [
+            "variant",
+            "prompt tokens",
+            "prefill",
+            "speedup",
+            "LM prefill",
+            "LM speedup (token ratio)",
+            "decode tok/s",
+        ],
+        lambda res: (
+            f"**{res['geometry']}** ({res['image_tokens']} image tokens, {res['device']} "
+            f"{res['dtype']}; saliency probe {_x(res['saliency_probe_overhead'])} the tower)"
+        ),
+        lambda r: [
+            r["variant"],
+            str(r["prompt_tokens"]),
+            _ms(r["prefill_ms"]),
+            _x(r["prefill_speedup"]),
+            _ms(r["lm_prefill_ms"]),
+            f"{_x(r['lm_prefill_speedup'])} ({_x(r['ideal_lm_speedup'])})",
+            f"{r['decode_tokens_per_s']:.1f}" if r["decode_tokens_per_s"] else "",
+        ],
+    )
 
 
 def bench_llamacpp() -> str:
-    data = _load("llamacpp")
-    parts = []
-    for res in data["results"]:
-        rows = [
-            [
-                r["variant"],
-                str(r["prompt_tokens"]),
-                _ms(r["ttft_ms"]),
-                _x(r["ttft_speedup"]),
-                _ms(r["image_prefill_ms"]),
-                f"{_x(r['image_prefill_speedup'])} ({_x(r['ideal_image_prefill_speedup'])})",
-                f"{r['decode_tokens_per_s']:.1f}",
-            ]
-            for r in res["rows"]
-        ]
-        header = ["variant", "prompt tokens", "TTFT", "speedup", "LM prefill of the image",
-                  "speedup (token ratio)", "decode tok/s"]  # fmt: skip
-        parts.append(
+    return _per_result(
+        "llamacpp",
+        [
+            "variant",
+            "prompt tokens",
+            "TTFT",
+            "speedup",
+            "LM prefill of the image",
+            "speedup (token ratio)",
+            "decode tok/s",
+        ],
+        lambda res: (
             f"**{res['weights']}** (encode {_ms(res['encode_ms'])}, saliency probe "
-            f"{_x(res['probe_overhead'])} the encoder)\n\n" + _table(header, rows)
-        )
-    return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+            f"{_x(res['probe_overhead'])} the encoder)"
+        ),
+        lambda r: [
+            r["variant"],
+            str(r["prompt_tokens"]),
+            _ms(r["ttft_ms"]),
+            _x(r["ttft_speedup"]),
+            _ms(r["image_prefill_ms"]),
+            f"{_x(r['image_prefill_speedup'])} ({_x(r['ideal_image_prefill_speedup'])})",
+            f"{r['decode_tokens_per_s']:.1f}",
+        ],
+    )
 
 
 def bench_sglang() -> str:
-    data = _load("sglang")
-    parts = []
-    for res in data["results"]:
-        rows = [
-            [
-                str(r["concurrency"]),
-                r["variant"],
-                str(r["prompt_tokens"]),
-                _ms(r["ttft_ms"]),
-                _x(r["ttft_speedup"]),
-                f"{r['requests_per_s']:.2f}",
-                _x(r["throughput_ratio"]),
-                _x(r["token_ratio"]),
-            ]
-            for r in res["rows"]
-        ]
-        header = ["concurrency", "variant", "prompt tokens", "TTFT", "TTFT speedup",
-                  "requests/s", "throughput ratio", "token ratio"]  # fmt: skip
-        parts.append(f"**{res['geometry']}** ({res['sizes']} sizes)\n\n" + _table(header, rows))
-    return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+    return _per_result(
+        "sglang",
+        [
+            "concurrency",
+            "variant",
+            "prompt tokens",
+            "TTFT",
+            "TTFT speedup",
+            "requests/s",
+            "throughput ratio",
+            "token ratio",
+        ],
+        lambda res: f"**{res['geometry']}** ({res['sizes']} sizes)",
+        lambda r: [
+            str(r["concurrency"]),
+            r["variant"],
+            str(r["prompt_tokens"]),
+            _ms(r["ttft_ms"]),
+            _x(r["ttft_speedup"]),
+            f"{r['requests_per_s']:.2f}",
+            _x(r["throughput_ratio"]),
+            _x(r["token_ratio"]),
+        ],
+    )
 
 
 RENDERERS: dict[str, Callable[[], str]] = {

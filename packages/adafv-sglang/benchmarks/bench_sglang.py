@@ -28,7 +28,6 @@ import json
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
 
@@ -59,25 +58,16 @@ def build_checkpoint(geometry: str, sizes: str, directory: Path) -> Path:
     return save(model, processor, directory / geometry)
 
 
-@contextmanager
 def engine(checkpoint: Path, device: str, max_total_tokens: int):
+    """The engine serving ``checkpoint``: float32 through SGLang's CPU engine, whose KV pool
+    would otherwise take most of the machine's memory; bfloat16 on CUDA, SGLang's sizing."""
+    from adafv_sglang.engine import sglang_engine
+
     if device == "cpu":
-        from adafv_sglang.cpu_runtime import cpu_engine
-
-        with cpu_engine(
-            checkpoint, STANDIN, {}, dtype="float32", max_total_tokens=max_total_tokens
-        ) as llm:
-            yield llm
-        return
-    import sglang
-
-    llm = sglang.Engine(
-        model_path=str(checkpoint), dtype="bfloat16", random_seed=0, log_level="error"
-    )
-    try:
-        yield llm
-    finally:
-        llm.shutdown()
+        return sglang_engine(
+            checkpoint, "cpu", {}, STANDIN, dtype="float32", max_total_tokens=max_total_tokens
+        )
+    return sglang_engine(checkpoint, device, {}, dtype="bfloat16")
 
 
 class Pictures:

@@ -3,9 +3,6 @@ and SGLang's own Qwen2-VL vision tower built on CPU."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,55 +46,23 @@ def device(request):
 
 
 def serving_engine(model_path, device: str, **environment: str):
-    """A real SGLang engine on ``device`` with the plugin, ``environment`` set for its
-    processes."""
-    return (
-        cpu_engine(model_path, **environment)
-        if device == "cpu"
-        else cuda_engine(model_path, **environment)
-    )
+    """A real SGLang engine on ``device`` with the plugin (``adafv_sglang.engine``), float32
+    as the fixtures (on CPU SGLang would pick bfloat16), ``environment`` set for its
+    processes. On CUDA its ``triton`` attention, which computes in float32 (FlashInfer does
+    not)."""
+    from adafv_sglang.engine import sglang_engine
 
-
-@contextmanager
-def cuda_engine(model_path, **environment: str) -> Iterator:
-    """SGLang's CUDA engine, float32 as the fixtures, ``triton`` attention (it computes in
-    float32; FlashInfer does not)."""
-    import sglang
-
-    saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("ADAFV_")]:
-        del os.environ[name]
-    os.environ.update(environment)
-    llm = sglang.Engine(
-        model_path=str(model_path),
-        device="cuda",
-        dtype="float32",
-        attention_backend="triton",
-        random_seed=0,
-        max_total_tokens=8192,
-        log_level="error",
-    )
-    try:
-        yield llm
-    finally:
-        llm.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def cpu_engine(model_path, **environment: str):
-    """A real SGLang engine on CPU (``adafv_sglang.cpu_runtime.cpu_engine``), float32 as the
-    fixtures, ``environment`` set for its processes."""
-    from adafv_sglang.cpu_runtime import cpu_engine
-
-    return cpu_engine(
+    cuda = {"attention_backend": "triton"} if device == "cuda" else {}
+    return sglang_engine(
         model_path,
-        STANDIN,
+        device,
         environment,
-        dtype="float32",  # the fixtures' dtype; on CPU SGLang would pick bfloat16
+        STANDIN if device == "cpu" else None,
+        dtype="float32",
         # A KV pool for a few short prompts: sized by default from the machine's free memory,
         # it would take most of it.
         max_total_tokens=8192,
+        **cuda,
     )
 
 

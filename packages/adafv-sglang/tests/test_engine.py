@@ -7,7 +7,7 @@ rows in the same places.
 
 SGLang's CPU engine imports a few names of its compiled kernel package, which has no CPU
 wheel; ``cpu-env/sgl_kernel_unavailable`` provides them as functions that raise if called
-(``conftest.cpu_engine``). Where there is a GPU, the same tests run on SGLang's CUDA engine.
+(``conftest.serving_engine``). Where there is a GPU, the same tests run on SGLang's CUDA engine.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""SGLang on a CPU-only machine: its engine, and its process-wide runtime and Qwen2-VL vision
-tower outside an engine, as the tests, the benchmark and the conformance backend use them.
+"""SGLang's process-wide runtime in CPU processes, and its Qwen2-VL vision tower built there:
+what the conformance backend and the tests need to run SGLang's own modules outside an engine.
 
 An engine publishes its server arguments and sets up its parallel groups in each process it
 starts; SGLang's layers read both when they are built. Outside an engine each rank does the
@@ -9,53 +9,9 @@ same here, with the gloo backend.
 from __future__ import annotations
 
 import copy
-import os
 import socket
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-
-@contextmanager
-def cpu_engine(
-    model_path: str | Path, kernel_standin: Path, environment: dict[str, str], **engine_args: Any
-) -> Iterator[Any]:
-    """A real SGLang engine on CPU: SGLang's CPU engine, ``torch_native`` attention, no CUDA
-    graphs, the installed plugins loaded by SGLang itself in each process it starts.
-
-    SGLang's CPU engine imports a few names of its compiled kernel package, which has no CPU
-    wheel; ``kernel_standin`` is a directory with a stand-in ``sgl_kernel`` (functions that
-    raise if called) and a ``sitecustomize`` importing it, put on ``PYTHONPATH`` for the
-    engine's processes. ``environment`` is set for them too (``ADAFV_*`` from the caller's
-    environment are cleared first); all of it is restored afterwards.
-    """
-    saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("ADAFV_")]:
-        del os.environ[name]
-    path = os.pathsep.join(filter(None, [str(kernel_standin), os.environ.get("PYTHONPATH")]))
-    os.environ.update(SGLANG_USE_CPU_ENGINE="1", PYTHONPATH=path, **environment)
-    sys.path.insert(0, str(kernel_standin))
-    import sgl_kernel  # noqa: F401  (the stand-in, as sitecustomize imports it in children)
-    import sglang
-
-    engine_args = {
-        "device": "cpu",
-        "attention_backend": "torch_native",
-        "disable_cuda_graph": True,
-        "random_seed": 0,
-        "log_level": "error",
-        **engine_args,
-    }
-    llm = sglang.Engine(model_path=str(model_path), **engine_args)
-    try:
-        yield llm
-    finally:
-        llm.shutdown()
-        sys.path.remove(str(kernel_standin))
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def publish_server_args(
