@@ -1,0 +1,56 @@
+"""The committed tiny checkpoints (loaded as a user's checkpoint is) and an offline hub."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+# Set before lmms-eval or datasets is imported: nothing here may reach the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+pytest.importorskip("lmms_eval")
+
+CHECKPOINTS = Path(__file__).resolve().parents[3] / "conformance" / "fixtures" / "models"
+LLAVA_15 = CHECKPOINTS / "llava-1.5-tiny"
+LLAVA_NEXT = CHECKPOINTS / "llava-next-tiny"
+
+# What a llava-hf checkpoint's processor carries (chat_template.jinja) and lmms-eval's chat
+# classes need; the committed tiny checkpoints have none. LLaVA-1.5's conversation format.
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ 'USER: ' if message['role'] == 'user' else 'ASSISTANT: ' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<image>\n{% elif item['type'] == 'text' %}"
+    "{{ item['text'] }}{% endif %}{% endfor %}{% endif %} {% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def with_chat_template(checkpoint: Path, directory: Path) -> Path:
+    """A copy of ``checkpoint`` in ``directory`` whose processor has a chat template."""
+    copy = directory / checkpoint.name
+    shutil.copytree(checkpoint, copy)
+    (copy / "chat_template.jinja").write_text(LLAVA_CHAT_TEMPLATE)
+    return copy
+
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    ),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """Each test that takes it runs on CPU, and on CUDA where there is one."""
+    return request.param

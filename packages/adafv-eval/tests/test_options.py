@@ -1,0 +1,51 @@
+"""``--model_args``' AdaFV options: budget 0 or none is the full model; the rest is checked."""
+
+from __future__ import annotations
+
+import pytest
+from adafv_eval.pruned import pruning_options
+from adafv_eval.variants import FULL, Variant, variants
+
+from adafv_transformers import Options
+
+
+def test_no_budget_and_budget_zero_are_the_full_model():
+    assert pruning_options() is None
+    assert pruning_options(budget=0) is None
+
+
+def test_a_budget_or_a_ratio_is_adafv():
+    assert pruning_options(budget=64) == Options(budget=64)
+    assert pruning_options(keep_ratio=0.1, image_newline="drop") == Options(
+        keep_ratio=0.1, image_newline="drop"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"budget": 64.0}, "budget must be an integer >= 1, got 64.0"),
+        ({"budget": -3}, "budget must be an integer >= 1, got -3"),
+        ({"budget": True}, "budget must be an integer >= 1, got True"),
+        ({"budget": 64, "keep_ratio": 0.1}, "give exactly one of budget and keep_ratio"),
+        ({"budget": 0, "keep_ratio": 0.1}, "budget=0 .* and keep_ratio=0.1 contradict"),
+        ({"keep_ratio": 0.0}, "keep_ratio must be a number in \\(0, 1\\], got 0.0"),
+        ({"guarantee": 0.9}, "guarantee must be a number in \\[0, 0.5\\], got 0.9"),
+        ({"budget": 8, "image_newline": "maybe"}, "image_newline='maybe' is not one of"),
+    ],
+)
+def test_bad_options_are_refused_with_their_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pruning_options(**kwargs)
+
+
+def test_sweep_variants_start_with_the_full_model_once():
+    ordered = variants([0, 144, 64], [0.1])
+    assert ordered == [FULL, Variant(budget=144), Variant(budget=64), Variant(keep_ratio=0.1)]
+    assert [v.label for v in ordered] == ["full", "K=144", "K=64", "keep 10%"]
+    assert ordered[1].model_args() == {"budget": 144} and FULL.model_args() == {}
+
+
+def test_a_setting_asked_for_twice_is_refused():
+    with pytest.raises(ValueError, match="K=64 is asked for twice"):
+        variants([64, 64])

@@ -1,0 +1,99 @@
+"""End to end through lmms-eval on the tiny checkpoints: the full model and AdaFV, one table.
+
+Scores on random weights mean nothing. What is checked: the pipeline runs offline, each
+image reaches the language model with the tokens its budget asks for, and a budget that
+keeps every token gives exactly the full model's answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from adafv_eval import cli, sweep, table, tiny_task
+from adafv_eval.variants import variants
+
+from conftest import LLAVA_15, LLAVA_NEXT, with_chat_template
+
+LLAVA_15_TOKENS = 576  # (336 / 14) ** 2
+
+
+def _run(checkpoint, settings, device, work_dir, force_simple=False, **model_args):
+    return sweep.run(
+        "adafv_llava_hf",
+        {"pretrained": str(checkpoint), **model_args},
+        [tiny_task.NAME],
+        settings,
+        device=device,
+        work_dir=work_dir,
+        force_simple=force_simple,
+    )
+
+
+@pytest.mark.parametrize("flavour", ["chat", "simple"])
+def test_llava15_budgets_and_the_full_model(tmp_path, device, flavour):
+    settings = variants([64, LLAVA_15_TOKENS, 5000], [0.1])
+    checkpoint = with_chat_template(LLAVA_15, tmp_path) if flavour == "chat" else LLAVA_15
+    result = _run(checkpoint, settings, device, tmp_path, force_simple=flavour == "simple")
+    by_label = {r.variant.label: r for r in result.results}
+    expected_tokens = {
+        "full": LLAVA_15_TOKENS,
+        "K=64": 64,
+        f"K={LLAVA_15_TOKENS}": LLAVA_15_TOKENS,
+        "K=5000": LLAVA_15_TOKENS,
+        "keep 10%": math.ceil(0.1 * LLAVA_15_TOKENS),  # ADAFV-R3
+    }
+    for label, tokens in expected_tokens.items():
+        assert by_label[label].images == tiny_task.ITEMS
+        assert by_label[label].visual_tokens == tokens, label
+    full_answers = result.full.answers[tiny_task.NAME]
+    assert len(full_answers) == tiny_task.ITEMS
+    # A budget of N or more keeps every token: the model's own answers, sample by sample.
+    assert by_label[f"K={LLAVA_15_TOKENS}"].answers[tiny_task.NAME] == full_answers
+    assert by_label["K=5000"].answers[tiny_task.NAME] == full_answers
+    columns = {c.label: c for c in table.columns(result)}
+    assert columns["K=5000"].same_answers == 1.0
+    assert columns["K=64"].reduction == pytest.approx(1 - 64 / LLAVA_15_TOKENS)
+
+
+def test_llava_next_counts_content_and_separators(tmp_path, device):
+    checkpoint = with_chat_template(LLAVA_NEXT, tmp_path)
+    full_run = _run(checkpoint, variants(), device, tmp_path / "keep")
+    dropped = _run(checkpoint, variants([64]), device, tmp_path / "drop", image_newline="drop")
+    # Separators dropped: every image reaches the model with exactly its budget.
+    assert dropped.results[1].visual_tokens == 64
+    assert dropped.results[1].images == tiny_task.ITEMS
+    # The full model's answers are the same whatever image_newline says: it prunes nothing.
+    assert dropped.full.answers == full_run.full.answers
+    assert full_run.full.visual_tokens > 64
+
+
+def test_cli_writes_the_sweep_and_the_table(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "--model", "adafv_llava_hf",
+            "--model-args", f"pretrained={LLAVA_15}",
+            "--force-simple",
+            "--tasks", tiny_task.NAME,
+            "--budgets", "0,32",
+            "--device", "cpu",
+            "--limit", "2",
+            "--paper-model", "llava-1.5-7b",
+            "--output", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    saved = json.loads((out / "sweep.json").read_text())
+    assert [r["variant"]["budget"] for r in saved["results"]] == [None, 32]
+    assert [r["images"] for r in saved["results"]] == [2, 2]
+    lines = (out / "table.md").read_text().splitlines()
+    assert lines[2].split("|")[1:-1] == ["  ", " full ", " K=32 "]
+    assert any(line.startswith("| FasterVLM published (llava-1.5-7b)") for line in lines)
+    assert "full model vs AdaFV" in capsys.readouterr().out
+
+
+def test_model_arguments_may_not_carry_a_budget(tmp_path):
+    with pytest.raises(ValueError, match="give budgets as variants"):
+        _run(LLAVA_15, variants([64]), "cpu", tmp_path, budget=32)
