@@ -7,6 +7,8 @@
     nox -s "transformers_tests(transformers='5.19.0')"
     nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
     nox -s sglang_tests          SGLang's real classes on CPU, in a kept environment
+    nox -s eval                  lmms-eval: the plugin's tests and tiny full-vs-AdaFV tables
+    nox -s eval -- --model adafv_llava_hf --model-args pretrained=PATH --tasks paper ...
     nox -s docs                  the documentation site, into build/site
     nox -s bench                 benchmarks (not run by default)
     nox -s sglang_bench          SGLang serving, full vs AdaFV (not run by default)
@@ -41,6 +43,7 @@ SOURCES = (
     "packages/adafv-transformers/src",
     "packages/adafv-llamacpp/src",
     "packages/adafv-sglang/src",
+    "packages/adafv-eval/src",
     "packages/_template/src",
     "conformance/src",
 )
@@ -210,6 +213,59 @@ def sglang_tests(session: nox.Session) -> None:
         DEVICES,
         REPORTS / "sglang.json",  # one report per device: sglang-cpu.json, sglang-cuda.json
     )
+
+
+def _eval_cpu_env(session: nox.Session) -> None:
+    """lmms-eval 0.7.3 and adafv-eval on a CPU-only machine, from
+    ``packages/adafv-eval/cpu-env``: lmms-eval without its dependencies (it declares a CUDA
+    torchvision and some forty packages its model and task paths here never import), the few
+    it does import pinned, torch held at the CPU build."""
+    env = ROOT / "packages" / "adafv-eval" / "cpu-env"
+    _install(session, "-r", str(env / "requirements.txt"))
+    _install(session, "--no-deps", "-r", str(env / "requirements-nodeps.txt"))
+    _install(session, *CORE, *TRANSFORMERS)
+    # Its own dependencies are installed above; pip would otherwise resolve lmms-eval's.
+    session.install("--no-deps", "-e", "./packages/adafv-eval")
+
+
+# The tiny sweeps ``nox -s eval`` runs: (checkpoint, its settings, the published row beside).
+EVAL_DEMOS = (
+    ("llava-1.5-tiny", ("--budgets", "144,58,29"), "llava-1.5-7b"),
+    ("llava-next-tiny", ("--keep-ratios", "0.25,0.1,0.05"), "llava-next-7b"),
+)
+
+
+@nox.session(name="eval", tags=["cpu"])
+@_pruned
+def evaluation(session: nox.Session) -> None:
+    """AdaFV through lmms-eval (``packages/adafv-eval``), offline.
+
+    Without arguments: the plugin's tests, then the full model and AdaFV at the paper's
+    reductions on the tiny local task, with the tiny LLaVA-1.5 and LLaVA-NeXT checkpoints;
+    each table is printed and written under ``build/eval``. Scores on random weights mean
+    nothing; the tables show the path works and the tokens each budget keeps. With
+    arguments, ``adafv-eval`` runs them instead, for a real checkpoint and real tasks.
+    """
+    _eval_cpu_env(session)
+    offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    if session.posargs:
+        session.run("adafv-eval", *session.posargs)
+        return
+    _install(session, *TEST_TOOLS)
+    session.run("pytest", "packages/adafv-eval/tests", env=offline)
+    for checkpoint, settings, paper in EVAL_DEMOS:
+        session.run(
+            "adafv-eval",
+            "--model", "adafv_llava_hf",
+            "--model-args", f"pretrained=conformance/fixtures/models/{checkpoint}",
+            "--force-simple",  # the tiny checkpoints carry no chat template
+            "--tasks", "adafv_tiny_vqa",
+            *settings,
+            "--paper-model", paper,
+            "--device", "cpu",
+            "--output", f"build/eval/{checkpoint}",
+            env=offline,
+        )  # fmt: skip
 
 
 @nox.session(tags=["cpu", "conformance"])
