@@ -184,12 +184,19 @@ def _sglang_cpu_env(session: nox.Session) -> None:
     env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
     _install(session, "-r", str(env / "requirements.txt"))
     _install(session, "--no-deps", "-r", str(env / "requirements-nodeps.txt"))
+    _copy_torchvision_shim(session)
+    _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang")
+
+
+def _copy_torchvision_shim(session: nox.Session) -> None:
+    """Put ``packages/adafv-sglang/cpu-env/torchvision_cpu_schemas.{py,pth}`` in the session's
+    site-packages: the CUDA-only torchvision 0.28.0 wheel then imports next to a CPU torch."""
+    env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
     site = session.run(
         "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", silent=True
     ).strip()
     for name in ("torchvision_cpu_schemas.py", "torchvision_cpu_schemas.pth"):
         shutil.copy(env / name, Path(site) / name)
-    _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang")
 
 
 @nox.session(tags=["cpu"], reuse_venv=True)
@@ -253,6 +260,13 @@ def evaluation(session: nox.Session) -> None:
         return
     _install(session, *TEST_TOOLS)
     session.run("pytest", "packages/adafv-eval/tests", env=offline)
+    # Second pass: Qwen2-VL and Qwen2.5-VL, whose processors need torchvision, which in turn
+    # keeps transformers from decoding Gemma 3's images on CPU (see test_families.py).
+    env = ROOT / "packages" / "adafv-eval" / "cpu-env"
+    _install(session, "--no-deps", "-r", str(env / "requirements-qwen.txt"))
+    _copy_torchvision_shim(session)
+    tests = "packages/adafv-eval/tests/test_families.py"
+    session.run("pytest", tests, "-k", "qwen", env=offline)
     for checkpoint, settings, paper in EVAL_DEMOS:
         session.run(
             "adafv-eval",

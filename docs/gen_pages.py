@@ -22,6 +22,7 @@ PACKAGES = {  # import name -> source root
     "adafv_transformers": ROOT / "packages" / "adafv-transformers" / "src",
     "adafv_llamacpp": ROOT / "packages" / "adafv-llamacpp" / "src",
     "adafv_sglang": ROOT / "packages" / "adafv-sglang" / "src",
+    "adafv_eval": ROOT / "packages" / "adafv-eval" / "src",
     "adafv_conformance": ROOT / "conformance" / "src",
 }
 DEMO = ROOT / "build" / "demo" / "adafv-demo.png"

@@ -33,11 +33,32 @@ LLAVA_CHAT_TEMPLATE = (
 )
 
 
-def with_chat_template(checkpoint: Path, directory: Path) -> Path:
+# Qwen2-VL's and Gemma 3's formats, with the tiny tokenizers' words and special tokens.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }} "
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|> {% endfor %}{% if add_generation_prompt %}<|im_start|>assistant {% endif %}"
+)
+GEMMA3_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }} : "
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<start_of_image>{% elif item['type'] == 'text' %}"
+    "{{ item['text'] }}{% endif %}{% endfor %}{% endif %} {% endfor %}"
+    "{% if add_generation_prompt %}assistant : {% endif %}"
+)
+
+
+def with_chat_template(
+    checkpoint: Path, directory: Path, template: str = LLAVA_CHAT_TEMPLATE
+) -> Path:
     """A copy of ``checkpoint`` in ``directory`` whose processor has a chat template."""
     copy = directory / checkpoint.name
     shutil.copytree(checkpoint, copy)
-    (copy / "chat_template.jinja").write_text(LLAVA_CHAT_TEMPLATE)
+    (copy / "chat_template.jinja").write_text(template)
     return copy
 
 

@@ -97,3 +97,63 @@ def test_cli_writes_the_sweep_and_the_table(tmp_path, capsys):
 def test_model_arguments_may_not_carry_a_budget(tmp_path):
     with pytest.raises(ValueError, match="give budgets as variants"):
         _run(LLAVA_15, variants([64]), "cpu", tmp_path, budget=32)
+
+
+TASK_YAML = """\
+task: colour_yaml
+dataset_path: {dataset}
+dataset_kwargs:
+  load_from_disk: true
+test_split: test
+output_type: generate_until
+doc_to_visual: !function utils.visual
+doc_to_text: !function utils.question
+doc_to_target: answer
+generation_kwargs:
+  max_new_tokens: 3
+  temperature: 0
+  do_sample: false
+process_results: !function utils.exact_match
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+"""
+TASK_UTILS = """\
+def visual(doc):
+    return [doc["image"].convert("RGB")]
+
+
+def question(doc, *args):
+    return doc["question"]
+
+
+def exact_match(doc, results):
+    return {"exact_match": float(results[0].strip().lower() == doc["answer"])}
+"""
+
+
+def test_a_benchmark_of_ones_own_from_a_task_yaml(tmp_path):
+    """docs/evaluation.md's recipe: a YAML task in a directory given as --include-path."""
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    dataset = tiny_task.build_dataset(tmp_path / "data")
+    (tasks / "colour_yaml.yaml").write_text(TASK_YAML.format(dataset=dataset))
+    (tasks / "utils.py").write_text(TASK_UTILS)
+    result = sweep.run(
+        "adafv_llava_hf",
+        {"pretrained": str(LLAVA_15)},
+        ["colour_yaml", tiny_task.NAME],
+        variants([48]),
+        device="cpu",
+        work_dir=tmp_path / "work",
+        force_simple=True,
+        include_path=tasks,
+        limit=3,
+    )
+    assert [r.images for r in result.results] == [6, 6]
+    assert result.results[1].visual_tokens == 48
+    assert result.full.scores["colour_yaml"][0] == "exact_match"
+    # The same pictures, questions and prompts as the built-in tiny task: the same answers.
+    for r in result.results:
+        assert r.answers["colour_yaml"] == r.answers[tiny_task.NAME]

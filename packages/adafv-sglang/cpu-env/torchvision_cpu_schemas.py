@@ -5,8 +5,9 @@ only torchvision release for torch 2.13 on PyPI links CUDA libraries; its ``_C``
 then fails to load, and ``torchvision._meta_registrations`` raises "operator torchvision::nms
 does not exist". This module declares the two operator schemas that module needs (``nms``,
 ``qnms``) the first time torchvision is imported. It registers no kernels: a call to either
-operator still fails, and nothing in SGLang's LLaVA or Qwen2-VL paths makes one. Installed
-by ``torchvision_cpu_schemas.pth`` into the test environment only (``nox -s sglang_tests``).
+operator still fails, and nothing in SGLang's LLaVA or Qwen2-VL paths, nor in transformers'
+Qwen2-VL processor, makes one. Installed by ``torchvision_cpu_schemas.pth`` into the test
+environments only (``nox -s sglang_tests``, ``nox -s eval``).
 """
 
 import importlib.abc

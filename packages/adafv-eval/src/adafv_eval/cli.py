@@ -56,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--budgets", type=_ints, default=[], help="tokens kept per image; 0: full")
     p.add_argument("--keep-ratios", type=_floats, default=[], help="shares of tokens kept")
+    p.add_argument(
+        "--include-path",
+        type=Path,
+        help="a directory of lmms-eval task YAMLs of your own (lmms-eval's --include_path)",
+    )
     p.add_argument("--device", default="cuda", help="torch device (default: cuda)")
     p.add_argument("--limit", type=_limit, help="samples per task, for a quick look")
     p.add_argument("--seed", type=int, default=0)
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         force_simple=args.force_simple,
+        include_path=args.include_path,
     )
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "sweep.json").write_text(result.to_json())

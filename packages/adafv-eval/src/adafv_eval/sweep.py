@@ -74,6 +74,7 @@ def run(
     seed: int = 0,
     batch_size: int = 1,
     force_simple: bool = False,
+    include_path: str | Path | None = None,
 ) -> Sweep:
     """Evaluate ``model`` (an lmms-eval model id) once per variant and return the sweep.
 
@@ -88,9 +89,12 @@ def run(
         seed: lmms-eval's python, numpy, torch and few-shot seeds.
         force_simple: run the model's simple class where lmms-eval also has a chat class
             (lmms-eval's ``--force_simple``); by default the chat class, as lmms-eval does.
+        include_path: a directory of lmms-eval task YAMLs to add to its own (lmms-eval's
+            ``--include_path``): a benchmark of one's own.
     """
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.models import get_model
+    from lmms_eval.tasks import TaskManager
 
     if not variants or not variants[0].is_full:
         raise ValueError("variants must start with the full model: '% of full' is relative to it")
@@ -102,6 +106,7 @@ def run(
     model_class = get_model(model, force_simple=force_simple)
     arguments = {"device": device, "device_map": device, "batch_size": batch_size, **model_args}
     sweep = Sweep(model=model, model_args=arguments, tasks=list(tasks), limit=limit)
+    task_manager = TaskManager(include_path=str(include_path) if include_path else None)
     for variant in variants:
         lmm = model_class(**arguments, **variant.model_args())
         start = time.perf_counter()
@@ -109,6 +114,7 @@ def run(
             model=lmm,
             tasks=_tasks(tasks, Path(work_dir), chat=not lmm.is_simple),
             limit=limit,
+            task_manager=task_manager,
             log_samples=True,
             bootstrap_iters=0,
             random_seed=seed,

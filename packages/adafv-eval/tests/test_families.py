@@ -1,0 +1,99 @@
+"""Every family lmms-eval's own classes can load from the tiny checkpoints, end to end.
+
+The same three settings for each: the full model, K=16, and a budget above any image's
+token count, which must give the full model's answers. (LLaVA-NeXT keeps its row
+separators outside the budget here; ``test_sweep`` drops them and counts exactly K.)
+Checkpoints are copied with a chat template, as real ones carry, since lmms-eval's Qwen and
+Gemma 3 classes build prompts with it. Qwen2-VL's processor in transformers needs
+torchvision (its video processor) and lmms-eval's Qwen classes qwen-vl-utils: ``nox -s
+eval`` runs these in a second pass with them installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from adafv_eval import sweep, tiny_task
+from adafv_eval.variants import variants
+
+from conftest import (
+    CHECKPOINTS,
+    GEMMA3_CHAT_TEMPLATE,
+    LLAVA_CHAT_TEMPLATE,
+    QWEN_CHAT_TEMPLATE,
+    with_chat_template,
+)
+
+SAMPLES = 3
+EVERY_TOKEN = 100_000
+# Qwen's processor resizes to at most this many pixels: a few hundred tokens per picture.
+QWEN_PIXELS = {"max_pixels": 448 * 448, "min_pixels": 28 * 28}
+
+
+def _torchvision_decodes_images() -> bool:
+    """transformers decodes lmms-eval's data-URL images with torchvision.io when torchvision
+    is installed; the CUDA wheel of it that a CPU-only machine can install cannot."""
+    if importlib.util.find_spec("torchvision") is None:
+        return True
+    from torchvision.io import image
+
+    try:
+        image._assert_has_image_ops()
+    except RuntimeError:
+        return False
+    return True
+
+
+QWEN_NEEDS = pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is None
+    or importlib.util.find_spec("qwen_vl_utils") is None,
+    reason="transformers' Qwen2-VL processor needs torchvision; lmms-eval's Qwen classes "
+    "qwen-vl-utils (nox -s eval installs both for a second pass)",
+)
+GEMMA3_NEEDS = pytest.mark.skipif(
+    not _torchvision_decodes_images(),
+    reason="torchvision is installed without its image extension (the CUDA wheel on a "
+    "CPU-only machine), and transformers decodes lmms-eval's data-URL images with it",
+)
+
+FAMILIES = [
+    pytest.param("adafv_llava_hf", "llava-1.5-tiny", LLAVA_CHAT_TEMPLATE, {}, id="llava-1.5"),
+    pytest.param("adafv_llava_hf", "llava-next-tiny", LLAVA_CHAT_TEMPLATE, {}, id="llava-next"),
+    pytest.param(
+        "adafv_qwen2_vl", "qwen2-vl-tiny", QWEN_CHAT_TEMPLATE, QWEN_PIXELS,
+        id="qwen2-vl", marks=QWEN_NEEDS,
+    ),
+    pytest.param(
+        "adafv_qwen2_5_vl", "qwen2.5-vl-tiny", QWEN_CHAT_TEMPLATE, QWEN_PIXELS,
+        id="qwen2.5-vl", marks=QWEN_NEEDS,
+    ),
+    pytest.param(
+        "adafv_gemma3", "gemma3-tiny", GEMMA3_CHAT_TEMPLATE, {}, id="gemma3", marks=GEMMA3_NEEDS
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "checkpoint", "template", "model_args"), FAMILIES)
+@pytest.mark.parametrize("force_simple", [False, True], ids=["default", "simple"])
+def test_family_end_to_end(tmp_path, model, checkpoint, template, model_args, force_simple):
+    pretrained = with_chat_template(CHECKPOINTS / checkpoint, tmp_path, template)
+    result = sweep.run(
+        model,
+        {"pretrained": str(pretrained), **model_args},
+        [tiny_task.NAME],
+        variants([16, EVERY_TOKEN]),
+        device="cpu",
+        work_dir=tmp_path / "work",
+        limit=SAMPLES,
+        force_simple=force_simple,
+    )
+    full, pruned, everything = result.results
+    assert [r.images for r in result.results] == [SAMPLES] * 3
+    assert full.visual_tokens > 16
+    if "next" in checkpoint:  # the row separators are kept outside the budget
+        assert 16 < pruned.visual_tokens < full.visual_tokens
+    else:
+        assert pruned.visual_tokens == 16  # ADAFV-R3: min(K, N) per image
+    assert everything.visual_tokens == full.visual_tokens
+    assert everything.answers == full.answers
