@@ -11,6 +11,7 @@ import json
 import math
 
 import pytest
+import torch
 from adafv_eval import cli, sweep, table, tiny_task
 from adafv_eval.variants import variants
 
@@ -157,3 +158,9 @@ def test_a_benchmark_of_ones_own_from_a_task_yaml(tmp_path):
     # The same pictures, questions and prompts as the built-in tiny task: the same answers.
     for r in result.results:
         assert r.answers["colour_yaml"] == r.answers[tiny_task.NAME]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_a_cuda_device_without_cuda_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="device='cuda': there is no CUDA device here"):
+        _run(LLAVA_15, variants([64]), "cuda", tmp_path)

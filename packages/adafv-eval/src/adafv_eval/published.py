@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TOLERANCE = 0.025
+TOLERANCE = 0.02  # under half the 5-point spacing of the published reductions
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ def run(
         raise ValueError(f"model_args {clash}: give budgets as variants, not model arguments")
     if not tasks:
         raise ValueError("tasks is empty: name at least one lmms-eval task")
+    _check_device(device)
     model_class = get_model(model, force_simple=force_simple)
     arguments = {"device": device, "device_map": device, "batch_size": batch_size, **model_args}
     sweep = Sweep(model=model, model_args=arguments, tasks=list(tasks), limit=limit)
@@ -138,6 +139,13 @@ def run(
         del lmm, output
         _release_memory()
     return sweep
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: there is no CUDA device here; pass device='cpu'")
 
 
 def _tasks(names: Sequence[str], work_dir: Path, chat: bool) -> list[Any]:
