@@ -51,3 +51,12 @@ def test_a_list_of_feature_layers_is_refused(llava):
     pixel_values = processor.image_processor(images=picture(0), return_tensors="pt")["pixel_values"]
     with pytest.raises(ValueError, match=r"vision_feature_layer=\[-2, -1\]"):
         Llava().encode(model, {"pixel_values": pixel_values, "vision_feature_layer": [-2, -1]})
+
+
+def test_feature_layer_zero_is_refused_not_replaced(llava):
+    # hidden_states[0] is the embedding output: no layer, so no attention to take saliency
+    # from. Given as an input, it must not fall back to the config's layer.
+    model, processor = llava
+    pixel_values = processor.image_processor(images=picture(0), return_tensors="pt")["pixel_values"]
+    with pytest.raises(ValueError, match="vision_feature_layer=0 does not name the output"):
+        Llava().encode(model, {"pixel_values": pixel_values, "vision_feature_layer": 0})

@@ -94,7 +94,7 @@ def check_log_scores(ops: Ops, t2i_log: Any, valid: Any) -> None:
 
 
 def check_t2i_scale(t2i_scale: float) -> None:
-    """beta is a finite real number > 0 (ADAFV-R5)."""
+    """beta is a finite real number > 0 (ADAFV-R2; beta is the temperature of ADAFV-R5)."""
     if (
         isinstance(t2i_scale, bool)
         or not isinstance(t2i_scale, numbers.Real)

@@ -19,10 +19,13 @@ def base_model(model: nn.Module) -> nn.Module:
 
 
 def vision_settings(model: nn.Module, inputs: Mapping[str, Any]) -> tuple[int, str]:
-    """``(vision_feature_layer, vision_feature_select_strategy)`` of this call."""
+    """``(vision_feature_layer, vision_feature_select_strategy)`` of this call: the inputs'
+    where given (``0`` included, which names no layer and is refused), else the config's."""
     config = model.config
-    layer = inputs.get("vision_feature_layer") or config.vision_feature_layer
-    strategy = inputs.get("vision_feature_select_strategy") or config.vision_feature_select_strategy
+    layer = inputs.get("vision_feature_layer")
+    layer = config.vision_feature_layer if layer is None else layer
+    strategy = inputs.get("vision_feature_select_strategy")
+    strategy = config.vision_feature_select_strategy if strategy is None else strategy
     if not isinstance(layer, int):
         raise ValueError(
             f"vision_feature_layer={layer!r}: AdaFV takes saliency from one layer, the one whose "
