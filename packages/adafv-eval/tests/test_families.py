@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+
 from adafv_eval import sweep, tiny_task
 from adafv_eval.variants import variants
-
 from conftest import (
     CHECKPOINTS,
     GEMMA3_CHAT_TEMPLATE,

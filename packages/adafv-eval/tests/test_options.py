@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from adafv_eval.pruned import pruning_options
 from adafv_eval.variants import FULL, Variant, variants
-
 from adafv_transformers import Options
 
 

@@ -6,9 +6,10 @@ import importlib
 import re
 
 import pytest
+from lmms_eval.models import get_model, get_model_manifest
+
 from adafv_eval.pruned import AdaFVModel
 from adafv_eval.registry import MODELS
-from lmms_eval.models import get_model, get_model_manifest
 
 
 def _class(path):

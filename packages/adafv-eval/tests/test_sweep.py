@@ -12,9 +12,9 @@ import math
 
 import pytest
 import torch
+
 from adafv_eval import cli, sweep, table, tiny_task
 from adafv_eval.variants import variants
-
 from conftest import LLAVA_15, LLAVA_NEXT, with_chat_template
 
 LLAVA_15_TOKENS = 576  # (336 / 14) ** 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from adafv_eval import published, table
 from adafv_eval.sweep import Sweep, VariantResult
 from adafv_eval.variants import FULL, Variant

@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 import torch
-from adafv_eval.tiny_task import items
-from adafv_eval.visual_tokens import VisualTokens, run_lengths
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adafv_eval.tiny_task import items
+from adafv_eval.visual_tokens import VisualTokens, run_lengths
 from adafv_transformers import apply, remove
 from adafv_transformers.tiny_models import IMAGE_TOKEN, tiny_llava
 

@@ -139,13 +139,13 @@ def qwen_case_item(checkpoint, case_id: str):
     case's budget and query on it; the checkpoint's Transformers model; the case's
     expected outputs."""
     import numpy as np
-    from adafv_sglang.options import as_plain
-    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
     from PIL import Image
     from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
     from adafv_conformance.models import load_model
     from adafv_conformance.suite import load_suite
+    from adafv_sglang.options import as_plain
+    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
     from adafv_transformers.options import Options
 
     case = load_suite(MODEL_FIXTURES).case(case_id)

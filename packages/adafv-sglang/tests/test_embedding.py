@@ -16,10 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from adafv_sglang.configs import image_token_id, tokens_per_image
-from adafv_sglang.options import as_plain
-from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
-from adafv_sglang.selection import image_features
 from sglang.srt.managers import mm_schedule
 from sglang.srt.managers.mm_utils import embed_mm_inputs
 from sglang.srt.managers.schedule_batch import (
@@ -31,6 +27,10 @@ from sglang.srt.managers.schedule_batch import (
 from sglang.srt.multimodal.processors.llava import LlavaImageProcessor
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from adafv_sglang.configs import image_token_id, tokens_per_image
+from adafv_sglang.options import as_plain
+from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
+from adafv_sglang.selection import image_features
 from adafv_transformers.options import Options
 from conftest import CHECKPOINT
 

@@ -6,10 +6,10 @@ would have."""
 from __future__ import annotations
 
 import torch
-from adafv_sglang.mrope import kept_columns, pruned_positions
 from sglang.srt.layers.rotary_embedding.mrope import MRotaryEmbedding
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from adafv_sglang.mrope import kept_columns, pruned_positions
 
 CASE = "qwen2-vl-single-k48"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from adafv_sglang.options import as_plain, from_plain, request_options, server_options
 
+from adafv_sglang.options import as_plain, from_plain, request_options, server_options
 from adafv_transformers.options import Options
 
 

@@ -7,13 +7,6 @@ from array import array
 
 import numpy as np
 import pytest
-from adafv_sglang.options import as_plain
-from adafv_sglang.placeholders import (
-    OPTIONS_KEY,
-    QUERY_KEY,
-    pad_input_ids,
-    placeholder_count,
-)
 from sglang.srt.managers.schedule_batch import (
     Modality,
     MultimodalDataItem,
@@ -21,6 +14,13 @@ from sglang.srt.managers.schedule_batch import (
     MultimodalProcessorOutput,
 )
 
+from adafv_sglang.options import as_plain
+from adafv_sglang.placeholders import (
+    OPTIONS_KEY,
+    QUERY_KEY,
+    pad_input_ids,
+    placeholder_count,
+)
 from adafv_transformers.options import Options
 
 IMAGE = 104

@@ -10,9 +10,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from adafv_sglang import configs, hooks
-from adafv_sglang.placeholders import OPTIONS_KEY
-from adafv_sglang.plugin import TARGETS
 from sglang.srt.managers.io_struct import GenerateReqInput
 from sglang.srt.managers.schedule_batch import (
     Modality,
@@ -22,6 +19,9 @@ from sglang.srt.managers.schedule_batch import (
 )
 from transformers import AutoConfig
 
+from adafv_sglang import configs, hooks
+from adafv_sglang.placeholders import OPTIONS_KEY
+from adafv_sglang.plugin import TARGETS
 from conftest import CHECKPOINT
 
 
@@ -122,11 +122,12 @@ def test_a_bad_request_value_is_a_value_error_which_sglang_answers_with_400(monk
 
 
 def test_sglang_resolves_llava_next_checkpoints_to_the_plugins_model(loaded):
-    from adafv_sglang.llava_next import ARCHITECTURE, LlavaNextForConditionalGeneration
     from sglang.srt.configs.model_config import is_multimodal_model
     from sglang.srt.managers.multimodal_processor import PROCESSOR_MAPPING
     from sglang.srt.models.registry import ModelRegistry
     from sglang.srt.multimodal.processors.llava import LlavaMultimodalProcessor
+
+    from adafv_sglang.llava_next import ARCHITECTURE, LlavaNextForConditionalGeneration
 
     assert ModelRegistry.resolve_model_cls([ARCHITECTURE])[0] is LlavaNextForConditionalGeneration
     assert PROCESSOR_MAPPING[LlavaNextForConditionalGeneration] is LlavaMultimodalProcessor

@@ -15,9 +15,9 @@ from array import array
 import numpy as np
 import pytest
 import torch
-from adafv_sglang.cpu_runtime import publish_server_args
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+from adafv_sglang.cpu_runtime import publish_server_args
 from conftest import QWEN_CHECKPOINTS
 
 CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
@@ -77,11 +77,12 @@ def served(request):
 def _prefill(served, tower, cuts):
     """The scheduler's and the model's view of the request, prefilled in chunks at ``cuts``:
     the padded prompt, the input embeddings, the positions the language model receives."""
-    from adafv_sglang import qwen_selection
-    from adafv_sglang.qwen_positions import KeptPositions, place
     from sglang.srt.managers import mm_schedule
     from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
     from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
+
+    from adafv_sglang import qwen_selection
+    from adafv_sglang.qwen_positions import KeptPositions, place
 
     _, output, model, _, _ = served
     mm = MultimodalInputs.from_processor_output(output)

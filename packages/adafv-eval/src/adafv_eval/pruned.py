@@ -13,7 +13,6 @@ from typing import Any
 
 from adafv_eval.compat import check_lmms_eval
 from adafv_eval.visual_tokens import VisualTokens
-
 from adafv_transformers import Options, apply
 
 
