@@ -8,6 +8,7 @@ Rows, for every setting:
 - % of full: the mean over tasks of score / the full model's score, the papers' "Avg."
   (a task the full model scores 0 on has no ratio and is left out);
 - same answers: the share of samples whose answer equals the full model's;
+- seconds: the setting's evaluation wall time, loading excluded (one run, not a benchmark);
 - the published AdaV and FasterVLM "% of full" at the same reduction, when a paper model
   is named (``adafv_eval.published``).
 """
@@ -32,6 +33,7 @@ class Column:
     average: float
     percent_of_full: float | None
     same_answers: float
+    seconds: float
     published: tuple[Published, ...]
 
 
@@ -65,6 +67,7 @@ def _column(
         average=fmean(scores.values()),
         percent_of_full=100.0 * fmean(ratios) if ratios else None,
         same_answers=fmean(answers) if answers else 1.0,
+        seconds=result.seconds,
         published=published,
     )
 
@@ -81,6 +84,7 @@ def rows(sweep: Sweep, paper_model: str | None = None) -> list[list[str]]:
     table.append(["average", *(f"{c.average:.4g}" for c in cols)])
     table.append(["% of full", *(_number(c.percent_of_full, ".2f", "%") for c in cols)])
     table.append(["same answers as full", *(_percent(c.same_answers) for c in cols)])
+    table.append(["seconds", *(f"{c.seconds:.1f}" for c in cols)])
     if paper_model is not None:
         for method in sorted({p.method for p in PUBLISHED if p.model == paper_model}):
             cells = []
