@@ -260,13 +260,14 @@ def evaluation(session: nox.Session) -> None:
         return
     _install(session, *TEST_TOOLS)
     session.run("pytest", "packages/adafv-eval/tests", env=offline)
-    # Second pass: Qwen2-VL and Qwen2.5-VL, whose processors need torchvision, which in turn
-    # keeps transformers from decoding Gemma 3's images on CPU (see test_families.py).
+    # Second pass: Qwen2-VL, Qwen2.5-VL and LLaVA-OneVision, whose processors need
+    # torchvision, which in turn keeps transformers from decoding Gemma 3's images on CPU
+    # (see test_families.py).
     env = ROOT / "packages" / "adafv-eval" / "cpu-env"
     _install(session, "--no-deps", "-r", str(env / "requirements-qwen.txt"))
     _copy_torchvision_shim(session)
     tests = "packages/adafv-eval/tests/test_families.py"
-    session.run("pytest", tests, "-k", "qwen", env=offline)
+    session.run("pytest", tests, "-k", "qwen or onevision", env=offline)
     for checkpoint, settings, paper in EVAL_DEMOS:
         session.run(
             "adafv-eval",

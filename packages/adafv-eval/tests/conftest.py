@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -52,13 +53,30 @@ GEMMA3_CHAT_TEMPLATE = (
 )
 
 
+# What a llava-hf LLaVA-OneVision checkpoint's processor_config.json holds, which the tiny
+# checkpoint (saved with its image processor alone) lacks: 729 = (384 // 14) ** 2 tokens.
+ONEVISION_PROCESSOR = {
+    "processor_class": "LlavaOnevisionProcessor",
+    "image_token": "<image>",
+    "video_token": "<video>",
+    "num_image_tokens": 729,
+    "vision_feature_select_strategy": "full",
+}
+
+
 def with_chat_template(
-    checkpoint: Path, directory: Path, template: str = LLAVA_CHAT_TEMPLATE
+    checkpoint: Path,
+    directory: Path,
+    template: str = LLAVA_CHAT_TEMPLATE,
+    processor: dict | None = None,
 ) -> Path:
-    """A copy of ``checkpoint`` in ``directory`` whose processor has a chat template."""
+    """A copy of ``checkpoint`` in ``directory`` whose processor has a chat template (and
+    ``processor`` as its ``processor_config.json``, where given)."""
     copy = directory / checkpoint.name
     shutil.copytree(checkpoint, copy)
     (copy / "chat_template.jinja").write_text(template)
+    if processor is not None:
+        (copy / "processor_config.json").write_text(json.dumps(processor))
     return copy
 
 

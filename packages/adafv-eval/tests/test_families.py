@@ -1,12 +1,13 @@
 """Every family lmms-eval's own classes can load from the tiny checkpoints, end to end.
 
 The same three settings for each: the full model, K=16, and a budget above any image's
-token count, which must give the full model's answers. (LLaVA-NeXT keeps its row
-separators outside the budget here; ``test_sweep`` drops them and counts exactly K.)
-Checkpoints are copied with a chat template, as real ones carry, since lmms-eval's Qwen and
-Gemma 3 classes build prompts with it. Qwen2-VL's processor in transformers needs
-torchvision (its video processor) and lmms-eval's Qwen classes qwen-vl-utils: ``nox -s
-eval`` runs these in a second pass with them installed.
+token count, which must give the full model's answers. (LLaVA-NeXT and OneVision keep their
+row separators outside the budget here; ``test_sweep`` drops them and counts exactly K.)
+Checkpoints are copied with what real ones carry and the tiny ones lack: a chat template
+(lmms-eval's chat classes build prompts with it) and, for OneVision, its processor's config.
+transformers' Qwen2-VL and OneVision processors need torchvision (their video processors),
+and lmms-eval's Qwen classes qwen-vl-utils: ``nox -s eval`` runs those in a second pass with
+them installed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from conftest import (
     CHECKPOINTS,
     GEMMA3_CHAT_TEMPLATE,
     LLAVA_CHAT_TEMPLATE,
+    ONEVISION_PROCESSOR,
     QWEN_CHAT_TEMPLATE,
     with_chat_template,
 )
@@ -51,33 +53,56 @@ QWEN_NEEDS = pytest.mark.skipif(
     reason="transformers' Qwen2-VL processor needs torchvision; lmms-eval's Qwen classes "
     "qwen-vl-utils (nox -s eval installs both for a second pass)",
 )
+ONEVISION_NEEDS = pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is None,
+    reason="transformers' LLaVA-OneVision processor needs torchvision (its video processor; "
+    "nox -s eval installs it for a second pass)",
+)
 GEMMA3_NEEDS = pytest.mark.skipif(
     not _torchvision_decodes_images(),
     reason="torchvision is installed without its image extension (the CUDA wheel on a "
     "CPU-only machine), and transformers decodes lmms-eval's data-URL images with it",
 )
 
+# (model id, checkpoint, chat template, processor config to add, model args, separators)
 FAMILIES = [
-    pytest.param("adafv_llava_hf", "llava-1.5-tiny", LLAVA_CHAT_TEMPLATE, {}, id="llava-1.5"),
-    pytest.param("adafv_llava_hf", "llava-next-tiny", LLAVA_CHAT_TEMPLATE, {}, id="llava-next"),
     pytest.param(
-        "adafv_qwen2_vl", "qwen2-vl-tiny", QWEN_CHAT_TEMPLATE, QWEN_PIXELS,
+        "adafv_llava_hf", "llava-1.5-tiny", LLAVA_CHAT_TEMPLATE, None, {}, False,
+        id="llava-1.5",
+    ),
+    pytest.param(
+        "adafv_llava_hf", "llava-next-tiny", LLAVA_CHAT_TEMPLATE, None, {}, True,
+        id="llava-next",
+    ),
+    pytest.param(
+        "adafv_llava_hf", "llava-onevision-tiny", QWEN_CHAT_TEMPLATE.replace(
+            "<|vision_start|><|image_pad|><|vision_end|>", "<image>"
+        ), ONEVISION_PROCESSOR, {}, True,
+        id="llava-onevision", marks=ONEVISION_NEEDS,
+    ),
+    pytest.param(
+        "adafv_qwen2_vl", "qwen2-vl-tiny", QWEN_CHAT_TEMPLATE, None, QWEN_PIXELS, False,
         id="qwen2-vl", marks=QWEN_NEEDS,
     ),
     pytest.param(
-        "adafv_qwen2_5_vl", "qwen2.5-vl-tiny", QWEN_CHAT_TEMPLATE, QWEN_PIXELS,
+        "adafv_qwen2_5_vl", "qwen2.5-vl-tiny", QWEN_CHAT_TEMPLATE, None, QWEN_PIXELS, False,
         id="qwen2.5-vl", marks=QWEN_NEEDS,
     ),
     pytest.param(
-        "adafv_gemma3", "gemma3-tiny", GEMMA3_CHAT_TEMPLATE, {}, id="gemma3", marks=GEMMA3_NEEDS
+        "adafv_gemma3", "gemma3-tiny", GEMMA3_CHAT_TEMPLATE, None, {}, False,
+        id="gemma3", marks=GEMMA3_NEEDS,
     ),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("model", "checkpoint", "template", "model_args"), FAMILIES)
+@pytest.mark.parametrize(
+    ("model", "checkpoint", "template", "processor", "model_args", "separators"), FAMILIES
+)
 @pytest.mark.parametrize("force_simple", [False, True], ids=["default", "simple"])
-def test_family_end_to_end(tmp_path, model, checkpoint, template, model_args, force_simple):
-    pretrained = with_chat_template(CHECKPOINTS / checkpoint, tmp_path, template)
+def test_family_end_to_end(
+    tmp_path, model, checkpoint, template, processor, model_args, separators, force_simple
+):
+    pretrained = with_chat_template(CHECKPOINTS / checkpoint, tmp_path, template, processor)
     result = sweep.run(
         model,
         {"pretrained": str(pretrained), **model_args},
@@ -91,7 +116,7 @@ def test_family_end_to_end(tmp_path, model, checkpoint, template, model_args, fo
     full, pruned, everything = result.results
     assert [r.images for r in result.results] == [SAMPLES] * 3
     assert full.visual_tokens > 16
-    if "next" in checkpoint:  # the row separators are kept outside the budget
+    if separators:  # LLaVA-NeXT's and OneVision's, kept outside the budget
         assert 16 < pruned.visual_tokens < full.visual_tokens
     else:
         assert pruned.visual_tokens == 16  # ADAFV-R3: min(K, N) per image
