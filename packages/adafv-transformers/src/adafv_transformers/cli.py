@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         f"k_saliency={selection.k_saliency}, overlap {selection.n_overlap} refilled)"
     )
     vision = model.config.vision_config
-    side = vision.image_size // vision.patch_size
+    image_size = getattr(vision, "image_size", None)  # Qwen's towers take any size: none
+    side = image_size // vision.patch_size if image_size else 0
     if side * side != selection.saliency.numel():
         console.print("no overlay: this model's tokens do not form one square grid")
         return 0
