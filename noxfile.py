@@ -324,22 +324,21 @@ def fixtures(session: nox.Session) -> None:
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
     session.run("python", "-m", "adafv_conformance", "verify-fixtures")
     session.run("python", "-m", "adafv_conformance", "verify-models")
-    session.run(
-        "python",
-        "-m",
-        "adafv_conformance",
-        "lint",
-        "--tests-dir",
-        "packages/adafv/tests",
-        "--tests-dir",
-        "conformance/tests",
-        "--tests-dir",
-        "packages/adafv-transformers/tests",
-        "--tests-dir",
-        "packages/adafv-llamacpp/tests",
-        "--tests-dir",
-        "packages/adafv-sglang/tests",
-    )
+    # Both suites: ids, kinds, citations and hashes; every rule cited by a case or a test.
+    tests_dirs = [
+        arg
+        for tests in (
+            "packages/adafv/tests",
+            "conformance/tests",
+            "packages/adafv-transformers/tests",
+            "packages/adafv-llamacpp/tests",
+            "packages/adafv-sglang/tests",
+            "packages/adafv-eval/tests",
+        )
+        for arg in ("--tests-dir", tests)
+    ]
+    for suite in ("conformance/fixtures/core", "conformance/fixtures/models"):
+        session.run("python", "-m", "adafv_conformance", "--fixtures", suite, "lint", *tests_dirs)
 
 
 @nox.session(tags=["cpu"])

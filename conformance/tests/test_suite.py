@@ -3,6 +3,7 @@ oracle, and the authors' procedure agrees with the oracle where ADAFV-R17 says i
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from adafv_conformance import load_suite
 from adafv_conformance.__main__ import main, verify_fixtures
 from adafv_conformance.lint import lint
 from adafv_conformance.recipes import round_to_bfloat16
+from adafv_conformance.suite import MODEL_FIXTURES
 
 TESTS = Path(__file__).parent
 
@@ -23,6 +25,21 @@ def test_lint_passes_with_these_tests() -> None:
     # implementations' own tests and the model-level cases cite those rules, and lint over
     # every test tree covers every rule (nox session ``fixtures``).
     assert set(res.uncited) <= {"ADAFV-R" + "2", "ADAFV-R" + "4", "ADAFV-R" + "18"}
+
+
+def test_the_model_suite_lints_clean() -> None:
+    res = lint(load_suite(MODEL_FIXTURES), tests_dirs=[TESTS])
+    assert res.errors == []
+    assert {case.kind for case in load_suite(MODEL_FIXTURES).cases} == {"model"}
+
+
+def test_lint_names_a_bad_id_and_kind() -> None:
+    suite = copy.deepcopy(load_suite(MODEL_FIXTURES))
+    case = suite.cases[0]
+    case.entry["id"], case.entry["kind"] = "Bad_Id", "pictures"
+    errors = lint(suite).errors
+    assert "Bad_Id: id is not lower-case words joined by '-'" in errors
+    assert any(e.startswith("Bad_Id: kind 'pictures' not in") for e in errors)
 
 
 def test_every_file_hash_verifies() -> None:

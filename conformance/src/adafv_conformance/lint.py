@@ -15,8 +15,10 @@ from adafv_conformance.suite import Suite, load_suite
 
 HEADING = re.compile(r"^### (ADAFV-R\d+):", re.MULTILINE)
 CITATION = re.compile(r"ADAFV-R\d+")
-CASE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-KINDS = ("scores", "selection", "end_to_end")
+# Lower-case words and numbers joined by "-"; "." only inside a number or a version
+# (``ratio-0.1``, ``qwen2.5-vl``).
+CASE_ID = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*$")
+KINDS = ("scores", "selection", "end_to_end", "model")
 
 
 @dataclass
@@ -65,7 +67,7 @@ def lint(
             out.errors.append(f"duplicate case id {case.id!r}")
         seen.add(case.id)
         if not CASE_ID.match(case.id):
-            out.errors.append(f"{case.id}: id is not kebab-case")
+            out.errors.append(f"{case.id}: id is not lower-case words joined by '-'")
         if case.kind not in KINDS:
             out.errors.append(f"{case.id}: kind {case.kind!r} not in {KINDS}")
         if not e.get("description"):
