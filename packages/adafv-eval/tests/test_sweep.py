@@ -20,11 +20,13 @@ from conftest import LLAVA_15, LLAVA_NEXT, with_chat_template
 LLAVA_15_TOKENS = 576  # (336 / 14) ** 2
 
 
-def _run(checkpoint, settings, device, work_dir, force_simple=False, **model_args):
+def _run(
+    checkpoint, settings, device, work_dir, force_simple=False, tasks=(tiny_task.NAME,), **args
+):
     return sweep.run(
         "adafv_llava_hf",
-        {"pretrained": str(checkpoint), **model_args},
-        [tiny_task.NAME],
+        {"pretrained": str(checkpoint), **args},
+        list(tasks),
         settings,
         device=device,
         work_dir=work_dir,
@@ -164,3 +166,8 @@ def test_a_benchmark_of_ones_own_from_a_task_yaml(tmp_path):
 def test_a_cuda_device_without_cuda_is_refused(tmp_path):
     with pytest.raises(ValueError, match="device='cuda': there is no CUDA device here"):
         _run(LLAVA_15, variants([64]), "cuda", tmp_path)
+
+
+def test_an_unknown_task_is_refused_before_any_model_loads(tmp_path):
+    with pytest.raises(ValueError, match=r"tasks \['no_such_task'\] are not lmms-eval tasks"):
+        _run(tmp_path / "no-checkpoint", variants([64]), "cpu", tmp_path, tasks=["no_such_task"])

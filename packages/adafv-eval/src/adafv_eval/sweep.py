@@ -104,10 +104,16 @@ def run(
     if not tasks:
         raise ValueError("tasks is empty: name at least one lmms-eval task")
     _check_device(device)
+    task_manager = TaskManager(include_path=str(include_path) if include_path else None)
+    unknown = [t for t in tasks if t != tiny_task.NAME and t not in task_manager.all_tasks]
+    if unknown:
+        raise ValueError(
+            f"tasks {unknown} are not lmms-eval tasks (nor groups or tags) here: see "
+            "`lmms-eval --tasks list`, or give the directory of your own with include_path"
+        )
     model_class = get_model(model, force_simple=force_simple)
     arguments = {"device": device, "device_map": device, "batch_size": batch_size, **model_args}
     sweep = Sweep(model=model, model_args=arguments, tasks=list(tasks), limit=limit)
-    task_manager = TaskManager(include_path=str(include_path) if include_path else None)
     for variant in variants:
         lmm = model_class(**arguments, **variant.model_args())
         start = time.perf_counter()
