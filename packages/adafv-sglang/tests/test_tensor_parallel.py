@@ -125,7 +125,12 @@ def test_qwen_ranks_holding_half_the_heads_each_give_the_whole_saliency():  # AD
         results = manager.dict()
         mp.spawn(_qwen_rank, args=(free_port(), results), nprocs=WORLD)
         per_rank = [results[rank] for rank in range(WORLD)]
-    _, expected = load_suite(MODEL_FIXTURES).case(QWEN_CASE).load()
+    case = load_suite(MODEL_FIXTURES).case(QWEN_CASE)
+    _, expected = case.load()
+    # The fixture's own tolerance for saliency, as the conformance runner applies it: two
+    # ranks' float32 partials do not always reproduce one process's rounding bit for bit
+    # (seen once: 4 of 198 values 4.6e-7 apart).
+    tolerance = case.entry["tolerance"]
     for kept, saliency in per_rank:
         np.testing.assert_array_equal(kept, expected["indices"][0])
-        np.testing.assert_allclose(saliency, expected["saliency"][0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(saliency, expected["saliency"][0], **tolerance)
