@@ -105,11 +105,12 @@ def run(
         raise ValueError("tasks is empty: name at least one lmms-eval task")
     _check_device(device)
     task_manager = TaskManager(include_path=str(include_path) if include_path else None)
-    unknown = [t for t in tasks if t != tiny_task.NAME and t not in task_manager.all_tasks]
+    # Single tasks only: a group's or tag's results and samples come back per member task.
+    unknown = [t for t in tasks if t != tiny_task.NAME and t not in task_manager.all_subtasks]
     if unknown:
         raise ValueError(
-            f"tasks {unknown} are not lmms-eval tasks (nor groups or tags) here: see "
-            "`lmms-eval --tasks list`, or give the directory of your own with include_path"
+            f"tasks {unknown} are not single lmms-eval tasks here (for a group or tag, name "
+            "its tasks): see `lmms-eval --tasks list`, or give your own with include_path"
         )
     model_class = get_model(model, force_simple=force_simple)
     arguments = {"device": device, "device_map": device, "batch_size": batch_size, **model_args}
