@@ -36,6 +36,8 @@ def pruning_options(
             )
         budget = None
     if budget is None and keep_ratio is None:
+        # The full model uses none of the others, but a bad one is still an error: check
+        # them as Options does, with a budget standing in.
         Options(budget=1, guarantee=guarantee, t2i_scale=t2i_scale, image_newline=image_newline)
         return None
     return Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
