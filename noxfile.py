@@ -77,6 +77,9 @@ CONFORMANCE_BACKENDS = {
     ),
 }
 DEVICES = ["cpu", "cuda"]
+# What SGLang and lmms-eval need on a CPU-only machine (see each directory's requirements).
+SGLANG_CPU_ENV = ROOT / "packages" / "adafv-sglang" / "cpu-env"
+EVAL_CPU_ENV = ROOT / "packages" / "adafv-eval" / "cpu-env"
 
 
 def _install(session: nox.Session, *args: str) -> None:
@@ -181,9 +184,8 @@ def _sglang_cpu_env(session: nox.Session) -> None:
     ``packages/adafv-sglang/cpu-env``: SGLang and torchvision without their dependencies (they
     pin CUDA builds), the pure-Python rest pinned, torch held at the CPU build, and a ``.pth``
     that lets the CUDA-only torchvision wheel import (see ``torchvision_cpu_schemas.py``)."""
-    env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
-    _install(session, "-r", str(env / "requirements.txt"))
-    _install(session, "--no-deps", "-r", str(env / "requirements-nodeps.txt"))
+    _install(session, "-r", str(SGLANG_CPU_ENV / "requirements.txt"))
+    _install(session, "--no-deps", "-r", str(SGLANG_CPU_ENV / "requirements-nodeps.txt"))
     _copy_torchvision_shim(session)
     _install(session, *CORE, *TRANSFORMERS, "-e", "./packages/adafv-sglang")
 
@@ -191,12 +193,11 @@ def _sglang_cpu_env(session: nox.Session) -> None:
 def _copy_torchvision_shim(session: nox.Session) -> None:
     """Put ``packages/adafv-sglang/cpu-env/torchvision_cpu_schemas.{py,pth}`` in the session's
     site-packages: the CUDA-only torchvision 0.28.0 wheel then imports next to a CPU torch."""
-    env = ROOT / "packages" / "adafv-sglang" / "cpu-env"
     site = session.run(
         "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", silent=True
     ).strip()
     for name in ("torchvision_cpu_schemas.py", "torchvision_cpu_schemas.pth"):
-        shutil.copy(env / name, Path(site) / name)
+        shutil.copy(SGLANG_CPU_ENV / name, Path(site) / name)
 
 
 @nox.session(tags=["cpu"], reuse_venv=True)
@@ -227,9 +228,8 @@ def _eval_cpu_env(session: nox.Session) -> None:
     ``packages/adafv-eval/cpu-env``: lmms-eval without its dependencies (it declares a CUDA
     torchvision and some forty packages its model and task paths here never import), the few
     it does import pinned, torch held at the CPU build."""
-    env = ROOT / "packages" / "adafv-eval" / "cpu-env"
-    _install(session, "-r", str(env / "requirements.txt"))
-    _install(session, "--no-deps", "-r", str(env / "requirements-nodeps.txt"))
+    _install(session, "-r", str(EVAL_CPU_ENV / "requirements.txt"))
+    _install(session, "--no-deps", "-r", str(EVAL_CPU_ENV / "requirements-nodeps.txt"))
     _install(session, *CORE, *TRANSFORMERS)
     # Its own dependencies are installed above; pip would otherwise resolve lmms-eval's.
     session.install("--no-deps", "-e", "./packages/adafv-eval")
@@ -263,8 +263,7 @@ def evaluation(session: nox.Session) -> None:
     # Second pass: Qwen2-VL, Qwen2.5-VL and LLaVA-OneVision, whose processors need
     # torchvision, which in turn keeps transformers from decoding Gemma 3's images on CPU
     # (see test_families.py).
-    env = ROOT / "packages" / "adafv-eval" / "cpu-env"
-    _install(session, "--no-deps", "-r", str(env / "requirements-qwen.txt"))
+    _install(session, "--no-deps", "-r", str(EVAL_CPU_ENV / "requirements-qwen.txt"))
     _copy_torchvision_shim(session)
     tests = "packages/adafv-eval/tests/test_families.py"
     session.run("pytest", tests, "-k", "qwen or onevision", env=offline)

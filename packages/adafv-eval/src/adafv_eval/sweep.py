@@ -58,7 +58,7 @@ class Sweep:
         return self.results[0]
 
     def to_json(self) -> str:
-        """Everything measured, for reports and for reloading."""
+        """Everything measured, every figure the table is made from, as JSON."""
         return json.dumps(asdict(self), indent=2, default=str)
 
 
@@ -115,12 +115,18 @@ def run(
     model_class = get_model(model, force_simple=force_simple)
     arguments = {"device": device, "device_map": device, "batch_size": batch_size, **model_args}
     sweep = Sweep(model=model, model_args=arguments, tasks=list(tasks), limit=limit)
+    # The tiny task's pictures are drawn once; each setting gets a fresh task object over them.
+    tiny = (
+        tiny_task.build_dataset(Path(work_dir) / tiny_task.NAME)
+        if tiny_task.NAME in tasks
+        else None
+    )
     for variant in variants:
         lmm = model_class(**arguments, **variant.model_args())
         start = time.perf_counter()
         output = simple_evaluate(
             model=lmm,
-            tasks=_tasks(tasks, Path(work_dir), chat=not lmm.is_simple),
+            tasks=_tasks(tasks, tiny, chat=not lmm.is_simple),
             limit=limit,
             task_manager=task_manager,
             log_samples=True,
@@ -155,11 +161,8 @@ def _check_device(device: str) -> None:
         raise ValueError(f"device={device!r}: there is no CUDA device here; pass device='cpu'")
 
 
-def _tasks(names: Sequence[str], work_dir: Path, chat: bool) -> list[Any]:
-    return [
-        tiny_task.load(work_dir / name, chat=chat) if name == tiny_task.NAME else name
-        for name in names
-    ]
+def _tasks(names: Sequence[str], tiny: Path | None, chat: bool) -> list[Any]:
+    return [tiny_task.task(tiny, chat=chat) if name == tiny_task.NAME else name for name in names]
 
 
 def _answers(samples: list[dict[str, Any]]) -> list[str]:

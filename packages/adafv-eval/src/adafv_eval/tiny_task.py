@@ -118,8 +118,9 @@ def config(dataset: Path) -> dict[str, Any]:
     }
 
 
-def load(directory: str | Path, *, chat: bool = False) -> Any:
-    """Build the dataset in ``directory`` and return the task, ready for ``simple_evaluate``.
+def task(dataset: str | Path, *, chat: bool = False) -> Any:
+    """The task over the dataset :func:`build_dataset` wrote at ``dataset``, ready for
+    ``simple_evaluate``.
 
     ``chat``: the task for an lmms-eval chat model (``is_simple = False``), whose requests
     carry messages, which lmms-eval builds from the picture and the question.
@@ -130,4 +131,4 @@ def load(directory: str | Path, *, chat: bool = False) -> Any:
     from lmms_eval.api.task import ConfigurableMessagesTask, ConfigurableTask
 
     task_class = ConfigurableMessagesTask if chat else ConfigurableTask
-    return task_class(config=config(build_dataset(directory)))
+    return task_class(config=config(Path(dataset)))
