@@ -13,18 +13,27 @@
     nox -s bench                 benchmarks (not run by default)
     nox -s sglang_bench          SGLang serving, full vs AdaFV (not run by default)
     nox -t cpu                   the sessions that need no GPU
+    nox -s lock                  resolve every environment anew and rewrite ``locks/``
+    nox -s newest                the tests on the newest releases, against the locks
 
-torch is pinned by ``constraints.txt`` in every session, so no session pulls a CUDA build of
-several gigabytes; the noxfile itself never imports torch.
+Every session installs from a lock of its whole environment (``locks/<name>.txt``, written
+by ``nox -s lock``), so one commit gives the same environments on any day; torch is held at
+the CPU build there and by ``constraints.txt``, so no session pulls a CUDA build of several
+gigabytes. The noxfile itself never imports torch.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
+import re
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import nox
 
@@ -32,8 +41,15 @@ nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
-CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-REPORTS = ROOT / "build" / "conformance"
+CONSTRAINTS = ROOT / "constraints.txt"
+# One lock per environment: every package and version a session installs, as pip constraints.
+LOCKS = ROOT / "locks"
+# "lock" (the default): install from ``locks/``. "newest": from the newest releases, held only
+# by ``constraints.txt``; set by ``nox -s lock`` and ``nox -s newest`` for the nox they start.
+RESOLVE = os.environ.get("ADAFV_NOX_RESOLVE", "lock")
+# Where a newest-release run keeps its environments and what each session installed.
+NEWEST = ROOT / "build" / "newest"
+REPORTS = (NEWEST if RESOLVE == "newest" else ROOT / "build") / "conformance"
 CORE = ("-e", "./packages/adafv[torch]", "-e", "./conformance")
 TRANSFORMERS = ("-e", "./packages/adafv-transformers", "pillow")
 TEST_TOOLS = ("pytest", "hypothesis")
@@ -51,29 +67,48 @@ SOURCES = (
 TRANSFORMERS_VERSIONS = ["5.19.0", "5.23.0"]
 NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
 
-# Conformance backends: name -> (module:attr, fixture suite, what to install besides the
-# conformance package). Each runs on cpu and cuda; a missing device is reported as skipped.
+
+class Backend(NamedTuple):
+    """A conformance backend: ``target`` (module:attr) runs the ``fixtures`` suite after
+    ``packages`` are installed beside the conformance package, from ``locks/<lock>.txt``."""
+
+    target: str
+    fixtures: str
+    packages: tuple[str, ...]
+    lock: str
+
+
+# Each runs on cpu and cuda; a missing device is reported as skipped.
 CONFORMANCE_BACKENDS = {
-    "numpy": (
-        "adafv.conformance_backends:numpy_backend",
-        "conformance/fixtures/core",
-        ("-e", "./packages/adafv"),  # numpy only: proves the core needs no torch
+    "numpy": Backend(
+        target="adafv.conformance_backends:numpy_backend",
+        fixtures="conformance/fixtures/core",
+        packages=("-e", "./packages/adafv"),  # numpy only: proves the core needs no torch
+        lock="core",
     ),
-    "torch": (
-        "adafv.conformance_backends:torch_backend",
-        "conformance/fixtures/core",
-        ("-e", "./packages/adafv[torch]"),
+    "torch": Backend(
+        target="adafv.conformance_backends:torch_backend",
+        fixtures="conformance/fixtures/core",
+        packages=("-e", "./packages/adafv[torch]"),
+        lock="core",
     ),
-    "transformers": (
-        "adafv_transformers.conformance_backend:backend",
-        "conformance/fixtures/models",
-        ("-e", "./packages/adafv[torch]", *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}"),
+    "transformers": Backend(
+        target="adafv_transformers.conformance_backend:backend",
+        fixtures="conformance/fixtures/models",
+        packages=(
+            "-e",
+            "./packages/adafv[torch]",
+            *TRANSFORMERS,
+            f"transformers=={NEWEST_TRANSFORMERS}",
+        ),
+        lock=f"transformers-{NEWEST_TRANSFORMERS}",
     ),
     # llama-cpp-python's wheel, built once by llamacpp_tests or here, comes from pip's cache.
-    "llamacpp": (
-        "adafv_llamacpp.conformance_backend:backend",
-        "conformance/fixtures/models",
-        ("-e", "./packages/adafv", "-e", "./packages/adafv-llamacpp[llama-cpp,fixtures]"),
+    "llamacpp": Backend(
+        target="adafv_llamacpp.conformance_backend:backend",
+        fixtures="conformance/fixtures/models",
+        packages=("-e", "./packages/adafv", "-e", "./packages/adafv-llamacpp[llama-cpp,fixtures]"),
+        lock="llamacpp",
     ),
 }
 DEVICES = ["cpu", "cuda"]
@@ -82,25 +117,81 @@ SGLANG_CPU_ENV = ROOT / "packages" / "adafv-sglang" / "cpu-env"
 EVAL_CPU_ENV = ROOT / "packages" / "adafv-eval" / "cpu-env"
 
 
+# The lock each running session installs from, and the sessions that installed anything.
+_LOCK_OF: dict[str, str] = {}
+_INSTALLED: set[str] = set()
+
+
 def _install(session: nox.Session, *args: str) -> None:
-    session.install(*CONSTRAINTS, *args)
+    """``pip install`` with every package held at its version in the session's lock; in a
+    newest-release run, with only torch held (``constraints.txt``)."""
+    constraints = ["-c", str(CONSTRAINTS)]
+    if RESOLVE != "newest":
+        lock = LOCKS / f"{_LOCK_OF[session.name]}.txt"
+        if not lock.is_file():
+            session.error(f"{lock.relative_to(ROOT)} is missing: `nox -s lock` writes it")
+        constraints += ["-c", str(lock)]
+    _INSTALLED.add(session.name)
+    session.install(*constraints, *args)
 
 
-def _pruned(func):
-    """With ``ADAFV_NOX_PRUNE=1`` (set by ``.ci/run``), delete the session's environment when
-    it ends: CI runs every session once on a fresh clone, and a dozen environments with torch
-    in them do not fit a small disk at once. Locally environments are kept and reused."""
+def _locked(lock: str | Callable[..., str]):
+    """Declare the lock a session installs from: a name, or a function of the session's
+    parameters that gives one. Sessions that share a lock install subsets of one resolved
+    environment.
 
-    @functools.wraps(func)
-    def run(session: nox.Session, *args, **kwargs):
-        try:
-            return func(session, *args, **kwargs)
-        finally:
-            location = getattr(session.virtualenv, "location", None)
-            if os.environ.get("ADAFV_NOX_PRUNE") == "1" and location:
-                shutil.rmtree(location, ignore_errors=True)
+    Around the session: in a newest-release run, record what it installed (``_record``);
+    with ``ADAFV_NOX_PRUNE=1`` (set by ``.ci/run``), delete its environment when it ends, as
+    CI runs every session once on a fresh clone and a dozen environments with torch in them
+    do not fit a small disk at once. Locally environments are kept and reused.
+    """
 
-    return run
+    def decorate(func):
+        @functools.wraps(func)
+        def run(session: nox.Session, *args, **kwargs):
+            _LOCK_OF[session.name] = lock(**kwargs) if callable(lock) else lock
+            try:
+                return func(session, *args, **kwargs)
+            finally:
+                if RESOLVE == "newest" and session.name in _INSTALLED:
+                    _record(session)
+                location = getattr(session.virtualenv, "location", None)
+                if os.environ.get("ADAFV_NOX_PRUNE") == "1" and location:
+                    shutil.rmtree(location, ignore_errors=True)
+
+        return run
+
+    return decorate
+
+
+def _canonical(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _frozen(python: str | Path, run: Callable[..., str | None]) -> dict[str, str]:
+    """Every distribution installed for ``python`` but pip itself and editable checkouts, as
+    ``{name: version}``; ``run`` runs the command and returns its output."""
+    out = run(str(python), "-m", "pip", "freeze", "--all", "--exclude-editable", silent=True)
+    packages = {}
+    for line in (out or "").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        if not sep:  # a direct URL or a local path: not reproducible from an index
+            raise ValueError(f"pip freeze gave {line!r}, not name==version")
+        if _canonical(name) != "pip":
+            packages[_canonical(name)] = version.strip()
+    return packages
+
+
+def _record(session: nox.Session) -> None:
+    """Write what the session installed to ``build/newest/installed/<session>.json``."""
+    packages = _frozen("python", session.run_install)
+    record = {"session": session.name, "lock": _LOCK_OF[session.name], "packages": packages}
+    slug = re.sub(r"[^A-Za-z0-9.=-]+", "-", session.name).strip("-")
+    (NEWEST / "installed").mkdir(parents=True, exist_ok=True)
+    (NEWEST / "installed" / f"{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 def _run_conformance(
@@ -131,16 +222,16 @@ def _cuda_visible() -> bool:
 
 
 @nox.session(tags=["cpu"])
-@_pruned
+@_locked("lint")
 def lint(session: nox.Session) -> None:
     """ruff, for lint and for formatting."""
-    session.install("ruff")
+    _install(session, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(tags=["cpu"])
-@_pruned
+@_locked("core")
 def tests(session: nox.Session) -> None:
     """Unit and property tests of the core and of the conformance suite itself."""
     _install(session, *CORE, *TEST_TOOLS)
@@ -151,7 +242,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(tags=["cpu"])
 @nox.parametrize("transformers", TRANSFORMERS_VERSIONS)
-@_pruned
+@_locked(lambda transformers: f"transformers-{transformers}")
 def transformers_tests(session: nox.Session, transformers: str) -> None:
     """adafv-transformers against real transformers, at both ends of its supported range."""
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={transformers}", *TEST_TOOLS)
@@ -159,7 +250,7 @@ def transformers_tests(session: nox.Session, transformers: str) -> None:
 
 
 @nox.session(tags=["cpu"], reuse_venv=True)
-@_pruned
+@_locked("llamacpp")
 def llamacpp_tests(session: nox.Session) -> None:
     """adafv-llamacpp against a real llama-cpp-python, without torch.
 
@@ -167,7 +258,8 @@ def llamacpp_tests(session: nox.Session) -> None:
     environment is kept between runs and pip caches the built wheel, so that happens once
     per machine. ``CMAKE_ARGS="-DGGML_CUDA=on"`` in the environment builds it for CUDA.
     """
-    session.install(
+    _install(
+        session,
         "-e",
         "./packages/adafv",
         "-e",
@@ -193,7 +285,7 @@ def _sglang_cpu_env(session: nox.Session) -> None:
 def _copy_torchvision_shim(session: nox.Session) -> None:
     """Put ``packages/adafv-sglang/cpu-env/torchvision_cpu_schemas.{py,pth}`` in the session's
     site-packages: the CUDA-only torchvision 0.28.0 wheel then imports next to a CPU torch."""
-    site = session.run(
+    site = session.run_install(
         "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", silent=True
     ).strip()
     for name in ("torchvision_cpu_schemas.py", "torchvision_cpu_schemas.pth"):
@@ -201,7 +293,7 @@ def _copy_torchvision_shim(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"], reuse_venv=True)
-@_pruned
+@_locked("sglang")
 def sglang_tests(session: nox.Session) -> None:
     """adafv-sglang against SGLang 0.5.23's real classes, on CPU.
 
@@ -232,7 +324,7 @@ def _eval_cpu_env(session: nox.Session) -> None:
     _install(session, "--no-deps", "-r", str(EVAL_CPU_ENV / "requirements-nodeps.txt"))
     _install(session, *CORE, *TRANSFORMERS)
     # Its own dependencies are installed above; pip would otherwise resolve lmms-eval's.
-    session.install("--no-deps", "-e", "./packages/adafv-eval")
+    _install(session, "--no-deps", "-e", "./packages/adafv-eval")
 
 
 # The tiny sweeps ``nox -s eval`` runs: (checkpoint, its settings, the published row beside).
@@ -243,7 +335,7 @@ EVAL_DEMOS = (
 
 
 @nox.session(name="eval", tags=["cpu"])
-@_pruned
+@_locked("eval")
 def evaluation(session: nox.Session) -> None:
     """AdaFV through lmms-eval (``packages/adafv-eval``), offline.
 
@@ -292,7 +384,7 @@ def evaluation(session: nox.Session) -> None:
         if (backend, device) != ("numpy", "cuda")  # numpy runs on the host only
     ],
 )
-@_pruned
+@_locked(lambda backend, device: CONFORMANCE_BACKENDS[backend].lock)
 def conformance(session: nox.Session, backend: str, device: str) -> None:
     """Run a golden-tensor suite on one backend and device; a missing device is a skip.
 
@@ -300,29 +392,29 @@ def conformance(session: nox.Session, backend: str, device: str) -> None:
     """
     if device == "cuda" and not _cuda_visible():
         session.skip("no CUDA device on this machine: nothing to install or run")
-    target, fixtures, packages = CONFORMANCE_BACKENDS[backend]
-    _install(session, "-e", "./conformance", *packages)
-    _run_conformance(session, target, fixtures, [device], REPORTS / f"{backend}-{device}.json")
+    chosen = CONFORMANCE_BACKENDS[backend]
+    _install(session, "-e", "./conformance", *chosen.packages)
+    report = REPORTS / f"{backend}-{device}.json"
+    _run_conformance(session, chosen.target, chosen.fixtures, [device], report)
 
 
 @nox.session(tags=["cpu", "conformance"])
-@_pruned
+@_locked("core")
 def matrix(session: nox.Session) -> None:
     """Print the backend x device x cases-passed matrix from every conformance report."""
     _install(session, "-e", "./conformance")
-    reports = sorted(str(path) for path in REPORTS.glob("*.json"))
-    if not reports:
-        session.error(f"no conformance reports in {REPORTS}; run `nox -s conformance` first")
-    session.run("python", "-m", "adafv_conformance", "matrix", *reports)
+    session.run("python", "-m", "adafv_conformance", "matrix", str(REPORTS))
 
 
 @nox.session(tags=["cpu"])
-@_pruned
+@_locked(f"transformers-{NEWEST_TRANSFORMERS}")
 def fixtures(session: nox.Session) -> None:
     """Check the golden tensors against their independent sources, and the suites' lint."""
-    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")
+    _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}", *TEST_TOOLS)
     session.run("python", "-m", "adafv_conformance", "verify-fixtures")
     session.run("python", "-m", "adafv_conformance", "verify-models")
+    # The model comparison refuses a reference with a realistic bug, not only noise.
+    session.run("pytest", "conformance/tests/test_provenance.py")
     # Both suites: ids, kinds, citations and hashes; every rule cited by a case or a test.
     tests_dirs = [
         arg
@@ -341,7 +433,7 @@ def fixtures(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
-@_pruned
+@_locked("docs")
 def docs(session: nox.Session) -> None:
     """The documentation site, built offline into ``build/site``; fails on a public API
     without a docstring, a measured figure that is not the one its JSON holds, a broken link
@@ -366,7 +458,7 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
-@_pruned
+@_locked("core")
 def template(session: nox.Session) -> None:
     """``packages/_template``, the skeleton a new integration is copied from: installed, and
     its conformance tests run (every case skips as not ported), so it keeps working as the
@@ -377,7 +469,7 @@ def template(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
-@_pruned
+@_locked(f"transformers-{NEWEST_TRANSFORMERS}")
 def demo(session: nox.Session) -> None:
     """AdaFV on the bundled image and question; ``-- --model PATH`` for a real checkpoint.
 
@@ -389,7 +481,7 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
-@_pruned
+@_locked("sglang")
 def sglang_bench(session: nox.Session) -> None:
     """SGLang serving with the plugin, full vs AdaFV at a 90% and a 95% reduction: time to
     first token and requests per second at several concurrencies, through SGLang's CPU
@@ -408,7 +500,7 @@ def sglang_bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
-@_pruned
+@_locked("bench")
 def bench(session: nox.Session) -> None:
     """Benchmarks: ``select`` against the authors' procedure and the matrix-product floor;
     prefill and decode of LLaVA-1.5- and LLaVA-NeXT-shaped models in Transformers, full vs
@@ -443,3 +535,123 @@ def bench(session: nox.Session) -> None:
         str(out / "llamacpp.json"),
     )
     session.log(json.dumps(json.loads((out / "select.json").read_text())["machine"]))
+
+
+def _newest_run(session: nox.Session, *nox_args: str) -> tuple[dict, list[dict]]:
+    """Run nox again, every environment resolved from the newest releases (only torch held,
+    by ``constraints.txt``), in fresh environments under ``build/newest``. Returns each
+    session's result from nox's report (``{name: "success" | "failed" | "skipped"}``) and
+    what each session installed (``_record``)."""
+    shutil.rmtree(NEWEST, ignore_errors=True)
+    NEWEST.mkdir(parents=True)
+    report = NEWEST / "nox-report.json"
+    session.run(
+        sys.executable,
+        "-m",
+        "nox",
+        "--noxfile",
+        str(ROOT / "noxfile.py"),
+        "--envdir",
+        str(NEWEST / "envs"),
+        "--report",
+        str(report),
+        *nox_args,
+        env={"ADAFV_NOX_RESOLVE": "newest"},
+        external=True,
+        success_codes=[0, 1],  # failed sessions are reported by the caller
+    )
+    results = {s["signatures"][0]: s["result"] for s in json.loads(report.read_text())["sessions"]}
+    installed = [json.loads(p.read_text()) for p in sorted((NEWEST / "installed").glob("*.json"))]
+    return results, installed
+
+
+def _read_lock(name: str) -> dict[str, str]:
+    """``locks/<name>.txt`` as ``{name: version}``; empty when there is no such lock."""
+    path = LOCKS / f"{name}.txt"
+    if not path.is_file():
+        return {}
+    lines = (line.partition("==") for line in path.read_text().splitlines())
+    return {_canonical(n): v for n, sep, v in lines if sep and not n.startswith("#")}
+
+
+def _write_lock(name: str, packages: dict[str, str], sessions: list[str]) -> None:
+    header = (
+        f"# The environment of: {', '.join(sorted(sessions))}.\n"
+        f"# Written by `nox -s lock` on {datetime.date.today()} from the newest releases;\n"
+        "# those sessions install with this file as pip constraints. Do not edit by hand.\n"
+    )
+    pins = "".join(f"{n}=={v}\n" for n, v in sorted(packages.items()))
+    (LOCKS / f"{name}.txt").write_text(header + pins)
+
+
+@nox.session(python=False, default=False)
+def lock(session: nox.Session) -> None:
+    """Resolve every session's environment from the newest releases and rewrite ``locks/``.
+
+    Runs every session with ``--install-only`` in fresh environments, then writes, for each
+    lock name, every package and version that its sessions installed; sessions that share a
+    lock must have resolved each package alike. ``locks/nox.txt`` holds nox itself, for
+    ``.ci/run``. The direct requirements (transformers, SGLang, lmms-eval, ...) stay as the
+    packages and ``cpu-env`` files pin them: a lock moves only what they leave open.
+    """
+    names = [name for name in nox.registry.get() if name not in ("lock", "newest")]
+    results, installed = _newest_run(session, "--install-only", "--sessions", *names)
+    failed = sorted(name for name, result in results.items() if result == "failed")
+    if failed:
+        session.error(f"these environments did not install: {', '.join(failed)}")
+    locks: dict[str, dict[str, str]] = {}
+    users: dict[str, list[str]] = {}
+    for record in installed:
+        merged = locks.setdefault(record["lock"], {})
+        users.setdefault(record["lock"], []).append(record["session"])
+        for name, version in record["packages"].items():
+            if merged.setdefault(name, version) != version:
+                session.error(
+                    f"lock {record['lock']}: {record['session']} installed {name} {version}, "
+                    f"another of {users[record['lock']]} {merged[name]}; give it its own lock"
+                )
+    venv = NEWEST / "nox-venv"
+    session.run(sys.executable, "-m", "venv", str(venv), external=True)
+    session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "nox", external=True)
+    locks["nox"] = _frozen(venv / "bin" / "python", functools.partial(session.run, external=True))
+    users["nox"] = [".ci/run"]
+    shutil.rmtree(LOCKS, ignore_errors=True)
+    LOCKS.mkdir()
+    for name, packages in sorted(locks.items()):
+        _write_lock(name, packages, users[name])
+        session.log(f"locks/{name}.txt: {len(packages)} packages, for {', '.join(users[name])}")
+
+
+@nox.session(python=False, default=False)
+def newest(session: nox.Session) -> None:
+    """Run the default sessions on the newest releases, and report what differs from the locks.
+
+    For each session: the releases that differ from its lock and whether it passed. A
+    failure lists those releases; the project learns of an upstream break from this command,
+    before it reaches a lock. Writes ``build/newest/summary.json``.
+    """
+    results, installed = _newest_run(session, *session.posargs)
+    summary = []
+    for record in installed:
+        locked = _read_lock(record["lock"])
+        now = record["packages"]
+        changes = [
+            f"{name} {locked.get(name, '(none)')} -> {now.get(name, '(none)')}"
+            for name in sorted(set(locked) | set(now))
+            if locked.get(name) != now.get(name) and name in now
+        ]
+        result = results.get(record["session"], "unknown")
+        summary.append({**record, "result": result, "changes": changes})
+        session.log(f"{record['session']} [locks/{record['lock']}.txt]: {result}")
+        for change in changes:
+            session.log(f"    {change}")
+    (NEWEST / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    broken = [s for s in summary if s["result"] == "failed"]
+    failed = {name for name, result in results.items() if result == "failed"}
+    failed -= {s["session"] for s in broken}  # failed before installing anything
+    if broken or failed:
+        lines = [f"{s['session']}: {'; '.join(s['changes']) or 'nothing'}" for s in broken]
+        lines += [f"{name}: failed before installing" for name in sorted(failed)]
+        session.error(
+            "failed on the newest releases (what differs from the lock):\n" + "\n".join(lines)
+        )

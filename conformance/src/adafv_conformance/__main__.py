@@ -47,7 +47,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_matrix(args: argparse.Namespace) -> int:
     from adafv_conformance.runner import Report, print_matrix
 
-    print_matrix([Report.from_json(p) for p in args.reports])
+    paths = []
+    for given in map(Path, args.reports):
+        paths += sorted(given.glob("*.json")) if given.is_dir() else [given]
+    if not paths:
+        print(f"error: no conformance reports in {' '.join(args.reports)}; run one first")
+        return 1
+    print_matrix([Report.from_json(p) for p in paths])
     return 0
 
 
@@ -90,30 +96,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-# Regenerated floats may differ from committed ones in the last bits: the float64 oracle's
-# matrix products and NumPy's SIMD kernels round differently on different CPUs.
-REGENERATION_RTOL = 1e-6
-
-
-def _same_tensor(a: np.ndarray, b: np.ndarray) -> bool:
-    """Integers bit for bit; floats within ``REGENERATION_RTOL``, infinities equal."""
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if not np.issubdtype(a.dtype, np.floating):
-        return a.tobytes() == b.tobytes()
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return bool(np.allclose(a64, b64, rtol=REGENERATION_RTOL, atol=0.0, equal_nan=True))
-
-
 def verify_fixtures(fixtures: Path | None = None) -> list[str]:
     """Regenerate into a temporary directory; list every tensor that differs.
 
-    Integer tensors (indices, counts, splits) must be identical, floats equal up to rounding
-    (``REGENERATION_RTOL``), recipe inputs identical (their sha256 is in the manifest).
+    Integer tensors (indices, counts, splits) must be identical, floats equal up to the
+    rounding of the float64 oracle on another CPU (``rounding.py``), recipe inputs identical
+    (their sha256 is in the manifest).
     """
     from safetensors.numpy import load_file
 
     from adafv_conformance.generate import generate
+    from adafv_conformance.rounding import rounding_difference
     from adafv_conformance.suite import load_suite
 
     committed = load_suite(fixtures)
@@ -131,8 +124,8 @@ def verify_fixtures(fixtures: Path | None = None) -> list[str]:
                 a, b = old_t.get(key), new_t.get(key)
                 if a is None or b is None:
                     problems.append(f"{case.id}: tensor {key} only in one of the two")
-                elif not _same_tensor(a, b):
-                    problems.append(f"{case.id}: tensor {key} differs from the oracle's")
+                elif why := rounding_difference(a, b, np.float64):
+                    problems.append(f"{case.id}: tensor {key} is not the oracle's: {why}")
             for field in ("inputs_sha256", "recipe", "params", "rules"):
                 if case.entry.get(field) != new.entry.get(field):
                     problems.append(f"{case.id}: manifest field {field} differs")
@@ -185,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write the report here")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("matrix", help="print the backend x device table of report JSONs")
-    p.add_argument("reports", nargs="+")
+    p.add_argument("reports", nargs="+", help="report JSONs, or directories of them")
     p.set_defaults(func=_cmd_matrix)
     p = sub.add_parser("lint", help="check ids, citations, hashes and rule coverage")
     p.add_argument("--spec", help="path of spec/adafv-v1.md (default: found above fixtures)")
