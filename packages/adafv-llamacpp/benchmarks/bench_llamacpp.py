@@ -19,7 +19,6 @@ import base64
 import io
 import json
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+
+from adafv.timing import medians, print_table, rotations
 
 BUDGETS = (64, 128, 192)
 NEW_TOKENS = 32
@@ -128,37 +128,37 @@ def probe_overhead(llm, mmproj: Path, rounds: int) -> dict[str, float]:
         contexts[key] = mtmd.mtmd_init_from_file(str(mmproj).encode(), llm.model, params)
     samples: dict[str, list[float]] = {key: [] for key in contexts}
     try:
-        for round_ in range(rounds + 1):  # the first round warms up and is dropped
-            for key in list(contexts)[round_ % 2 :] + list(contexts)[: round_ % 2]:
-                ctx = contexts[key]
-                buf = (ctypes.c_uint8 * len(png)).from_buffer(bytearray(png))
-                bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(ctx, buf, len(png), False)
-                text = mtmd.mtmd_input_text()
-                prompt = mtmd.mtmd_default_marker()
-                text.text, text.text_len = prompt, len(prompt)
-                text.add_special, text.parse_special = False, True
-                chunks = mtmd.mtmd_input_chunks_init()
-                bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
-                if mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(text), bitmaps, 1) != 0:
-                    raise RuntimeError("mtmd_tokenize failed")
-                chunk = next(
-                    mtmd.mtmd_input_chunks_get(chunks, i)
-                    for i in range(mtmd.mtmd_input_chunks_size(chunks))
-                    if mtmd.mtmd_input_chunk_get_type(mtmd.mtmd_input_chunks_get(chunks, i))
-                    == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE
-                )
-                probe.clear()
-                start = time.perf_counter()
-                if mtmd.mtmd_encode_chunk(ctx, chunk) != 0:
-                    raise RuntimeError("mtmd_encode_chunk failed")
-                if round_:
-                    samples[key].append(time.perf_counter() - start)
-                mtmd.mtmd_input_chunks_free(chunks)
-                mtmd.mtmd_bitmap_free(bitmap)
+        # The first round warms up and is dropped.
+        for round_, key in rotations(list(contexts), rounds + 1):
+            ctx = contexts[key]
+            buf = (ctypes.c_uint8 * len(png)).from_buffer(bytearray(png))
+            bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(ctx, buf, len(png), False)
+            text = mtmd.mtmd_input_text()
+            prompt = mtmd.mtmd_default_marker()
+            text.text, text.text_len = prompt, len(prompt)
+            text.add_special, text.parse_special = False, True
+            chunks = mtmd.mtmd_input_chunks_init()
+            bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
+            if mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(text), bitmaps, 1) != 0:
+                raise RuntimeError("mtmd_tokenize failed")
+            chunk = next(
+                mtmd.mtmd_input_chunks_get(chunks, i)
+                for i in range(mtmd.mtmd_input_chunks_size(chunks))
+                if mtmd.mtmd_input_chunk_get_type(mtmd.mtmd_input_chunks_get(chunks, i))
+                == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE
+            )
+            probe.clear()
+            start = time.perf_counter()
+            if mtmd.mtmd_encode_chunk(ctx, chunk) != 0:
+                raise RuntimeError("mtmd_encode_chunk failed")
+            if round_:
+                samples[key].append(time.perf_counter() - start)
+            mtmd.mtmd_input_chunks_free(chunks)
+            mtmd.mtmd_bitmap_free(bitmap)
     finally:
         for ctx in contexts.values():
             mtmd.mtmd_free(ctx)
-    return {key: statistics.median(values) for key, values in samples.items()}
+    return medians(samples)
 
 
 def bench(name: str, model: Path, mmproj: Path, rounds: int, threads: int | None) -> dict:
@@ -195,21 +195,19 @@ def bench(name: str, model: Path, mmproj: Path, rounds: int, threads: int | None
         key: {"ttft": [], "decode": [], "image": [], "encode": []} for key in handlers
     }
     keys = list(handlers)
-    for round_ in range(rounds):
-        shift = round_ % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            llm.chat_handler = handlers[key]
-            first, _ = _timed(llm, messages, 1)
-            whole, generated = _timed(llm, messages, 1 + NEW_TOKENS)
-            samples[key]["ttft"].append(first)
-            samples[key]["decode"].append((whole - first) / max(generated - 1, 1))
-            kept = len(visual) if key == "stock" else len(handlers[key].selections[0].kept)
-            samples[key]["image"].append(_image_prefill(llm, visual[:kept]))
-            if key != "stock":
-                samples[key]["encode"].append(handlers[key].selections[0].seconds["encode"])
+    for _, key in rotations(keys, rounds):
+        llm.chat_handler = handlers[key]
+        first, _ = _timed(llm, messages, 1)
+        whole, generated = _timed(llm, messages, 1 + NEW_TOKENS)
+        samples[key]["ttft"].append(first)
+        samples[key]["decode"].append((whole - first) / max(generated - 1, 1))
+        kept = len(visual) if key == "stock" else len(handlers[key].selections[0].kept)
+        samples[key]["image"].append(_image_prefill(llm, visual[:kept]))
+        if key != "stock":
+            samples[key]["encode"].append(handlers[key].selections[0].seconds["encode"])
     encoder = probe_overhead(llm, mmproj, rounds)
     llm.close()
-    med = {key: {m: statistics.median(v) for m, v in d.items() if v} for key, d in samples.items()}
+    med = {key: medians({m: v for m, v in d.items() if v}) for key, d in samples.items()}
     stock = med["stock"]
     rows = []
     for key in keys:
@@ -227,9 +225,8 @@ def bench(name: str, model: Path, mmproj: Path, rounds: int, threads: int | None
                 "decode_tokens_per_s": 1 / med[key]["decode"],
             }
         )
-    encode_ms = (
-        statistics.median(e for key in keys if key != "stock" for e in samples[key]["encode"]) * 1e3
-    )
+    encodes = [e for key in keys if key != "stock" for e in samples[key]["encode"]]
+    encode_ms = medians({"encode": encodes})["encode"] * 1e3
     return {
         "weights": name,
         "encode_ms": encode_ms,
@@ -247,7 +244,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sizes", choices=sorted(SIZES), default="llava-1.5-cpu")
     args = parser.parse_args()
-    console = Console(width=170)
+    console = Console()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         with console.status("building the GGUF models ..."):
@@ -270,32 +267,33 @@ def main() -> None:
         json.dumps({"benchmark": "llamacpp", "machine": machine, "results": results}, indent=2)
     )
     for res in results:
-        table = Table(
-            title=f"llama.cpp LLaVA-1.5 geometry ({args.sizes}), {res['weights']}, CPU, median of "
+        print_table(
+            f"llama.cpp LLaVA-1.5 geometry ({args.sizes}), {res['weights']}, CPU, median of "
             f"{res['rounds']} rounds; vision encode {res['tower_ms']:.0f} ms, with the saliency "
-            f"probe {res['probe_overhead']:.3f}x"
+            f"probe {res['probe_overhead']:.3f}x",
+            (
+                "variant",
+                "prompt tokens",
+                "TTFT ms",
+                "TTFT speedup",
+                "image prefill ms",
+                "image prefill speedup (token ratio)",
+                "decode tok/s",
+            ),
+            [
+                (
+                    row["variant"],
+                    str(row["prompt_tokens"]),
+                    f"{row['ttft_ms']:.1f}",
+                    f"{row['ttft_speedup']:.2f}x",
+                    f"{row['image_prefill_ms']:.1f}",
+                    f"{row['image_prefill_speedup']:.2f}x "
+                    f"({row['ideal_image_prefill_speedup']:.2f}x)",
+                    f"{row['decode_tokens_per_s']:.1f}",
+                )
+                for row in res["rows"]
+            ],
         )
-        for column in (
-            "variant",
-            "prompt tokens",
-            "TTFT ms",
-            "TTFT speedup",
-            "image prefill ms",
-            "image prefill speedup (token ratio)",
-            "decode tok/s",
-        ):
-            table.add_column(column, justify="right")
-        for row in res["rows"]:
-            table.add_row(
-                row["variant"],
-                str(row["prompt_tokens"]),
-                f"{row['ttft_ms']:.1f}",
-                f"{row['ttft_speedup']:.2f}x",
-                f"{row['image_prefill_ms']:.1f}",
-                f"{row['image_prefill_speedup']:.2f}x ({row['ideal_image_prefill_speedup']:.2f}x)",
-                f"{row['decode_tokens_per_s']:.1f}",
-            )
-        console.print(table)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
+from adafv.timing import medians, print_table, rotations
 from adafv_transformers.tiny_models import (
     CPU_BENCH,
     LLAVA_15_7B,
@@ -137,15 +137,13 @@ def bench(
         for concurrency in concurrencies:
             _round(llm, pictures, False, concurrency)  # warm-up
             samples: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-            keys = list(VARIANTS)
-            for round_ in range(rounds):
-                shift = round_ % len(keys)
-                for variant in keys[shift:] + keys[:shift]:
-                    samples[variant].append(_round(llm, pictures, VARIANTS[variant], concurrency))
+            for _, variant in rotations(list(VARIANTS), rounds):
+                samples[variant].append(_round(llm, pictures, VARIANTS[variant], concurrency))
+            ttfts = medians({v: [r["ttft_s"] for r in runs] for v, runs in samples.items()})
+            rates = medians({v: [r["requests_per_s"] for r in runs] for v, runs in samples.items()})
             full = samples["full"]
             for variant, runs in samples.items():
-                ttft = statistics.median(r["ttft_s"] for r in runs)
-                rps = statistics.median(r["requests_per_s"] for r in runs)
+                ttft, rps = ttfts[variant], rates[variant]
                 results.append(
                     {
                         "concurrency": concurrency,
@@ -154,9 +152,8 @@ def bench(
                         "completion_tokens": runs[0]["completion_tokens"],
                         "ttft_ms": ttft * 1e3,
                         "requests_per_s": rps,
-                        "ttft_speedup": statistics.median(r["ttft_s"] for r in full) / ttft,
-                        "throughput_ratio": rps
-                        / statistics.median(r["requests_per_s"] for r in full),
+                        "ttft_speedup": ttfts["full"] / ttft,
+                        "throughput_ratio": rps / rates["full"],
                         "token_ratio": full[0]["prompt_tokens"] / runs[0]["prompt_tokens"],
                     }
                 )
@@ -192,33 +189,34 @@ def main() -> None:
     with open(args.json, "w") as f:
         json.dump({"benchmark": "sglang", "machine": machine, "results": results}, f, indent=2)
     for res in results:
-        table = Table(
-            title=f"SGLang, {res['geometry']} ({res['sizes']} sizes) on {res['device']}, "
-            f"{NEW_TOKENS} new tokens per request, median of {res['rounds']} rounds"
+        print_table(
+            f"SGLang, {res['geometry']} ({res['sizes']} sizes) on {res['device']}, "
+            f"{NEW_TOKENS} new tokens per request, median of {res['rounds']} rounds",
+            (
+                "concurrency",
+                "variant",
+                "prompt tokens",
+                "TTFT ms",
+                "TTFT speedup",
+                "requests/s",
+                "throughput ratio",
+                "token ratio",
+            ),
+            [
+                (
+                    str(row["concurrency"]),
+                    row["variant"],
+                    str(row["prompt_tokens"]),
+                    f"{row['ttft_ms']:.0f}",
+                    f"{row['ttft_speedup']:.2f}x",
+                    f"{row['requests_per_s']:.2f}",
+                    f"{row['throughput_ratio']:.2f}x",
+                    f"{row['token_ratio']:.2f}x",
+                )
+                for row in res["rows"]
+            ],
+            width=150,
         )
-        for column in (
-            "concurrency",
-            "variant",
-            "prompt tokens",
-            "TTFT ms",
-            "TTFT speedup",
-            "requests/s",
-            "throughput ratio",
-            "token ratio",
-        ):
-            table.add_column(column, justify="right")
-        for row in res["rows"]:
-            table.add_row(
-                str(row["concurrency"]),
-                row["variant"],
-                str(row["prompt_tokens"]),
-                f"{row['ttft_ms']:.0f}",
-                f"{row['ttft_speedup']:.2f}x",
-                f"{row['requests_per_s']:.2f}",
-                f"{row['throughput_ratio']:.2f}x",
-                f"{row['token_ratio']:.2f}x",
-            )
-        console.print(table)
 
 
 if __name__ == "__main__":

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 import adafv_transformers
+from adafv.timing import interleaved, medians, print_table, wall_clock
 from adafv_transformers.families import family_for
 from adafv_transformers.tiny_models import CPU_BENCH, LLAVA_15_7B, tiny_llava, tiny_llava_next
 
@@ -55,33 +53,12 @@ NEW_TOKENS = 32
 QUESTION = "USER: <image>\nDescribe the picture in detail please. ASSISTANT:"
 
 
-def _timer(device: str) -> Callable[[Callable[[], object]], float]:
-    def run(fn: Callable[[], object]) -> float:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        with torch.no_grad():
-            fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    return run
-
-
 def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int) -> dict:
-    timer = _timer(device)
-    for fn in candidates.values():
-        timer(fn)  # warm-up
-    samples: dict[str, list[float]] = {key: [] for key in candidates}
-    keys = list(candidates)
-    for round_ in range(rounds):
-        # Rotate the order every round: what runs first finds the caches that the previous
-        # candidate left (a copy of V evicts V), so no candidate always pays for it.
-        shift = round_ % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            samples[key].append(timer(candidates[key]))
-    return {key: statistics.median(values) for key, values in samples.items()}
+    """Median seconds of each candidate, without autograd, after one warm-up call each."""
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    timer = wall_clock(sync)
+    with torch.no_grad():
+        return medians(interleaved(candidates, rounds, timer=timer, warmup=1))
 
 
 def bench(geometry: str, device: str, rounds: int) -> dict:
@@ -159,7 +136,7 @@ def main() -> None:
     parser.add_argument("--geometry", action="append", choices=list(GEOMETRIES))
     args = parser.parse_args()
     devices = args.device or (["cuda"] if torch.cuda.is_available() else ["cpu"])
-    console = Console(width=170)
+    console = Console()
     results = []
     for device in devices:
         for geometry in args.geometry or list(GEOMETRIES):
@@ -171,33 +148,33 @@ def main() -> None:
     with open(args.json, "w") as f:
         json.dump({"benchmark": "e2e", "machine": machine, "results": results}, f, indent=2)
     for res in results:
-        table = Table(
-            title=f"{res['geometry']} geometry ({res['image_tokens']} image tokens), "
+        print_table(
+            f"{res['geometry']} geometry ({res['image_tokens']} image tokens), "
             f"{res['device']} {res['dtype']}, median of "
             f"{res['rounds']} rounds; saliency probe overhead "
-            f"{res['saliency_probe_overhead']:.3f}x the tower ({res['tower_ms']:.1f} ms)"
+            f"{res['saliency_probe_overhead']:.3f}x the tower ({res['tower_ms']:.1f} ms)",
+            (
+                "variant",
+                "prompt tokens",
+                "prefill ms",
+                "prefill speedup",
+                "LM prefill ms",
+                "LM speedup (token ratio)",
+                "decode tok/s",
+            ),
+            [
+                (
+                    row["variant"],
+                    str(row["prompt_tokens"]),
+                    f"{row['prefill_ms']:.1f}",
+                    f"{row['prefill_speedup']:.2f}x",
+                    f"{row['lm_prefill_ms']:.1f}",
+                    f"{row['lm_prefill_speedup']:.2f}x ({row['ideal_lm_speedup']:.2f}x)",
+                    f"{row['decode_tokens_per_s']:.1f}" if row["decode_tokens_per_s"] else "-",
+                )
+                for row in res["rows"]
+            ],
         )
-        for column in (
-            "variant",
-            "prompt tokens",
-            "prefill ms",
-            "prefill speedup",
-            "LM prefill ms",
-            "LM speedup (token ratio)",
-            "decode tok/s",
-        ):
-            table.add_column(column, justify="right")
-        for row in res["rows"]:
-            table.add_row(
-                row["variant"],
-                str(row["prompt_tokens"]),
-                f"{row['prefill_ms']:.1f}",
-                f"{row['prefill_speedup']:.2f}x",
-                f"{row['lm_prefill_ms']:.1f}",
-                f"{row['lm_prefill_speedup']:.2f}x ({row['ideal_lm_speedup']:.2f}x)",
-                f"{row['decode_tokens_per_s']:.1f}" if row["decode_tokens_per_s"] else "-",
-            )
-        console.print(table)
 
 
 if __name__ == "__main__":

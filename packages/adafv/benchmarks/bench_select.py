@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 import adafv
+from adafv.timing import interleaved, medians, print_table, wall_clock
 from adafv_conformance.authors import authors_select
 from adafv_conformance.machine import describe
 
@@ -54,38 +52,6 @@ def _floor(visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     return (visual @ text.T) * inv_v[:, None] * inv_t[None, :]
 
 
-def _timer(device: str) -> Callable[[Callable[[], object]], float]:
-    def run(fn: Callable[[], object]) -> float:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    return run
-
-
-def _samples(
-    candidates: dict[str, Callable[[], object]], timer: Callable, rounds: int
-) -> dict[str, list[float]]:
-    """Per candidate, ``rounds`` timings, after three warm-up calls each (allocations,
-    compilation, lazy initialisation)."""
-    for fn in candidates.values():
-        for _ in range(3):
-            timer(fn)
-    samples: dict[str, list[float]] = {key: [] for key in candidates}
-    keys = list(candidates)
-    for round_ in range(rounds):
-        # Rotate the order every round: what runs first finds the caches that the previous
-        # candidate left (a copy of V evicts V), so no candidate always pays for it.
-        shift = round_ % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            samples[key].append(timer(candidates[key]))
-    return samples
-
-
 def bench_shape(name: str, device: str, rounds: int, dtype: torch.dtype) -> dict:
     n, d, m, budget = SHAPES[name]
     visual, text, saliency = _inputs(n, d, m, device, dtype)
@@ -107,13 +73,14 @@ def bench_shape(name: str, device: str, rounds: int, dtype: torch.dtype) -> dict
         torch_candidates["select-cudagraph"] = lambda: graphed(
             visual, text, saliency, budget, check_values=False
         )
-    timer = _timer(device)
-    samples = _samples(torch_candidates, timer, rounds)
+    # Three warm-up calls each: allocations, compilation, lazy initialisation.
+    timer = wall_clock(torch.cuda.synchronize if device == "cuda" else None)
+    samples = interleaved(torch_candidates, rounds, timer=timer, warmup=3)
     if numpy_candidates:
         # Apart: NumPy's BLAS threads spin for a while after each call and would slow
         # whichever torch candidate ran next.
-        samples |= _samples(numpy_candidates, timer, rounds)
-    med = {key: statistics.median(values) for key, values in samples.items()}
+        samples |= interleaved(numpy_candidates, rounds, timer=timer, warmup=3)
+    med = medians(samples)
     return {
         "shape": {"n": n, "d": d, "m": m, "budget": budget},
         "dtype": str(dtype).removeprefix("torch."),
@@ -136,7 +103,7 @@ def main() -> None:
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     torch.set_num_threads(torch.get_num_threads())
     results = []
-    console = Console(width=170)  # the table is read in CI logs, where the terminal is 80 wide
+    console = Console()
     for device in devices:
         for name in args.shape or list(SHAPES):
             dtypes = [torch.float32] + ([torch.float16] if device == "cuda" else [])
@@ -147,35 +114,30 @@ def main() -> None:
     with open(args.json, "w") as f:
         json.dump({"benchmark": "select", "machine": machine, "results": results}, f, indent=2)
 
-    table = Table(title=f"adafv.select, median of {args.rounds} rounds (microseconds)")
-    for column in (
-        "shape",
-        "device",
-        "dtype",
-        "floor",
-        "select",
-        "authors",
-        "select/floor",
-        "authors/select",
-        "best select variant",
-    ):
-        table.add_column(column, justify="right")
+    rows = []
     for r in results:
         us, ratios = r["median_us"], r["ratios"]
         variants = {k: v for k, v in us.items() if k.startswith("select")}
         best = min(variants, key=variants.get)
-        table.add_row(
-            f"{r['name']} N={r['shape']['n']}",
-            r["device"],
-            r["dtype"],
-            f"{us['floor']:.0f}",
-            f"{us['select']:.0f}",
-            f"{us['authors']:.0f}",
-            f"{ratios['select/floor']:.2f} (ideal 1.00)",
-            f"{ratios['authors/select']:.2f}",
-            f"{best} {us[best]:.0f} ({us[best] / us['floor']:.2f}x floor)",
+        rows.append(
+            (
+                f"{r['name']} N={r['shape']['n']}",
+                r["device"],
+                r["dtype"],
+                f"{us['floor']:.0f}",
+                f"{us['select']:.0f}",
+                f"{us['authors']:.0f}",
+                f"{ratios['select/floor']:.2f} (ideal 1.00)",
+                f"{ratios['authors/select']:.2f}",
+                f"{best} {us[best]:.0f} ({us[best] / us['floor']:.2f}x floor)",
+            )
         )
-    console.print(table)
+    columns = ("shape", "device", "dtype", "floor", "select", "authors", "select/floor")
+    print_table(
+        f"adafv.select, median of {args.rounds} rounds (microseconds)",
+        (*columns, "authors/select", "best select variant"),
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ model whose weights are random (its answer is noise; the pipeline is the real on
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,20 +46,6 @@ def _prompt(processor: Any, question: str) -> str:
     return f"USER: <image>\n{question} ASSISTANT:"
 
 
-def _median_seconds(fn: Any, repeats: int, device: str) -> float:
-    times = []
-    for _ in range(repeats + 1):  # the first run warms up and is dropped
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        with torch.no_grad():
-            fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
-
-
 def _model_view(processor: Any, pixel_values: torch.Tensor) -> Any:
     """The image as the tower sees it: undo the processor's normalisation."""
     from PIL import Image
@@ -80,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     import adafv_transformers
+    from adafv.timing import interleaved, medians, wall_clock
     from adafv_transformers.overlay import draw, kept_sources
 
     console = Console()
@@ -94,12 +79,14 @@ def run(args: argparse.Namespace) -> int:
     options = {**budget, "keep_ratio": args.keep_ratio}
 
     pruned = adafv_transformers.prune_inputs(model, **options, **inputs)
-    full_s = _median_seconds(lambda: model(**inputs), args.repeats, args.device)
-    adafv_s = _median_seconds(
-        lambda: model(**adafv_transformers.prune_inputs(model, **options, **inputs)),
-        args.repeats,
-        args.device,
-    )
+    prefill = {
+        "full": lambda: model(**inputs),
+        "adafv": lambda: model(**adafv_transformers.prune_inputs(model, **options, **inputs)),
+    }
+    timer = wall_clock(torch.cuda.synchronize if args.device.startswith("cuda") else None)
+    with torch.no_grad():
+        seconds = medians(interleaved(prefill, args.repeats, timer=timer, warmup=1))
+    full_s, adafv_s = seconds["full"], seconds["adafv"]
     full_tokens, kept_tokens = inputs["input_ids"].shape[1], pruned["input_ids"].shape[1]
     answers = {}
     for name, call in (("full", inputs), ("adafv", pruned)):

@@ -1,0 +1,54 @@
+"""The one benchmark timer (``adafv.timing``): every candidate in every round, in an order
+that rotates, warm-up calls outside the samples, medians, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adafv.timing import interleaved, medians, rotations, wall_clock
+
+
+@given(st.integers(1, 6), st.integers(1, 12))
+def test_every_key_runs_once_a_round_and_each_leads_in_turn(n_keys: int, rounds: int) -> None:
+    keys = [f"k{i}" for i in range(n_keys)]
+    order = list(rotations(keys, rounds))
+    assert len(order) == n_keys * rounds
+    for round_ in range(rounds):
+        this = [key for r, key in order if r == round_]
+        assert sorted(this) == sorted(keys)
+        assert this[0] == keys[round_ % n_keys]
+
+
+def test_warmup_calls_are_not_samples() -> None:
+    calls = {"a": 0, "b": 0}
+
+    def call(key: str):
+        def fn() -> None:
+            calls[key] += 1
+
+        return fn
+
+    samples = interleaved({key: call(key) for key in calls}, 4, warmup=3)
+    assert calls == {"a": 7, "b": 7}
+    assert {key: len(values) for key, values in samples.items()} == {"a": 4, "b": 4}
+    assert all(value >= 0.0 for values in samples.values() for value in values)
+
+
+def test_the_timer_syncs_before_and_after() -> None:
+    events: list[str] = []
+    timer = wall_clock(lambda: events.append("sync"))
+    seconds = timer(lambda: events.append("call"))
+    assert events == ["sync", "call", "sync"]
+    assert seconds >= 0.0
+
+
+def test_medians_take_the_middle_sample() -> None:
+    assert medians({"a": [3.0, 1.0, 2.0], "b": [4.0, 1.0]}) == {"a": 2.0, "b": 2.5}
+
+
+@pytest.mark.parametrize(("rounds", "warmup", "message"), [(0, 1, "rounds"), (2, -1, "warmup")])
+def test_bad_counts_name_the_argument(rounds: int, warmup: int, message: str) -> None:
+    with pytest.raises(ValueError, match=f"{message} must be"):
+        interleaved({"a": lambda: None}, rounds, warmup=warmup)
