@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import adafv
 import adafv_transformers
 from adafv_conformance.models import anyres
-from adafv_conformance.models.checkpoints import onevision_inputs, tiny_llava_onevision
-from adafv_conformance.models.inputs import picture
+from adafv_conformance.models.checkpoints import tiny_llava_onevision
+from adafv_conformance.models.inputs import onevision_inputs, picture
 from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
 from conftest import hand_built_embeddings, language_model_logits
 

@@ -19,13 +19,8 @@ import torch
 
 import adafv
 import adafv_transformers
-from adafv_conformance.models.checkpoints import (
-    QWEN_IMAGE,
-    qwen2_vl_inputs,
-    tiny_qwen2_5_vl,
-    tiny_qwen2_vl,
-)
-from adafv_conformance.models.inputs import picture
+from adafv_conformance.models.checkpoints import QWEN_IMAGE, tiny_qwen2_5_vl, tiny_qwen2_vl
+from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
 
 transformers = pytest.importorskip("transformers")
 
