@@ -16,25 +16,25 @@ pytest.importorskip("PIL", reason="the model references need Pillow")
 
 from safetensors.numpy import load_file
 
-from adafv_conformance import models
+from adafv_conformance.models import cases, checkpoints, generate, reference
 
 # Qwen2-VL: kept tokens keep their original M-RoPE positions; renumbering them is a bug.
-CASE = next(case for case in models.CASES if case.id == "qwen2-vl-single-k48")
+CASE = next(case for case in cases.CASES if case.id == "qwen2-vl-single-k48")
 
 
 @pytest.fixture(scope="module")
 def model() -> tuple:
-    return models.load_model(models.DEFAULT_OUT / CASE.model)
+    return checkpoints.load_model(generate.DEFAULT_OUT / CASE.model)
 
 
 @pytest.fixture(scope="module")
 def committed() -> dict:
-    return load_file(str(models.DEFAULT_OUT / f"{CASE.id}.safetensors"))
+    return load_file(str(generate.DEFAULT_OUT / f"{CASE.id}.safetensors"))
 
 
-def _problems(case: models.ModelCase, model: tuple, committed: dict) -> list[str]:
-    inputs, expected, _ = models.expected_for(case, *model)
-    return models.differences(committed, inputs, expected)
+def _problems(case: cases.ModelCase, model: tuple, committed: dict) -> list[str]:
+    inputs, expected, _ = reference.expected_for(case, *model)
+    return generate.differences(committed, inputs, expected)
 
 
 def test_the_committed_case_recomputes(model: tuple, committed: dict) -> None:
@@ -46,7 +46,7 @@ def test_renumbered_positions_are_refused(
 ) -> None:
     # The bug: positions counted over the pruned sequence instead of the original ones. The
     # kept tokens and the scores are unchanged; only the logits show it.
-    monkeypatch.setattr(models, "_reference_positions", lambda model, inputs: None)
+    monkeypatch.setattr(reference, "_reference_positions", lambda model, inputs: None)
     problems = _problems(CASE, model, committed)
     assert [p.split(":")[0] for p in problems] == ["expected.logits"]
     assert "differ beyond rounding" in problems[0]
@@ -67,7 +67,7 @@ def test_the_bugs_are_far_above_the_tolerance(
     from adafv_conformance.rounding import rounding_tolerance
 
     _rtol, atol = rounding_tolerance(committed["expected.logits"], np.float32)
-    monkeypatch.setattr(models, "_reference_positions", lambda model, inputs: None)
-    _inputs, expected, _ = models.expected_for(CASE, *model)
+    monkeypatch.setattr(reference, "_reference_positions", lambda model, inputs: None)
+    _inputs, expected, _ = reference.expected_for(CASE, *model)
     moved = np.abs(expected["logits"] - committed["expected.logits"]).max()
     assert moved > 100 * atol

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from adafv_conformance import load_suite
-from adafv_conformance.__main__ import main, verify_fixtures
+from adafv_conformance.__main__ import main
+from adafv_conformance.core.generate import verify as verify_fixtures
 from adafv_conformance.lint import lint
 from adafv_conformance.recipes import round_to_bfloat16
 from adafv_conformance.suite import MODEL_FIXTURES

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -88,7 +87,7 @@ def _rule_no(rule: str) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from adafv_conformance.generate import DEFAULT_OUT, generate
+    from adafv_conformance.core.generate import DEFAULT_OUT, generate
 
     start = time.perf_counter()
     manifest = generate(Path(args.out) if args.out else DEFAULT_OUT, verbose=args.verbose)
@@ -96,47 +95,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def verify_fixtures(fixtures: Path | None = None) -> list[str]:
-    """Regenerate into a temporary directory; list every tensor that differs.
-
-    Integer tensors (indices, counts, splits) must be identical, floats equal up to the
-    rounding of the float64 oracle on another CPU (``rounding.py``), recipe inputs identical
-    (their sha256 is in the manifest).
-    """
-    from safetensors.numpy import load_file
-
-    from adafv_conformance.generate import generate
-    from adafv_conformance.rounding import rounding_difference
-    from adafv_conformance.suite import load_suite
-
-    committed = load_suite(fixtures)
-    problems = []
-    with tempfile.TemporaryDirectory() as tmp:
-        fresh = load_suite(Path(generate(Path(tmp)) and tmp))
-        fresh_ids = {c.id for c in fresh.cases}
-        for case in committed.cases:
-            if case.id not in fresh_ids:
-                problems.append(f"{case.id}: not produced by the generator")
-                continue
-            new = fresh.case(case.id)
-            old_t, new_t = load_file(str(case.path)), load_file(str(new.path))
-            for key in sorted(set(old_t) | set(new_t)):
-                a, b = old_t.get(key), new_t.get(key)
-                if a is None or b is None:
-                    problems.append(f"{case.id}: tensor {key} only in one of the two")
-                elif why := rounding_difference(a, b, np.float64):
-                    problems.append(f"{case.id}: tensor {key} is not the oracle's: {why}")
-            for field in ("inputs_sha256", "recipe", "params", "rules"):
-                if case.entry.get(field) != new.entry.get(field):
-                    problems.append(f"{case.id}: manifest field {field} differs")
-        for cid in sorted(fresh_ids - {c.id for c in committed.cases}):
-            problems.append(f"{cid}: generated but not committed")
-    return problems
-
-
 def _cmd_verify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    problems = verify_fixtures(Path(args.fixtures) if args.fixtures else None)
+    from adafv_conformance.core.generate import verify
+
+    problems = verify(Path(args.fixtures) if args.fixtures else None)
     for p in problems:
         print(f"error: {p}")
     if not problems:
@@ -145,18 +108,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate_models(args: argparse.Namespace) -> int:
-    from adafv_conformance import models
+    from adafv_conformance.models.generate import DEFAULT_OUT, generate
 
-    manifest = models.generate(Path(args.out) if args.out else models.DEFAULT_OUT, verbose=True)
+    manifest = generate(Path(args.out) if args.out else DEFAULT_OUT, verbose=True)
     print(f"wrote {len(manifest['cases'])} model cases")
     return 0
 
 
 def _cmd_verify_models(args: argparse.Namespace) -> int:
-    from adafv_conformance import models
+    from adafv_conformance.models.generate import DEFAULT_OUT, verify
 
     start = time.perf_counter()
-    problems = models.verify(Path(args.fixtures) if args.fixtures else models.DEFAULT_OUT)
+    problems = verify(Path(args.fixtures) if args.fixtures else DEFAULT_OUT)
     for p in problems:
         print(f"error: {p}")
     if not problems:

@@ -9,10 +9,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adafv_conformance.models.checkpoints import IMAGE_TOKEN, tiny_llava
 from adafv_eval.tiny_task import items
 from adafv_eval.visual_tokens import VisualTokens, run_lengths
 from adafv_transformers import apply, remove
-from adafv_transformers.tiny_models import IMAGE_TOKEN, tiny_llava
 
 
 @given(st.lists(st.booleans(), max_size=64))

@@ -1,12 +1,12 @@
 """Benchmark: llama-cpp-python's LLaVA-1.5 handler, stock against AdaFV at K in {64, 128, 192}.
 
 A random-weight model at LLaVA-1.5's image geometry (576 tokens per image), written as GGUF in
-F16 and quantised to Q4_K_M with llama.cpp's own quantiser: by default ``tiny_models.
-LLAVA_15_CPU`` (LLaVA-1.5's CLIP ViT-L/14-336 tower and a 0.8B language model, the largest
-that fits a 2-core, 24 GB machine with 12 GB of free disk), or the mid-size ``CPU_BENCH``
-with ``--sizes cpu-bench``. For each: time to first token (a one-token completion), the
-language model's prefill over the image rows alone (``N`` rows for the stock handler, ``K``
-for AdaFV, decoded as the handlers decode them), and decode speed over 32 tokens. Variants
+F16 and quantised to Q4_K_M with llama.cpp's own quantiser: by default
+``checkpoints.LLAVA_15_CPU`` (LLaVA-1.5's CLIP ViT-L/14-336 tower and a 0.8B language model,
+the largest that fits a 2-core, 24 GB machine with 12 GB of free disk), or the mid-size
+``CPU_BENCH`` with ``--sizes cpu-bench``. For each: time to first token (a one-token completion),
+the language model's prefill over the image rows alone (``N`` rows for the stock handler,
+``K`` for AdaFV, decoded as the handlers decode them), and decode speed over 32 tokens. Variants
 run interleaved, round by round in a rotating order; medians are reported next to the ideal
 implied by the token counts. Needs torch and transformers to build the checkpoint,
 llama-cpp-python to run it.
@@ -41,11 +41,11 @@ def build_models(directory: Path, sizes: str) -> dict[str, tuple[Path, Path]]:
     """``{"F16": (model, mmproj), "Q4_K_M": (model, mmproj)}`` for the geometry ``sizes``."""
     import llama_cpp
 
+    from adafv_conformance.models import checkpoints
     from adafv_llamacpp.tiny_gguf import write_pair
-    from adafv_transformers import tiny_models
 
-    geometry = getattr(tiny_models, SIZES[sizes])
-    checkpoint = tiny_models.save(*tiny_models.tiny_llava(seed=0, sizes=geometry), directory / "hf")
+    geometry = getattr(checkpoints, SIZES[sizes])
+    checkpoint = checkpoints.save(*checkpoints.tiny_llava(seed=0, sizes=geometry), directory / "hf")
     f16, mmproj = write_pair(checkpoint, directory / "f16", dtype="f16")
     q4 = directory / "q4_k_m.gguf"
     params = llama_cpp.llama_model_quantize_default_params()
@@ -80,7 +80,7 @@ def _plain_cpu_buffers() -> Iterator[None]:
 
 
 def _image_url() -> str:
-    from adafv_conformance.models import picture
+    from adafv_conformance.models.inputs import picture
 
     buffer = io.BytesIO()
     picture(0).save(buffer, format="PNG")

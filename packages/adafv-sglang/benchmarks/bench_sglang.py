@@ -15,7 +15,7 @@ round's requests per second. Variants run interleaved, round by round in a rotat
 so machine noise hits all alike; medians over rounds are reported, next to the ratio of
 prompt lengths, the ideal speedup of a prefill that is linear in the prompt.
 
-Sizes: ``cpu`` (``tiny_models.CPU_BENCH`` in float32, through SGLang's CPU engine with the
+Sizes: ``cpu`` (``checkpoints.CPU_BENCH`` in float32, through SGLang's CPU engine with the
 test environment's kernel stand-in) or ``7b`` (LLaVA-1.5-7B and LLaVA-NeXT-7B's Vicuna
 variant, bfloat16, on CUDA with SGLang's own kernels).
 """
@@ -35,7 +35,7 @@ import torch
 from rich.console import Console
 
 from adafv.timing import medians, print_table, rotations
-from adafv_transformers.tiny_models import (
+from adafv_conformance.models.checkpoints import (
     CPU_BENCH,
     LLAVA_15_7B,
     save,
@@ -77,7 +77,7 @@ class Pictures:
         self.directory, self.size, self.seeds = directory, size, count()
 
     def next(self) -> str:
-        from adafv_conformance.models import picture
+        from adafv_conformance.models.inputs import picture
 
         seed = next(self.seeds)
         path = self.directory / f"picture-{seed}.png"

@@ -101,7 +101,7 @@ def precomputed_images(checkpoint, paths: list[str]) -> list[dict]:
     with LLaVA-NeXT's ``image_sizes``."""
     from PIL import Image
 
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
 
     _, processor = load_model(checkpoint)
     images = []
@@ -142,7 +142,7 @@ def qwen_case_item(checkpoint, case_id: str):
     from PIL import Image
     from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
     from adafv_conformance.suite import load_suite
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY

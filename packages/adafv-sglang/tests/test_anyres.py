@@ -47,7 +47,7 @@ def test_an_image_takes_as_many_tokens_as_the_checkpoints_processor_gives_it(siz
     from PIL import Image
     from transformers import AutoConfig
 
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
 
     config = AutoConfig.from_pretrained(CHECKPOINT)
     _, processor = load_model(CHECKPOINT)

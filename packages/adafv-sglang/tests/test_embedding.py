@@ -39,7 +39,7 @@ CASE = "llava15-single-k64"
 
 @pytest.fixture(scope="module")
 def llava():
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
 
     model, processor = load_model(CHECKPOINT, attn_implementation="sdpa")
     return model.eval(), processor

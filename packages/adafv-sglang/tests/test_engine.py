@@ -154,7 +154,7 @@ def test_a_batch_mixes_images_questions_and_budgets(engine):
 def test_a_request_without_images_is_the_language_models_own(engine, device):
     import torch
 
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
 
     model, processor = load_model(CHECKPOINT)
     prompt = f"USER: {Q2} ASSISTANT:"

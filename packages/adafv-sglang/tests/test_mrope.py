@@ -17,8 +17,8 @@ CASE = "qwen2-vl-single-k48"
 def test_pruned_positions_equal_the_transformers_integrations():  # ADAFV-R15
     from PIL import Image
 
-    from adafv_conformance.model_references import build_inputs
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
     from adafv_transformers.pruning import prune_inputs
 
     case = load_suite(MODEL_FIXTURES).case(CASE)

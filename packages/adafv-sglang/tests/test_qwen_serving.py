@@ -35,8 +35,8 @@ def served(request):
     from sglang.srt.server_args import ServerArgs
     from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
 
-    from adafv_conformance.model_references import build_inputs
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
     from adafv_transformers.pruning import prune_inputs
 
     load_plugins()

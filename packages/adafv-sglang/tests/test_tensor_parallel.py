@@ -28,7 +28,7 @@ WORLD = 2
 def _rank(rank: int, port: int, case_id: str, results) -> None:
     from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
 
-    from adafv_conformance.models import load_model
+    from adafv_conformance.models.checkpoints import load_model
     from adafv_sglang import llava_next, selection
     from adafv_sglang.cpu_runtime import init_parallel, publish_server_args
     from adafv_sglang.options import as_plain

@@ -1,8 +1,8 @@
 """End-to-end benchmark: prefill and decode of LLaVA-1.5 and LLaVA-NeXT models, full vs AdaFV.
 
 Random weights (speed does not depend on their values). On CPU a mid-size model
-(``tiny_models.CPU_BENCH``) in float32; on CUDA the real 7B architectures
-(``tiny_models.LLAVA_15_7B``: LLaVA-1.5-7B, and LLaVA-NeXT-7B's Vicuna variant) in
+(``checkpoints.CPU_BENCH``) in float32; on CUDA the real 7B architectures
+(``checkpoints.LLAVA_15_7B``: LLaVA-1.5-7B, and LLaVA-NeXT-7B's Vicuna variant) in
 bfloat16. Attention is SDPA. LLaVA-1.5 keeps K of 576 tokens; LLaVA-NeXT, on a 672 x 672
 image (2,880 tile tokens and 48 newlines), keeps 10% and 5% of the 2,880 (a 90% and a 95%
 reduction) with the newlines kept, and 10% with them dropped. Variants are timed
@@ -29,8 +29,8 @@ from rich.console import Console
 
 import adafv_transformers
 from adafv.timing import interleaved, medians, print_table, wall_clock
+from adafv_conformance.models.checkpoints import CPU_BENCH, LLAVA_15_7B, tiny_llava, tiny_llava_next
 from adafv_transformers.families import family_for
-from adafv_transformers.tiny_models import CPU_BENCH, LLAVA_15_7B, tiny_llava, tiny_llava_next
 
 # geometry: (builder, picture size, {variant: prune_inputs options})
 GEOMETRIES = {
@@ -62,7 +62,7 @@ def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int
 
 
 def bench(geometry: str, device: str, rounds: int) -> dict:
-    from adafv_conformance.models import picture
+    from adafv_conformance.models.inputs import picture
 
     build, image_size, variants = GEOMETRIES[geometry]
     sizes, dtype = (LLAVA_15_7B, torch.bfloat16) if device == "cuda" else (CPU_BENCH, torch.float32)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import adafv
-from adafv_transformers.tiny_models import tiny_llava
+from adafv_conformance.models.checkpoints import tiny_llava
 
 transformers = pytest.importorskip("transformers")
 

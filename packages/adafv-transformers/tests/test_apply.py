@@ -7,7 +7,7 @@ import torch
 import transformers
 
 import adafv_transformers
-from adafv_conformance.models import picture
+from adafv_conformance.models.inputs import picture
 
 PROMPT = "USER: <image>\nWhat color is the circle? ASSISTANT:"
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import adafv_transformers
-from adafv_conformance.models import picture
+from adafv_conformance.models.inputs import picture
 from adafv_transformers import cli
 from adafv_transformers.overlay import kept_sources
 

@@ -12,8 +12,8 @@ import torch
 
 import adafv
 import adafv_transformers
-from adafv_conformance.models import picture
-from adafv_transformers.tiny_models import tiny_llava
+from adafv_conformance.models.checkpoints import tiny_llava
+from adafv_conformance.models.inputs import picture
 from conftest import (
     DEVICES,
     hand_built_embeddings,

@@ -7,34 +7,34 @@ import pytest
 import torch
 
 import adafv_transformers
-from adafv_conformance.models import picture
-from adafv_transformers import tiny_models
+from adafv_conformance.models import checkpoints
+from adafv_conformance.models.inputs import onevision_inputs, picture, qwen2_vl_inputs
 from adafv_transformers.families import FAMILIES
 from conftest import DEVICES
 
 LLAVA_PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
-QWEN_PROMPT = f"user: {tiny_models.QWEN_IMAGE} what color is the circle on the left ? assistant :"
-GEMMA3_PROMPT = f"user : {tiny_models.GEMMA3_IMAGE} what color is the circle ? assistant :"
+QWEN_PROMPT = f"user: {checkpoints.QWEN_IMAGE} what color is the circle on the left ? assistant :"
+GEMMA3_PROMPT = f"user : {checkpoints.GEMMA3_IMAGE} what color is the circle ? assistant :"
 
 
 def _model_and_inputs(model_type: str, dtype: torch.dtype, device: str):
     image = picture(2, (500, 300))
     if model_type in ("llava", "llava_next"):
-        build = {"llava": tiny_models.tiny_llava, "llava_next": tiny_models.tiny_llava_next}
+        build = {"llava": checkpoints.tiny_llava, "llava_next": checkpoints.tiny_llava_next}
         model, processor = build[model_type](seed=0, dtype=dtype, device=device)
         inputs = processor(images=image, text=LLAVA_PROMPT, return_tensors="pt")
     elif model_type == "gemma3":
-        model, processor = tiny_models.tiny_gemma3(seed=0, dtype=dtype, device=device)
+        model, processor = checkpoints.tiny_gemma3(seed=0, dtype=dtype, device=device)
         inputs = processor(images=[[image]], text=[GEMMA3_PROMPT], return_tensors="pt")
     elif model_type == "llava_onevision":
-        model, image_processor, tok = tiny_models.tiny_llava_onevision(
+        model, image_processor, tok = checkpoints.tiny_llava_onevision(
             seed=0, dtype=dtype, device=device
         )
-        inputs = tiny_models.onevision_inputs(model, image_processor, tok, [image], [LLAVA_PROMPT])
+        inputs = onevision_inputs(model, image_processor, tok, [image], [LLAVA_PROMPT])
     else:
-        build = {"qwen2_vl": tiny_models.tiny_qwen2_vl, "qwen2_5_vl": tiny_models.tiny_qwen2_5_vl}
+        build = {"qwen2_vl": checkpoints.tiny_qwen2_vl, "qwen2_5_vl": checkpoints.tiny_qwen2_5_vl}
         model, image_processor, tok = build[model_type](seed=0, dtype=dtype, device=device)
-        inputs = tiny_models.qwen2_vl_inputs(image_processor, tok, [image], [QWEN_PROMPT])
+        inputs = qwen2_vl_inputs(image_processor, tok, [image], [QWEN_PROMPT])
     inputs = inputs.to(device)
     inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
     return model, inputs

@@ -11,18 +11,18 @@ import pytest
 import torch
 
 import adafv_transformers
-from adafv_conformance.models import picture
-from adafv_transformers import tiny_models
+from adafv_conformance.models import checkpoints
+from adafv_conformance.models.inputs import picture
 from adafv_transformers.families import family_for
 
-PROMPT = f"user : {tiny_models.GEMMA3_IMAGE} what color is the circle on the left ? assistant :"
-OTHER = f"user : {tiny_models.GEMMA3_IMAGE} how many dots are there in the picture ? assistant :"
+PROMPT = f"user : {checkpoints.GEMMA3_IMAGE} what color is the circle on the left ? assistant :"
+OTHER = f"user : {checkpoints.GEMMA3_IMAGE} how many dots are there in the picture ? assistant :"
 
 
 @pytest.fixture(scope="module")
 def gemma3():
     """``(model, processor)`` of the tiny Gemma 3 under SDPA, float32, seed 0."""
-    return tiny_models.tiny_gemma3(seed=0)
+    return checkpoints.tiny_gemma3(seed=0)
 
 
 def _inputs(processor, images, prompts):

@@ -1,7 +1,7 @@
 """LLaVA-NeXT: saliency lines up with the packed tiles, newlines follow the policy, and the
 pruned model is the language model on exactly the kept embeddings.
 
-The references share no code with the package: ``adafv_conformance.anyres`` restates the
+The references share no code with the package: ``adafv_conformance.models.anyres`` restates the
 packing from its definition, eager attention gives the saliency, ``adafv.select`` the
 selection, the bare language model the logits.
 """
@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 import adafv
 import adafv_transformers
-from adafv_conformance import anyres
-from adafv_conformance.models import picture
+from adafv_conformance.models import anyres
+from adafv_conformance.models.checkpoints import tiny_llava_next
+from adafv_conformance.models.inputs import picture
 from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
-from adafv_transformers.tiny_models import tiny_llava_next
 from conftest import eager_saliency, hand_built_embeddings, language_model_logits
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"

@@ -3,9 +3,10 @@ unpad and the bilinear downsampling of large grids, and the pruned model is the 
 model on exactly the kept embeddings.
 
 References share no code with the package: eager attention for saliency,
-``adafv_conformance.anyres`` for the packing, ``adafv.select`` for the selection, the bare
-language model for the logits. Inputs come from ``tiny_models.onevision_inputs``: the real
-``LlavaOnevisionProcessor`` needs torchvision, which this machine lacks.
+``adafv_conformance.models.anyres`` for the packing, ``adafv.select`` for the selection, the
+bare language model for the logits. Inputs come from
+``adafv_conformance.models.inputs.onevision_inputs``: the real ``LlavaOnevisionProcessor``
+needs torchvision, which this machine lacks.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from hypothesis import strategies as st
 
 import adafv
 import adafv_transformers
-from adafv_conformance import anyres
-from adafv_conformance.models import picture
+from adafv_conformance.models import anyres
+from adafv_conformance.models.checkpoints import tiny_llava_onevision
+from adafv_conformance.models.inputs import onevision_inputs, picture
 from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
-from adafv_transformers.tiny_models import onevision_inputs, tiny_llava_onevision
 from conftest import hand_built_embeddings, language_model_logits
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"

@@ -6,8 +6,8 @@ exactly the kept embeddings at those positions.
 The saliency reference is the model's own eager attention, its weights recorded through an
 attention function registered for the test; Qwen2.5-VL's window order is recovered from the
 merger's output rows, not from the model's window index. Inputs come from
-``tiny_models.qwen2_vl_inputs``: the real ``Qwen2VLProcessor`` needs torchvision, which this
-machine lacks.
+``adafv_conformance.models.inputs.qwen2_vl_inputs``: the real ``Qwen2VLProcessor`` needs
+torchvision, which this machine lacks.
 """
 
 from __future__ import annotations
@@ -19,13 +19,8 @@ import torch
 
 import adafv
 import adafv_transformers
-from adafv_conformance.models import picture
-from adafv_transformers.tiny_models import (
-    QWEN_IMAGE,
-    qwen2_vl_inputs,
-    tiny_qwen2_5_vl,
-    tiny_qwen2_vl,
-)
+from adafv_conformance.models.checkpoints import QWEN_IMAGE, tiny_qwen2_5_vl, tiny_qwen2_vl
+from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
 
 transformers = pytest.importorskip("transformers")
 

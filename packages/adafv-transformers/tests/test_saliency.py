@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adafv_conformance.models import picture
+from adafv_conformance.models.inputs import picture
 from adafv_transformers.families.llava import Llava
 from conftest import eager_saliency
 

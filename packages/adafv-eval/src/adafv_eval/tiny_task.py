@@ -7,7 +7,7 @@ every benchmark in the paper's tables) and scores the answers by exact match. Sc
 random weights mean nothing.
 
 Questions and answers use the tiny models' word-level vocabulary
-(``adafv_transformers.tiny_models.VOCABULARY``), so their tokens are real words there.
+(``adafv_conformance.models.vocabulary.VOCABULARY``), so their tokens are real words there.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ def _load(model_path: str | None, device: str, dtype: str) -> tuple[Any, Any, st
     from rich.console import Console
 
     if model_path is None:
-        from adafv_transformers.tiny_models import tiny_llava
+        from adafv_transformers.demo_model import demo_llava
 
-        model, processor = tiny_llava(seed=0)
+        model, processor = demo_llava(seed=0)
         return model.to(device), processor, "built-in tiny LLaVA-1.5 (random weights)"
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

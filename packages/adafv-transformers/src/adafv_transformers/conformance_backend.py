@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from adafv_conformance import Unsupported, pad_images
-from adafv_conformance.model_references import build_inputs
+from adafv_conformance.models.inputs import build_inputs
 from adafv_transformers.pruning import prune_inputs
 
 
@@ -37,7 +37,7 @@ class TransformersBackend:
         return None
 
     def _load(self, model_dir: str, device: str) -> tuple[Any, Any]:
-        from adafv_conformance.models import load_model
+        from adafv_conformance.models.checkpoints import load_model
 
         key = (model_dir, device)
         if key not in self._loaded:

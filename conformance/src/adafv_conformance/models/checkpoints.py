@@ -1,32 +1,61 @@
-"""Tiny, random-weight models at the real image geometry, built offline from configs.
+"""Tiny, random-weight checkpoints at the real image geometry, built offline from configs.
 
-They serve the tests, the model-level fixtures, the demo's built-in model and the CPU
-benchmarks. Weights are random (seeded): the outputs mean nothing, but every code path is
-the one a real checkpoint takes, since the model is saved and loaded in the standard Hugging
-Face layout. The tokenizer is a word-level one over a fixed vocabulary, so no download is
-needed; prompts should use its words (``VOCABULARY``), other words become ``<unk>``.
+They are the model-level fixtures' checkpoints (``python -m adafv_conformance
+generate-models`` saves them), and the integrations' tests and CPU benchmarks build them
+too. Weights are random (seeded): the outputs mean nothing, but every code path is the one a
+real checkpoint takes, since the model is saved and loaded in the standard Hugging Face
+layout. The tokenizer is a word-level one over a fixed vocabulary (``vocabulary.py``), so no
+download is needed; prompts should use its words, other words become ``<unk>``.
+
+They live in the suite, not in an integration, so that the reference judging an integration
+imports none (ONNX's ``onnx.reference`` never imports a backend either), and so that no
+wheel users install carries them. Inputs for the families whose processor needs torchvision
+are expanded by ``inputs.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-SPECIAL_TOKENS = ["<unk>", "<pad>", "<s>", "</s>"]
-IMAGE_TOKEN = "<image>"
-VIDEO_TOKEN = "<video>"
-_WORDS = """
-user assistant system what which where how many is are was the a an of in on at to and
-or with this that these image picture photo describe color colour shape object objects
-left right top bottom middle center red green blue yellow black white orange purple
-circle square triangle stripe stripes line lines dot dots cat dog car tree sky sun house
-person people there one two three four five big small large tiny near far behind front
-answer question short word sentence please detail it its you see do does : ? . , ! ' -
-"""
-VOCABULARY = tuple(_WORDS.split())
+from adafv_conformance.models.inputs import ONE_IMAGE_PER_PROMPT
+from adafv_conformance.models.vocabulary import (
+    GEMMA3_IMAGE,
+    GEMMA3_SPECIAL_TOKENS,
+    IMAGE_TOKEN,
+    QWEN_IMAGE,
+    QWEN_SPECIAL_TOKENS,
+    SPECIAL_TOKENS,
+    VIDEO_TOKEN,
+    VOCABULARY,
+)
+
+__all__ = [
+    "CPU_BENCH",
+    "GEMMA3_IMAGE",
+    "IMAGE_TOKEN",
+    "LLAVA_15_7B",
+    "LLAVA_15_CPU",
+    "QWEN_IMAGE",
+    "TINY",
+    "VOCABULARY",
+    "LlavaSizes",
+    "build_model",
+    "load_model",
+    "save",
+    "tiny_gemma3",
+    "tiny_llava",
+    "tiny_llava_next",
+    "tiny_llava_onevision",
+    "tiny_qwen2_5_vl",
+    "tiny_qwen2_vl",
+    "tokenizer",
+]
 
 
 def tokenizer(special: dict[str, str] | None = None) -> Any:
@@ -239,13 +268,20 @@ def _siglip_config(image_size: int, sizes: LlavaSizes) -> Any:
     )
 
 
+def _encoder_layers(tower: Any) -> nn.ModuleList:
+    """The tower's transformer layers; newer transformers drop the ``vision_model`` level."""
+    for owner in (tower, getattr(tower, "vision_model", None)):
+        layers = getattr(getattr(owner, "encoder", None), "layers", None)
+        if isinstance(layers, nn.ModuleList):
+            return layers
+    raise TypeError(f"cannot find the encoder layers of the vision tower {type(tower).__name__}")
+
+
 def _sharpen_attention(tower: Any) -> None:
     """SigLIP's default init gives a near-uniform attention in a tiny tower; sharpen the
     query and key projections so that saliency has the heavy tail real towers show."""
-    from adafv_transformers.families.llava import encoder_layers
-
     with torch.no_grad():
-        for layer in encoder_layers(tower):
+        for layer in _encoder_layers(tower):
             for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj):
                 proj.weight.mul_(2.0)
 
@@ -260,7 +296,7 @@ def tiny_llava_onevision(
     """``(LlavaOnevisionForConditionalGeneration, image processor, tokenizer)`` at its geometry.
 
     Not a ``LlavaOnevisionProcessor``: it cannot be built without torchvision (its video
-    processor needs it); :func:`onevision_inputs` does its job for images.
+    processor needs it); ``inputs.onevision_inputs`` does its job for images.
 
     SigLIP 384/14 crops without [CLS] (27 x 27 = 729 tokens each, feature layer -1, strategy
     "full"), the released grids up to 6 x 6 tiles and ``anyres_max_9`` (a tile grid of more
@@ -300,40 +336,6 @@ def tiny_llava_onevision(
     return model, image_processor, tok
 
 
-def onevision_inputs(
-    model: Any, image_processor: Any, tok: Any, images: list[Any], prompts: list[str]
-) -> Any:
-    """What ``LlavaOnevisionProcessor(images=images, text=prompts)`` returns, one image per
-    prompt: pixels from the image processor, and each ``<image>`` repeated as many times as
-    the model packs tokens for that image (its processor computes the same count)."""
-    from transformers import BatchFeature
-
-    if len(images) != len(prompts):
-        raise ValueError(f"one image per prompt: {len(images)} images, {len(prompts)} prompts")
-    pixels = image_processor(images=[[image] for image in images], return_tensors="pt")
-    with torch.no_grad():
-        packed = model.model.get_image_features(
-            pixel_values=pixels["pixel_values"].to(model.dtype),
-            image_sizes=pixels["image_sizes"],
-            batch_num_images=pixels["batch_num_images"],
-        ).pooler_output
-    texts = [
-        prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * len(features))
-        for prompt, features in zip(prompts, packed, strict=True)
-    ]
-    text = tok(texts, return_tensors="pt", padding=True)
-    return BatchFeature({**text, **pixels})
-
-
-QWEN_SPECIAL_TOKENS = {
-    "image_token": "<|image_pad|>",
-    "video_token": "<|video_pad|>",
-    "vision_start_token": "<|vision_start|>",
-    "vision_end_token": "<|vision_end|>",
-}
-QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
-
-
 def tiny_qwen2_vl(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -348,7 +350,7 @@ def tiny_qwen2_vl(
     positions. Real Qwen2-VL-7B: a 32-block ViT (width 1280, 16 heads) and a Qwen2-7B
     language model (hidden 3584, 28 layers, 28 heads, 4 key-value heads). Prompts mark an
     image as ``QWEN_IMAGE``. Not a ``Qwen2VLProcessor``: it needs torchvision (its video
-    processor does); :func:`qwen2_vl_inputs` does its job for images.
+    processor does); ``inputs.qwen2_vl_inputs`` does its job for images.
     """
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
@@ -454,33 +456,6 @@ def _qwen_vl(
     return model, image_processor, tok
 
 
-def qwen2_vl_inputs(image_processor: Any, tok: Any, images: list[Any], prompts: list[str]) -> Any:
-    """What ``Qwen2VLProcessor(images=images, text=prompts)`` returns: pixels and
-    ``image_grid_thw`` from the image processor, each ``<|image_pad|>`` repeated
-    ``t * h * w / 4`` times, and ``mm_token_type_ids`` (1 on image tokens)."""
-    from transformers import BatchFeature
-
-    pixels = image_processor(images=images, return_tensors="pt")
-    counts = iter((pixels["image_grid_thw"].prod(-1) // 4).tolist())
-    pad = QWEN_SPECIAL_TOKENS["image_token"]
-    texts = []
-    for prompt in prompts:
-        parts = prompt.split(pad)
-        texts.append(parts[0] + "".join(pad * next(counts) + part for part in parts[1:]))
-    text = tok(texts, return_tensors="pt", padding=True)
-    image_id = tok.convert_tokens_to_ids(pad)
-    mm_token_type_ids = (text["input_ids"] == image_id).int()
-    return BatchFeature({**text, "mm_token_type_ids": mm_token_type_ids, **pixels})
-
-
-GEMMA3_SPECIAL_TOKENS = {
-    "image_token": "<image_soft_token>",
-    "boi_token": "<start_of_image>",
-    "eoi_token": "<end_of_image>",
-}
-GEMMA3_IMAGE = "<start_of_image>"  # what a prompt holds; the processor expands it
-
-
 def tiny_gemma3(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -539,3 +514,53 @@ def save(model: Any, processor: Any, path: str | Path) -> Path:
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+# The fixtures' checkpoints by the directory name the manifest gives them.
+BUILDERS: dict[str, Callable[..., tuple[Any, ...]]] = {
+    "llava-1.5-tiny": tiny_llava,
+    "llava-next-tiny": tiny_llava_next,
+    "llava-onevision-tiny": tiny_llava_onevision,
+    "qwen2-vl-tiny": tiny_qwen2_vl,
+    "qwen2.5-vl-tiny": tiny_qwen2_5_vl,
+    "gemma3-tiny": tiny_gemma3,
+}
+
+
+def build_model(name: str, directory: str | Path) -> None:
+    """Write the tiny model ``name`` (weights, config, tokenizer, image processor, and the
+    processor where it can be built without torchvision) to ``directory``."""
+    model, *processing = BUILDERS[name](seed=0)
+    model.save_pretrained(directory)
+    for part in processing:
+        part.save_pretrained(directory)
+
+
+def load_model(directory: str | Path, attn_implementation: str = "eager") -> tuple[Any, Any]:
+    """``(model, processor)`` of a fixture checkpoint; for LLaVA-OneVision and Qwen the
+    processor is ``(image processor, tokenizer)`` (see ``inputs.build_inputs``).
+
+    The image processor is always the PIL one the fixtures were made with: where torchvision
+    is installed, Transformers would pick its torchvision variant, which resizes to slightly
+    different pixels.
+    """
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoImageProcessor,
+        AutoModelForImageTextToText,
+        AutoProcessor,
+        AutoTokenizer,
+    )
+
+    model = AutoModelForImageTextToText.from_pretrained(
+        directory, attn_implementation=attn_implementation, dtype=torch.float32
+    ).eval()
+    if AutoConfig.from_pretrained(directory).model_type in ONE_IMAGE_PER_PROMPT:
+        processor = (
+            AutoImageProcessor.from_pretrained(directory, backend="pil"),
+            AutoTokenizer.from_pretrained(directory),
+        )
+    else:
+        processor = AutoProcessor.from_pretrained(directory, backend="pil")
+    return model, processor

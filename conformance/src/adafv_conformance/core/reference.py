@@ -1,7 +1,8 @@
-"""Write the fixtures and the manifest from ``cases.py`` with the oracle; enforce margins.
+"""The expected outputs of the core suite's cases, from the float64 oracle, and how far each
+case is from a decision boundary.
 
-Every expected tensor comes from ``oracle.py``. Before writing a case the generator measures
-how far it is from a decision boundary and refuses it when it is too close:
+Every expected tensor comes from ``oracle.py``. The margins are what the generator
+(``generate.py``) refuses a case on:
 
 * selection cases: the best split product beats the second best by a relative 1e-9, unless
   the case is an intended exact tie (integer ``t`` and ``s`` only) or every product is zero;
@@ -10,36 +11,20 @@ how far it is from a decision boundary and refuses it when it is too close:
   scores must select exactly what the oracle selects;
 * ADAFV-R17 cases: the authors' procedure (``authors.py``) selects exactly the same tokens.
 
-Recipe cases may move to the next seed (a bounded loop) until the margins hold; the manifest
-records the seed used.
+The vectorised float64 and float32 scores here only search seeds and measure the error of a
+plain float32 evaluation; they never give an expected value.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import time
-from pathlib import Path
-
 import numpy as np
-from safetensors.numpy import save
 
 from adafv_conformance import oracle, recipes
-from adafv_conformance.cases import CASES, CaseDef
+from adafv_conformance.core.cases import CaseDef
 
-FORMAT_VERSION = 1
-SPEC_VERSION = "1.0"
-SUITE = "adafv-core"
-GENERATOR = "adafv_conformance.generate (oracle: adafv_conformance.oracle, float64)"
 L_GAP = 5e-3  # end-to-end: smallest log-score gap at a boundary the result depends on
 PRODUCT_MARGIN = 1e-3  # end-to-end: relative margin of the best split product
 SELECTION_PRODUCT_MARGIN = 1e-9  # stage 2: inputs are exact, only summation order differs
-TOLERANCE_FACTOR = 20.0  # scores: tolerance = this x the measured float32 error
-MIN_ATOL = 1e-5
-RTOL = 1e-6
-
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "fixtures" / "core"
 
 
 class MarginError(AssertionError):
@@ -49,7 +34,7 @@ class MarginError(AssertionError):
 # --------------------------------------------------------------------------------------------
 # Fast helpers used only to search seeds and to measure float32 error; never for expectations
 # --------------------------------------------------------------------------------------------
-def _vectorised_scores(
+def vectorised_scores(
     visual: np.ndarray, text: np.ndarray, scale: float, dtype: type = np.float64
 ) -> np.ndarray:
     v = visual.astype(dtype)
@@ -64,7 +49,7 @@ def _vectorised_scores(
     return (z - lse).max(0)
 
 
-def _samples(case: CaseDef, inputs: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+def samples(case: CaseDef, inputs: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """Unbatched views of each image (valid tokens only), for margins and checks."""
     if not case.batched:
         return [inputs]
@@ -82,7 +67,7 @@ def _samples(case: CaseDef, inputs: dict[str, np.ndarray]) -> list[dict[str, np.
     return out
 
 
-def _budget(params: dict) -> dict:
+def budget_params(params: dict) -> dict:
     return {k: params[k] for k in ("budget", "keep_ratio") if k in params}
 
 
@@ -127,11 +112,11 @@ def select(case: CaseDef, l_vals: np.ndarray, inputs: dict[str, np.ndarray]) -> 
             l_vals,
             inputs["saliency"],
             inputs["visual_mask"],
-            **_budget(p),
+            **budget_params(p),
             guarantee=p["guarantee"],
         )
     res = oracle.select_from_scores(
-        l_vals, inputs["saliency"], **_budget(p), guarantee=p["guarantee"]
+        l_vals, inputs["saliency"], **budget_params(p), guarantee=p["guarantee"]
     )
     return {
         "indices": res["indices"],
@@ -158,11 +143,11 @@ def measure_margins(
     """Margins of every image of a case; raises MarginError when ``strict`` and too small."""
     p = case.params
     product, gaps = [], []
-    for smp, l_vals in zip(_samples(case, inputs), l_rows, strict=True):
+    for smp, l_vals in zip(samples(case, inputs), l_rows, strict=True):
         if len(l_vals) == 0:
             continue
         mg = oracle.selection_margins(
-            l_vals, smp["saliency"], **_budget(p), guarantee=p["guarantee"]
+            l_vals, smp["saliency"], **budget_params(p), guarantee=p["guarantee"]
         )
         pm = mg["product_rel_margin"]
         if pm is not None and not mg["all_products_zero"]:
@@ -188,16 +173,16 @@ def measure_margins(
     return out
 
 
-def _l_rows(case: CaseDef, inputs: dict[str, np.ndarray], fast: bool) -> list[np.ndarray]:
+def log_score_rows(case: CaseDef, inputs: dict[str, np.ndarray], fast: bool) -> list[np.ndarray]:
     if case.kind == "selection":
-        return [smp["t2i_log"] for smp in _samples(case, inputs)]
+        return [smp["t2i_log"] for smp in samples(case, inputs)]
     scale = case.params["t2i_scale"]
     if fast:
-        return [_vectorised_scores(s["visual"], s["text"], scale) for s in _samples(case, inputs)]
-    return [oracle.t2i_log_scores(s["visual"], s["text"], scale) for s in _samples(case, inputs)]
+        return [vectorised_scores(s["visual"], s["text"], scale) for s in samples(case, inputs)]
+    return [oracle.t2i_log_scores(s["visual"], s["text"], scale) for s in samples(case, inputs)]
 
 
-def _extra(case: CaseDef, recipe: dict | None, inputs: dict, l_rows: list[np.ndarray]) -> dict:
+def check_facts(case: CaseDef, recipe: dict | None, inputs: dict, l_rows: list[np.ndarray]) -> dict:
     extra = dict(case.extra)
     if recipe is not None:
         extra["needles"] = sorted(
@@ -207,14 +192,14 @@ def _extra(case: CaseDef, recipe: dict | None, inputs: dict, l_rows: list[np.nda
         res = oracle.select_from_scores(
             l_rows[0],
             inputs["saliency"],
-            **_budget(case.params),
+            **budget_params(case.params),
             guarantee=case.params["guarantee"],
         )
         extra["fill_skips"] = int(res.get("walk_steps", 0)) - int(res["n_overlap"])
     return extra
 
 
-def _authors_parity(case: CaseDef, inputs: dict, expected: dict) -> None:
+def authors_parity(case: CaseDef, inputs: dict, expected: dict) -> None:
     import torch
 
     from adafv_conformance.authors import authors_select, authors_t2i_scores
@@ -235,40 +220,10 @@ def _authors_parity(case: CaseDef, inputs: dict, expected: dict) -> None:
         )
 
 
-# --------------------------------------------------------------------------------------------
-# One case
-# --------------------------------------------------------------------------------------------
-def _search_recipe(case: CaseDef) -> tuple[dict, dict[str, np.ndarray]]:
-    assert case.recipe is not None
-    seed0 = int(case.recipe["seed"])
-    last: Exception | None = None
-    for seed in range(seed0, seed0 + case.seed_tries):
-        recipe = {"name": case.recipe["name"], "seed": seed, "params": case.recipe["params"]}
-        inputs = recipes.build(recipe["name"], seed, recipe["params"])
-        if case.kind != "end_to_end" or case.seed_tries == 1:
-            return recipe, inputs
-        try:
-            rows = _l_rows(case, inputs, fast=True)
-            measure_margins(case, inputs, rows)
-            if case.check is not None:
-                case.check(
-                    inputs, select(case, rows[0], inputs), _extra(case, recipe, inputs, rows)
-                )
-            if case.authors_parity:
-                _authors_parity(case, inputs, select(case, rows[0], inputs))
-            return recipe, inputs
-        except AssertionError as err:
-            last = err
-    raise MarginError(
-        f"{case.id}: no seed in [{seed0}, {seed0 + case.seed_tries}) meets the "
-        f"margins; last: {last}"
-    )
-
-
-def _float32_error(case: CaseDef, inputs: dict, expected: np.ndarray) -> float:
+def float32_error(case: CaseDef, inputs: dict, expected: np.ndarray) -> float:
     worst = 0.0
-    for k, smp in enumerate(_samples(case, inputs)):
-        got = _vectorised_scores(
+    for k, smp in enumerate(samples(case, inputs)):
+        got = vectorised_scores(
             smp["visual"], smp["text"], case.params["t2i_scale"], np.float32
         ).astype(np.float64)
         want = expected[k][inputs["visual_mask"][k]] if case.batched else expected
@@ -277,103 +232,3 @@ def _float32_error(case: CaseDef, inputs: dict, expected: np.ndarray) -> float:
         if fin.any():
             worst = max(worst, float(np.max(np.abs(got[fin] - want[fin]))))
     return worst
-
-
-def _round_up(x: float) -> float:
-    """Round up to two significant digits, so tolerances read well in the manifest."""
-    if x <= 0:
-        return x
-    e = math.floor(math.log10(x)) - 1
-    return float(f"{math.ceil(x / 10**e) * 10**e:.2g}")
-
-
-def generate_case(case: CaseDef) -> tuple[dict, dict[str, np.ndarray]]:
-    """Build one case: its manifest entry (without file hash) and its tensors."""
-    recipe = None
-    if case.build is not None:
-        inputs = case.build()
-    else:
-        recipe, inputs = _search_recipe(case)
-    expected = expected_outputs(case, inputs)
-    entry: dict = {
-        "id": case.id,
-        "kind": case.kind,
-        "description": case.description,
-        "rules": list(case.rules),
-        "file": f"{case.id}.safetensors",
-        "sha256": None,
-        "inputs": "file" if case.store_inputs else "recipe",
-        "inputs_sha256": None if case.store_inputs else recipes.inputs_sha256(inputs),
-        "recipe": recipe,
-        "params": case.params,
-        "input_dtype": case.input_dtype,
-        "batched": case.batched,
-        "tolerance": None,
-        "margins": {},
-    }
-    if case.kind == "scores":
-        err = _float32_error(case, inputs, expected["t2i_log"])
-        atol = _round_up(max(MIN_ATOL, TOLERANCE_FACTOR * err))
-        entry["tolerance"] = {"rtol": RTOL, "atol": atol}
-        entry["margins"] = {"float32_max_abs_error": err, "tolerance_factor": TOLERANCE_FACTOR}
-    else:
-        rows = _l_rows(case, inputs, fast=False)
-        entry["margins"] = measure_margins(case, inputs, rows)
-        if case.check is not None:
-            case.check(inputs, expected, _extra(case, recipe, inputs, rows))
-        if case.kind == "end_to_end":
-            f32 = [
-                _vectorised_scores(
-                    s["visual"], s["text"], case.params["t2i_scale"], np.float32
-                ).astype(np.float64)
-                for s in _samples(case, inputs)
-            ]
-            if case.batched:
-                full = np.full(inputs["saliency"].shape, -np.inf)
-                for k, row in enumerate(f32):
-                    full[k, inputs["visual_mask"][k]] = row
-                got = select(case, full, inputs)
-            else:
-                got = select(case, f32[0], inputs)
-            for key, want in expected.items():
-                if not np.array_equal(got[key], want):
-                    raise MarginError(f"{case.id}: float32 scores select differently ({key})")
-            entry["margins"]["float32_scores_select_the_same"] = True
-        if case.authors_parity:
-            _authors_parity(case, inputs, expected)
-            entry["margins"]["authors_procedure_equal"] = True
-        if recipe is not None and "needles" in case.description.lower():
-            entry["margins"]["needles"] = _extra(case, recipe, inputs, rows)["needles"]
-    tensors = {f"expected.{k}": np.array(v, order="C") for k, v in expected.items()}
-    if case.store_inputs:
-        tensors.update({k: np.array(v, order="C") for k, v in inputs.items()})
-    return entry, tensors
-
-
-def generate(
-    out_dir: Path = DEFAULT_OUT, case_ids: list[str] | None = None, verbose: bool = False
-) -> dict:
-    """Write every case's safetensors file and ``manifest.json`` into ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for case in CASES:
-        if case_ids and case.id not in case_ids:
-            continue
-        start = time.perf_counter()
-        entry, tensors = generate_case(case)
-        data = save(tensors, metadata={"case": case.id, "spec_version": SPEC_VERSION})
-        (out_dir / entry["file"]).write_bytes(data)
-        entry["sha256"] = hashlib.sha256(data).hexdigest()
-        entries.append(entry)
-        if verbose:
-            print(f"{case.id:32s} {time.perf_counter() - start:6.2f}s")
-    manifest = {
-        "suite": SUITE,
-        "format_version": FORMAT_VERSION,
-        "spec_version": SPEC_VERSION,
-        "generator": GENERATOR,
-        "cases": entries,
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    return manifest

@@ -1,0 +1,199 @@
+"""The hand-built inputs of the core suite's cases, and the recipe specs of its generated ones.
+
+A builder returns the tensors a case stores (``{"visual", "text"}``, ``{"t2i_log",
+"saliency"}``, masks for batched cases); a recipe spec is the ``{"name", "seed", "params"}``
+of ``recipes.py``, whose inputs the runner rebuilds from the seed. Padding in batched inputs
+is finite garbage that an implementation ignoring the masks would pick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from adafv_conformance.recipes import build as build_recipe
+
+Inputs = dict[str, np.ndarray]
+
+
+def random_state(seed: int) -> np.random.RandomState:
+    return np.random.RandomState(seed)
+
+
+def small_embeddings(
+    seed: int, n: int = 48, d: int = 32, m: int = 5, input_dtype: str = "float32"
+) -> Inputs:
+    out = build_recipe(
+        "embeddings", seed, {"n": n, "d": d, "m_text": m, "common": 0.5, "input_dtype": input_dtype}
+    )
+    return {"visual": out["visual"], "text": out["text"]}
+
+
+def zero_vectors() -> Inputs:
+    x = small_embeddings(11, n=24, d=16, m=4)
+    x["visual"][[3, 7]] = 0.0
+    x["text"][1] = 0.0
+    return x
+
+
+def pad_batch(
+    samples: list[Inputs],
+    n: int,
+    m: int,
+    vis_masks: list[np.ndarray],
+    txt_masks: list[np.ndarray],
+    seed: int,
+    keys: tuple[str, ...],
+) -> Inputs:
+    """Scatter each sample's tokens into the True positions of its masks; padding is finite
+    garbage (large saliency, random vectors) that a mask-blind implementation would pick."""
+    rng = random_state(seed)
+    out: Inputs = {}
+    b = len(samples)
+    d = samples[0]["visual"].shape[1] if "visual" in samples[0] else 0
+    dtype = next(iter(samples[0].values())).dtype
+    if "visual" in keys:
+        out["visual"] = (rng.standard_normal((b, n, d)) * 2).astype(dtype)
+        out["text"] = (rng.standard_normal((b, m, d)) * 2).astype(dtype)
+    if "saliency" in keys:
+        out["saliency"] = np.full((b, n), 1e3, dtype=dtype)
+    if "t2i_log" in keys:
+        out["t2i_log"] = np.full((b, n), -np.inf, dtype=np.float32)
+    for k, smp in enumerate(samples):
+        vi, tj = np.flatnonzero(vis_masks[k]), np.flatnonzero(txt_masks[k])
+        for key in keys:
+            if key == "text":
+                out["text"][k, tj] = smp["text"]
+            else:
+                out[key][k, vi] = smp[key]
+    out["visual_mask"] = np.array(vis_masks, dtype=bool)
+    out["text_mask"] = np.array(txt_masks, dtype=bool)
+    return out
+
+
+def masks_batched_scores() -> Inputs:
+    n, m = 20, 6
+    vis = [np.ones(n, bool), np.arange(n) < 13, np.arange(n) % 3 != 1, np.arange(n) < 9]
+    txt = [
+        np.ones(m, bool),
+        np.arange(m) < 2,
+        np.array([1, 0, 1, 0, 0, 1], bool),
+        np.zeros(m, bool),
+    ]
+    samples = [
+        small_embeddings(20 + k, n=int(vis[k].sum()), d=16, m=int(txt[k].sum())) for k in range(4)
+    ]
+    return pad_batch(samples, n, m, vis, txt, 29, ("visual", "text"))
+
+
+def selection_inputs(l_vals, s_vals, s_dtype=np.float32) -> Inputs:
+    return {"t2i_log": np.asarray(l_vals, np.float32), "saliency": np.asarray(s_vals, s_dtype)}
+
+
+def random_selection(seed: int, n: int) -> Inputs:
+    rng = random_state(seed)
+    return selection_inputs(rng.uniform(-9.0, -1.0, n), rng.gamma(1.5, 1.0, n))
+
+
+def overlap(seed: int, n: int, t_steep: float, s_steep: float) -> Inputs:
+    """Nearly equal rankings: both scores fall with rank; a little noise reorders neighbours."""
+    rng = random_state(seed)
+    base = np.arange(n) + rng.uniform(-1.5, 1.5, n)
+    perm = rng.permutation(n)
+    l_vals = np.empty(n)
+    s_vals = np.empty(n)
+    l_vals[perm] = -t_steep * base
+    s_vals[perm] = np.exp(-s_steep * (np.arange(n) + rng.uniform(-1.5, 1.5, n)))
+    return selection_inputs(l_vals, s_vals)
+
+
+def batched_selection(keep_ratio: bool) -> Callable[[], Inputs]:
+    def build() -> Inputs:
+        n = 24
+        vis = [
+            np.ones(n, bool),
+            np.arange(n) < 10,
+            np.isin(np.arange(n), [1, 4, 9, 17, 22]),
+            np.arange(n) % 4 != 0,
+            np.zeros(n, bool),
+        ]
+        samples = []
+        for k, mask in enumerate(vis):
+            smp = random_selection(40 + k + (10 if keep_ratio else 0), int(mask.sum()))
+            if k == 3:
+                smp["t2i_log"][:] = -np.inf  # all text masked: no T2I signal for this image
+            samples.append(smp)
+        out = pad_batch(
+            samples, n, 0, vis, [np.zeros(0, bool)] * len(vis), 49, ("t2i_log", "saliency")
+        )
+        del out["text_mask"]
+        return out
+
+    return build
+
+
+def e2e_small(seed: int, input_dtype: str = "float32", m: int = 6) -> dict:
+    return {
+        "name": "embeddings",
+        "seed": seed,
+        "params": {
+            "n": 64,
+            "d": 64,
+            "m_text": m,
+            "common": 1.0,
+            "saliency": "peaked",
+            "input_dtype": input_dtype,
+        },
+    }
+
+
+def batched_e2e() -> Inputs:
+    n, m = 40, 6
+    vis = [np.ones(n, bool), np.arange(n) < 28, np.arange(n) % 5 != 2, np.arange(n) < 32]
+    txt = [
+        np.ones(m, bool),
+        np.arange(m) < 3,
+        np.array([0, 1, 0, 1, 1, 0], bool),
+        np.zeros(m, bool),
+    ]
+    seeds = [60, 61, 62, 63]
+    samples = []
+    for k in range(4):
+        out = build_recipe(
+            "embeddings",
+            seeds[k],
+            {
+                "n": int(vis[k].sum()),
+                "d": 32,
+                "m_text": int(txt[k].sum()),
+                "common": 1.0,
+                "saliency": "peaked",
+            },
+        )
+        samples.append(out)
+    return pad_batch(samples, n, m, vis, txt, 69, ("visual", "text", "saliency"))
+
+
+def realistic(
+    seed: int, n: int, d: int, m: int, clusters: list, crops: int = 1, saliency: str = "flat"
+) -> dict:
+    return {
+        "name": "embeddings",
+        "seed": seed,
+        "params": {
+            "n": n,
+            "d": d,
+            "m_text": m,
+            "common": 3.0,
+            "clusters": clusters,
+            "cos_spread": 0.003,
+            "crops": crops,
+            "saliency": saliency,
+        },
+    }
+
+
+def e2e_no_text() -> Inputs:
+    out = build_recipe("embeddings", 70, {"n": 64, "d": 64, "m_text": 0, "saliency": "peaked"})
+    return out
