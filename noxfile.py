@@ -229,10 +229,16 @@ def _cuda_visible() -> bool:
 @nox.session(tags=["cpu"])
 @_locked("lint")
 def lint(session: nox.Session) -> None:
-    """ruff, for lint and for formatting."""
-    _install(session, "ruff")
+    """ruff, for lint and for formatting; import-linter, for the import contracts.
+
+    The contracts (``.importlinter``): the conformance suite imports nothing it judges, the
+    packages depend one way, and no package has an import cycle. import-linter reads the
+    sources without running them, so no package needs to be installed.
+    """
+    _install(session, "ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", env={"PYTHONPATH": os.pathsep.join(SOURCES)})
 
 
 @nox.session(tags=["cpu"])
@@ -571,9 +577,18 @@ def _read_lock(name: str) -> dict[str, str]:
     return {_canonical(n): v for n, sep, v in lines if sep and not n.startswith("#")}
 
 
+LOCK_USERS = "# The environment of: "
+
+
+def _lock_users(name: str) -> list[str]:
+    """The sessions ``locks/<name>.txt`` says it was resolved for."""
+    first = (LOCKS / f"{name}.txt").read_text().splitlines()[0]
+    return first.removeprefix(LOCK_USERS).removesuffix(".").split(", ")
+
+
 def _write_lock(name: str, packages: dict[str, str], sessions: list[str]) -> None:
     header = (
-        f"# The environment of: {', '.join(sorted(sessions))}.\n"
+        f"{LOCK_USERS}{', '.join(sorted(sessions))}.\n"
         f"# Written by `nox -s lock` on {datetime.date.today()} from the newest releases;\n"
         "# those sessions install with this file as pip constraints. Do not edit by hand.\n"
     )
@@ -607,8 +622,11 @@ def lock(session: nox.Session) -> None:
     lock must have resolved each package alike. ``locks/nox.txt`` holds nox itself, for
     ``.ci/run``. The direct requirements (transformers, SGLang, lmms-eval, ...) stay as the
     packages and ``cpu-env`` files pin them: a lock moves only what they leave open.
+
+    ``nox -s lock -- lint eval`` resolves only those sessions and rewrites only their locks,
+    which must not be shared with sessions left out.
     """
-    names = [name for name in nox.registry.get() if name not in ("lock", "newest")]
+    names = session.posargs or [n for n in nox.registry.get() if n not in ("lock", "newest")]
     results, installed = _newest_run(session, "--install-only", "--sessions", *names)
     failed = sorted(name for name, result in results.items() if result == "failed")
     if failed:
@@ -617,13 +635,20 @@ def lock(session: nox.Session) -> None:
         locks, users = _merge(installed)
     except ValueError as err:
         session.error(str(err))
-    venv = NEWEST / "nox-venv"
-    session.run(sys.executable, "-m", "venv", str(venv), external=True)
-    session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "nox", external=True)
-    locks["nox"] = _frozen(venv / "bin" / "python", functools.partial(session.run, external=True))
-    users["nox"] = [".ci/run"]
-    shutil.rmtree(LOCKS, ignore_errors=True)
-    LOCKS.mkdir()
+    if session.posargs:
+        for name, sessions in users.items():
+            missing = set(_lock_users(name)) - set(sessions)
+            if missing:
+                session.error(f"locks/{name}.txt is shared with {sorted(missing)}: name them too")
+    else:
+        venv = NEWEST / "nox-venv"
+        session.run(sys.executable, "-m", "venv", str(venv), external=True)
+        session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "nox", external=True)
+        run = functools.partial(session.run, external=True)
+        locks["nox"] = _frozen(venv / "bin" / "python", run)
+        users["nox"] = [".ci/run"]
+        shutil.rmtree(LOCKS, ignore_errors=True)
+        LOCKS.mkdir()
     for name, packages in sorted(locks.items()):
         _write_lock(name, packages, users[name])
         session.log(f"locks/{name}.txt: {len(packages)} packages, for {', '.join(users[name])}")
