@@ -22,7 +22,7 @@ import adafv
 import adafv_transformers
 from adafv_conformance import anyres
 from adafv_conformance.models import picture
-from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
+from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
 from adafv_transformers.tiny_models import onevision_inputs, tiny_llava_onevision
 from conftest import hand_built_embeddings, language_model_logits
 
