@@ -24,7 +24,7 @@ import adafv_transformers
 from adafv_conformance.models import anyres
 from adafv_conformance.models.checkpoints import tiny_llava_onevision
 from adafv_conformance.models.inputs import onevision_inputs, picture
-from adafv_transformers.families.llava_next import crops_per_image, pack_per_crop
+from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
 from conftest import hand_built_embeddings, language_model_logits
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"

@@ -20,7 +20,7 @@ from torch import nn
 import adafv
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
-from adafv_transformers.families.llava import attention_probe, patch_saliency
+from adafv_transformers.families.llava_style import attention_probe, cls_saliency
 
 # SGLang spells Transformers' "default" strategy (drop [CLS]) "patch".
 STRATEGIES = {"default": "default", "patch": "default", "full": "full"}
@@ -94,7 +94,7 @@ def encode_crops(
     with attention_probe(tower, feature_layer) as probe:
         hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
     patches = hidden[:, 1:] if strategy == "default" else hidden
-    return projector(patches), patch_saliency(probe.cls_attention(), strategy)
+    return projector(patches), cls_saliency(probe.cls_attention(), strategy)
 
 
 def image_features(

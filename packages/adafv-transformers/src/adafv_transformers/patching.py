@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from adafv_transformers.applied import STATE_ATTRIBUTE, AppliedState, applied_state
 from adafv_transformers.compat import check_chunked_prefill, check_transformers
 from adafv_transformers.families import family_for
 from adafv_transformers.options import Options
 from adafv_transformers.pruning import prune_inputs
-
-_STATE = "_adafv_state"
-
-
-@dataclass
-class _State:
-    options: Options
-    hook: Any
 
 
 def apply(
@@ -58,31 +50,25 @@ def apply(
     check_transformers()
     family_for(model)
     options = Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
-    state = getattr(model, _STATE, None)
+    state = applied_state(model)
     if state is not None:
         state.options = options
         return model
     hook = model.register_forward_pre_hook(_prune_forward, with_kwargs=True)
-    setattr(model, _STATE, _State(options=options, hook=hook))
+    setattr(model, STATE_ATTRIBUTE, AppliedState(options=options, hook=hook))
     model.generate = functools.partial(_generate, model)
     return model
 
 
 def remove(model: nn.Module) -> nn.Module:
     """Undo :func:`apply`; the model behaves exactly as before it. Harmless if not applied."""
-    state = getattr(model, _STATE, None)
+    state = applied_state(model)
     if state is None:
         return model
     state.hook.remove()
     del model.generate
-    delattr(model, _STATE)
+    delattr(model, STATE_ATTRIBUTE)
     return model
-
-
-def applied_options(model: nn.Module) -> Options | None:
-    """The options :func:`apply` set on ``model``, or None."""
-    state = getattr(model, _STATE, None)
-    return None if state is None else state.options
 
 
 def _as_kwargs(model: nn.Module, args: tuple, kwargs: dict) -> dict:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 import adafv
+from adafv_transformers.applied import applied_options
 from adafv_transformers.compat import check_transformers
 from adafv_transformers.families import EncodedImages, family_for
 from adafv_transformers.options import Options
@@ -169,8 +170,6 @@ def _options(
     image_newline: str,
 ) -> Options:
     if budget is None and keep_ratio is None:
-        from adafv_transformers.patching import applied_options
-
         options = applied_options(model)
         if options is None:
             raise ValueError(

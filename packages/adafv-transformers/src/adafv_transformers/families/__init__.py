@@ -1,14 +1,21 @@
-"""The supported model families, in one table keyed by ``config.model_type``."""
+"""The supported model families, in one table keyed by ``config.model_type``.
+
+A family is one module holding one subclass of what the model is: :class:`Family` for any
+model, :class:`LlavaStyle` for a CLIP or SigLIP tower and a projector, :class:`AnyRes` for
+a LLaVA-style model that tiles its images. Adding one is that module and an entry below.
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
+from adafv_transformers.families.anyres import AnyRes
 from adafv_transformers.families.base import EncodedImages, Family
 from adafv_transformers.families.gemma3 import Gemma3
 from adafv_transformers.families.llava import Llava
 from adafv_transformers.families.llava_next import LlavaNext
 from adafv_transformers.families.llava_onevision import LlavaOnevision
+from adafv_transformers.families.llava_style import LlavaStyle
 from adafv_transformers.families.qwen2_vl import Qwen2VL, Qwen25VL
 
 FAMILIES: dict[str, Family] = {
@@ -30,4 +37,4 @@ def family_for(model: nn.Module) -> Family:
     return FAMILIES[model_type]
 
 
-__all__ = ["FAMILIES", "EncodedImages", "Family", "family_for"]
+__all__ = ["FAMILIES", "AnyRes", "EncodedImages", "Family", "LlavaStyle", "family_for"]

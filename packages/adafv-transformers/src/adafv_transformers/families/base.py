@@ -1,10 +1,12 @@
-"""What the pruning pipeline needs to know about a model family, and nothing more."""
+"""What the pruning pipeline needs to know about a model family, and nothing more: the
+``Family`` base class every family subclasses, and the images it hands the pipeline."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -36,47 +38,48 @@ class EncodedImages:
         return (~self.separators[image]).nonzero().squeeze(1)
 
 
-class Family(Protocol):
-    """One model family: how to encode its images and hand kept features back to it."""
+class Family(ABC):
+    """One model family: how to encode its images and hand kept features back to it.
 
-    name: str
-    model_types: tuple[str, ...]
+    Every family subclasses this, directly or through a base that says what it is
+    (``LlavaStyle``, ``AnyRes``), and is listed in ``FAMILIES`` under the
+    ``config.model_type`` values of its ``model_types``. The defaults below are what every
+    Transformers VLM supported so far shares; a family overrides only what differs, and must
+    define :meth:`encode`.
+    """
+
+    name: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]]
     # Inputs that the pruned call must not pass again: ``mm_encoder_outputs`` replaces them.
-    consumed_inputs: tuple[str, ...]
+    consumed_inputs: ClassVar[tuple[str, ...]]
 
     def image_token_id(self, model: nn.Module) -> int:
-        """The token id of the model's image placeholders."""
-        ...
+        """The token id of the model's image placeholders: the config's ``image_token_id``."""
+        return int(model.config.image_token_id)
 
+    @abstractmethod
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """Every image of ``inputs`` encoded once: features in placeholder order and saliency
         of the content tokens, from one pass of the tower."""
-        ...
 
     def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
-        """The ``mm_encoder_outputs`` that make the model use ``kept`` as its image features."""
-        ...
+        """The ``mm_encoder_outputs`` that make the model use ``kept`` as its image features:
+        by default its ``image`` encoder output, one tensor per image."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        return {"image": BaseModelOutputWithPooling(pooler_output=kept)}
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
         """Positions of the unpruned prompt, ``(..., B, L)``, when the model does not number
-        tokens one by one (M-RoPE); the pruned prompt keeps the kept tokens' columns. None:
-        contiguous positions over the pruned prompt, as the model computes by default."""
-        ...
+        tokens one by one (M-RoPE); the pruned prompt keeps the kept tokens' columns. None,
+        the default: contiguous positions over the pruned prompt, as the model computes."""
+        return None
 
 
-def feature_layer_index(feature_layer: int, num_layers: int) -> int:
-    """The encoder layer whose output is ``hidden_states[feature_layer]`` of a HF tower.
-
-    ``hidden_states[0]`` is the embedding output and ``hidden_states[i]`` the output of layer
-    ``i - 1``; ``-1`` is the last layer, ``-2`` (LLaVA's default) the one before.
-    """
-    position = feature_layer if feature_layer >= 0 else num_layers + 1 + feature_layer
-    if not 1 <= position <= num_layers:
-        raise ValueError(
-            f"vision_feature_layer={feature_layer} does not name the output of one of the "
-            f"tower's {num_layers} layers, so it has no attention to take saliency from"
-        )
-    return position - 1
+def base_model(model: nn.Module) -> nn.Module:
+    """The module that owns the vision tower (``model.model`` of a generation model)."""
+    inner = getattr(model, "model", None)
+    return inner if hasattr(inner, "vision_tower") or hasattr(inner, "visual") else model
 
 
 def refuse_videos(inputs: Mapping[str, Any]) -> None:

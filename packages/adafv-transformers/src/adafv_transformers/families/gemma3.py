@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages, refuse_videos
-from adafv_transformers.families.llava import Llava, attention_probe, base_model
+from adafv_transformers.families.base import EncodedImages, base_model, refuse_videos
+from adafv_transformers.families.llava_style import LlavaStyle, attention_probe
 
 
 def pooled_saliency(projector: nn.Module, per_patch: torch.Tensor) -> torch.Tensor:
@@ -37,12 +37,13 @@ def pooled_saliency(projector: nn.Module, per_patch: torch.Tensor) -> torch.Tens
     return projector.avg_pool(grid).flatten(1)
 
 
-class Gemma3(Llava):
+class Gemma3(LlavaStyle):
     """Gemma 3: SigLIP without [CLS], 4 x 4 average-pooled tokens (ADAFV-R18)."""
 
     name = "Gemma 3"
     model_types = ("gemma3",)
     consumed_inputs = ("pixel_values",)
+    tower_has_cls = False
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The model's own image features, and the received attention at the tower's last
@@ -51,7 +52,8 @@ class Gemma3(Llava):
         base = base_model(model)
         with attention_probe(base.vision_tower, -1) as probe:
             out = base.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True)
-        saliency = pooled_saliency(base.multi_modal_projector, probe.received_attention())
+        # Every patch is a token of the projector's input: the ``full`` strategy.
+        saliency = pooled_saliency(base.multi_modal_projector, self.crop_saliency(probe, "full"))
         return EncodedImages(features=list(out.pooler_output), saliency=list(saliency))
 
     def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:

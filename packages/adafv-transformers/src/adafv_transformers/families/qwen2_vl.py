@@ -27,12 +27,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages, refuse_videos
-from adafv_transformers.families.llava import Llava, base_model
+from adafv_transformers.families.base import EncodedImages, Family, base_model, refuse_videos
 from adafv_transformers.saliency import AttentionInputs, received_attention
 
 
-def patch_saliency(attention: nn.Module, inputs: AttentionInputs) -> torch.Tensor:
+def received_attention_within_images(attention: nn.Module, inputs: AttentionInputs) -> torch.Tensor:
     """``(patches,)`` attention received per patch, within each image (ADAFV-R18), in the
     order the block sees the patches."""
     rotary = importlib.import_module(type(attention).__module__).apply_rotary_pos_emb_vision
@@ -55,7 +54,7 @@ def patch_saliency(attention: nn.Module, inputs: AttentionInputs) -> torch.Tenso
     )
 
 
-class Qwen2VL(Llava):
+class Qwen2VL(Family):
     """Qwen2-VL: 2 x 2 merged patches, received-attention saliency, M-RoPE positions."""
 
     name = "Qwen2-VL"
@@ -76,7 +75,8 @@ class Qwen2VL(Llava):
                 pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
             )
         merge = visual.spatial_merge_size**2
-        saliency = patch_saliency(attention, captured).view(-1, merge).mean(dim=1)
+        saliency = received_attention_within_images(attention, captured)
+        saliency = saliency.view(-1, merge).mean(dim=1)
         saliency = self.merger_order(visual, grid, saliency)
         sizes = [int(f.shape[0]) for f in out.pooler_output]
         return EncodedImages(features=list(out.pooler_output), saliency=list(saliency.split(sizes)))
