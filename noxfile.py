@@ -479,6 +479,15 @@ def demo(session: nox.Session) -> None:
     session.run("adafv-transformers", "demo", *session.posargs)
 
 
+def _benchmark(session: nox.Session, script: str, name: str, posargs: bool = False) -> None:
+    """Run a benchmark script; its JSON goes to ``build/bench/<name>.json`` (which
+    ``docs/measured.py update`` reads), the session's arguments to it when ``posargs``."""
+    out = ROOT / "build" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    extra = session.posargs if posargs else ()
+    session.run("python", script, "--json", str(out / f"{name}.json"), *extra)
+
+
 @nox.session(default=False, reuse_venv=True)
 @_locked("sglang")
 def sglang_bench(session: nox.Session) -> None:
@@ -489,15 +498,7 @@ def sglang_bench(session: nox.Session) -> None:
     ``packages/adafv-sglang/benchmarks/bench_sglang.py`` in an SGLang CUDA environment).
     """
     _sglang_cpu_env(session)
-    out = ROOT / "build" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python",
-        "packages/adafv-sglang/benchmarks/bench_sglang.py",
-        "--json",
-        str(out / "sglang.json"),
-        *session.posargs,
-    )
+    _benchmark(session, "packages/adafv-sglang/benchmarks/bench_sglang.py", "sglang", True)
 
 
 @nox.session(default=False)
@@ -517,27 +518,9 @@ def bench(session: nox.Session) -> None:
         "-e",
         "./packages/adafv-llamacpp[llama-cpp,fixtures]",
     )
-    out = ROOT / "build" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    session.run(
-        "python",
-        "packages/adafv/benchmarks/bench_select.py",
-        "--json",
-        str(out / "select.json"),
-        *session.posargs,
-    )
-    session.run(
-        "python",
-        "packages/adafv-transformers/benchmarks/bench_e2e.py",
-        "--json",
-        str(out / "e2e.json"),
-    )
-    session.run(
-        "python",
-        "packages/adafv-llamacpp/benchmarks/bench_llamacpp.py",
-        "--json",
-        str(out / "llamacpp.json"),
-    )
+    _benchmark(session, "packages/adafv/benchmarks/bench_select.py", "select", True)
+    _benchmark(session, "packages/adafv-transformers/benchmarks/bench_e2e.py", "e2e")
+    _benchmark(session, "packages/adafv-llamacpp/benchmarks/bench_llamacpp.py", "llamacpp")
 
 
 def _newest_run(session: nox.Session, *nox_args: str) -> tuple[dict, list[dict]]:

@@ -7,7 +7,7 @@ imports torch.
 
 from __future__ import annotations
 
-from adafv_conformance.protocol import Backend, Unsupported, pad_images
+from adafv_conformance.protocol import Backend, Unsupported, model_outputs, pad_images
 from adafv_conformance.runner import Report, Result, check_case, pytest_params, run
 from adafv_conformance.suite import Case, Suite, load_suite
 
@@ -22,6 +22,7 @@ __all__ = [
     "Unsupported",
     "check_case",
     "load_suite",
+    "model_outputs",
     "pad_images",
     "pytest_params",
     "run",

@@ -51,3 +51,27 @@ def pad_images(rows: list[np.ndarray], value: float) -> np.ndarray:
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out
+
+
+def model_outputs(
+    images: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    prompts: list[tuple[np.ndarray, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """A ``"model"`` case's outputs, laid out as its fixture stores them.
+
+    ``images``: per image, in prompt order, its ``(saliency, t2i_log, kept indices)``;
+    ``prompts``: per prompt, its pruned token ids and the logits of its prefill. Images are
+    padded by ``pad_images``; ids are left-padded with ``-1`` to the longest prompt, as the
+    fixtures' batches are; the logits of all prompts are concatenated.
+    """
+    longest = max(len(ids) for ids, _ in prompts)
+    pruned_ids = np.full((len(prompts), longest), -1, dtype=np.int64)
+    for row, (ids, _) in enumerate(prompts):
+        pruned_ids[row, longest - len(ids) :] = ids
+    return {
+        "saliency": pad_images([saliency for saliency, _, _ in images], -np.inf),
+        "t2i_log": pad_images([t2i_log for _, t2i_log, _ in images], -np.inf),
+        "indices": pad_images([np.asarray(kept, np.int64) for _, _, kept in images], -1),
+        "pruned_input_ids": pruned_ids,
+        "logits": np.concatenate([logits for _, logits in prompts]),
+    }

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from adafv_conformance import Unsupported, pad_images
+from adafv_conformance import Unsupported, model_outputs
 from adafv_llamacpp.layout import CLS_LAST
 
 # The Llava15ChatHandler's template without its roles: the case's prompt, as written.
@@ -125,18 +125,10 @@ class LlamaCppBackend:
         ):
             if not np.array_equal(row["text_ids"], _text_ids(want_ids[valid], config)):
                 raise AssertionError("llama.cpp tokenised the prompt into other ids")
-        selections = [image for row in rows for image in row["images"]]
-        longest = max(len(row["ids"]) for row in rows)
-        pruned_ids = np.full((len(rows), longest), -1, dtype=np.int64)
-        for i, row in enumerate(rows):  # left-padded, as the fixture's batches are
-            pruned_ids[i, longest - len(row["ids"]) :] = row["ids"]
-        return {
-            "saliency": pad_images([s.saliency for s in selections], -np.inf),
-            "t2i_log": pad_images([s.t2i_log for s in selections], -np.inf),
-            "indices": pad_images([s.kept.astype(np.int64) for s in selections], -1),
-            "pruned_input_ids": pruned_ids,
-            "logits": np.concatenate([row["logits"] for row in rows]),
-        }
+        return model_outputs(
+            [(s.saliency, s.t2i_log, s.kept) for row in rows for s in row["images"]],
+            [(row["ids"], row["logits"]) for row in rows],
+        )
 
     def _run_row(
         self, prompt: str, urls: list[str], params: dict, device: str, config: dict

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adafv_conformance import Unsupported, pad_images
+from adafv_conformance import Unsupported, model_outputs
 from adafv_sglang import llava_next, qwen_selection, selection
 from adafv_sglang.configs import (
     image_token_id,
@@ -99,18 +99,10 @@ class SGLangBackend(TransformersBackend):
                         model, processor, ids[valid.astype(bool)], paths, options, device
                     )
                 )
-        reports = [report for row in rows for report in row["reports"]]
-        longest = max(len(row["ids"]) for row in rows)
-        pruned = np.full((len(rows), longest), -1, dtype=np.int64)
-        for i, row in enumerate(rows):  # left-padded, as the fixture's batches are
-            pruned[i, longest - len(row["ids"]) :] = row["ids"]
-        return {
-            "saliency": pad_images([r["saliency"] for r in reports], -np.inf),
-            "t2i_log": pad_images([r["t2i_log"] for r in reports], -np.inf),
-            "indices": pad_images([r["kept"] for r in reports], -1),
-            "pruned_input_ids": pruned,
-            "logits": np.concatenate([row["logits"] for row in rows]),
-        }
+        return model_outputs(
+            [(r["saliency"], r["t2i_log"], r["kept"]) for row in rows for r in row["reports"]],
+            [(row["ids"], row["logits"]) for row in rows],
+        )
 
     def _run_prompt(
         self,
