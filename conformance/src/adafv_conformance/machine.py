@@ -4,9 +4,11 @@ the benchmarks' JSON, which the docs render as "measured on ..."."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -29,3 +31,10 @@ def describe(**extra: Any) -> dict[str, Any]:
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name()
     return {**info, **extra}
+
+
+def write_benchmark(path: str | Path, benchmark: str, results: list, **extra: Any) -> None:
+    """A benchmark's JSON, as ``docs/measured.py`` reads it: its name, where and when it ran
+    (``describe(**extra)``) and its results."""
+    record = {"benchmark": benchmark, "machine": describe(**extra), "results": results}
+    Path(path).write_text(json.dumps(record, indent=2))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import json
 import os
 import tempfile
 import time
@@ -254,17 +253,17 @@ def main() -> None:
             results.append(bench(name, model, mmproj, args.rounds, args.threads))
     import llama_cpp
 
-    from adafv_conformance.machine import describe
+    from adafv_conformance.machine import write_benchmark
 
-    machine = describe(
+    write_benchmark(
+        args.json,
+        "llamacpp",
+        results,
         llama_cpp_python=llama_cpp.__version__,
         sizes=args.sizes,
         # llama-cpp-python's defaults: decode on half the cores, prompts on all of them
         llama_threads=args.threads or max(os.cpu_count() // 2, 1),
         llama_batch_threads=os.cpu_count(),
-    )
-    Path(args.json).write_text(
-        json.dumps({"benchmark": "llamacpp", "machine": machine, "results": results}, indent=2)
     )
     for res in results:
         print_table(

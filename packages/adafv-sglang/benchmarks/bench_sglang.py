@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -183,11 +182,9 @@ def main() -> None:
         for geometry in args.geometry or list(GEOMETRIES):
             console.log(f"{geometry}, {sizes} sizes, on {device}")
             results.append(bench(geometry, sizes, device, concurrencies, args.rounds, Path(work)))
-    from adafv_conformance.machine import describe
+    from adafv_conformance.machine import write_benchmark
 
-    machine = describe()
-    with open(args.json, "w") as f:
-        json.dump({"benchmark": "sglang", "machine": machine, "results": results}, f, indent=2)
+    write_benchmark(args.json, "sglang", results)
     for res in results:
         print_table(
             f"SGLang, {res['geometry']} ({res['sizes']} sizes) on {res['device']}, "

@@ -21,7 +21,6 @@ are reported.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 
 import torch
@@ -142,11 +141,9 @@ def main() -> None:
         for geometry in args.geometry or list(GEOMETRIES):
             console.log(f"{geometry} geometry on {device}")
             results.append(bench(geometry, device, args.rounds))
-    from adafv_conformance.machine import describe
+    from adafv_conformance.machine import write_benchmark
 
-    machine = describe()
-    with open(args.json, "w") as f:
-        json.dump({"benchmark": "e2e", "machine": machine, "results": results}, f, indent=2)
+    write_benchmark(args.json, "e2e", results)
     for res in results:
         print_table(
             f"{res['geometry']} geometry ({res['image_tokens']} image tokens), "

@@ -16,7 +16,6 @@ Results go to JSON (``--json``) and to a table on the terminal.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from collections.abc import Callable
 
@@ -27,7 +26,7 @@ from rich.console import Console
 import adafv
 from adafv.timing import interleaved, medians, print_table, wall_clock
 from adafv_conformance.authors import authors_select
-from adafv_conformance.machine import describe
+from adafv_conformance.machine import write_benchmark
 
 SHAPES = {
     # name: (N visual tokens, d, M text tokens, budget), real sizes of the models named
@@ -110,9 +109,8 @@ def main() -> None:
             for dtype in dtypes:
                 console.log(f"{name} on {device} ({dtype})")
                 results.append({"name": name, **bench_shape(name, device, args.rounds, dtype)})
-    machine = describe(processor=platform.processor() or platform.machine(), numpy=np.__version__)
-    with open(args.json, "w") as f:
-        json.dump({"benchmark": "select", "machine": machine, "results": results}, f, indent=2)
+    processor = platform.processor() or platform.machine()
+    write_benchmark(args.json, "select", results, processor=processor, numpy=np.__version__)
 
     rows = []
     for r in results:
