@@ -31,6 +31,6 @@ def annotate_items(output: Any, request_obj: Any) -> Any:
     return output
 
 
-def pruned(items: list[Any]) -> bool:
+def any_pruned(items: list[Any]) -> bool:
     """Whether any of ``items`` carries AdaFV options."""
     return any(from_plain(i.model_specific_data.get(OPTIONS_KEY)) for i in items)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adafv_sglang.configs import is_qwen_vl
-from adafv_sglang.hooks import options_of_request, pruned
+from adafv_sglang.hooks import any_pruned, options_of_request
 from adafv_sglang.qwen import selection
 from adafv_sglang.qwen.positions import KEPT, place
 from adafv_sglang.qwen.prompt import prune_prompt
@@ -46,7 +46,7 @@ async def process_mm_data_async(
 def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
     """SGLang's Qwen-VL encoder step: the kept rows, their positions recorded for
     ``prepare_mm_inputs``."""
-    if not (is_qwen_vl(self.config) and pruned(items)):
+    if not (is_qwen_vl(self.config) and any_pruned(items)):
         return original(self, items)
     return selection.image_features(
         self.visual,
@@ -70,8 +70,8 @@ def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
     extend_lens = list(batch.extend_seq_lens_cpu or [])
     result = original(*args, **kwargs)
     positions = getattr(batch, "mrope_positions", None)
-    pruned = [mm for mm in requests if mm is not None and pruned(mm.mm_items)]
-    if positions is not None and pruned and model is not None and is_qwen_vl(model.config):
+    with_options = [mm for mm in requests if mm is not None and any_pruned(mm.mm_items)]
+    if positions is not None and with_options and model is not None and is_qwen_vl(model.config):
         place(positions, requests, prefix_lens, extend_lens, model.get_image_feature)
     return result
 
