@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import nox
+import tomllib
 
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
@@ -53,16 +54,11 @@ REPORTS = (NEWEST if RESOLVE == "newest" else ROOT / "build") / "conformance"
 CORE = ("-e", "./packages/adafv[torch]", "-e", "./conformance")
 TRANSFORMERS = ("-e", "./packages/adafv-transformers", "pillow")
 TEST_TOOLS = ("pytest", "hypothesis")
-# Every package's source tree: the public API the docs' reference is rendered from.
-SOURCES = (
-    "packages/adafv/src",
-    "packages/adafv-transformers/src",
-    "packages/adafv-llamacpp/src",
-    "packages/adafv-sglang/src",
-    "packages/adafv-eval/src",
-    "packages/_template/src",
-    "conformance/src",
-)
+# The repository's packages (``packages.toml``): their sources are the public API the docs'
+# reference and docstring check read, their test trees cite the spec's rules.
+PACKAGES = tomllib.loads((ROOT / "packages.toml").read_text())
+SOURCES = tuple(f"{entry['path']}/src" for entry in PACKAGES.values())
+TEST_TREES = tuple(f"{entry['path']}/tests" for entry in PACKAGES.values())
 # Both ends of adafv-transformers' supported range (adafv_transformers.compat).
 TRANSFORMERS_VERSIONS = ["5.19.0", "5.23.0"]
 NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
@@ -70,11 +66,13 @@ NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
 
 class Backend(NamedTuple):
     """A conformance backend: ``target`` (module:attr) runs the ``fixtures`` suite after
-    ``packages`` are installed beside the conformance package, from ``locks/<lock>.txt``."""
+    ``packages`` are installed beside the conformance package, from ``locks/<lock>.txt``;
+    ``packages`` is a function of the session where an environment takes more than one
+    ``pip install``."""
 
     target: str
     fixtures: str
-    packages: tuple[str, ...]
+    packages: tuple[str, ...] | Callable[[nox.Session], None]
     lock: str
 
 
@@ -84,7 +82,7 @@ CONFORMANCE_BACKENDS = {
         target="adafv.conformance_backends:numpy_backend",
         fixtures="conformance/fixtures/core",
         packages=("-e", "./packages/adafv"),  # numpy only: proves the core needs no torch
-        lock="core",
+        lock="numpy",
     ),
     "torch": Backend(
         target="adafv.conformance_backends:torch_backend",
@@ -109,6 +107,13 @@ CONFORMANCE_BACKENDS = {
         fixtures="conformance/fixtures/models",
         packages=("-e", "./packages/adafv", "-e", "./packages/adafv-llamacpp[llama-cpp,fixtures]"),
         lock="llamacpp",
+    ),
+    # The model suite through the SGLang plugin's serving path, in SGLang's CPU environment.
+    "sglang": Backend(
+        target="adafv_sglang.conformance_backend:backend",
+        fixtures="conformance/fixtures/models",
+        packages=lambda session: _sglang_cpu_env(session),
+        lock="sglang",
     ),
 }
 DEVICES = ["cpu", "cuda"]
@@ -189,7 +194,7 @@ def _record(session: nox.Session) -> None:
     """Write what the session installed to ``build/newest/installed/<session>.json``."""
     packages = _frozen("python", session.run_install)
     record = {"session": session.name, "lock": _LOCK_OF[session.name], "packages": packages}
-    slug = re.sub(r"[^A-Za-z0-9.=-]+", "-", session.name).strip("-")
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", session.name).strip("-")
     (NEWEST / "installed").mkdir(parents=True, exist_ok=True)
     (NEWEST / "installed" / f"{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
 
@@ -299,20 +304,11 @@ def sglang_tests(session: nox.Session) -> None:
 
     SGLang pins a CUDA torch and CUDA-only packages, so the environment is built from
     ``packages/adafv-sglang/cpu-env`` (``_sglang_cpu_env``), and kept between runs, as it is
-    large (about 2 GB). Then the model-level conformance suite through the
-    plugin's SGLang path, on cpu and cuda, in the same environment: its reports
-    (``build/conformance/sglang-<device>.json``) join the ``matrix``.
+    large (about 2 GB). Its conformance cell is ``conformance(sglang-cpu)``.
     """
     _sglang_cpu_env(session)
     _install(session, *TEST_TOOLS)
     session.run("pytest", "packages/adafv-sglang/tests", *session.posargs)
-    _run_conformance(
-        session,
-        "adafv_sglang.conformance_backend:backend",
-        "conformance/fixtures/models",
-        DEVICES,
-        REPORTS / "sglang.json",  # one report per device: sglang-cpu.json, sglang-cuda.json
-    )
 
 
 def _eval_cpu_env(session: nox.Session) -> None:
@@ -386,20 +382,23 @@ def evaluation(session: nox.Session) -> None:
 )
 @_locked(lambda backend, device: CONFORMANCE_BACKENDS[backend].lock)
 def conformance(session: nox.Session, backend: str, device: str) -> None:
-    """Run a golden-tensor suite on one backend and device; a missing device is a skip.
+    """One backend on one device through its golden-tensor suite; no device is a skip.
 
     Writes ``build/conformance/<backend>-<device>.json`` for the ``matrix`` session.
     """
     if device == "cuda" and not _cuda_visible():
         session.skip("no CUDA device on this machine: nothing to install or run")
     chosen = CONFORMANCE_BACKENDS[backend]
-    _install(session, "-e", "./conformance", *chosen.packages)
+    if callable(chosen.packages):
+        chosen.packages(session)
+    else:
+        _install(session, "-e", "./conformance", *chosen.packages)
     report = REPORTS / f"{backend}-{device}.json"
     _run_conformance(session, chosen.target, chosen.fixtures, [device], report)
 
 
 @nox.session(tags=["cpu", "conformance"])
-@_locked("core")
+@_locked("numpy")
 def matrix(session: nox.Session) -> None:
     """Print the backend x device x cases-passed matrix from every conformance report."""
     _install(session, "-e", "./conformance")
@@ -416,18 +415,7 @@ def fixtures(session: nox.Session) -> None:
     # The model comparison refuses a reference with a realistic bug, not only noise.
     session.run("pytest", "conformance/tests/test_provenance.py")
     # Both suites: ids, kinds, citations and hashes; every rule cited by a case or a test.
-    tests_dirs = [
-        arg
-        for tests in (
-            "packages/adafv/tests",
-            "conformance/tests",
-            "packages/adafv-transformers/tests",
-            "packages/adafv-llamacpp/tests",
-            "packages/adafv-sglang/tests",
-            "packages/adafv-eval/tests",
-        )
-        for arg in ("--tests-dir", tests)
-    ]
+    tests_dirs = [arg for tests in TEST_TREES for arg in ("--tests-dir", tests)]
     for suite in ("conformance/fixtures/core", "conformance/fixtures/models"):
         session.run("python", "-m", "adafv_conformance", "--fixtures", suite, "lint", *tests_dirs)
 
@@ -435,9 +423,12 @@ def fixtures(session: nox.Session) -> None:
 @nox.session(tags=["cpu"])
 @_locked("docs")
 def docs(session: nox.Session) -> None:
-    """The documentation site, built offline into ``build/site``; fails on a public API
-    without a docstring, a measured figure that is not the one its JSON holds, a broken link
-    or anchor, or a page missing from the navigation (``mkdocs build --strict``)."""
+    """The documentation site, built offline into ``build/site``.
+
+    Fails on a public API without a docstring, a measured figure that is not the one its
+    JSON holds, a broken link or anchor, or a page missing from the navigation (``mkdocs
+    build --strict``).
+    """
     _install(
         session,
         *CORE,
@@ -458,11 +449,13 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(tags=["cpu"])
-@_locked("core")
+@_locked("numpy")
 def template(session: nox.Session) -> None:
-    """``packages/_template``, the skeleton a new integration is copied from: installed, and
-    its conformance tests run (every case skips as not ported), so it keeps working as the
-    suite changes."""
+    """The skeleton a new integration is copied from, installed and tested.
+
+    ``packages/_template``'s conformance tests run (every case skips as not ported), so it
+    keeps working as the suite changes.
+    """
     template = ("-e", "./packages/_template")
     _install(session, "-e", "./packages/adafv", "-e", "./conformance", *template, *TEST_TOOLS)
     session.run("pytest", "packages/_template/tests", *session.posargs)
@@ -483,10 +476,12 @@ def demo(session: nox.Session) -> None:
 @nox.session(default=False, reuse_venv=True)
 @_locked("sglang")
 def sglang_bench(session: nox.Session) -> None:
-    """SGLang serving with the plugin, full vs AdaFV at a 90% and a 95% reduction: time to
-    first token and requests per second at several concurrencies, through SGLang's CPU
-    engine on random-weight LLaVA-1.5 and LLaVA-NeXT models (on a GPU machine, run
-    ``packages/adafv-sglang/benchmarks/bench_sglang.py`` in an SGLang CUDA environment)."""
+    """SGLang serving with the plugin, full vs AdaFV at a 90% and a 95% reduction.
+
+    Time to first token and requests per second at several concurrencies, through SGLang's
+    CPU engine on random-weight LLaVA-1.5 and LLaVA-NeXT models (on a GPU machine, run
+    ``packages/adafv-sglang/benchmarks/bench_sglang.py`` in an SGLang CUDA environment).
+    """
     _sglang_cpu_env(session)
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
@@ -502,9 +497,12 @@ def sglang_bench(session: nox.Session) -> None:
 @nox.session(default=False)
 @_locked("bench")
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ``select`` against the authors' procedure and the matrix-product floor;
-    prefill and decode of LLaVA-1.5- and LLaVA-NeXT-shaped models in Transformers, full vs
-    AdaFV; llama.cpp's LLaVA-1.5 handler, stock vs AdaFV, in F16 and Q4_K_M."""
+    """Benchmarks of the selection, Transformers and llama.cpp, written to ``build/bench``.
+
+    ``select`` against the authors' procedure and the matrix-product floor; prefill and
+    decode of LLaVA-1.5- and LLaVA-NeXT-shaped models in Transformers, full vs AdaFV;
+    llama.cpp's LLaVA-1.5 handler, stock vs AdaFV, in F16 and Q4_K_M.
+    """
     _install(
         session,
         *CORE,
@@ -534,7 +532,6 @@ def bench(session: nox.Session) -> None:
         "--json",
         str(out / "llamacpp.json"),
     )
-    session.log(json.dumps(json.loads((out / "select.json").read_text())["machine"]))
 
 
 def _newest_run(session: nox.Session, *nox_args: str) -> tuple[dict, list[dict]]:
@@ -584,6 +581,23 @@ def _write_lock(name: str, packages: dict[str, str], sessions: list[str]) -> Non
     (LOCKS / f"{name}.txt").write_text(header + pins)
 
 
+def _merge(installed: list[dict]) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Per lock name, every package and version its sessions installed, and those sessions;
+    ValueError where two sessions of one lock resolved a package differently."""
+    locks: dict[str, dict[str, str]] = {}
+    users: dict[str, list[str]] = {}
+    for record in installed:
+        merged = locks.setdefault(record["lock"], {})
+        users.setdefault(record["lock"], []).append(record["session"])
+        for name, version in record["packages"].items():
+            if merged.setdefault(name, version) != version:
+                raise ValueError(
+                    f"lock {record['lock']}: {record['session']} installed {name} {version}, "
+                    f"another of {users[record['lock']]} {merged[name]}; give it its own lock"
+                )
+    return locks, users
+
+
 @nox.session(python=False, default=False)
 def lock(session: nox.Session) -> None:
     """Resolve every session's environment from the newest releases and rewrite ``locks/``.
@@ -599,17 +613,10 @@ def lock(session: nox.Session) -> None:
     failed = sorted(name for name, result in results.items() if result == "failed")
     if failed:
         session.error(f"these environments did not install: {', '.join(failed)}")
-    locks: dict[str, dict[str, str]] = {}
-    users: dict[str, list[str]] = {}
-    for record in installed:
-        merged = locks.setdefault(record["lock"], {})
-        users.setdefault(record["lock"], []).append(record["session"])
-        for name, version in record["packages"].items():
-            if merged.setdefault(name, version) != version:
-                session.error(
-                    f"lock {record['lock']}: {record['session']} installed {name} {version}, "
-                    f"another of {users[record['lock']]} {merged[name]}; give it its own lock"
-                )
+    try:
+        locks, users = _merge(installed)
+    except ValueError as err:
+        session.error(str(err))
     venv = NEWEST / "nox-venv"
     session.run(sys.executable, "-m", "venv", str(venv), external=True)
     session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "nox", external=True)

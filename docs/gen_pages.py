@@ -15,15 +15,15 @@ import re
 from pathlib import Path
 
 import mkdocs_gen_files
+import tomllib
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = {  # import name -> source root
-    "adafv": ROOT / "packages" / "adafv" / "src",
-    "adafv_transformers": ROOT / "packages" / "adafv-transformers" / "src",
-    "adafv_llamacpp": ROOT / "packages" / "adafv-llamacpp" / "src",
-    "adafv_sglang": ROOT / "packages" / "adafv-sglang" / "src",
-    "adafv_eval": ROOT / "packages" / "adafv-eval" / "src",
-    "adafv_conformance": ROOT / "conformance" / "src",
+# The packages whose API the site documents, from the repository's one table of packages:
+# import name -> source root.
+PACKAGES = {
+    entry["import"]: ROOT / entry["path"] / "src"
+    for entry in tomllib.loads((ROOT / "packages.toml").read_text()).values()
+    if entry["reference"]
 }
 DEMO = ROOT / "build" / "demo" / "adafv-demo.png"
 
@@ -69,6 +69,20 @@ def conformance_page() -> str:
     return re.sub(r"\[(?P<text>[^\]]+)\]\(src/(?P<module>[\w/]+)\.py\)", to_reference, text)
 
 
+def check_reference_paths() -> None:
+    """mkdocstrings finds the documented modules through ``mkdocs.yml``'s handler paths: they
+    must be exactly the documented packages' sources, or a page renders another tree."""
+    handler = mkdocs_gen_files.config["plugins"]["mkdocstrings"].config["handlers"]["python"]
+    configured = sorted(str((ROOT / path).resolve()) for path in handler["paths"])
+    expected = sorted(str(source.resolve()) for source in PACKAGES.values())
+    if configured != expected:
+        raise ValueError(
+            f"mkdocs.yml's mkdocstrings paths {configured} are not the sources of the packages "
+            f"packages.toml marks `reference`: {expected}"
+        )
+
+
+check_reference_paths()
 with mkdocs_gen_files.open("spec.md", "w") as page:
     page.write((ROOT / "spec" / "adafv-v1.md").read_text())
 with mkdocs_gen_files.open("conformance.md", "w") as page:
