@@ -129,6 +129,7 @@ class AdaFVChatHandler:
             self.options = previous
 
     def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
+        """The stock handler's call; ``selections`` then lists what each image kept."""
         self._llama = llama
         self.selections = []
         return super().__call__(llama=llama, **kwargs)
