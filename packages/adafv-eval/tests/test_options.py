@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adafv_eval.pruned import pruning_options
+import adafv
+from adafv_eval.pruned import AdaFVModel, pruning_options
 from adafv_eval.variants import FULL, Variant, variants
 from adafv_transformers import Options
 
@@ -49,3 +50,20 @@ def test_sweep_variants_start_with_the_full_model_once():
 def test_a_setting_asked_for_twice_is_refused():
     with pytest.raises(ValueError, match="K=64 is asked for twice"):
         variants([64, 64])
+
+
+def test_model_args_left_out_take_the_spec_defaults():
+    options = pruning_options(budget=64)
+    assert (options.guarantee, options.t2i_scale, options.image_newline) == (
+        adafv.DEFAULT_GUARANTEE,
+        adafv.DEFAULT_T2I_SCALE,
+        "keep",
+    )
+
+
+def test_an_options_object_and_model_args_are_refused_together():
+    class Model(AdaFVModel):
+        pass
+
+    with pytest.raises(TypeError, match=r"not both: got options=Options\(budget=32.*budget=64"):
+        Model(budget=64, adafv_options=Options(budget=32))

@@ -134,3 +134,29 @@ def test_no_torch_at_run_time(llm):
 
     chat(llm, [user_message(6)])
     assert "torch" not in sys.modules
+
+
+def test_handlers_are_real_subclasses_of_the_stock_handlers(gguf_pair, llm):
+    from llama_cpp.llama_chat_format import Llava15ChatHandler, Llava16ChatHandler
+
+    from adafv_llamacpp import AdaFVChatHandler, AdaFVLlava16ChatHandler, handler_class
+
+    handler = llm.chat_handler
+    assert type(handler) is AdaFVLlava15ChatHandler
+    assert isinstance(handler, AdaFVLlava15ChatHandler)
+    assert isinstance(handler, AdaFVChatHandler) and isinstance(handler, Llava15ChatHandler)
+    assert issubclass(AdaFVLlava16ChatHandler, Llava16ChatHandler)
+    assert handler_class("Llava15ChatHandler") is AdaFVLlava15ChatHandler
+    assert handler_class("Llava16ChatHandler") is AdaFVLlava16ChatHandler
+
+
+def test_an_options_object_or_loose_parameters_not_both(gguf_pair):  # ADAFV-R2
+    from adafv_llamacpp import Options
+
+    handler = _handler(gguf_pair, options=Options(keep_ratio=0.1, guarantee=0.5))
+    assert handler.options == Options(keep_ratio=0.1, guarantee=0.5)
+    assert _handler(gguf_pair, budget=64).options == Options(budget=64)
+    with pytest.raises(
+        TypeError, match=r"not both: got options=Options\(budget=64.*guarantee=0\.5"
+    ):
+        _handler(gguf_pair, options=Options(budget=64), guarantee=0.5)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
 from adafv_conformance.suite import MODEL_FIXTURES
-from adafv_sglang import anyres
-from adafv_sglang.llava_next import item_tokens
+from adafv_sglang.llava import anyres
+from adafv_sglang.llava.next import item_tokens
 
 CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 SIDES = st.integers(min_value=1, max_value=2000)
@@ -65,7 +65,7 @@ def test_an_image_takes_as_many_tokens_as_the_checkpoints_processor_gives_it(siz
 def test_too_few_crops_or_no_size_are_refused():
     from transformers import AutoConfig
 
-    from adafv_sglang.llava_next import crops, image_size
+    from adafv_sglang.llava.next import crops, image_size
 
     config = AutoConfig.from_pretrained(CHECKPOINT)
     with pytest.raises(ValueError, match=r"image_sizes=None: .* needs its \[\(height, width\)\]"):

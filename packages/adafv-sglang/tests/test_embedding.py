@@ -28,9 +28,9 @@ from sglang.srt.multimodal.processors.llava import LlavaImageProcessor
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from adafv_sglang.configs import image_token_id, tokens_per_image
+from adafv_sglang.llava.selection import image_features
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
-from adafv_sglang.selection import image_features
 from adafv_transformers.options import Options
 from conftest import CHECKPOINT
 

@@ -9,7 +9,7 @@ import torch
 from sglang.srt.layers.rotary_embedding.mrope import MRotaryEmbedding
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from adafv_sglang.mrope import kept_columns, pruned_positions
+from adafv_sglang.qwen.mrope import kept_columns, pruned_positions
 
 CASE = "qwen2-vl-single-k48"
 

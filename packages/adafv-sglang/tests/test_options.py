@@ -58,3 +58,11 @@ def test_bad_request_values_name_the_key_and_value(custom, message):
 def test_options_travel_as_plain_dicts():
     options = Options(budget=64, t2i_scale=50.0)
     assert from_plain(as_plain(options)) == options and from_plain(None) is None
+
+
+def test_request_options_are_the_core_options_with_the_spec_defaults():
+    import adafv
+
+    got = request_options({"adafv": {"budget": 32}}, None)
+    assert isinstance(got, adafv.Options)
+    assert (got.guarantee, got.t2i_scale) == (adafv.DEFAULT_GUARANTEE, adafv.DEFAULT_T2I_SCALE)

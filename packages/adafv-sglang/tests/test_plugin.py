@@ -20,9 +20,12 @@ from sglang.srt.managers.schedule_batch import (
 from transformers import AutoConfig
 
 from adafv_sglang import configs, hooks
+from adafv_sglang.llava import hooks as llava_hooks
 from adafv_sglang.placeholders import OPTIONS_KEY
-from adafv_sglang.plugin import TARGETS
+from adafv_sglang.plugin import hook_table
 from conftest import CHECKPOINT
+
+TARGETS = hook_table()
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +44,10 @@ def _resolve(pkgutil, target: str):
 
 
 def test_every_target_is_wrapped_by_sglangs_registry(loaded):
-    for target, name in TARGETS.items():
+    for target, function in TARGETS.items():
         wrapper = loaded[target]
         assert wrapper.__wrapped__ is not None, target  # HookRegistry keeps the original
-        assert wrapper is not getattr(hooks, name)
+        assert wrapper is not function
 
 
 def test_the_hooked_pad_input_ids_pads_k_per_image(loaded):
@@ -79,8 +82,8 @@ def test_other_models_keep_sglangs_own_code():
     assert not configs.is_llava_hf(next_config)  # served by the plugin's own class
     calls = []
     model = SimpleNamespace(config=next_config)
-    hooks.pad_input_ids(lambda *args: calls.append(args) or "original", model, "ids", "mm")
-    hooks.get_image_feature(lambda *args: calls.append(args) or "original", model, [])
+    llava_hooks.pad_input_ids(lambda *args: calls.append(args) or "original", model, "ids", "mm")
+    llava_hooks.get_image_feature(lambda *args: calls.append(args) or "original", model, [])
     assert [c[1:] for c in calls] == [("ids", "mm"), ([],)]
 
 
@@ -127,7 +130,7 @@ def test_sglang_resolves_llava_next_checkpoints_to_the_plugins_model(loaded):
     from sglang.srt.models.registry import ModelRegistry
     from sglang.srt.multimodal.processors.llava import LlavaMultimodalProcessor
 
-    from adafv_sglang.llava_next import ARCHITECTURE, LlavaNextForConditionalGeneration
+    from adafv_sglang.llava.next import ARCHITECTURE, LlavaNextForConditionalGeneration
 
     assert ModelRegistry.resolve_model_cls([ARCHITECTURE])[0] is LlavaNextForConditionalGeneration
     assert PROCESSOR_MAPPING[LlavaNextForConditionalGeneration] is LlavaMultimodalProcessor

@@ -17,7 +17,7 @@ CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_saliency_and_kept_tokens_equal_the_transformers_fixture(sglang_towers, name):
     # ADAFV-R1, ADAFV-R3, ADAFV-R5, ADAFV-R18
-    from adafv_sglang.qwen_selection import image_features
+    from adafv_sglang.qwen.selection import image_features
 
     item, pixels, model, expected = qwen_case_item(QWEN_CHECKPOINTS[name], CASES[name])
     reports = []

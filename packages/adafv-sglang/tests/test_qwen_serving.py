@@ -81,8 +81,8 @@ def _prefill(served, tower, cuts):
     from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
     from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
 
-    from adafv_sglang import qwen_selection
-    from adafv_sglang.qwen_positions import KeptPositions, place
+    from adafv_sglang.qwen import selection as qwen_selection
+    from adafv_sglang.qwen.positions import KeptPositions, place
 
     _, output, model, _, _ = served
     mm = MultimodalInputs.from_processor_output(output)

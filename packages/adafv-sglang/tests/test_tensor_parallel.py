@@ -29,8 +29,9 @@ def _rank(rank: int, port: int, case_id: str, results) -> None:
     from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
 
     from adafv_conformance.models.checkpoints import load_model
-    from adafv_sglang import llava_next, selection
     from adafv_sglang.cpu_runtime import init_parallel, publish_server_args
+    from adafv_sglang.llava import next as llava_next
+    from adafv_sglang.llava import selection
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
     from adafv_transformers.options import Options
@@ -97,7 +98,7 @@ QWEN_CASE = "qwen2-vl-single-k48"
 
 def _qwen_rank(rank: int, port: int, results) -> None:
     from adafv_sglang.cpu_runtime import qwen_tower
-    from adafv_sglang.qwen_selection import image_features
+    from adafv_sglang.qwen.selection import image_features
     from conftest import QWEN_CHECKPOINT, qwen_case_item
 
     tower = qwen_tower(QWEN_CHECKPOINT, tp_size=WORLD, rank=rank, port=port)

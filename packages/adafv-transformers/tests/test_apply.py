@@ -7,6 +7,7 @@ import torch
 import transformers
 
 import adafv_transformers
+from adafv.requirements import DependencyError
 from adafv_conformance.models.inputs import picture
 
 PROMPT = "USER: <image>\nWhat color is the circle? ASSISTANT:"
@@ -105,7 +106,7 @@ def test_unsupported_transformers_versions_are_refused(model, monkeypatch):
     import transformers
 
     monkeypatch.setattr(transformers, "__version__", "5.18.0")
-    with pytest.raises(RuntimeError, match=r"transformers 5\.18\.0 is not supported.*>=5\.19"):
+    with pytest.raises(DependencyError, match=r"transformers 5\.18\.0 is not supported.*>=5\.19"):
         adafv_transformers.apply(model, budget=16)
 
 

@@ -19,24 +19,39 @@ def select_image_tokens(
     visual: Any,
     text: Any,
     saliency: Any,
-    budget: int | None = None,
+    options: adafv.Options | int | None = None,
     *,
+    budget: int | None = None,
     keep_ratio: float | None = None,
-    guarantee: float = 0.25,
-    t2i_scale: float = 100.0,
+    guarantee: float | None = None,
+    t2i_scale: float | None = None,
 ) -> Any:
     """Indices of the rows of ``visual`` (``N x d``) AdaFV keeps, ascending (ADAFV-R10).
 
     ``visual``, ``text`` and ``saliency`` are numpy arrays or torch tensors, as
-    ``adafv.select`` takes them; ``budget`` or ``keep_ratio`` sets ``K``.
+    ``adafv.select`` takes them. ``options`` (an :class:`adafv.Options`, or the budget) or the
+    loose ``budget`` or ``keep_ratio`` set ``K``, not both; a loose parameter left at None
+    takes the spec's default. An integration with parameters of its own subclasses
+    :class:`adafv.Options` and passes its class to :func:`adafv.options_from`.
+
+    Raises:
+        TypeError: ``options`` and loose parameters are given together.
+        ValueError: a parameter or an input is invalid (ADAFV-R2).
     """
+    loose = {
+        "budget": budget,
+        "keep_ratio": keep_ratio,
+        "guarantee": guarantee,
+        "t2i_scale": t2i_scale,
+    }
+    options = adafv.options_from(options, loose)
     selection = adafv.select(
         visual,
         text,
         saliency,
-        budget,
-        keep_ratio=keep_ratio,
-        guarantee=guarantee,
-        t2i_scale=t2i_scale,
+        options.budget,
+        keep_ratio=options.keep_ratio,
+        guarantee=options.guarantee,
+        t2i_scale=options.t2i_scale,
     )
     return selection.indices[: int(selection.count)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import adafv
 from adafv_eval.compat import check_lmms_eval
 from adafv_eval.visual_tokens import VisualTokens
 from adafv_transformers import Options, apply
@@ -19,15 +20,16 @@ from adafv_transformers import Options, apply
 def pruning_options(
     budget: int | None = None,
     keep_ratio: float | None = None,
-    guarantee: float = 0.25,
-    t2i_scale: float = 100.0,
-    image_newline: str = "keep",
+    guarantee: float | None = None,
+    t2i_scale: float | None = None,
+    image_newline: str | None = None,
 ) -> Options | None:
     """The AdaFV options of ``--model_args``; None for the full model.
 
     ``budget=0`` or neither ``budget`` nor ``keep_ratio`` means the full model, so a sweep
     can name its baseline as one more budget. Everything else is checked as
-    ``adafv_transformers.apply`` checks it (ADAFV-R2, R3), before any weights are loaded.
+    ``adafv_transformers.apply`` checks it (ADAFV-R2, R3), before any weights are loaded; a
+    parameter left at None takes :class:`adafv_transformers.Options`' default (the spec's).
     """
     if budget == 0 and not isinstance(budget, bool):
         if keep_ratio is not None:
@@ -35,16 +37,20 @@ def pruning_options(
                 f"budget=0 (the full model) and keep_ratio={keep_ratio!r} contradict each other"
             )
         budget = None
+    others = {"guarantee": guarantee, "t2i_scale": t2i_scale, "image_newline": image_newline}
     if budget is None and keep_ratio is None:
         # The full model uses none of the others, but a bad one is still an error: check
         # them as Options does, with a budget standing in.
-        Options(budget=1, guarantee=guarantee, t2i_scale=t2i_scale, image_newline=image_newline)
+        adafv.options_from(1, others, Options)
         return None
-    return Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
+    return adafv.options_from(None, {"budget": budget, "keep_ratio": keep_ratio, **others}, Options)
 
 
 class AdaFVModel:
     """Mixin for an lmms-eval model class: AdaFV on the model it loads.
+
+    AdaFV's model args are those of :func:`pruning_options` (``--model_args budget=64,...``);
+    a Python caller may pass ``adafv_options=Options(...)`` instead, not both.
 
     Attributes:
         adafv_options: the options applied, or None for the full model.
@@ -59,23 +65,28 @@ class AdaFVModel:
         self,
         budget: int | None = None,
         keep_ratio: float | None = None,
-        guarantee: float = 0.25,
-        t2i_scale: float = 100.0,
-        image_newline: str = "keep",
+        guarantee: float | None = None,
+        t2i_scale: float | None = None,
+        image_newline: str | None = None,
+        *,
+        adafv_options: Options | None = None,
         **model_args: Any,
     ) -> None:
         check_lmms_eval()
-        options = pruning_options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
+        loose = {
+            "budget": budget,
+            "keep_ratio": keep_ratio,
+            "guarantee": guarantee,
+            "t2i_scale": t2i_scale,
+            "image_newline": image_newline,
+        }
+        if adafv_options is None:
+            options = pruning_options(**loose)
+        else:
+            options = adafv.options_from(adafv_options, loose, Options)
         super().__init__(**model_args)
         model = self.model
         if options is not None:
-            apply(
-                model,
-                options.budget,
-                keep_ratio=options.keep_ratio,
-                guarantee=options.guarantee,
-                t2i_scale=options.t2i_scale,
-                image_newline=options.image_newline,
-            )
+            apply(model, options)
         self.adafv_options = options
         self.visual_tokens = VisualTokens(model)

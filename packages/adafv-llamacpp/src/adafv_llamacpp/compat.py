@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from packaging.specifiers import SpecifierSet
 
+from adafv.requirements import OptionalDependency
+
 # The vision-graph layout (adafv_llamacpp.layout) is verified for this range.
-SUPPORTED_LLAMA_CPP = SpecifierSet(">=0.3.36,<0.3.37")
+LLAMA_CPP = OptionalDependency(
+    distribution="llama-cpp-python",
+    supported=SpecifierSet(">=0.3.36,<0.3.37"),
+    user="adafv-llamacpp",
+    install_hint="pip install 'adafv-llamacpp[llama-cpp]'",
+    module="llama_cpp",
+)
+SUPPORTED_LLAMA_CPP = LLAMA_CPP.supported
 
 
 def check_llama_cpp() -> str:
-    """Return the installed llama-cpp-python version; raise if it is missing or unsupported."""
-    try:
-        import llama_cpp
-    except ImportError as err:
-        raise ImportError(
-            "adafv_llamacpp needs llama-cpp-python: pip install 'adafv-llamacpp[llama-cpp]'"
-        ) from err
-    if not SUPPORTED_LLAMA_CPP.contains(llama_cpp.__version__):
-        raise RuntimeError(
-            f"llama-cpp-python {llama_cpp.__version__} is not supported by adafv_llamacpp; "
-            f"supported: {SUPPORTED_LLAMA_CPP}"
-        )
-    return llama_cpp.__version__
+    """Return the installed llama-cpp-python version.
+
+    Raises:
+        adafv.requirements.DependencyError: llama-cpp-python is missing or unsupported.
+    """
+    return LLAMA_CPP.check()

@@ -77,7 +77,7 @@ class LlamaCppBackend:
 
     @staticmethod
     def _layout() -> Any:
-        from adafv_llamacpp.handler import handler_class
+        from adafv_llamacpp import handler_class
 
         return handler_class("Llava15ChatHandler").layout
 
@@ -135,7 +135,7 @@ class LlamaCppBackend:
     ) -> dict[str, Any]:
         from llama_cpp import Llama
 
-        from adafv_llamacpp.handler import handler_class
+        from adafv_llamacpp import handler_class
 
         if prompt.count(IMAGE_MARKER) != len(urls):
             raise ValueError(f"{len(urls)} images for {prompt.count(IMAGE_MARKER)} markers")

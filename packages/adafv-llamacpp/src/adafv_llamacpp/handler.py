@@ -1,5 +1,6 @@
-"""``AdaFVLlava15ChatHandler`` and ``AdaFVLlava16ChatHandler``: llama-cpp-python's LLaVA chat
-handlers, keeping ``K`` image tokens per image.
+"""What ``AdaFVLlava15ChatHandler`` and ``AdaFVLlava16ChatHandler`` add to llama-cpp-python's
+LLaVA chat handlers (:class:`AdaFVChatHandler`), keeping ``K`` image tokens per image. The two
+classes themselves are in ``adafv_llamacpp.chat_handlers``, which imports llama-cpp-python.
 
 The stock handler tokenises the whole prompt into text and image chunks, then walks them:
 text through ``llama.eval``, images through ``mtmd_helper_eval_chunk_single`` (encode, then
@@ -29,35 +30,17 @@ import ctypes
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import adafv
-from adafv.budget import check_budget, check_guarantee
-from adafv.validation import check_t2i_scale
-from adafv_llamacpp.compat import check_llama_cpp
+from adafv import Options
 from adafv_llamacpp.layout import CLS_LAST, GraphLayout
 from adafv_llamacpp.saliency import VisionProbe
 from adafv_llamacpp.token_embeddings import token_embeddings
-
-
-@dataclass(frozen=True)
-class Options:
-    """AdaFV parameters (the spec's ``K`` or keep ratio, tau and beta), validated."""
-
-    budget: int | None = None
-    keep_ratio: float | None = None
-    guarantee: float = 0.25
-    t2i_scale: float = 100.0
-
-    def __post_init__(self) -> None:
-        check_budget(self.budget, self.keep_ratio)
-        check_guarantee(self.guarantee)
-        check_t2i_scale(self.t2i_scale)
 
 
 @dataclass(frozen=True)
@@ -87,90 +70,69 @@ class ImageSelection:
     seconds: dict[str, float]
 
 
-class AdaFVLlava15ChatHandler:
-    """Built lazily on llama-cpp-python's ``Llava15ChatHandler``; see :func:`handler_class`."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        """A new handler of the class :func:`handler_class` builds on ``Llava15ChatHandler``."""
-        return handler_class("Llava15ChatHandler")(*args, **kwargs)
-
-
-class AdaFVLlava16ChatHandler:
-    """Built lazily on llama-cpp-python's ``Llava16ChatHandler`` (its chat format; an ``mmproj``
-    with grid pinpoints makes llama.cpp slice images into crops); see :func:`handler_class`."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        """A new handler of the class :func:`handler_class` builds on ``Llava16ChatHandler``."""
-        return handler_class("Llava16ChatHandler")(*args, **kwargs)
-
-
 STOCK_HANDLERS = ("Llava15ChatHandler", "Llava16ChatHandler")
 
 
-@cache
-def handler_class(stock: str = "Llava15ChatHandler") -> type:
-    """The AdaFV handler class built on llama-cpp-python's handler named ``stock``, one of
-    ``STOCK_HANDLERS``; the same class object on every call."""
-    if stock not in STOCK_HANDLERS:
-        raise ValueError(f"stock={stock!r} is not one of {STOCK_HANDLERS}")
-    check_llama_cpp()
-    from llama_cpp import llama_chat_format
+class AdaFVChatHandler:
+    """What AdaFV adds to one of llama-cpp-python's LLaVA handlers: put it first in the bases,
+    before the stock handler (``adafv_llamacpp.chat_handlers``). Every AdaFV handler is an
+    instance of it, and of its stock handler.
 
-    class _Handler(getattr(llama_chat_format, stock)):
-        """llama-cpp-python's LLaVA handler, keeping ``K`` tokens of each image.
+    Args:
+        clip_model_path: the ``mmproj`` GGUF, as for the stock handler.
+        options: the AdaFV parameters as one :class:`adafv.Options`, or the budget.
+        budget, keep_ratio: tokens kept per image (ADAFV-R3); one of them, or ``options``.
+        guarantee, t2i_scale: the spec's tau and beta; None: the spec's defaults.
+        verbose: as for the stock handler.
 
-        Args:
-            clip_model_path: the ``mmproj`` GGUF, as for the stock handler.
-            budget, keep_ratio: tokens kept per image (ADAFV-R3); one of them.
-            guarantee, t2i_scale: the spec's tau and beta.
-            verbose: as for the stock handler.
-        """
+    Raises:
+        TypeError: ``options`` and loose parameters are given together.
+        ValueError: a parameter is invalid (ADAFV-R2).
+    """
 
-        layout: GraphLayout = CLS_LAST
+    layout: GraphLayout = CLS_LAST
 
-        def __init__(
-            self,
-            clip_model_path: str,
-            budget: int | None = None,
-            *,
-            keep_ratio: float | None = None,
-            guarantee: float = 0.25,
-            t2i_scale: float = 100.0,
-            verbose: bool = True,
-        ):
-            super().__init__(clip_model_path=clip_model_path, verbose=verbose)
-            self.options = Options(budget, keep_ratio, guarantee, t2i_scale)
-            self.probe = VisionProbe()
-            self.selections: list[ImageSelection] = []
-            self._llama: Any = None
-            self._mtmd_cpp = _PruningBindings(self._mtmd_cpp, self)
+    def __init__(
+        self,
+        clip_model_path: str,
+        options: Options | int | None = None,
+        *,
+        budget: int | None = None,
+        keep_ratio: float | None = None,
+        guarantee: float | None = None,
+        t2i_scale: float | None = None,
+        verbose: bool = True,
+    ):
+        loose = {
+            "budget": budget,
+            "keep_ratio": keep_ratio,
+            "guarantee": guarantee,
+            "t2i_scale": t2i_scale,
+        }
+        options = adafv.options_from(options, loose)  # before the stock handler loads a model
+        super().__init__(clip_model_path=clip_model_path, verbose=verbose)
+        self.options = options
+        self.probe = VisionProbe()
+        self.selections: list[ImageSelection] = []
+        self._llama: Any = None
+        self._mtmd_cpp = _PruningBindings(self._mtmd_cpp, self)
 
-        @contextmanager
-        def using(self, **options: Any) -> Iterator[None]:
-            """Other options for the calls inside the block, e.g. ``budget=32``."""
-            previous = self.options
-            self.options = replace(previous, **_budget_pair(options))
-            try:
-                yield
-            finally:
-                self.options = previous
+    @contextmanager
+    def using(self, **options: Any) -> Iterator[None]:
+        """Other options for the calls inside the block, e.g. ``budget=32`` (``budget`` and
+        ``keep_ratio`` replace each other, as in :meth:`adafv.Options.replace`)."""
+        previous = self.options
+        self.options = previous.replace(**options)
+        try:
+            yield
+        finally:
+            self.options = previous
 
-        def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
-            self._llama = llama
-            self.selections = []
-            return super().__call__(llama=llama, **kwargs)
-
-    _Handler.__name__ = _Handler.__qualname__ = f"AdaFV{stock}"
-    return _Handler
-
-
-def _budget_pair(options: dict[str, Any]) -> dict[str, Any]:
-    """``budget`` and ``keep_ratio`` replace each other; the rest pass through."""
-    if "budget" in options and "keep_ratio" not in options:
-        options = {**options, "keep_ratio": None}
-    if "keep_ratio" in options and "budget" not in options:
-        options = {**options, "budget": None}
-    return options
+    def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
+        """The stock handler's call; ``selections`` then lists what each image kept."""
+        self._llama = llama
+        self.selections = []
+        return super().__call__(llama=llama, **kwargs)
 
 
 class _PruningBindings:

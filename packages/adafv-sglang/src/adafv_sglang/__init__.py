@@ -5,5 +5,6 @@ loaded by SGLang itself through the ``sglang.srt.plugins`` entry point; see docs
 """
 
 from adafv_sglang.options import request_options, server_options
+from adafv_transformers import Options
 
-__all__ = ["request_options", "server_options"]
+__all__ = ["Options", "request_options", "server_options"]

@@ -3,20 +3,24 @@ methods, and repair defects of one release line."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from packaging.specifiers import SpecifierSet
 
-from packaging.version import Version
+from adafv.requirements import OptionalDependency
 
-SUPPORTED = (Version("0.5.23"), Version("0.5.24"))  # [low, high)
+# Read from the installed metadata: the check runs before SGLang's slow import.
+SGLANG = OptionalDependency(
+    distribution="sglang",
+    supported=SpecifierSet(">=0.5.23,<0.5.24"),
+    user="adafv-sglang",
+    install_hint="pip install 'adafv-sglang[sglang]'",
+)
+SUPPORTED_SGLANG = SGLANG.supported
 
 
 def check_sglang() -> str:
-    """The installed SGLang version; ImportError outside the supported range."""
-    try:
-        installed = version("sglang")
-    except PackageNotFoundError:
-        raise ImportError("adafv-sglang needs SGLang: pip install 'adafv-sglang[sglang]'") from None
-    low, high = SUPPORTED
-    if not low <= Version(installed) < high:
-        raise ImportError(f"adafv-sglang supports sglang>={low},<{high}; found sglang=={installed}")
-    return installed
+    """Return the installed SGLang version.
+
+    Raises:
+        adafv.requirements.DependencyError: SGLang is missing or unsupported.
+    """
+    return SGLANG.check()

@@ -38,7 +38,6 @@ import numpy as np
 import torch
 
 from adafv_conformance import Unsupported, model_outputs
-from adafv_sglang import llava_next, qwen_selection, selection
 from adafv_sglang.configs import (
     image_token_id,
     is_llava_hf,
@@ -47,9 +46,12 @@ from adafv_sglang.configs import (
     tokens_per_image,
 )
 from adafv_sglang.cpu_runtime import qwen_tower
+from adafv_sglang.llava import next as llava_next
+from adafv_sglang.llava import selection
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
-from adafv_sglang.qwen_positions import KeptPositions, place
+from adafv_sglang.qwen import selection as qwen_selection
+from adafv_sglang.qwen.positions import KeptPositions, place
 from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 

@@ -1,85 +1,23 @@
-"""The functions the plugin hooks into SGLang (``plugin.register`` names the targets).
+"""What every family's hooks share: the request's AdaFV options, put on its image items in
+SGLang's processor and read back from them in the scheduler.
 
-Each acts only on the models the plugin serves, llava-hf LLaVA-1.5
-(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``), llava-hf
-LLaVA-NeXT (the plugin's own model class, ``llava_next``, built on SGLang's llava-hf class),
-Qwen2-VL and Qwen2.5-VL, and calls SGLang's own code for every other model. Besides AdaFV,
-for the llava-hf checkpoints they repair what SGLang 0.5.23 gets wrong (docs/sglang.md lists
-each): no CLIP tower in its registry, the ``"default"`` feature strategy rejected when
-loading, ``item.offsets`` never set (the first image request fails), a single image treated
-as "anyres" (2,144 placeholders for 576 features), every image of a request but the first
-dropped unless the request is a batch, the images of a batch padded to squares that the
-checkpoint's own processor does not pad, and a processor that fails the engine's cache flush
-and shutdown.
+The hooks themselves are grouped by model family, each module with its table of SGLang
+targets and the functions that wrap them: ``adafv_sglang.llava.hooks`` (llava-hf LLaVA-1.5
+and LLaVA-NeXT) and ``adafv_sglang.qwen.hooks`` (Qwen2-VL, Qwen2.5-VL);
+``adafv_sglang.plugin`` registers both.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Callable
 from typing import Any
 
-from adafv_sglang import llava_next, placeholders, qwen_selection
-from adafv_sglang.configs import (
-    image_token_id,
-    is_llava_hf,
-    is_llava_next,
-    is_qwen_vl,
-    tokens_per_image,
-)
 from adafv_sglang.options import as_plain, from_plain, request_options, server_options
-from adafv_sglang.qwen_positions import KEPT, place
-from adafv_sglang.qwen_prompt import prune_prompt
-from adafv_sglang.selection import image_features
-from adafv_sglang.tower import CLIPVisionTower
+from adafv_sglang.placeholders import OPTIONS_KEY
 
 
-def serves_llava(config: Any) -> bool:
-    """An llava-hf LLaVA-1.5 or LLaVA-NeXT config."""
-    return is_llava_hf(config) or is_llava_next(config)
-
-
-def sgl_model_cls(original: Callable, self: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
-    """SGLang's llava-hf model: Transformers' CLIP tower for the checkpoints the plugin serves."""
-    if type(config).__name__ == "CLIPVisionConfig" and serves_llava(self.config):
-        return CLIPVisionTower
-    return original(self, config, *args, **kwargs)
-
-
-def load_weights(original: Callable, self: Any, weights: Any) -> Any:
-    """SGLang's llava-hf weight loading: accept the ``default`` feature strategy, SGLang's
-    ``patch``."""
-    if serves_llava(self.config) and self.vision_feature_select_strategy == "default":
-        self.vision_feature_select_strategy = "patch"  # SGLang's name for the same strategy
-    return original(self, weights)
-
-
-def pad_input_ids(original: Callable, self: Any, input_ids: Any, mm_inputs: Any) -> Any:
-    """SGLang's llava-hf padding: ``K`` placeholders per LLaVA-1.5 image (``placeholders``)."""
-    if not is_llava_hf(self.config):
-        return original(self, input_ids, mm_inputs)
-    n = tokens_per_image(self.config, self.vision_feature_select_strategy)
-    return placeholders.pad_input_ids(
-        input_ids, mm_inputs, image_token_id(self.config), lambda item: (n, 0)
-    )
-
-
-def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
-    """SGLang's llava-hf encoder step: the kept rows of each LLaVA-1.5 image (``selection``)."""
-    if not is_llava_hf(self.config):
-        return original(self, items)
-    return image_features(
-        self.vision_tower,
-        self.multi_modal_projector,
-        self.language_model.get_input_embeddings(),
-        self.vision_feature_layer,
-        self.vision_feature_select_strategy,
-        items,
-    )
-
-
-def _request_options(request_obj: Any) -> dict[str, Any] | None:
+def options_of_request(request_obj: Any) -> dict[str, Any] | None:
+    """The options of one request (its ``custom_params`` over the server's default), as they
+    travel on its items; ``None``: AdaFV off."""
     sampling = getattr(request_obj, "sampling_params", None) or {}
     custom = sampling.get("custom_params") if isinstance(sampling, dict) else None
     return as_plain(request_options(custom, server_options()))
@@ -87,137 +25,12 @@ def _request_options(request_obj: Any) -> dict[str, Any] | None:
 
 def annotate_items(output: Any, request_obj: Any) -> Any:
     """Put the request's options (``None``: AdaFV off) on each of its image items."""
-    options = _request_options(request_obj)
+    options = options_of_request(request_obj)
     for item in output.mm_items:
-        item.model_specific_data[placeholders.OPTIONS_KEY] = options
+        item.model_specific_data[OPTIONS_KEY] = options
     return output
 
 
-async def llava_images(processor: Any, image_data: Any) -> Any:
-    """Every image of a request as the checkpoint's own image processor makes it (one crop
-    for LLaVA-1.5, the anyres crops for LLaVA-NeXT), one item each, with its
-    ``image_sizes`` ``[(height, width)]`` as Transformers reports it. SGLang's own steps
-    (loading, its pool of preprocessing workers) do the work, asked for no aspect-ratio
-    mode of their own."""
-    from sglang.srt.managers.schedule_batch import (
-        Modality,
-        MultimodalDataItem,
-        MultimodalProcessorOutput,
-    )
-
-    images = image_data if isinstance(image_data, list) else [image_data]
-    done = await asyncio.gather(*(processor._process_single_image(i, None, None) for i in images))
-    items = [
-        MultimodalDataItem(
-            feature=pixels if pixels.ndim == 4 else pixels[None],
-            modality=Modality.IMAGE,
-            model_specific_data={"image_sizes": [(height, width)]},
-        )
-        for pixels, _, (width, height) in done
-    ]
-    return MultimodalProcessorOutput(mm_items=items)
-
-
-def check_request(processor: Any, image_data: Any, prompt: Any) -> None:
-    """Refuse, for this request alone, what would otherwise fail in the scheduler, where an
-    error stops the server: a prompt whose image tokens and images differ in number, and
-    LLaVA-NeXT items given precomputed without their image's size or crops."""
-    config = processor.hf_config
-    images = image_data if isinstance(image_data, list) else [image_data]
-    token_id = image_token_id(config)
-    if isinstance(prompt, str):
-        token = processor._processor.tokenizer.convert_ids_to_tokens(token_id)
-        count = prompt.count(token)
-    else:
-        token, count = token_id, list(prompt).count(token_id)
-    if count != len(images):
-        raise ValueError(
-            f"the prompt has {count} image tokens ({token!r}) for {len(images)} images"
-        )
-    for i, item in enumerate(images):
-        if isinstance(item, dict) and is_llava_next(config):
-            try:
-                size = llava_next.image_size(item.get("image_sizes"))
-                llava_next.crops(item.get("feature"), size, config)
-            except ValueError as error:
-                raise ValueError(f"image_data[{i}]: {error}") from None
-
-
-async def process_mm_data_async(
-    original: Callable,
-    self: Any,
-    image_data: Any,
-    input_text: Any,
-    request_obj: Any,
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
-    """SGLang's LLaVA and Qwen-VL processors: the request's options on each image item; for
-    llava-hf every image made by the checkpoint's own image processor; for Qwen the prompt
-    cut to ``K`` placeholders per image."""
-    if serves_llava(self.hf_config):
-        if "video" in (request_obj.modalities or []):
-            if _request_options(request_obj) is not None:
-                raise ValueError(
-                    "modalities=['video']: AdaFV prunes images; send videos with "
-                    "custom_params={'adafv': false}"
-                )
-            return await original(self, image_data, input_text, request_obj, *args, **kwargs)
-        check_request(self, image_data, input_text)
-        if isinstance(image_data, list) and image_data and isinstance(image_data[0], dict):
-            output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
-        else:
-            output = await llava_images(self, image_data)
-        return annotate_items(output, request_obj)
-    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
-    if is_qwen_vl(self.hf_config):
-        options = _request_options(request_obj)
-        return prune_prompt(output, options, self.mm_tokens.image_token_id)
-    return output
-
-
-def _pruned(items: list[Any]) -> bool:
-    return any(from_plain(i.model_specific_data.get(placeholders.OPTIONS_KEY)) for i in items)
-
-
-def qwen_get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
-    """SGLang's Qwen-VL encoder step: the kept rows, their positions recorded for
-    ``prepare_mm_inputs``."""
-    if not (is_qwen_vl(self.config) and _pruned(items)):
-        return original(self, items)
-    return qwen_selection.image_features(
-        self.visual,
-        self.get_input_embeddings(),
-        items,
-        report=lambda item, values: KEPT.record(item, values["kept"]),
-    )
-
-
-def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
-    """After the embedding step of a prefill, before the language model: the kept image
-    tokens' positions into the positions the language model receives (Qwen2-VL)."""
-    bound = inspect.signature(original).bind(*args, **kwargs)
-    batch = bound.arguments["forward_batch"]
-    model = bound.arguments.get("multimodal_model")
-    mode = batch.forward_mode
-    if mode.is_decode() or mode.is_target_verify():  # no image rows are embedded then
-        return original(*args, **kwargs)
-    requests = list(batch.mm_inputs or [])
-    prefix_lens = list(batch.extend_prefix_lens_cpu or [])
-    extend_lens = list(batch.extend_seq_lens_cpu or [])
-    result = original(*args, **kwargs)
-    positions = getattr(batch, "mrope_positions", None)
-    pruned = [mm for mm in requests if mm is not None and _pruned(mm.mm_items)]
-    if positions is not None and pruned and model is not None and is_qwen_vl(model.config):
-        place(positions, requests, prefix_lens, extend_lens, model.get_image_feature)
-    return result
-
-
-def to_inner_processor(original: Callable, self: Any, *args: Any, **kwargs: Any) -> Any:
-    """SGLang's LLaVA processor wraps an inner processor without running the base class's
-    constructor, so the inherited ``clear_preprocess_cache`` and ``shutdown`` find no cache
-    or executors, and ``flush_cache`` and the engine's shutdown fail; the inner processor,
-    which has them, does the work."""
-    if hasattr(self, "inner") and not hasattr(self, "mm_preprocess_cache"):
-        return getattr(self.inner, original.__name__)(*args, **kwargs)
-    return original(self, *args, **kwargs)
+def any_pruned(items: list[Any]) -> bool:
+    """Whether any of ``items`` carries AdaFV options."""
+    return any(from_plain(i.model_specific_data.get(OPTIONS_KEY)) for i in items)

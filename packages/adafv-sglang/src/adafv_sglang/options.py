@@ -8,7 +8,8 @@ environment, so every process reads the same default.
 
 A request overrides it with ``custom_params={"adafv": {...}}`` (in OpenAI-style requests,
 ``extra_body={"custom_params": {"adafv": {"budget": 32}}}``): the keys of
-``adafv_transformers.options.Options``; ``budget`` and ``keep_ratio`` replace each other, and
+``adafv_transformers.Options`` (the core's ``adafv.Options`` and ``image_newline``);
+``budget`` and ``keep_ratio`` replace each other (``adafv.Options.replace``), and
 ``{"adafv": false}`` serves that request with every image token.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, fields
 from typing import Any
 
 from adafv_transformers.options import Options
@@ -74,14 +75,9 @@ def request_options(
         raise ValueError(
             f"custom_params[{REQUEST_KEY!r}] has unknown keys {unknown}; known: {sorted(known)}"
         )
-    changes = dict(asked)
-    if "budget" in changes and "keep_ratio" not in changes:
-        changes["keep_ratio"] = None
-    if "keep_ratio" in changes and "budget" not in changes:
-        changes["budget"] = None
     if default is None:
-        return Options(**changes)
-    return replace(default, **changes)
+        return Options(**asked)
+    return default.replace(**asked)
 
 
 def as_plain(options: Options | None) -> dict[str, Any] | None:

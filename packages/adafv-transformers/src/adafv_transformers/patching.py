@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from adafv import options_from
 from adafv_transformers.applied import STATE_ATTRIBUTE, AppliedState, applied_state
 from adafv_transformers.compat import check_chunked_prefill, check_transformers
 from adafv_transformers.families import family_for
@@ -26,30 +27,50 @@ from adafv_transformers.pruning import prune_inputs
 
 def apply(
     model: nn.Module,
-    budget: int | None = None,
+    options: Options | int | None = None,
     *,
+    budget: int | None = None,
     keep_ratio: float | None = None,
-    guarantee: float = 0.25,
-    t2i_scale: float = 100.0,
-    image_newline: str = "keep",
+    guarantee: float | None = None,
+    t2i_scale: float | None = None,
+    image_newline: str | None = None,
 ) -> nn.Module:
     """Make ``model`` keep ``K`` visual tokens per image, and return it.
 
-    Applying again replaces the options; the model is patched once.
+    ``apply(model, Options(budget=64))`` or ``apply(model, budget=64)`` (``apply(model, 64)``
+    for short); the options object or the loose arguments, not both. Applying again replaces
+    the options; the model is patched once.
 
     Args:
         model: a supported ``...ForConditionalGeneration`` model (see
             ``adafv_transformers.FAMILIES``).
+        options: all the parameters as one :class:`adafv_transformers.Options` (or
+            :class:`adafv.Options`, with this package's defaults for the rest).
         budget: keep ``min(budget, N)`` tokens per image; or ``keep_ratio`` (ADAFV-R3).
         keep_ratio: keep ``ceil(keep_ratio * N)`` tokens per image instead of a budget.
-        guarantee: the spec's tau (ADAFV-R7).
-        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5).
-        image_newline: ``"keep"`` or ``"drop"`` the separators between rows of an image's
-            tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
+        guarantee: the spec's tau (ADAFV-R7); None: the spec's default.
+        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5); None:
+            the spec's default.
+        image_newline: ``"keep"`` (None) or ``"drop"`` the separators between rows of an
+            image's tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
+
+    Raises:
+        TypeError: ``options`` and loose arguments are given together.
+        ValueError: the model is not supported, or a parameter is invalid (ADAFV-R2).
     """
     check_transformers()
     family_for(model)
-    options = Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
+    options = options_from(
+        options,
+        {
+            "budget": budget,
+            "keep_ratio": keep_ratio,
+            "guarantee": guarantee,
+            "t2i_scale": t2i_scale,
+            "image_newline": image_newline,
+        },
+        Options,
+    )
     state = applied_state(model)
     if state is not None:
         state.options = options

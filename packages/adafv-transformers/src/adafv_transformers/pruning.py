@@ -84,25 +84,33 @@ class PrunedInputs(dict):
 
 def prune_inputs(
     model: nn.Module,
-    budget: int | None = None,
+    options: Options | int | None = None,
     *,
+    budget: int | None = None,
     keep_ratio: float | None = None,
-    guarantee: float = 0.25,
-    t2i_scale: float = 100.0,
-    image_newline: str = "keep",
+    guarantee: float | None = None,
+    t2i_scale: float | None = None,
+    image_newline: str | None = None,
     **inputs: Any,
 ) -> PrunedInputs:
     """Return ``inputs`` with each image cut to the ``K`` tokens AdaFV keeps.
 
+    ``prune_inputs(model, Options(budget=64), **inputs)`` or
+    ``prune_inputs(model, budget=64, **inputs)``; the options object or the loose arguments,
+    not both.
+
     Args:
         model: a supported ``...ForConditionalGeneration`` model.
-        budget: tokens to keep per image (ADAFV-R3). Without it or ``keep_ratio``, the
-            options given to :func:`adafv_transformers.apply` on this model are used.
+        options: all the parameters as one :class:`adafv_transformers.Options` (or the
+            budget, as a shorthand). Without it, ``budget`` or ``keep_ratio``, the options
+            given to :func:`adafv_transformers.apply` on this model are used.
+        budget: tokens to keep per image (ADAFV-R3).
         keep_ratio: the share of each image's tokens to keep, instead of ``budget``.
-        guarantee: the spec's tau (ADAFV-R7).
-        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5).
-        image_newline: ``"keep"`` or ``"drop"`` the separators between rows of an image's
-            tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
+        guarantee: the spec's tau (ADAFV-R7); None: the spec's default.
+        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5); None:
+            the spec's default.
+        image_newline: ``"keep"`` (None) or ``"drop"`` the separators between rows of an
+            image's tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
         **inputs: what the model's processor returned (``input_ids``, ``attention_mask``,
             ``pixel_values``, ...), for one sample or a padded batch.
 
@@ -112,11 +120,19 @@ def prune_inputs(
         as ``labels`` pruned alike). Inputs without images come back unchanged.
 
     Raises:
+        TypeError: ``options`` and loose arguments are given together.
         ValueError: the model is not supported, or an input is missing or inconsistent.
     """
     check_transformers()
     family = family_for(model)
-    options = _options(model, budget, keep_ratio, guarantee, t2i_scale, image_newline)
+    loose = {
+        "budget": budget,
+        "keep_ratio": keep_ratio,
+        "guarantee": guarantee,
+        "t2i_scale": t2i_scale,
+        "image_newline": image_newline,
+    }
+    options = _options(model, options, loose)
     input_ids = inputs.get("input_ids")
     if input_ids is None:
         raise ValueError(
@@ -161,22 +177,15 @@ def prune_inputs(
     return PrunedInputs(pruned, images=images, kept_positions=kept_positions)
 
 
-def _options(
-    model: nn.Module,
-    budget: int | None,
-    keep_ratio: float | None,
-    guarantee: float,
-    t2i_scale: float,
-    image_newline: str,
-) -> Options:
-    if budget is None and keep_ratio is None:
-        options = applied_options(model)
-        if options is None:
+def _options(model: nn.Module, options: Options | int | None, loose: dict[str, Any]) -> Options:
+    if options is None and loose["budget"] is None and loose["keep_ratio"] is None:
+        applied = applied_options(model)
+        if applied is None:
             raise ValueError(
                 "give budget= or keep_ratio=, or call adafv_transformers.apply(model, ...) first"
             )
-        return options
-    return Options(budget, keep_ratio, guarantee, t2i_scale, image_newline)
+        return applied
+    return adafv.options_from(options, loose, Options)
 
 
 def _image_spans(

@@ -2,9 +2,12 @@
 
 The normative definition is ``spec/adafv-v1.md``; functions cite its rules (``ADAFV-Rn``).
 Every function takes numpy arrays or torch tensors (any device) and returns the same kind.
+``Options`` holds the parameters (and the spec's defaults, in one place) for integrations;
+``adafv.requirements`` checks an integration's optional dependency against its range.
 """
 
 from adafv.budget import kept_count
+from adafv.options import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE, Options, options_from
 from adafv.scores import t2i_scores
 from adafv.selection import Selection, select, select_from_scores
 
@@ -12,9 +15,13 @@ SPEC_VERSION = "1.0"
 __version__ = "1.0.0"
 
 __all__ = [
+    "DEFAULT_GUARANTEE",
+    "DEFAULT_T2I_SCALE",
     "SPEC_VERSION",
+    "Options",
     "Selection",
     "kept_count",
+    "options_from",
     "select",
     "select_from_scores",
     "t2i_scores",

@@ -12,6 +12,7 @@ from typing import Any
 
 from adafv import validation
 from adafv._backends import ops_for
+from adafv.options import DEFAULT_T2I_SCALE
 
 EPS = 1e-12  # ADAFV-R5: x / max(||x||_2, eps)
 
@@ -20,7 +21,7 @@ def t2i_scores(
     visual: Any,
     text: Any,
     *,
-    t2i_scale: float = 100.0,
+    t2i_scale: float = DEFAULT_T2I_SCALE,
     visual_mask: Any = None,
     text_mask: Any = None,
     check_values: bool = True,

@@ -15,6 +15,7 @@ from typing import Any
 from adafv import validation
 from adafv._backends import ops_for
 from adafv.budget import ROUNDING_SLACK, check_budget, check_guarantee, kept_count
+from adafv.options import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE
 from adafv.scores import t2i_scores
 
 
@@ -48,8 +49,8 @@ def select(
     budget: int | None = None,
     *,
     keep_ratio: float | None = None,
-    guarantee: float = 0.25,
-    t2i_scale: float = 100.0,
+    guarantee: float = DEFAULT_GUARANTEE,
+    t2i_scale: float = DEFAULT_T2I_SCALE,
     visual_mask: Any = None,
     text_mask: Any = None,
     check_values: bool = True,
@@ -105,7 +106,7 @@ def select_from_scores(
     budget: int | None = None,
     *,
     keep_ratio: float | None = None,
-    guarantee: float = 0.25,
+    guarantee: float = DEFAULT_GUARANTEE,
     visual_mask: Any = None,
     check_values: bool = True,
     _scores_checked: bool = False,

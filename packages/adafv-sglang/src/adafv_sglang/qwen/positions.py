@@ -20,7 +20,7 @@ import torch
 
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY
-from adafv_sglang.qwen_prompt import IMAGE_POSITIONS_KEY
+from adafv_sglang.qwen.prompt import IMAGE_POSITIONS_KEY
 
 CAPACITY = 65536  # images; an entry is 3 x K integers
 

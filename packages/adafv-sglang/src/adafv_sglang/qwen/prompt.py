@@ -8,7 +8,7 @@ offset (``mrope_position_delta``) follows from the largest position and the new 
 of that depends on which tokens the encoder step will keep. The image's own columns do:
 until the encoder step has chosen, they hold the first ``K`` of the image's positions, and
 the image's full positions travel on the item (``IMAGE_POSITIONS_KEY``) for the step that
-writes the kept ones in (``qwen_positions``).
+writes the kept ones in (``adafv_sglang.qwen.positions``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 import adafv
-from adafv_sglang.mrope import kept_columns, pruned_positions
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY, fold_query_into_hash
+from adafv_sglang.qwen.mrope import kept_columns, pruned_positions
 
 IMAGE_POSITIONS_KEY = "adafv_image_positions"  # (3, N) M-RoPE positions of all N tokens
 

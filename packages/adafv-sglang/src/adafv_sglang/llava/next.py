@@ -24,11 +24,13 @@ import torch
 from sglang.srt.models.llava import LlavaForConditionalGeneration
 from torch import nn
 
-from adafv_sglang import anyres, placeholders
+from adafv_sglang import placeholders
 from adafv_sglang.configs import image_token_id
+from adafv_sglang.llava import anyres
+from adafv_sglang.llava.selection import check_strategy, encode_crops
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY
-from adafv_sglang.selection import Report, check_strategy, encode_crops, kept_indices
+from adafv_sglang.selection import Report, kept_indices
 
 ARCHITECTURE = "LlavaNextForConditionalGeneration"
 

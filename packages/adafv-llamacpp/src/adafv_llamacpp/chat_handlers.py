@@ -1,0 +1,33 @@
+"""``AdaFVLlava15ChatHandler`` and ``AdaFVLlava16ChatHandler``: llama-cpp-python's LLaVA chat
+handlers with AdaFV (:class:`adafv_llamacpp.handler.AdaFVChatHandler`) in front.
+
+They subclass llama-cpp-python's classes, so this module imports llama-cpp-python, after
+checking its version; ``adafv_llamacpp`` imports it only when one of them is first asked for.
+"""
+
+from __future__ import annotations
+
+from adafv_llamacpp.compat import check_llama_cpp
+from adafv_llamacpp.handler import AdaFVChatHandler
+
+check_llama_cpp()
+
+from llama_cpp import llama_chat_format  # noqa: E402  (after the version check)
+
+
+class AdaFVLlava15ChatHandler(AdaFVChatHandler, llama_chat_format.Llava15ChatHandler):
+    """llama-cpp-python's ``Llava15ChatHandler``, keeping ``K`` tokens of each image; takes
+    the arguments of :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
+
+
+class AdaFVLlava16ChatHandler(AdaFVChatHandler, llama_chat_format.Llava16ChatHandler):
+    """llama-cpp-python's ``Llava16ChatHandler`` (its chat format; an ``mmproj`` with grid
+    pinpoints makes llama.cpp slice images into crops), keeping ``K`` tokens of each image
+    across its crops; takes the arguments of :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
+
+
+# The stock handler's name -> the AdaFV handler built on it (adafv_llamacpp.handler_class).
+HANDLERS: dict[str, type[AdaFVChatHandler]] = {
+    "Llava15ChatHandler": AdaFVLlava15ChatHandler,
+    "Llava16ChatHandler": AdaFVLlava16ChatHandler,
+}

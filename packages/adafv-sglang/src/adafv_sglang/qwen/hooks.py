@@ -1,0 +1,86 @@
+"""The functions the plugin hooks into SGLang for the Qwen family, and their targets (``HOOKS``).
+
+Each acts only on Qwen2-VL and Qwen2.5-VL requests with AdaFV options and calls SGLang's own
+code for everything else: the processor cuts the prompt to ``K`` placeholders per image
+(``adafv_sglang.qwen.prompt``), the encoder step keeps ``K`` rows and records their
+positions (``adafv_sglang.qwen.selection``), and after the embedding step the kept rows'
+M-RoPE positions are written in (``adafv_sglang.qwen.positions``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from adafv_sglang.configs import is_qwen_vl
+from adafv_sglang.hooks import any_pruned, options_of_request
+from adafv_sglang.qwen import selection
+from adafv_sglang.qwen.positions import KEPT, place
+from adafv_sglang.qwen.prompt import prune_prompt
+
+QWEN2_VL = "sglang.srt.models.qwen2_vl.Qwen2VLForConditionalGeneration"
+QWEN2_5_VL = "sglang.srt.models.qwen2_5_vl.Qwen2_5_VLForConditionalGeneration"
+QWEN_PROCESSOR = "sglang.srt.multimodal.processors.qwen_vl.QwenVLImageProcessor"
+MM_UTILS = "sglang.srt.managers.mm_utils"
+
+
+async def process_mm_data_async(
+    original: Callable,
+    self: Any,
+    image_data: Any,
+    input_text: Any,
+    request_obj: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """SGLang's Qwen-VL processor: the prompt cut to ``K`` placeholders per image, the
+    request's options on each image item."""
+    output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
+    if is_qwen_vl(self.hf_config):
+        options = options_of_request(request_obj)
+        return prune_prompt(output, options, self.mm_tokens.image_token_id)
+    return output
+
+
+def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
+    """SGLang's Qwen-VL encoder step: the kept rows, their positions recorded for
+    ``prepare_mm_inputs``."""
+    if not (is_qwen_vl(self.config) and any_pruned(items)):
+        return original(self, items)
+    return selection.image_features(
+        self.visual,
+        self.get_input_embeddings(),
+        items,
+        report=lambda item, values: KEPT.record(item, values["kept"]),
+    )
+
+
+def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
+    """After the embedding step of a prefill, before the language model: the kept image
+    tokens' positions into the positions the language model receives (Qwen2-VL)."""
+    bound = inspect.signature(original).bind(*args, **kwargs)
+    batch = bound.arguments["forward_batch"]
+    model = bound.arguments.get("multimodal_model")
+    mode = batch.forward_mode
+    if mode.is_decode() or mode.is_target_verify():  # no image rows are embedded then
+        return original(*args, **kwargs)
+    requests = list(batch.mm_inputs or [])
+    prefix_lens = list(batch.extend_prefix_lens_cpu or [])
+    extend_lens = list(batch.extend_seq_lens_cpu or [])
+    result = original(*args, **kwargs)
+    positions = getattr(batch, "mrope_positions", None)
+    with_options = [mm for mm in requests if mm is not None and any_pruned(mm.mm_items)]
+    if positions is not None and with_options and model is not None and is_qwen_vl(model.config):
+        place(positions, requests, prefix_lens, extend_lens, model.get_image_feature)
+    return result
+
+
+# SGLang's target -> the function wrapping it; every hook is AROUND (it is handed SGLang's
+# original and calls it for models it does not serve).
+HOOKS: dict[str, Callable] = {
+    f"{QWEN_PROCESSOR}.process_mm_data_async": process_mm_data_async,
+    f"{QWEN2_VL}.get_image_feature": get_image_feature,
+    f"{QWEN2_5_VL}.get_image_feature": get_image_feature,
+    f"{MM_UTILS}.prepare_mm_inputs": prepare_mm_inputs,
+}

@@ -1,0 +1,115 @@
+"""AdaFV's parameters as one value: the budget (or keep ratio), tau and beta, checked once.
+
+The spec's defaults (its Notation table: tau = 0.25, beta = 100) are written here and nowhere
+else; every signature that defaults them refers to ``DEFAULT_GUARANTEE`` and
+``DEFAULT_T2I_SCALE``. An integration extends :class:`Options` with what is its own (a
+dataclass subclass with more fields) and builds it from its callers' arguments with
+:func:`options_from`, so a caller can pass either an options object or the loose keyword
+arguments, never both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from adafv.budget import check_budget, check_guarantee
+from adafv.validation import check_t2i_scale
+
+# The spec's defaults (Notation): tau, the guarantee fraction of ADAFV-R7 and R8, and beta,
+# the text-to-image temperature of ADAFV-R5.
+DEFAULT_GUARANTEE = 0.25
+DEFAULT_T2I_SCALE = 100.0
+
+OptionsT = TypeVar("OptionsT", bound="Options")
+
+
+@dataclass(frozen=True)
+class Options:
+    """AdaFV's parameters for every image they are applied to, checked when made (ADAFV-R2).
+
+    Exactly one of ``budget`` and ``keep_ratio`` is given; neither is an error too, as the
+    spec says (ADAFV-R2). Nothing is clamped: a bad value raises ValueError naming the
+    argument and the value.
+
+    Attributes:
+        budget: keep ``min(budget, N)`` tokens of each image, an integer >= 1 (ADAFV-R3).
+        keep_ratio: keep ``ceil(keep_ratio * N)`` tokens of each image, in (0, 1] (ADAFV-R3).
+        guarantee: tau in [0, 0.5]; each source keeps its top ``floor(tau * K)`` (ADAFV-R7, R8).
+        t2i_scale: beta, the finite, positive temperature of the text-to-image softmax
+            (ADAFV-R5).
+    """
+
+    budget: int | None = None
+    keep_ratio: float | None = None
+    guarantee: float = DEFAULT_GUARANTEE
+    t2i_scale: float = DEFAULT_T2I_SCALE
+
+    def __post_init__(self) -> None:
+        # ADAFV-R2: the budget configuration, tau and beta; errors name argument and value.
+        check_budget(self.budget, self.keep_ratio)
+        check_guarantee(self.guarantee)
+        check_t2i_scale(self.t2i_scale)
+
+    def replace(self: OptionsT, **changes: Any) -> OptionsT:
+        """A copy with ``changes``; ``budget`` and ``keep_ratio`` replace each other.
+
+        ``options.replace(budget=32)`` on options with a keep ratio gives options with the
+        budget alone, where ``dataclasses.replace`` would refuse the two together.
+
+        Raises:
+            TypeError: a name in ``changes`` is not a field.
+            ValueError: the new options are invalid (ADAFV-R2).
+        """
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no fields {unknown}")
+        if "budget" in changes and "keep_ratio" not in changes:
+            changes["keep_ratio"] = None
+        if "keep_ratio" in changes and "budget" not in changes:
+            changes["budget"] = None
+        return dataclasses.replace(self, **changes)
+
+
+def options_from(
+    options: OptionsT | int | None, loose: Mapping[str, Any], kind: type[OptionsT] = Options
+) -> OptionsT:
+    """The options of a call that takes an options object or loose keyword arguments.
+
+    An entry point ``f(x, options=None, *, budget=None, keep_ratio=None, guarantee=None,
+    ...)`` calls ``options_from(options, {"budget": budget, ...}, kind)``. A loose argument
+    left at ``None`` is not given, and the field's default (the spec's, for tau and beta)
+    applies. For a call written before options objects, ``options`` may be the budget itself
+    (``f(x, 64)``): anything that is not an :class:`Options` is taken as ``budget``. Options of
+    a base of ``kind`` (the core's, given to an integration) get ``kind``'s other defaults.
+
+    Raises:
+        TypeError: ``options`` is given together with loose arguments; the message names them.
+        ValueError: the options are invalid (ADAFV-R2).
+    """
+    given = {name: value for name, value in loose.items() if value is not None}
+    if isinstance(options, kind):
+        if given:
+            named = ", ".join(f"{name}={value!r}" for name, value in given.items())
+            raise TypeError(
+                f"pass options or loose arguments, not both: got options={options!r} and {named}"
+            )
+        return options
+    if isinstance(options, Options):
+        if issubclass(kind, type(options)):  # the core's options, for an integration's kind
+            fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+            return options_from(kind(**fields), given, kind)
+        raise TypeError(
+            f"options must be a {kind.__module__}.{kind.__qualname__}, "
+            f"got a {type(options).__module__}.{type(options).__qualname__}: {options!r}"
+        )
+    if options is not None:
+        if "budget" in given:
+            raise TypeError(
+                f"the budget is given twice: positionally ({options!r}) and as "
+                f"budget={given['budget']!r}"
+            )
+        given["budget"] = options
+    return kind(**given)

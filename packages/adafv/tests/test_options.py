@@ -1,0 +1,95 @@
+"""adafv.Options: the parameters as one checked value (ADAFV-R2, R3) with the spec's defaults."""
+
+import dataclasses
+import inspect
+
+import pytest
+
+import adafv
+from adafv import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE, Options, options_from
+
+
+def test_defaults_are_the_spec_notation():  # tau = 0.25, beta = 100 (spec, Notation)
+    assert (DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE) == (0.25, 100.0)
+    options = Options(budget=64)
+    assert (options.guarantee, options.t2i_scale) == (DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE)
+
+
+def test_every_core_signature_defaults_to_the_one_place():
+    for function in (adafv.select, adafv.select_from_scores, adafv.t2i_scores):
+        parameters = inspect.signature(function).parameters
+        if "guarantee" in parameters:
+            assert parameters["guarantee"].default is DEFAULT_GUARANTEE
+        assert "t2i_scale" not in parameters or (
+            parameters["t2i_scale"].default is DEFAULT_T2I_SCALE
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give exactly one of budget and keep_ratio, got budget=None, keep_ratio=None"),
+        ({"budget": 8, "keep_ratio": 0.5}, "got budget=8, keep_ratio=0.5"),
+        ({"budget": 0}, "budget must be an integer >= 1, got 0"),
+        ({"budget": 2.0}, "budget must be an integer >= 1, got 2.0"),
+        ({"budget": True}, "budget must be an integer >= 1, got True"),
+        ({"keep_ratio": 1.5}, r"keep_ratio must be a number in \(0, 1\], got 1.5"),
+        ({"budget": 8, "guarantee": 0.6}, r"guarantee must be a number in \[0, 0.5\], got 0.6"),
+        ({"budget": 8, "t2i_scale": 0.0}, "t2i_scale must be a finite number > 0, got 0.0"),
+        ({"budget": 8, "t2i_scale": float("inf")}, "t2i_scale must be .* got inf"),
+    ],
+)
+def test_invalid_options_name_the_argument_and_value(kwargs, message):  # ADAFV-R2
+    with pytest.raises(ValueError, match=message):
+        Options(**kwargs)
+
+
+def test_options_are_frozen_and_not_clamped():  # ADAFV-R2: nothing clamped
+    options = Options(keep_ratio=1.0, guarantee=0.5, t2i_scale=1e-3)
+    assert (options.keep_ratio, options.guarantee, options.t2i_scale) == (1.0, 0.5, 1e-3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.budget = 3  # type: ignore[misc]
+
+
+def test_budget_and_keep_ratio_replace_each_other():
+    options = Options(keep_ratio=0.1, guarantee=0.5)
+    assert options.replace(budget=32) == Options(budget=32, guarantee=0.5)
+    assert options.replace(budget=32).replace(keep_ratio=0.2) == Options(
+        keep_ratio=0.2, guarantee=0.5
+    )
+    with pytest.raises(ValueError, match=r"got 0\.7"):
+        options.replace(guarantee=0.7)
+    with pytest.raises(TypeError, match=r"no fields \['image_newline'\]"):
+        options.replace(image_newline="drop")
+
+
+def test_options_from_loose_arguments_or_an_object():
+    loose = {"budget": None, "keep_ratio": 0.5, "guarantee": None, "t2i_scale": None}
+    assert options_from(None, loose) == Options(keep_ratio=0.5)
+    given = Options(budget=16, t2i_scale=50.0)
+    assert options_from(given, dict.fromkeys(loose)) is given
+    assert options_from(64, dict.fromkeys(loose)) == Options(budget=64)  # f(x, 64)
+
+
+def test_options_and_loose_arguments_together_are_refused():
+    with pytest.raises(TypeError, match=r"not both: got options=Options\(budget=16.*guarantee=0.5"):
+        options_from(Options(budget=16), {"budget": None, "guarantee": 0.5})
+    with pytest.raises(TypeError, match=r"budget is given twice: positionally \(64\).*budget=32"):
+        options_from(64, {"budget": 32})
+
+
+def test_an_integration_extends_the_core_options():
+    @dataclasses.dataclass(frozen=True)
+    class Extended(Options):
+        separator: str = "keep"
+
+    @dataclasses.dataclass(frozen=True)
+    class Other(Options):
+        other: int = 0
+
+    assert options_from(Options(budget=8), {}, Extended) == Extended(budget=8)
+    assert Extended(8, None, 0.5).replace(keep_ratio=0.5) == Extended(keep_ratio=0.5, guarantee=0.5)
+    with pytest.raises(TypeError, match=r"options must be a .*Extended, got a .*Other"):
+        options_from(Other(budget=8), {}, Extended)
+    with pytest.raises(ValueError, match="budget must be an integer >= 1, got -1"):
+        Extended(budget=-1)
