@@ -1,5 +1,11 @@
-"""An AdaFV integration for a new framework (rename this package when you copy it)."""
+"""An AdaFV integration for a new framework (rename this package when you copy it).
 
-from adafv_template.hook import select_image_tokens
+The modules are the ones every integration has: ``compat`` (the framework's supported range),
+``options`` (the core's options and the framework's own), ``pruning`` (where the image's
+tokens are selected), ``conformance_backend`` (the request path, judged by the suite).
+"""
 
-__all__ = ["select_image_tokens"]
+from adafv_template.options import Options
+from adafv_template.pruning import select_image_tokens
+
+__all__ = ["Options", "select_image_tokens"]

@@ -1,4 +1,4 @@
-"""The hook keeps what the core keeps: ``kept_count`` rows, ascending, the same as
+"""The selection keeps what the core keeps: ``kept_count`` rows, ascending, the same as
 ``adafv.select`` on the same inputs."""
 
 from __future__ import annotations

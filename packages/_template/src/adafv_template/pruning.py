@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import adafv
+from adafv_template.options import Options
 
 
 def select_image_tokens(
     visual: Any,
     text: Any,
     saliency: Any,
-    options: adafv.Options | int | None = None,
+    options: Options | int | None = None,
     *,
     budget: int | None = None,
     keep_ratio: float | None = None,
@@ -29,10 +30,9 @@ def select_image_tokens(
     """Indices of the rows of ``visual`` (``N x d``) AdaFV keeps, ascending (ADAFV-R10).
 
     ``visual``, ``text`` and ``saliency`` are numpy arrays or torch tensors, as
-    ``adafv.select`` takes them. ``options`` (an :class:`adafv.Options`, or the budget) or the
-    loose ``budget`` or ``keep_ratio`` set ``K``, not both; a loose parameter left at None
-    takes the spec's default. An integration with parameters of its own subclasses
-    :class:`adafv.Options` and passes its class to :func:`adafv.options_from`.
+    ``adafv.select`` takes them. ``options`` (an :class:`adafv_template.Options`, or the
+    budget) or the loose ``budget`` or ``keep_ratio`` set ``K``, not both; a loose parameter
+    left at None takes the spec's default.
 
     Raises:
         TypeError: ``options`` and loose parameters are given together.
@@ -44,7 +44,7 @@ def select_image_tokens(
         "guarantee": guarantee,
         "t2i_scale": t2i_scale,
     }
-    options = adafv.options_from(options, loose)
+    options = adafv.options_from(options, loose, Options)
     selection = adafv.select(
         visual,
         text,
