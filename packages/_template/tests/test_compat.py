@@ -4,14 +4,14 @@ until the copy names its real framework in ``compat.FRAMEWORK``."""
 from __future__ import annotations
 
 import pytest
-from adafv_template.compat import FRAMEWORK, check_framework
+from adafv_template.compat import FRAMEWORK
 
 from adafv.requirements import DependencyError
 
 
 def test_a_missing_framework_names_itself_its_range_and_the_integration():
     with pytest.raises(DependencyError) as raised:
-        check_framework()
+        FRAMEWORK.check()
     assert raised.value.distribution == FRAMEWORK.distribution == "your-framework"
     assert raised.value.installed is None
     assert str(FRAMEWORK.supported) in str(raised.value)

@@ -3,6 +3,7 @@
 import dataclasses
 import inspect
 
+import numpy as np
 import pytest
 
 import adafv
@@ -93,3 +94,26 @@ def test_an_integration_extends_the_core_options():
         options_from(Other(budget=8), {}, Extended)
     with pytest.raises(ValueError, match="budget must be an integer >= 1, got -1"):
         Extended(budget=-1)
+
+
+@pytest.mark.parametrize("options", [Options(budget=40), Options(keep_ratio=0.3, guarantee=0.1)])
+def test_selection_arguments_select_as_the_loose_parameters_do(options):  # ADAFV-R11
+    rng = np.random.default_rng(3)
+    t2i_log = rng.standard_normal(200)
+    saliency = rng.random(200)
+    by_options = adafv.select_from_scores(t2i_log, saliency, **options.selection_arguments())
+    loose = adafv.select_from_scores(
+        t2i_log,
+        saliency,
+        options.budget,
+        keep_ratio=options.keep_ratio,
+        guarantee=options.guarantee,
+    )
+    np.testing.assert_array_equal(by_options.indices, loose.indices)
+    assert (
+        int(by_options.count)
+        == int(loose.count)
+        == adafv.kept_count(
+            200, **{k: v for k, v in options.selection_arguments().items() if k != "guarantee"}
+        )
+    )

@@ -1,7 +1,7 @@
 """The framework versions this integration is tested against, as data, checked when used.
 
 Replace ``your-framework`` and its range with the framework the integration patches (its
-distribution name on PyPI), and call ``check_framework()`` where the integration first needs
+distribution name on PyPI), and call ``FRAMEWORK.check()`` where the integration first needs
 the framework (``adafv_transformers.apply``, the llama.cpp handlers' constructors, the SGLang
 plugin's registration). A missing or unsupported framework then raises the core's
 :class:`adafv.requirements.DependencyError`, as in every integration.
@@ -20,12 +20,3 @@ FRAMEWORK = OptionalDependency(
     user="adafv-template",
     install_hint="pip install 'adafv-template[framework]'",
 )
-
-
-def check_framework() -> str:
-    """Return the installed framework's version.
-
-    Raises:
-        adafv.requirements.DependencyError: the framework is missing or unsupported.
-    """
-    return FRAMEWORK.check()

@@ -46,12 +46,6 @@ def select_image_tokens(
     }
     options = adafv.options_from(options, loose, Options)
     selection = adafv.select(
-        visual,
-        text,
-        saliency,
-        options.budget,
-        keep_ratio=options.keep_ratio,
-        guarantee=options.guarantee,
-        t2i_scale=options.t2i_scale,
+        visual, text, saliency, **options.selection_arguments(), t2i_scale=options.t2i_scale
     )
     return selection.indices[: int(selection.count)]

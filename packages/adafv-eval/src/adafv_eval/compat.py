@@ -13,13 +13,3 @@ LMMS_EVAL = OptionalDependency(
     supported=SpecifierSet(">=0.7.3,<0.8"),
     user="adafv-eval",
 )
-SUPPORTED_LMMS_EVAL = LMMS_EVAL.supported
-
-
-def check_lmms_eval() -> str:
-    """Return the installed lmms-eval version.
-
-    Raises:
-        adafv.requirements.DependencyError: lmms-eval is missing or unsupported.
-    """
-    return LMMS_EVAL.check()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import adafv
-from adafv_eval.compat import check_lmms_eval
+from adafv_eval.compat import LMMS_EVAL
 from adafv_eval.visual_tokens import VisualTokens
 from adafv_transformers import Options, apply
 
@@ -72,7 +72,7 @@ class AdaFVModel:
         adafv_options: Options | None = None,
         **model_args: Any,
     ) -> None:
-        check_lmms_eval()
+        LMMS_EVAL.check()
         loose = {
             "budget": budget,
             "keep_ratio": keep_ratio,

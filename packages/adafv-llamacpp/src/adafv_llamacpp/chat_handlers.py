@@ -7,10 +7,10 @@ checking its version; ``adafv_llamacpp`` imports it only when one of them is fir
 
 from __future__ import annotations
 
-from adafv_llamacpp.compat import check_llama_cpp
+from adafv_llamacpp.compat import LLAMA_CPP
 from adafv_llamacpp.handler import AdaFVChatHandler
 
-check_llama_cpp()
+LLAMA_CPP.check()
 
 from llama_cpp import llama_chat_format  # noqa: E402  (after the version check)
 

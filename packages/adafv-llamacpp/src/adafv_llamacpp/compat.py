@@ -14,13 +14,3 @@ LLAMA_CPP = OptionalDependency(
     install_hint="pip install 'adafv-llamacpp[llama-cpp]'",
     module="llama_cpp",
 )
-SUPPORTED_LLAMA_CPP = LLAMA_CPP.supported
-
-
-def check_llama_cpp() -> str:
-    """Return the installed llama-cpp-python version.
-
-    Raises:
-        adafv.requirements.DependencyError: llama-cpp-python is missing or unsupported.
-    """
-    return LLAMA_CPP.check()

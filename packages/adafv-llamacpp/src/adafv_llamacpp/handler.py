@@ -205,13 +205,7 @@ class _PruningBindings:
         # after a call, taking the cores llama.cpp's decode needs next (measured: 5x slower).
         with threadpool_limits(limits=1, user_api="blas"):
             t2i_log = adafv.t2i_scores(visual, text, t2i_scale=options.t2i_scale)
-            selection = adafv.select_from_scores(
-                t2i_log,
-                saliency,
-                options.budget,
-                keep_ratio=options.keep_ratio,
-                guarantee=options.guarantee,
-            )
+            selection = adafv.select_from_scores(t2i_log, saliency, **options.selection_arguments())
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
         clock = time.perf_counter()

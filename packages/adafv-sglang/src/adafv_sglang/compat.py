@@ -14,13 +14,3 @@ SGLANG = OptionalDependency(
     user="adafv-sglang",
     install_hint="pip install 'adafv-sglang[sglang]'",
 )
-SUPPORTED_SGLANG = SGLANG.supported
-
-
-def check_sglang() -> str:
-    """Return the installed SGLang version.
-
-    Raises:
-        adafv.requirements.DependencyError: SGLang is missing or unsupported.
-    """
-    return SGLANG.check()

@@ -26,9 +26,9 @@ def register() -> None:
     LLaVA-NeXT model with SGLang's registries."""
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    from adafv_sglang.compat import check_sglang
+    from adafv_sglang.compat import SGLANG
 
-    check_sglang()
+    SGLANG.check()
     from adafv_sglang.llava import next as llava_next
 
     llava_next.register_model()

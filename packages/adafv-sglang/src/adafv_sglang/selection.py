@@ -36,11 +36,7 @@ def kept_indices(
     text = embed_tokens(query.to(visual.device)).to(visual.dtype)
     scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
     chosen = adafv.select_from_scores(
-        scores,
-        saliency[None].to(visual.device),
-        options.budget,
-        keep_ratio=options.keep_ratio,
-        guarantee=options.guarantee,
+        scores, saliency[None].to(visual.device), **options.selection_arguments()
     )
     kept = chosen.indices[0, : int(chosen.count[0])]
     if report is not None:

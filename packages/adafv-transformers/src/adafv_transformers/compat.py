@@ -15,16 +15,6 @@ TRANSFORMERS = OptionalDependency(
     install_hint="pip install 'adafv-transformers[transformers]'",
     module="transformers",
 )
-SUPPORTED_TRANSFORMERS = TRANSFORMERS.supported
-
-
-def check_transformers() -> str:
-    """Return the installed transformers version.
-
-    Raises:
-        adafv.requirements.DependencyError: transformers is missing or unsupported.
-    """
-    return TRANSFORMERS.check()
 
 
 # Chunked prefill (``generate(prefill_chunk_size=...)``) hands precomputed image features to

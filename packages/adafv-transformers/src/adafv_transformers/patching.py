@@ -19,7 +19,7 @@ from torch import nn
 
 from adafv import options_from
 from adafv_transformers.applied import STATE_ATTRIBUTE, AppliedState, applied_state
-from adafv_transformers.compat import check_chunked_prefill, check_transformers
+from adafv_transformers.compat import TRANSFORMERS, check_chunked_prefill
 from adafv_transformers.families import family_for
 from adafv_transformers.options import Options
 from adafv_transformers.pruning import prune_inputs
@@ -58,7 +58,7 @@ def apply(
         TypeError: ``options`` and loose arguments are given together.
         ValueError: the model is not supported, or a parameter is invalid (ADAFV-R2).
     """
-    check_transformers()
+    TRANSFORMERS.check()
     family_for(model)
     options = options_from(
         options,

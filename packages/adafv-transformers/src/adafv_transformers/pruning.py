@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 import adafv
 from adafv_transformers.applied import applied_options
-from adafv_transformers.compat import check_transformers
+from adafv_transformers.compat import TRANSFORMERS
 from adafv_transformers.families import EncodedImages, family_for
 from adafv_transformers.options import Options
 
@@ -123,7 +123,7 @@ def prune_inputs(
         TypeError: ``options`` and loose arguments are given together.
         ValueError: the model is not supported, or an input is missing or inconsistent.
     """
-    check_transformers()
+    TRANSFORMERS.check()
     family = family_for(model)
     loose = {
         "budget": budget,
@@ -248,12 +248,7 @@ def _select(
         visual, text, t2i_scale=options.t2i_scale, visual_mask=visual_mask, text_mask=text_mask
     )
     sel = adafv.select_from_scores(
-        scores,
-        saliency,
-        options.budget,
-        keep_ratio=options.keep_ratio,
-        guarantee=options.guarantee,
-        visual_mask=visual_mask,
+        scores, saliency, **options.selection_arguments(), visual_mask=visual_mask
     )
     counts, k_t2i, k_sal, overlap = (
         x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)

@@ -53,6 +53,12 @@ class Options:
         check_guarantee(self.guarantee)
         check_t2i_scale(self.t2i_scale)
 
+    def selection_arguments(self) -> dict[str, Any]:
+        """``budget``, ``keep_ratio`` and ``guarantee`` as keyword arguments of
+        :func:`adafv.select_from_scores` (stage 2, ADAFV-R11), and of :func:`adafv.select`
+        with ``t2i_scale`` beside them."""
+        return {"budget": self.budget, "keep_ratio": self.keep_ratio, "guarantee": self.guarantee}
+
     def replace(self: OptionsT, **changes: Any) -> OptionsT:
         """A copy with ``changes``; ``budget`` and ``keep_ratio`` replace each other.
 
