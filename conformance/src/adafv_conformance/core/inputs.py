@@ -18,12 +18,16 @@ Inputs = dict[str, np.ndarray]
 
 
 def random_state(seed: int) -> np.random.RandomState:
+    """The legacy NumPy generator the committed recipes were drawn with; a seed gives the
+    same inputs on every NumPy release."""
     return np.random.RandomState(seed)
 
 
 def small_embeddings(
     seed: int, n: int = 48, d: int = 32, m: int = 5, input_dtype: str = "float32"
 ) -> Inputs:
+    """A small random ``embeddings`` recipe (``n`` visual and ``m`` text vectors of width ``d``),
+    in ``input_dtype``: the inputs of most score and end-to-end cases."""
     out = build_recipe(
         "embeddings", seed, {"n": n, "d": d, "m_text": m, "common": 0.5, "input_dtype": input_dtype}
     )
@@ -31,6 +35,8 @@ def small_embeddings(
 
 
 def zero_vectors() -> Inputs:
+    """Small embeddings with two visual and one text vector of norm zero (ADAFV-R5's rule for
+    zero norms)."""
     x = small_embeddings(11, n=24, d=16, m=4)
     x["visual"][[3, 7]] = 0.0
     x["text"][1] = 0.0
@@ -73,6 +79,7 @@ def pad_batch(
 
 
 def masks_batched_scores() -> Inputs:
+    """A padded batch of four images and queries with different valid lengths (ADAFV-R14)."""
     n, m = 20, 6
     vis = [np.ones(n, bool), np.arange(n) < 13, np.arange(n) % 3 != 1, np.arange(n) < 9]
     txt = [
@@ -88,10 +95,12 @@ def masks_batched_scores() -> Inputs:
 
 
 def selection_inputs(l_vals, s_vals, s_dtype=np.float32) -> Inputs:
+    """Stage-2 inputs: log-scores in float32, saliency in ``s_dtype``."""
     return {"t2i_log": np.asarray(l_vals, np.float32), "saliency": np.asarray(s_vals, s_dtype)}
 
 
 def random_selection(seed: int, n: int) -> Inputs:
+    """Stage-2 inputs of ``n`` tokens: log-scores in [-9, -1), gamma-distributed saliency."""
     rng = random_state(seed)
     return selection_inputs(rng.uniform(-9.0, -1.0, n), rng.gamma(1.5, 1.0, n))
 
@@ -109,6 +118,8 @@ def overlap(seed: int, n: int, t_steep: float, s_steep: float) -> Inputs:
 
 
 def batched_selection(keep_ratio: bool) -> Callable[[], Inputs]:
+    """A builder of a padded stage-2 batch, its budget a keep ratio or an integer."""
+
     def build() -> Inputs:
         n = 24
         vis = [
@@ -134,6 +145,7 @@ def batched_selection(keep_ratio: bool) -> Callable[[], Inputs]:
 
 
 def e2e_small(seed: int, input_dtype: str = "float32", m: int = 6) -> dict:
+    """The recipe of a small end-to-end case: random embeddings with ``m`` text vectors."""
     return {
         "name": "embeddings",
         "seed": seed,
@@ -149,6 +161,7 @@ def e2e_small(seed: int, input_dtype: str = "float32", m: int = 6) -> dict:
 
 
 def batched_e2e() -> Inputs:
+    """A padded end-to-end batch of four images and queries (ADAFV-R14)."""
     n, m = 40, 6
     vis = [np.ones(n, bool), np.arange(n) < 28, np.arange(n) % 5 != 2, np.arange(n) < 32]
     txt = [
@@ -178,6 +191,10 @@ def batched_e2e() -> Inputs:
 def realistic(
     seed: int, n: int, d: int, m: int, clusters: list, crops: int = 1, saliency: str = "flat"
 ) -> dict:
+    """The recipe of an end-to-end case shaped like a real VLM's (``recipes.embeddings``):
+    ``n`` visual tokens with a large shared mean, in ``crops`` crops, the first text tokens
+    matching ``clusters`` (``[count, size]`` pairs) of visual tokens, saliency ``flat`` or
+    ``peaked``."""
     return {
         "name": "embeddings",
         "seed": seed,
@@ -195,5 +212,6 @@ def realistic(
 
 
 def e2e_no_text() -> Inputs:
+    """An end-to-end case whose query has no text vectors (ADAFV-R12)."""
     out = build_recipe("embeddings", 70, {"n": 64, "d": 64, "m_text": 0, "saliency": "peaked"})
     return out

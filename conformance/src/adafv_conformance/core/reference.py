@@ -37,6 +37,8 @@ class MarginError(AssertionError):
 def vectorised_scores(
     visual: np.ndarray, text: np.ndarray, scale: float, dtype: type = np.float64
 ) -> np.ndarray:
+    """T2I log-scores in ``dtype`` by plain matrix products: used to search seeds and to
+    measure float32 error, never for expected values."""
     v = visual.astype(dtype)
     t = text.astype(dtype)
     if t.shape[0] == 0:
@@ -68,6 +70,7 @@ def samples(case: CaseDef, inputs: dict[str, np.ndarray]) -> list[dict[str, np.n
 
 
 def budget_params(params: dict) -> dict:
+    """The budget or keep ratio of a case's parameters."""
     return {k: params[k] for k in ("budget", "keep_ratio") if k in params}
 
 
@@ -174,6 +177,8 @@ def measure_margins(
 
 
 def log_score_rows(case: CaseDef, inputs: dict[str, np.ndarray], fast: bool) -> list[np.ndarray]:
+    """Per sample, the log-scores stage 2 sees: given (selection cases), or computed by the
+    oracle or, with ``fast``, by ``vectorised_scores``."""
     if case.kind == "selection":
         return [smp["t2i_log"] for smp in samples(case, inputs)]
     scale = case.params["t2i_scale"]
@@ -183,6 +188,8 @@ def log_score_rows(case: CaseDef, inputs: dict[str, np.ndarray], fast: bool) -> 
 
 
 def check_facts(case: CaseDef, recipe: dict | None, inputs: dict, l_rows: list[np.ndarray]) -> dict:
+    """What a case's own ``check`` is given besides its inputs and expected values: the
+    recipe's needles and the fill walk's skips."""
     extra = dict(case.extra)
     if recipe is not None:
         extra["needles"] = sorted(
@@ -200,6 +207,7 @@ def check_facts(case: CaseDef, recipe: dict | None, inputs: dict, l_rows: list[n
 
 
 def authors_parity(case: CaseDef, inputs: dict, expected: dict) -> None:
+    """ADAFV-R17: the authors' procedure must select what the oracle selects on this case."""
     import torch
 
     from adafv_conformance.authors import authors_select, authors_t2i_scores
@@ -221,6 +229,8 @@ def authors_parity(case: CaseDef, inputs: dict, expected: dict) -> None:
 
 
 def float32_error(case: CaseDef, inputs: dict, expected: np.ndarray) -> float:
+    """The largest absolute difference between float32 and the oracle's log-scores on the
+    case: the measured error its tolerance is a multiple of."""
     worst = 0.0
     for k, smp in enumerate(samples(case, inputs)):
         got = vectorised_scores(

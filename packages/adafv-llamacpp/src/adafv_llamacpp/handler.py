@@ -81,8 +81,10 @@ class AdaFVChatHandler:
     Args:
         clip_model_path: the ``mmproj`` GGUF, as for the stock handler.
         options: the AdaFV parameters as one :class:`adafv.Options`, or the budget.
-        budget, keep_ratio: tokens kept per image (ADAFV-R3); one of them, or ``options``.
-        guarantee, t2i_scale: the spec's tau and beta; None: the spec's defaults.
+        budget: tokens kept per image (ADAFV-R3); this, ``keep_ratio`` or ``options``.
+        keep_ratio: the share of each image's tokens kept, instead of ``budget``.
+        guarantee: the spec's tau (ADAFV-R7); None: the spec's default.
+        t2i_scale: the spec's beta (ADAFV-R5); None: the spec's default.
         verbose: as for the stock handler.
 
     Raises:
