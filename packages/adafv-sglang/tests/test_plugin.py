@@ -22,7 +22,7 @@ from transformers import AutoConfig
 from adafv_sglang import configs, hooks
 from adafv_sglang.placeholders import OPTIONS_KEY
 from adafv_sglang.plugin import TARGETS
-from conftest import CHECKPOINT
+from adafv_sglang_helpers import CHECKPOINT
 
 
 @pytest.fixture(scope="module")
