@@ -18,7 +18,7 @@ import pytest
 
 from adafv_eval import sweep, tiny_task
 from adafv_eval.variants import variants
-from conftest import (
+from adafv_eval_helpers import (
     CHECKPOINTS,
     GEMMA3_CHAT_TEMPLATE,
     LLAVA_CHAT_TEMPLATE,

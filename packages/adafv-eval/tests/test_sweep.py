@@ -15,7 +15,7 @@ import torch
 
 from adafv_eval import cli, sweep, table, tiny_task
 from adafv_eval.variants import variants
-from conftest import LLAVA_15, LLAVA_NEXT, with_chat_template
+from adafv_eval_helpers import LLAVA_15, LLAVA_NEXT, with_chat_template
 
 LLAVA_15_TOKENS = 576  # (336 / 14) ** 2
 

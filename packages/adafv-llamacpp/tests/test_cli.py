@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adafv_llamacpp.cli import main
-from conftest import IMAGES, QUESTION
+from adafv_llamacpp_helpers import IMAGES, QUESTION
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from adafv_conformance import oracle
 from adafv_llamacpp import AdaFVLlava15ChatHandler
 from adafv_llamacpp.token_embeddings import token_embeddings
-from conftest import chat, make_llama, user_message
+from adafv_llamacpp_helpers import chat, make_llama, user_message
 
 
 def _handler(gguf_pair, **options):

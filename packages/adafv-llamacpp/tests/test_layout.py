@@ -13,7 +13,7 @@ import pytest
 
 from adafv_llamacpp import AdaFVLlava15ChatHandler
 from adafv_llamacpp.saliency import VisionProbe
-from conftest import chat, make_llama, user_message
+from adafv_llamacpp_helpers import chat, make_llama, user_message
 
 
 def _weights(mmproj) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import pytest
 from adafv_conformance import oracle
 from adafv_llamacpp import AdaFVLlava16ChatHandler
 from adafv_llamacpp.token_embeddings import token_embeddings
-from conftest import chat, make_llama, user_message
+from adafv_llamacpp_helpers import chat, make_llama, user_message
 
 WIDE, SQUARE, SMALL = 7, 9, 0  # 500 x 300, 400 x 400 (sliced); 300 x 220 (one crop)
 

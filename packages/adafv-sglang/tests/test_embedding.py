@@ -31,8 +31,8 @@ from adafv_sglang.configs import image_token_id, tokens_per_image
 from adafv_sglang.llava.selection import image_features
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
+from adafv_sglang_helpers import CHECKPOINT
 from adafv_transformers.options import Options
-from conftest import CHECKPOINT
 
 CASE = "llava15-single-k64"
 

@@ -7,7 +7,8 @@ rows in the same places.
 
 SGLang's CPU engine imports a few names of its compiled kernel package, which has no CPU
 wheel; ``cpu-env/sgl_kernel_unavailable`` provides them as functions that raise if called
-(``conftest.serving_engine``). Where there is a GPU, the same tests run on SGLang's CUDA engine.
+(``adafv_sglang_helpers.serving_engine``). Where there is a GPU, the same tests run on SGLang's
+CUDA engine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import (
+from adafv_sglang_helpers import (
     CHECKPOINT,
     TOLERANCE,
     precomputed_images,
@@ -77,7 +78,7 @@ def test_the_prefix_cache_reuses_an_image_only_for_the_same_question(engine):
 
 def _fixture_prompt(engine, case_id: str, **changes) -> tuple[dict, dict]:
     """The case's prompt through the engine, its images given precomputed
-    (``conftest.precomputed_images``)."""
+    (``adafv_sglang_helpers.precomputed_images``)."""
     case = load_suite(MODEL_FIXTURES).case(case_id)
     _, expected = case.load()
     params = case.params()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import TOLERANCE, precomputed_images, serving_engine, text_logprob_errors
+from adafv_sglang_helpers import TOLERANCE, precomputed_images, serving_engine, text_logprob_errors
 
 CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 CASES = ["llava-next-wide-ratio-0.1", "llava-next-tall-k64-drop-newlines", "llava-next-batch-k48"]

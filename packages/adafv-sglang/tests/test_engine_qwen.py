@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from conftest import QWEN_CHECKPOINTS, serving_engine, text_logprob_errors
+from adafv_sglang_helpers import QWEN_CHECKPOINTS, serving_engine, text_logprob_errors
 
 CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 

@@ -23,7 +23,7 @@ from adafv_sglang import configs, hooks
 from adafv_sglang.llava import hooks as llava_hooks
 from adafv_sglang.placeholders import OPTIONS_KEY
 from adafv_sglang.plugin import hook_table
-from conftest import CHECKPOINT
+from adafv_sglang_helpers import CHECKPOINT
 
 TARGETS = hook_table()
 

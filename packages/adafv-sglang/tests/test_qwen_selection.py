@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import QWEN_CHECKPOINTS, qwen_case_item
+from adafv_sglang_helpers import QWEN_CHECKPOINTS, qwen_case_item
 
 CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 

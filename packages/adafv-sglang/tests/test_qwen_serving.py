@@ -18,7 +18,7 @@ import torch
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from adafv_sglang.cpu_runtime import publish_server_args
-from conftest import QWEN_CHECKPOINTS
+from adafv_sglang_helpers import QWEN_CHECKPOINTS
 
 CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
 

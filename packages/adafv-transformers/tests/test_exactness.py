@@ -14,8 +14,9 @@ import adafv
 import adafv_transformers
 from adafv_conformance.models.checkpoints import tiny_llava
 from adafv_conformance.models.inputs import picture
-from conftest import (
+from adafv_transformers_helpers import (
     DEVICES,
+    eager_saliency,
     hand_built_embeddings,
     language_model_logits,
     reference_selection,
@@ -130,8 +131,6 @@ def test_an_image_without_a_question_is_selected_by_saliency(model, llava, llava
     pruned = adafv_transformers.prune_inputs(model, budget=24, **inputs)
     image = pruned.images[0]
     assert image.k_t2i == 0 and image.k_saliency == 24
-    from conftest import eager_saliency
-
     saliency = eager_saliency(llava_eager, inputs["pixel_values"])[0]
     want = adafv.select_from_scores(torch.full((576,), -torch.inf), saliency, 24).indices
     assert torch.equal(image.kept, want)

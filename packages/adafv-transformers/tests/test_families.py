@@ -10,7 +10,7 @@ import adafv_transformers
 from adafv_conformance.models import checkpoints
 from adafv_conformance.models.inputs import onevision_inputs, picture, qwen2_vl_inputs
 from adafv_transformers.families import FAMILIES
-from conftest import DEVICES
+from adafv_transformers_helpers import DEVICES
 
 LLAVA_PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 QWEN_PROMPT = f"user: {checkpoints.QWEN_IMAGE} what color is the circle on the left ? assistant :"

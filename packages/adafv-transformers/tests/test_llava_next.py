@@ -21,7 +21,7 @@ from adafv_conformance.models import anyres
 from adafv_conformance.models.checkpoints import tiny_llava_next
 from adafv_conformance.models.inputs import picture
 from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
-from conftest import eager_saliency, hand_built_embeddings, language_model_logits
+from adafv_transformers_helpers import eager_saliency, hand_built_embeddings, language_model_logits
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 # (width, height): two tiles side by side with columns unpadded, two stacked with rows

@@ -25,7 +25,7 @@ from adafv_conformance.models import anyres
 from adafv_conformance.models.checkpoints import tiny_llava_onevision
 from adafv_conformance.models.inputs import onevision_inputs, picture
 from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
-from conftest import hand_built_embeddings, language_model_logits
+from adafv_transformers_helpers import hand_built_embeddings, language_model_logits
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 # (width, height): a 1 x 2 grid unpadded by columns; a 3 x 1 grid of a tall image; a 4 x 4

@@ -7,7 +7,7 @@ import torch
 
 from adafv_conformance.models.inputs import picture
 from adafv_transformers.families.llava import Llava
-from conftest import eager_saliency
+from adafv_transformers_helpers import eager_saliency
 
 
 @pytest.mark.parametrize("seed", [0, 1])

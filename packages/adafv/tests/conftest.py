@@ -26,8 +26,3 @@ def to_backend(request) -> Callable[[np.ndarray], object]:
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     return lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device)
-
-
-def to_numpy(x) -> np.ndarray:
-    """Back to numpy from either backend."""
-    return x if isinstance(x, np.ndarray) else np.asarray(x.cpu().numpy())

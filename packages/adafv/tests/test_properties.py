@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import adafv
 from adafv.budget import guaranteed_count
-from strategies import problems, stage2_inputs
+from adafv_strategies import problems, stage2_inputs
 
 FIELDS = ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import adafv
-from conftest import to_numpy
+from adafv_helpers import to_numpy
 
 
 def _select(to_backend, t2i_log, saliency, budget=None, **kwargs):

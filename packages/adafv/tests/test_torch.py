@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 import adafv
-from strategies import problems, stage2_inputs
+from adafv_strategies import problems, stage2_inputs
 
 torch = pytest.importorskip("torch")
 

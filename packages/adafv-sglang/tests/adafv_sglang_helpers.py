@@ -1,0 +1,123 @@
+"""The tiny fixture checkpoints (llava-hf LLaVA-1.5, Qwen2-VL), a real SGLang engine with the
+plugin, and the references its outputs are checked against. SGLang is imported only inside the
+functions that need it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adafv_conformance.suite import MODEL_FIXTURES
+
+CHECKPOINT = MODEL_FIXTURES / "llava-1.5-tiny"
+QWEN_CHECKPOINT = MODEL_FIXTURES / "qwen2-vl-tiny"
+# SGLang's compiled kernels have no CPU wheel; see sgl_kernel_unavailable/sgl_kernel.
+STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
+QWEN_CHECKPOINTS = {"qwen2-vl": QWEN_CHECKPOINT, "qwen2.5-vl": MODEL_FIXTURES / "qwen2.5-vl-tiny"}
+# How far the engine's prompt log-probabilities may be from the fixtures' (float32 on both):
+# SGLang's CUDA kernels sum in other orders than Transformers on CPU.
+TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
+
+
+def serving_engine(model_path, device: str, **environment: str):
+    """A real SGLang engine on ``device`` with the plugin (``adafv_sglang.engine``), float32
+    as the fixtures (on CPU SGLang would pick bfloat16), ``environment`` set for its
+    processes. On CUDA its ``triton`` attention, which computes in float32 (FlashInfer does
+    not)."""
+    from adafv_sglang.engine import sglang_engine
+
+    cuda = {"attention_backend": "triton"} if device == "cuda" else {}
+    return sglang_engine(
+        model_path,
+        device,
+        environment,
+        STANDIN if device == "cpu" else None,
+        dtype="float32",
+        # A KV pool for a few short prompts: sized by default from the machine's free memory,
+        # it would take most of it.
+        max_total_tokens=8192,
+        **cuda,
+    )
+
+
+def text_logprob_errors(
+    meta: dict,
+    expected: dict,
+    image_token_id: int,
+    unnamed: frozenset[int] = frozenset(),
+    row: int = 0,
+) -> list[float]:
+    """Per text token of the pruned prompt after the first, the difference between the
+    engine's log-probability of it and the one the fixture's logits give, for the fixture's
+    prompt ``row``. Tokens in ``unnamed`` are skipped: SGLang names them 0 in its prompt
+    log-probabilities."""
+    import torch
+
+    valid = expected["pruned_input_ids"] >= 0
+    ids = expected["pruned_input_ids"][row][valid[row]]
+    start = int(valid[:row].sum())  # the fixture's logits are the rows' valid ones, in order
+    logits = expected["logits"][start : start + len(ids)]
+    want = torch.as_tensor(logits).double().log_softmax(-1)
+    errors = []
+    for i, (value, token, _) in enumerate(meta["input_token_logprobs"]):
+        if i == 0 or ids[i] == image_token_id:  # no prediction for the first; placeholders
+            continue
+        if ids[i] in unnamed and token == 0:
+            continue
+        assert token == ids[i]
+        errors.append(abs(value - float(want[i - 1, token])))
+    return errors
+
+
+def precomputed_images(checkpoint, paths: list[str]) -> list[dict]:
+    """The images as SGLang takes them precomputed: the checkpoint's image processor's pixels
+    in float32, as the fixtures were made (SGLang's own preprocessing rounds them to float16),
+    with LLaVA-NeXT's ``image_sizes``."""
+    from PIL import Image
+
+    from adafv_conformance.models.checkpoints import load_model
+
+    _, processor = load_model(checkpoint)
+    images = []
+    for path in paths:
+        out = processor.image_processor(Image.open(path).convert("RGB"), return_tensors="np")
+        if "image_sizes" in out:  # LLaVA-NeXT: one image, (1, crops, 3, H, W)
+            sizes = [tuple(int(v) for v in out["image_sizes"][0])]
+            images.append({"feature": out["pixel_values"][0], "image_sizes": sizes})
+        else:
+            images.append({"feature": out["pixel_values"]})
+    return images
+
+
+def qwen_case_item(checkpoint, case_id: str):
+    """``(item, pixels, model, expected)``: the fixture case's image as SGLang's Qwen
+    processor hands it on (the checkpoint's PIL image processor's pixels and grid), with the
+    case's budget and query on it; the checkpoint's Transformers model; the case's
+    expected outputs."""
+    import numpy as np
+    from PIL import Image
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
+
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.suite import load_suite
+    from adafv_sglang.options import as_plain
+    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+    from adafv_transformers.options import Options
+
+    case = load_suite(MODEL_FIXTURES).case(case_id)
+    inputs, expected = case.load()
+    params = case.params()
+    model, (image_processor, _) = load_model(checkpoint, attn_implementation="sdpa")
+    image = Image.open(params["image_paths"][0][0]).convert("RGB")
+    pixels = image_processor(images=[image], return_tensors="pt")
+    ids = inputs["input_ids"][0]
+    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    item = MultimodalDataItem(
+        modality=Modality.IMAGE,
+        feature=pixels["pixel_values"],
+        model_specific_data={
+            "image_grid_thw": pixels["image_grid_thw"],
+            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
+            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
+        },
+    )
+    return item, pixels, model, expected
