@@ -246,9 +246,8 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and property tests of the core and of the conformance suite itself."""
     _install(session, *CORE, *TEST_TOOLS)
-    # One run per package: each test directory has its own conftest and helper modules.
-    for tests_dir in ("packages/adafv/tests", "conformance/tests"):
-        session.run("pytest", tests_dir, *session.posargs)
+    # Both trees in one process (pytest.ini: helpers with unique names, importlib mode).
+    session.run("pytest", "packages/adafv/tests", "conformance/tests", *session.posargs)
 
 
 @nox.session(tags=["cpu"])
