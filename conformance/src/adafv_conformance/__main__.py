@@ -95,16 +95,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_problems(problems: list[str], start: float, success: str) -> int:
+    """Print a provenance check's problems, or ``success`` with the seconds since ``start``."""
+    for p in problems:
+        print(f"error: {p}")
+    if not problems:
+        print(f"{success} ({time.perf_counter() - start:.1f}s)")
+    return 1 if problems else 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     from adafv_conformance.core.generate import verify
 
     problems = verify(Path(args.fixtures) if args.fixtures else None)
-    for p in problems:
-        print(f"error: {p}")
-    if not problems:
-        print(f"fixtures match the oracle ({time.perf_counter() - start:.1f}s)")
-    return 1 if problems else 0
+    return _report_problems(problems, start, "fixtures match the oracle")
 
 
 def _cmd_generate_models(args: argparse.Namespace) -> int:
@@ -120,12 +125,7 @@ def _cmd_verify_models(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     problems = verify(Path(args.fixtures) if args.fixtures else DEFAULT_OUT)
-    for p in problems:
-        print(f"error: {p}")
-    if not problems:
-        elapsed = time.perf_counter() - start
-        print(f"model fixtures match their reference paths ({elapsed:.1f}s)")
-    return 1 if problems else 0
+    return _report_problems(problems, start, "model fixtures match their reference paths")
 
 
 def main(argv: list[str] | None = None) -> int:

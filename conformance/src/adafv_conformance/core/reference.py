@@ -79,31 +79,20 @@ def budget_params(params: dict) -> dict:
 # --------------------------------------------------------------------------------------------
 def expected_outputs(case: CaseDef, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The oracle's outputs for a case, named as in the fixture (without ``expected.``)."""
-    p = case.params
-    if case.kind == "scores":
-        if case.batched:
-            l_vals = oracle.t2i_log_scores_batched(
-                inputs["visual"],
-                inputs["text"],
-                inputs["visual_mask"],
-                inputs["text_mask"],
-                p["t2i_scale"],
-            )
-        else:
-            l_vals = oracle.t2i_log_scores(inputs["visual"], inputs["text"], p["t2i_scale"])
-        return {"t2i_log": l_vals.astype(np.float64)}
     if case.kind == "selection":
-        l_vals = inputs["t2i_log"]
-    elif case.batched:
+        return select(case, inputs["t2i_log"], inputs)
+    if case.batched:
         l_vals = oracle.t2i_log_scores_batched(
             inputs["visual"],
             inputs["text"],
             inputs["visual_mask"],
             inputs["text_mask"],
-            p["t2i_scale"],
+            case.params["t2i_scale"],
         )
     else:
-        l_vals = oracle.t2i_log_scores(inputs["visual"], inputs["text"], p["t2i_scale"])
+        l_vals = oracle.t2i_log_scores(inputs["visual"], inputs["text"], case.params["t2i_scale"])
+    if case.kind == "scores":
+        return {"t2i_log": l_vals.astype(np.float64)}
     return select(case, l_vals, inputs)
 
 
