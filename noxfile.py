@@ -656,7 +656,8 @@ def newest(session: nox.Session) -> None:
         ]
         result = results.get(record["session"], "unknown")
         summary.append({**record, "result": result, "changes": changes})
-        session.log(f"{record['session']} [locks/{record['lock']}.txt]: {result}")
+        differ = f"{len(changes)} releases differ from the lock" if changes else "as locked"
+        session.log(f"{record['session']} [locks/{record['lock']}.txt]: {result}, {differ}")
         for change in changes:
             session.log(f"    {change}")
     (NEWEST / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
