@@ -563,8 +563,11 @@ LOCK_USERS = "# The environment of: "
 
 
 def _lock_users(name: str) -> list[str]:
-    """The sessions ``locks/<name>.txt`` says it was resolved for."""
-    first = (LOCKS / f"{name}.txt").read_text().splitlines()[0]
+    """The sessions ``locks/<name>.txt`` says it was resolved for; none for a new lock."""
+    path = LOCKS / f"{name}.txt"
+    if not path.is_file():
+        return []
+    first = path.read_text().splitlines()[0]
     return first.removeprefix(LOCK_USERS).removesuffix(".").split(", ")
 
 
