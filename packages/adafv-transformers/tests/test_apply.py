@@ -19,13 +19,6 @@ def inputs(llava):
     return processor(images=picture(0), text=PROMPT, return_tensors="pt")
 
 
-@pytest.fixture
-def model(llava):
-    model, _ = llava
-    yield model
-    adafv_transformers.remove(model)
-
-
 def _logits(model, inputs):
     with torch.no_grad():
         return model(**inputs).logits
@@ -87,19 +80,13 @@ def test_bad_options_name_the_argument(model, kwargs, message):  # ADAFV-R2
     assert adafv_transformers.applied_options(model) is None
 
 
-def test_unsupported_models_are_refused_with_the_supported_list():
-    from transformers import LlamaConfig, LlamaForCausalLM
+def test_unsupported_models_are_refused_with_the_supported_list(model):
+    from transformers import LlamaForCausalLM
 
-    config = LlamaConfig(
-        vocab_size=32,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-    )
+    language_model = LlamaForCausalLM(model.config.text_config)  # the tiny LLaVA's, text only
     supported = r"supported: gemma3 \(Gemma 3\), llava \(LLaVA-1.5\)"
     with pytest.raises(ValueError, match=rf"model_type='llama'.*{supported}"):
-        adafv_transformers.apply(LlamaForCausalLM(config), budget=16)
+        adafv_transformers.apply(language_model, budget=16)
 
 
 def test_unsupported_transformers_versions_are_refused(model, monkeypatch):

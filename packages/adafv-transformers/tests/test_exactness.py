@@ -25,13 +25,6 @@ from adafv_transformers_helpers import (
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 
 
-@pytest.fixture
-def model(llava):
-    model, _ = llava
-    yield model
-    adafv_transformers.remove(model)
-
-
 def _logits(model, inputs):
     with torch.no_grad():
         return model(**inputs).logits
@@ -48,12 +41,12 @@ def test_a_budget_of_n_or_more_changes_nothing(model, llava, budget):  # ADAFV-R
 
 @pytest.mark.parametrize(("seed", "budget"), [(0, 64), (1, 1), (2, 144)])
 def test_logits_equal_the_language_model_on_the_kept_embeddings(
-    model, llava, llava_eager, seed, budget
+    model, llava, eager, seed, budget
 ):  # ADAFV-R1, ADAFV-R10
     _, processor = llava
     inputs = processor(images=picture(seed), text=PROMPT, return_tensors="pt")
     visual, placeholders, selection = reference_selection(
-        model, llava_eager, inputs["input_ids"], inputs["pixel_values"], budget
+        model, eager, inputs["input_ids"], inputs["pixel_values"], budget
     )
     pruned = adafv_transformers.prune_inputs(model, budget=budget, **inputs)
     assert torch.equal(pruned.images[0].kept, selection.indices)
@@ -67,11 +60,11 @@ def test_logits_equal_the_language_model_on_the_kept_embeddings(
     torch.testing.assert_close(_logits(model, inputs)[0], want, rtol=1e-5, atol=1e-5)
 
 
-def test_generate_with_cache_matches_a_greedy_loop_without_cache(model, llava, llava_eager):
+def test_generate_with_cache_matches_a_greedy_loop_without_cache(model, llava, eager):
     _, processor = llava
     inputs = processor(images=picture(5), text=PROMPT, return_tensors="pt")
     visual, placeholders, selection = reference_selection(
-        model, llava_eager, inputs["input_ids"], inputs["pixel_values"], 48
+        model, eager, inputs["input_ids"], inputs["pixel_values"], 48
     )
     embeds = hand_built_embeddings(
         model, inputs["input_ids"][0], visual, placeholders, selection.indices
@@ -125,13 +118,13 @@ def test_several_images_in_one_prompt_each_get_a_budget(model, llava):  # ADAFV-
     assert int(first.positions[-1]) < int(second.positions[0])
 
 
-def test_an_image_without_a_question_is_selected_by_saliency(model, llava, llava_eager):
+def test_an_image_without_a_question_is_selected_by_saliency(model, llava, eager):
     _, processor = llava  # ADAFV-R12
     inputs = processor(images=picture(9), text="USER: <image>", return_tensors="pt")
     pruned = adafv_transformers.prune_inputs(model, budget=24, **inputs)
     image = pruned.images[0]
     assert image.k_t2i == 0 and image.k_saliency == 24
-    saliency = eager_saliency(llava_eager, inputs["pixel_values"])[0]
+    saliency = eager_saliency(eager, inputs["pixel_values"])[0]
     want = adafv.select_from_scores(torch.full((576,), -torch.inf), saliency, 24).indices
     assert torch.equal(image.kept, want)
 

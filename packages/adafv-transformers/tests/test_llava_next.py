@@ -8,8 +8,6 @@ selection, the bare language model the logits.
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -30,23 +28,8 @@ SIZES = [(500, 300), (220, 400), (400, 400)]
 
 
 @pytest.fixture(scope="module")
-def next_model():
+def checkpoint():
     return tiny_llava_next(seed=0)
-
-
-@pytest.fixture(scope="module")
-def next_eager(next_model):
-    model, _ = next_model
-    eager = copy.deepcopy(model)
-    eager.set_attn_implementation("eager")
-    return eager
-
-
-@pytest.fixture
-def model(next_model):
-    model, _ = next_model
-    yield model
-    adafv_transformers.remove(model)
 
 
 def _layout(model, image) -> torch.Tensor:
@@ -76,8 +59,8 @@ def _reference(model, eager, processor, image, prompt, budget):
 
 @settings(max_examples=40, deadline=None)
 @given(height=st.integers(1, 2000), width=st.integers(1, 2000))
-def test_reference_layout_is_the_models_packing(next_model, height, width):  # ADAFV-R15
-    model, _ = next_model
+def test_reference_layout_is_the_models_packing(checkpoint, height, width):  # ADAFV-R15
+    model, _ = checkpoint
     sizes = torch.tensor([[height, width]])
     (crops,) = crops_per_image(model, sizes)
     pins = model.config.image_grid_pinpoints
@@ -91,11 +74,11 @@ def test_reference_layout_is_the_models_packing(next_model, height, width):  # A
 
 @pytest.mark.parametrize("size", SIZES)
 def test_saliency_is_each_crops_cls_attention_in_packed_order(
-    model, next_model, next_eager, size
+    model, checkpoint, eager, size
 ):  # ADAFV-R4, ADAFV-R15
-    _, processor = next_model
+    _, processor = checkpoint
     image = picture(3, size)
-    saliency, *_, inputs = _reference(model, next_eager, processor, image, PROMPT, 64)
+    saliency, *_, inputs = _reference(model, eager, processor, image, PROMPT, 64)
     pruned = adafv_transformers.prune_inputs(model, budget=64, **inputs)
     torch.testing.assert_close(pruned.images[0].saliency, saliency, rtol=1e-5, atol=1e-8)
 
@@ -103,13 +86,11 @@ def test_saliency_is_each_crops_cls_attention_in_packed_order(
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("image_newline", ["keep", "drop"])
 def test_logits_equal_the_language_model_on_the_kept_embeddings(
-    model, next_model, next_eager, size, image_newline
+    model, checkpoint, eager, size, image_newline
 ):  # ADAFV-R1, ADAFV-R10
-    _, processor = next_model
+    _, processor = checkpoint
     image = picture(4, size)
-    _, features, selection, layout, inputs = _reference(
-        model, next_eager, processor, image, PROMPT, 96
-    )
+    _, features, selection, layout, inputs = _reference(model, eager, processor, image, PROMPT, 96)
     pruned = adafv_transformers.prune_inputs(
         model, budget=96, image_newline=image_newline, **inputs
     )
@@ -130,8 +111,8 @@ def test_logits_equal_the_language_model_on_the_kept_embeddings(
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_newlines_are_outside_the_budget(model, next_model):  # ADAFV-R3
-    _, processor = next_model
+def test_newlines_are_outside_the_budget(model, checkpoint):  # ADAFV-R3
+    _, processor = checkpoint
     image = picture(5, (500, 300))  # 24 rows of tiles, so 24 newlines
     inputs = processor(images=image, text=PROMPT, return_tensors="pt")
     kept = adafv_transformers.prune_inputs(model, keep_ratio=0.1, **inputs)
@@ -146,8 +127,8 @@ def test_newlines_are_outside_the_budget(model, next_model):  # ADAFV-R3
     assert dropped["input_ids"].shape[1] == length - 1560 + 154
 
 
-def test_a_budget_of_n_or_more_changes_nothing(model, next_model):  # ADAFV-R3
-    _, processor = next_model
+def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
+    _, processor = checkpoint
     inputs = processor(images=picture(6, (220, 400)), text=PROMPT, return_tensors="pt")
     with torch.no_grad():
         full = model(**inputs).logits
@@ -156,8 +137,8 @@ def test_a_budget_of_n_or_more_changes_nothing(model, next_model):  # ADAFV-R3
         torch.testing.assert_close(model(**inputs).logits, full, rtol=0, atol=0)
 
 
-def test_batch_rows_match_single_samples(model, next_model):  # ADAFV-R14
-    _, processor = next_model
+def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14
+    _, processor = checkpoint
     prompts = [PROMPT, "USER: <image>\nHow many dots are there in the picture? ASSISTANT:"]
     images = [picture(7, (500, 300)), picture(8, (400, 400))]
     batch = processor(images=images, text=prompts, return_tensors="pt", padding=True)

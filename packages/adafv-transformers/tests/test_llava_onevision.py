@@ -11,8 +11,6 @@ needs torchvision, which this machine lacks.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -34,27 +32,12 @@ SIZES = [(500, 300), (300, 1000), (1500, 1500)]
 
 
 @pytest.fixture(scope="module")
-def onevision():
+def checkpoint():
     return tiny_llava_onevision(seed=0)
 
 
-@pytest.fixture(scope="module")
-def onevision_eager(onevision):
-    model, *_ = onevision
-    eager = copy.deepcopy(model)
-    eager.set_attn_implementation("eager")
-    return eager
-
-
-@pytest.fixture
-def model(onevision):
-    model, *_ = onevision
-    yield model
-    adafv_transformers.remove(model)
-
-
-def _inputs(onevision, images, prompts):
-    model, image_processor, tok = onevision
+def _inputs(checkpoint, images, prompts):
+    model, image_processor, tok = checkpoint
     return onevision_inputs(model, image_processor, tok, images, prompts)
 
 
@@ -104,8 +87,8 @@ def _reference(model, eager, inputs, image, budget):
 
 @settings(max_examples=25, deadline=None)
 @given(height=st.integers(1, 2400), width=st.integers(1, 2400), seed=st.integers(0, 99))
-def test_reference_layout_is_the_models_packing(onevision, height, width, seed):  # ADAFV-R18
-    model, *_ = onevision
+def test_reference_layout_is_the_models_packing(checkpoint, height, width, seed):  # ADAFV-R18
+    model, *_ = checkpoint
     sizes = torch.tensor([[height, width]])
     (crops,) = crops_per_image(model, sizes)
     pins, tile = model.config.image_grid_pinpoints, model.config.vision_config.image_size
@@ -127,22 +110,22 @@ class _Size:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_saliency_is_the_attention_each_patch_receives_in_packed_order(
-    model, onevision, onevision_eager, size
+    model, checkpoint, eager, size
 ):  # ADAFV-R18
     image = picture(3, size)
-    inputs = _inputs(onevision, [image], [PROMPT])
-    want, *_ = _reference(model, onevision_eager, inputs, image, 64)
+    inputs = _inputs(checkpoint, [image], [PROMPT])
+    want, *_ = _reference(model, eager, inputs, image, 64)
     pruned = adafv_transformers.prune_inputs(model, budget=64, **inputs)
     torch.testing.assert_close(pruned.images[0].saliency, want, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_logits_equal_the_language_model_on_the_kept_embeddings(
-    model, onevision, onevision_eager, size
+    model, checkpoint, eager, size
 ):  # ADAFV-R1, ADAFV-R10
     image = picture(4, size)
-    inputs = _inputs(onevision, [image], [PROMPT])
-    _, features, selection, content = _reference(model, onevision_eager, inputs, image, 80)
+    inputs = _inputs(checkpoint, [image], [PROMPT])
+    _, features, selection, content = _reference(model, eager, inputs, image, 80)
     pruned = adafv_transformers.prune_inputs(model, budget=80, **inputs)
     found = pruned.images[0]
     assert torch.equal(found.selected, selection.indices)
@@ -160,22 +143,22 @@ def test_logits_equal_the_language_model_on_the_kept_embeddings(
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_batch_rows_match_single_samples(model, onevision):  # ADAFV-R14
+def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14
     prompts = [PROMPT, "USER: <image>\nHow many dots are there in the picture? ASSISTANT:"]
     images = [picture(7, (500, 300)), picture(8, (300, 1000))]
-    batch = _inputs(onevision, images, prompts)
+    batch = _inputs(checkpoint, images, prompts)
     adafv_transformers.apply(model, keep_ratio=0.05)
     with torch.no_grad():
         batched = model(**batch).logits
     for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        single = _inputs(onevision, [image], [prompt])
+        single = _inputs(checkpoint, [image], [prompt])
         with torch.no_grad():
             alone = model(**single).logits[0]
         torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
 
 
-def test_videos_and_the_default_strategy_are_refused(model, onevision):
-    inputs = _inputs(onevision, [picture(1)], [PROMPT])
+def test_videos_and_the_default_strategy_are_refused(model, checkpoint):
+    inputs = _inputs(checkpoint, [picture(1)], [PROMPT])
     with pytest.raises(ValueError, match="pixel_values_videos"):
         adafv_transformers.prune_inputs(
             model, budget=8, pixel_values_videos=torch.zeros(1, 1, 3, 384, 384), **inputs

@@ -12,15 +12,9 @@ import adafv
 import adafv_transformers
 from adafv_conformance.models.inputs import picture
 from adafv_transformers import Options
+from adafv_transformers.options import OptionArguments
 
 PROMPT = "USER: <image>\nWhat color is the circle? ASSISTANT:"
-
-
-@pytest.fixture
-def model(llava):
-    model, _ = llava
-    yield model
-    adafv_transformers.remove(model)
 
 
 @pytest.fixture
@@ -53,10 +47,14 @@ def test_invalid_options_name_the_argument_and_value(kwargs, message):  # ADAFV-
 
 
 def test_no_signature_repeats_the_spec_defaults():
+    spec_defaults = (adafv.DEFAULT_GUARANTEE, adafv.DEFAULT_T2I_SCALE)
     for function in (adafv_transformers.apply, adafv_transformers.prune_inputs):
-        parameters = inspect.signature(function).parameters
-        assert parameters["guarantee"].default is None  # Options' default, the spec's
-        assert parameters["t2i_scale"].default is None
+        parameters = inspect.signature(function).parameters.values()
+        assert not [p.name for p in parameters if p.default in spec_defaults]
+    # The loose arguments are typed once, as the options' fields: Options' defaults apply.
+    loose = inspect.signature(adafv_transformers.apply).parameters["loose"]
+    assert loose.kind is inspect.Parameter.VAR_KEYWORD
+    assert set(OptionArguments.__annotations__) == set(adafv.option_names(Options))
 
 
 def test_an_options_object_applies_as_the_loose_arguments_do(model, inputs):

@@ -38,32 +38,25 @@ def _recording_eager(module, query, key, value, attention_mask, **kwargs):
 
 
 @pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
-def qwen(request):
+def checkpoint(request):
     build = {"qwen2_vl": tiny_qwen2_vl, "qwen2_5_vl": tiny_qwen2_5_vl}[request.param]
     return build(seed=0)
 
 
 @pytest.fixture(scope="module")
-def qwen_recording(qwen):
+def qwen_recording(checkpoint):
     """The same weights, the vision tower on eager attention whose weights are recorded."""
     from transformers import AttentionInterface
 
     AttentionInterface.register("adafv_recording_eager", _recording_eager)
-    model, *_ = qwen
+    model, *_ = checkpoint
     recording = copy.deepcopy(model)
     recording.model.visual.config._attn_implementation = "adafv_recording_eager"
     return recording
 
 
-@pytest.fixture
-def model(qwen):
-    model, *_ = qwen
-    yield model
-    adafv_transformers.remove(model)
-
-
-def _inputs(qwen, images, prompts):
-    _, image_processor, tok = qwen
+def _inputs(checkpoint, images, prompts):
+    _, image_processor, tok = checkpoint
     return qwen2_vl_inputs(image_processor, tok, images, prompts)
 
 
@@ -138,9 +131,9 @@ def _language_model(model, embeds, positions):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
-    model, qwen, qwen_recording, size
+    model, checkpoint, qwen_recording, size
 ):  # ADAFV-R18
-    inputs = _inputs(qwen, [picture(3, size), picture(5, (200, 200))], [PROMPT, PROMPT])
+    inputs = _inputs(checkpoint, [picture(3, size), picture(5, (200, 200))], [PROMPT, PROMPT])
     want = eager_token_saliency(qwen_recording, inputs)
     pruned = adafv_transformers.prune_inputs(model, budget=32, **inputs)
     assert len(pruned.images) == 2
@@ -150,9 +143,9 @@ def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
 
 @pytest.mark.parametrize("size", SIZES)
 def test_logits_equal_the_language_model_at_the_kept_m_rope_positions(
-    model, qwen, qwen_recording, size
+    model, checkpoint, qwen_recording, size
 ):  # ADAFV-R1, ADAFV-R10
-    inputs = _inputs(qwen, [picture(4, size)], [PROMPT])
+    inputs = _inputs(checkpoint, [picture(4, size)], [PROMPT])
     features, selection, positions = _reference(model, qwen_recording, inputs, 40)
     pruned = adafv_transformers.prune_inputs(model, budget=40, **inputs)
     assert torch.equal(pruned.images[0].selected, selection.indices)
@@ -164,8 +157,8 @@ def test_logits_equal_the_language_model_at_the_kept_m_rope_positions(
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_a_budget_of_n_or_more_changes_nothing(model, qwen):  # ADAFV-R3
-    inputs = _inputs(qwen, [picture(6, (500, 300))], [PROMPT])
+def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
+    inputs = _inputs(checkpoint, [picture(6, (500, 300))], [PROMPT])
     with torch.no_grad():
         full = model(**inputs).logits
     adafv_transformers.apply(model, budget=10_000)
@@ -173,11 +166,11 @@ def test_a_budget_of_n_or_more_changes_nothing(model, qwen):  # ADAFV-R3
         torch.testing.assert_close(model(**inputs).logits, full, rtol=0, atol=0)
 
 
-def test_generate_with_cache_matches_a_loop_without_cache(model, qwen, qwen_recording):
+def test_generate_with_cache_matches_a_loop_without_cache(model, checkpoint, qwen_recording):
     """Each step's logits equal the language model's on the kept prompt plus the tokens so
     far, at positions continuing from the last prompt token (compared as logits: a tiny random
     model has near-ties that the last bits decide)."""
-    inputs = _inputs(qwen, [picture(5, (420, 300))], [PROMPT])
+    inputs = _inputs(checkpoint, [picture(5, (420, 300))], [PROMPT])
     features, selection, positions = _reference(model, qwen_recording, inputs, 24)
     embeds, keep = _kept_sequence(model, inputs, features, selection)
     embeds, positions = embeds[keep], positions[:, keep]
@@ -202,17 +195,17 @@ def test_generate_with_cache_matches_a_loop_without_cache(model, qwen, qwen_reco
         positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
 
 
-def test_batch_rows_match_single_samples(model, qwen):  # ADAFV-R14
+def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14
     prompts = [PROMPT, f"user: {QWEN_IMAGE} how many dots are there ? assistant :"]
     images = [picture(7, (500, 300)), picture(8, (300, 420))]
-    batch = _inputs(qwen, images, prompts)
+    batch = _inputs(checkpoint, images, prompts)
     assert (batch["attention_mask"][:, 0] == 0).any()  # left padding
     adafv_transformers.apply(model, keep_ratio=0.1)
     with torch.no_grad():
         batched = model(**batch).logits
     generated = model.generate(**batch, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        single = _inputs(qwen, [image], [prompt])
+        single = _inputs(checkpoint, [image], [prompt])
         with torch.no_grad():
             alone = model(**single).logits[0]
         torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
@@ -222,8 +215,8 @@ def test_batch_rows_match_single_samples(model, qwen):  # ADAFV-R14
         assert generated[row, -4:].tolist() == alone_generated[0, -4:].tolist()
 
 
-def test_missing_token_types_are_an_error(model, qwen):
-    inputs = _inputs(qwen, [picture(1)], [PROMPT])
+def test_missing_token_types_are_an_error(model, checkpoint):
+    inputs = _inputs(checkpoint, [picture(1)], [PROMPT])
     del inputs["mm_token_type_ids"]
     with pytest.raises(ValueError, match="mm_token_type_ids"):
         adafv_transformers.prune_inputs(model, budget=8, **inputs)

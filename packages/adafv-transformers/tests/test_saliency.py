@@ -11,7 +11,7 @@ from adafv_transformers_helpers import eager_saliency
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_probe_matches_eager_attention_under_sdpa(llava, llava_eager, seed):  # ADAFV-R4
+def test_probe_matches_eager_attention_under_sdpa(llava, eager, seed):  # ADAFV-R4
     model, processor = llava
     assert model.model.vision_tower.config._attn_implementation == "sdpa"
     pixels = processor.image_processor(
@@ -19,7 +19,7 @@ def test_probe_matches_eager_attention_under_sdpa(llava, llava_eager, seed):  # 
     )
     pixel_values = pixels["pixel_values"]
     encoded = Llava().encode(model, {"pixel_values": pixel_values})
-    want = eager_saliency(llava_eager, pixel_values)
+    want = eager_saliency(eager, pixel_values)
     got = torch.stack(encoded.saliency)
     assert got.shape == (2, 576) and got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-8)
@@ -34,7 +34,7 @@ def test_probe_sees_the_features_the_model_uses(llava):  # ADAFV-R1
     torch.testing.assert_close(encoded.features[0], plain.pooler_output[0], rtol=0, atol=0)
 
 
-def test_saliency_of_the_full_strategy_keeps_cls(llava, llava_eager):  # ADAFV-R4
+def test_saliency_of_the_full_strategy_keeps_cls(llava, eager):  # ADAFV-R4
     model, processor = llava
     pixel_values = processor.image_processor(images=picture(4), return_tensors="pt")["pixel_values"]
     encoded = Llava().encode(
@@ -42,7 +42,7 @@ def test_saliency_of_the_full_strategy_keeps_cls(llava, llava_eager):  # ADAFV-R
     )
     assert encoded.features[0].shape[0] == encoded.saliency[0].shape[0] == 577
     torch.testing.assert_close(
-        encoded.saliency[0][1:], eager_saliency(llava_eager, pixel_values)[0], rtol=1e-5, atol=1e-8
+        encoded.saliency[0][1:], eager_saliency(eager, pixel_values)[0], rtol=1e-5, atol=1e-8
     )
 
 

@@ -7,22 +7,25 @@ import numpy as np
 import pytest
 
 import adafv
-from adafv import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE, Options, options_from
+from adafv import Options, options_from
 
 
 def test_defaults_are_the_spec_notation():  # tau = 0.25, beta = 100 (spec, Notation)
-    assert (DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE) == (0.25, 100.0)
+    assert (adafv.DEFAULT_GUARANTEE, adafv.DEFAULT_T2I_SCALE) == (0.25, 100.0)
     options = Options(budget=64)
-    assert (options.guarantee, options.t2i_scale) == (DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE)
+    assert (options.guarantee, options.t2i_scale) == (
+        adafv.DEFAULT_GUARANTEE,
+        adafv.DEFAULT_T2I_SCALE,
+    )
 
 
 def test_every_core_signature_defaults_to_the_one_place():
     for function in (adafv.select, adafv.select_from_scores, adafv.t2i_scores):
         parameters = inspect.signature(function).parameters
         if "guarantee" in parameters:
-            assert parameters["guarantee"].default is DEFAULT_GUARANTEE
+            assert parameters["guarantee"].default is adafv.DEFAULT_GUARANTEE
         assert "t2i_scale" not in parameters or (
-            parameters["t2i_scale"].default is DEFAULT_T2I_SCALE
+            parameters["t2i_scale"].default is adafv.DEFAULT_T2I_SCALE
         )
 
 
@@ -77,6 +80,20 @@ def test_options_and_loose_arguments_together_are_refused():
         options_from(Options(budget=16), {"budget": None, "guarantee": 0.5})
     with pytest.raises(TypeError, match=r"budget is given twice: positionally \(64\).*budget=32"):
         options_from(64, {"budget": 32})
+
+
+def test_a_loose_argument_that_is_no_option_is_named():
+    with pytest.raises(
+        TypeError, match=r"unexpected arguments \['bugdet'\]: the options are budget"
+    ):
+        options_from(None, {"bugdet": 64})
+
+
+def test_split_options_takes_the_fields_by_name():
+    loose, rest = adafv.split_options({"budget": 8, "input_ids": [1], "t2i_scale": None})
+    assert loose == {"budget": 8, "t2i_scale": None}
+    assert rest == {"input_ids": [1]}
+    assert set(adafv.option_names()) == set(adafv.OptionArguments.__annotations__)
 
 
 def test_an_integration_extends_the_core_options():

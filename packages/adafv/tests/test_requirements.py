@@ -3,24 +3,27 @@
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from adafv.requirements import DependencyError, OptionalDependency, check_installed
+from adafv.requirements import DependencyError, OptionalDependency
 
 HINT = "pip install 'adafv-x[x]'"
+
+
+def _numpy(supported: str, module: str | None = None) -> OptionalDependency:
+    return OptionalDependency("numpy", supported, user="adafv-x", extra="x", module=module)
 
 
 def test_a_supported_version_is_returned():
     import numpy
 
-    assert check_installed("numpy", ">=1", user="adafv-x", install_hint=HINT) == numpy.__version__
-    by_module = OptionalDependency("numpy", SpecifierSet(">=1"), "adafv-x", HINT, module="numpy")
-    assert by_module.check() == numpy.__version__
+    assert _numpy(">=1").check() == numpy.__version__
+    assert _numpy(">=1", module="numpy").check() == numpy.__version__
 
 
 def test_an_unsupported_version_names_it_and_the_range():
     import numpy
 
     with pytest.raises(DependencyError) as raised:
-        check_installed("numpy", "<1", user="adafv-x", install_hint=HINT)
+        _numpy("<1").check()
     assert str(raised.value) == (
         f"numpy {numpy.__version__} is not supported: adafv-x supports numpy<1; "
         f"install one with {HINT}"
@@ -31,13 +34,19 @@ def test_an_unsupported_version_names_it_and_the_range():
 
 @pytest.mark.parametrize("module", [None, "adafv_no_such_module"])
 def test_a_missing_dependency_is_an_import_error(module):
+    missing = OptionalDependency(
+        "adafv-no-such-dist", ">=1,<2", user="adafv-x", extra="x", module=module
+    )
     with pytest.raises(ImportError, match="adafv-no-such-dist is not installed: adafv-x supports"):
-        check_installed(
-            "adafv-no-such-dist", ">=1,<2", user="adafv-x", install_hint=HINT, module=module
-        )
+        missing.check()
     assert issubclass(DependencyError, ImportError)
 
 
 def test_the_install_hint_defaults_to_the_range():
     with pytest.raises(DependencyError, match=r"install one with pip install 'numpy<1'$"):
-        check_installed("numpy", "<1", user="adafv-x")
+        OptionalDependency("numpy", "<1", user="adafv-x").check()
+
+
+def test_the_range_is_a_specifier_set_however_given():
+    assert _numpy(">=1,<2").supported == SpecifierSet(">=1,<2")
+    assert _numpy(SpecifierSet(">=1")).supported == SpecifierSet(">=1")

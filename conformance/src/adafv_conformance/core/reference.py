@@ -79,36 +79,45 @@ def budget_params(params: dict) -> dict:
 # --------------------------------------------------------------------------------------------
 def expected_outputs(case: CaseDef, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The oracle's outputs for a case, named as in the fixture (without ``expected.``)."""
-    if case.kind == "selection":
-        return select(case, inputs["t2i_log"], inputs)
-    if case.batched:
+    return oracle_outputs(case.kind, inputs, {**case.params, "batched": case.batched})
+
+
+def oracle_outputs(kind: str, inputs: dict[str, np.ndarray], params: dict) -> dict:
+    """The oracle's outputs for ``kind`` on ``inputs``, with ``params`` as a backend receives
+    them (the case's options and ``batched``): the suite's own tests run it as a backend."""
+    if kind == "selection":
+        l_vals = inputs["t2i_log"]
+    elif params["batched"]:
         l_vals = oracle.t2i_log_scores_batched(
             inputs["visual"],
             inputs["text"],
             inputs["visual_mask"],
             inputs["text_mask"],
-            case.params["t2i_scale"],
+            params["t2i_scale"],
         )
     else:
-        l_vals = oracle.t2i_log_scores(inputs["visual"], inputs["text"], case.params["t2i_scale"])
-    if case.kind == "scores":
+        l_vals = oracle.t2i_log_scores(inputs["visual"], inputs["text"], params["t2i_scale"])
+    if kind == "scores":
         return {"t2i_log": l_vals.astype(np.float64)}
-    return select(case, l_vals, inputs)
+    return _select(params, params["batched"], l_vals, inputs)
 
 
 def select(case: CaseDef, l_vals: np.ndarray, inputs: dict[str, np.ndarray]) -> dict:
     """Stage 2 of the oracle on given log-scores, shaped as the fixture stores it."""
-    p = case.params
-    if case.batched:
+    return _select(case.params, case.batched, l_vals, inputs)
+
+
+def _select(params: dict, batched: bool, l_vals: np.ndarray, inputs: dict[str, np.ndarray]) -> dict:
+    if batched:
         return oracle.select_batched(
             l_vals,
             inputs["saliency"],
             inputs["visual_mask"],
-            **budget_params(p),
-            guarantee=p["guarantee"],
+            **budget_params(params),
+            guarantee=params["guarantee"],
         )
     res = oracle.select_from_scores(
-        l_vals, inputs["saliency"], **budget_params(p), guarantee=p["guarantee"]
+        l_vals, inputs["saliency"], **budget_params(params), guarantee=params["guarantee"]
     )
     return {
         "indices": res["indices"],

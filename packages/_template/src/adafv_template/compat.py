@@ -9,14 +9,9 @@ plugin's registration). A missing or unsupported framework then raises the core'
 
 from __future__ import annotations
 
-from packaging.specifiers import SpecifierSet
-
 from adafv.requirements import OptionalDependency
 
 # The range the integration's tests run against, at both ends (nox sessions).
 FRAMEWORK = OptionalDependency(
-    distribution="your-framework",
-    supported=SpecifierSet(">=1.0,<2"),
-    user="adafv-template",
-    install_hint="pip install 'adafv-template[framework]'",
+    "your-framework", ">=1.0,<2", user="adafv-template", extra="framework"
 )

@@ -10,10 +10,10 @@ said (ADAFV-R3), in their original order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import adafv
-from adafv_template.options import Options
+from adafv_template.options import OptionArguments, Options
 
 
 def select_image_tokens(
@@ -21,11 +21,7 @@ def select_image_tokens(
     text: Any,
     saliency: Any,
     options: Options | int | None = None,
-    *,
-    budget: int | None = None,
-    keep_ratio: float | None = None,
-    guarantee: float | None = None,
-    t2i_scale: float | None = None,
+    **loose: Unpack[OptionArguments],
 ) -> Any:
     """Indices of the rows of ``visual`` (``N x d``) AdaFV keeps, ascending (ADAFV-R10).
 
@@ -35,15 +31,10 @@ def select_image_tokens(
     left at None takes the spec's default.
 
     Raises:
-        TypeError: ``options`` and loose parameters are given together.
+        TypeError: ``options`` and loose parameters are given together, or a parameter is
+            not an option.
         ValueError: a parameter or an input is invalid (ADAFV-R2).
     """
-    loose = {
-        "budget": budget,
-        "keep_ratio": keep_ratio,
-        "guarantee": guarantee,
-        "t2i_scale": t2i_scale,
-    }
     options = adafv.options_from(options, loose, Options)
     selection = adafv.select(
         visual, text, saliency, **options.selection_arguments(), t2i_scale=options.t2i_scale

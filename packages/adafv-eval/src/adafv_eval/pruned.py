@@ -49,8 +49,9 @@ def pruning_options(
 class AdaFVModel:
     """Mixin for an lmms-eval model class: AdaFV on the model it loads.
 
-    AdaFV's model args are those of :func:`pruning_options` (``--model_args budget=64,...``);
-    a Python caller may pass ``adafv_options=Options(...)`` instead, not both.
+    AdaFV's model args are those of :func:`pruning_options` (``--model_args budget=64,...``),
+    taken from the keyword arguments by name; the others are the lmms-eval class's. A Python
+    caller may pass ``adafv_options=Options(...)`` instead, not both.
 
     Attributes:
         adafv_options: the options applied, or None for the full model.
@@ -61,25 +62,9 @@ class AdaFVModel:
     adafv_options: Options | None
     visual_tokens: VisualTokens
 
-    def __init__(
-        self,
-        budget: int | None = None,
-        keep_ratio: float | None = None,
-        guarantee: float | None = None,
-        t2i_scale: float | None = None,
-        image_newline: str | None = None,
-        *,
-        adafv_options: Options | None = None,
-        **model_args: Any,
-    ) -> None:
+    def __init__(self, *, adafv_options: Options | None = None, **model_args: Any) -> None:
         LMMS_EVAL.check()
-        loose = {
-            "budget": budget,
-            "keep_ratio": keep_ratio,
-            "guarantee": guarantee,
-            "t2i_scale": t2i_scale,
-            "image_newline": image_newline,
-        }
+        loose, model_args = adafv.split_options(model_args, Options)
         if adafv_options is None:
             options = pruning_options(**loose)
         else:

@@ -31,13 +31,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import adafv
-from adafv import Options
+from adafv import OptionArguments, Options
 from adafv_llamacpp.layout import CLS_LAST, GraphLayout
 from adafv_llamacpp.saliency import VisionProbe
 from adafv_llamacpp.token_embeddings import token_embeddings
@@ -81,14 +81,15 @@ class AdaFVChatHandler:
     Args:
         clip_model_path: the ``mmproj`` GGUF, as for the stock handler.
         options: the AdaFV parameters as one :class:`adafv.Options`, or the budget.
-        budget: tokens kept per image (ADAFV-R3); this, ``keep_ratio`` or ``options``.
-        keep_ratio: the share of each image's tokens kept, instead of ``budget``.
-        guarantee: the spec's tau (ADAFV-R7); None: the spec's default.
-        t2i_scale: the spec's beta (ADAFV-R5); None: the spec's default.
         verbose: as for the stock handler.
+        **loose: the parameters one by one instead of ``options``
+            (:class:`adafv.OptionArguments`): ``budget`` or ``keep_ratio`` (ADAFV-R3),
+            ``guarantee`` (tau, ADAFV-R7), ``t2i_scale`` (beta, ADAFV-R5); one left out or
+            None takes the spec's default.
 
     Raises:
-        TypeError: ``options`` and loose parameters are given together.
+        TypeError: ``options`` and loose parameters are given together, or a parameter is
+            not an option.
         ValueError: a parameter is invalid (ADAFV-R2).
     """
 
@@ -99,18 +100,9 @@ class AdaFVChatHandler:
         clip_model_path: str,
         options: Options | int | None = None,
         *,
-        budget: int | None = None,
-        keep_ratio: float | None = None,
-        guarantee: float | None = None,
-        t2i_scale: float | None = None,
         verbose: bool = True,
+        **loose: Unpack[OptionArguments],
     ):
-        loose = {
-            "budget": budget,
-            "keep_ratio": keep_ratio,
-            "guarantee": guarantee,
-            "t2i_scale": t2i_scale,
-        }
         options = adafv.options_from(options, loose)  # before the stock handler loads a model
         super().__init__(clip_model_path=clip_model_path, verbose=verbose)
         self.options = options

@@ -3,14 +3,7 @@ methods, and repair defects of one release line."""
 
 from __future__ import annotations
 
-from packaging.specifiers import SpecifierSet
-
 from adafv.requirements import OptionalDependency
 
 # Read from the installed metadata: the check runs before SGLang's slow import.
-SGLANG = OptionalDependency(
-    distribution="sglang",
-    supported=SpecifierSet(">=0.5.23,<0.5.24"),
-    user="adafv-sglang",
-    install_hint="pip install 'adafv-sglang[sglang]'",
-)
+SGLANG = OptionalDependency("sglang", ">=0.5.23,<0.5.24", user="adafv-sglang", extra="sglang")

@@ -9,10 +9,10 @@ from adafv.requirements import OptionalDependency
 # Tested at both ends of the range: 5.19 (the version SGLang pins) and 5.23. The version is
 # the imported module's, which the tests can set.
 TRANSFORMERS = OptionalDependency(
-    distribution="transformers",
-    supported=SpecifierSet(">=5.19,<5.24"),
+    "transformers",
+    ">=5.19,<5.24",
     user="adafv-transformers",
-    install_hint="pip install 'adafv-transformers[transformers]'",
+    extra="transformers",
     module="transformers",
 )
 

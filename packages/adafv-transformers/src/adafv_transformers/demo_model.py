@@ -25,23 +25,24 @@ purple left right big small one two three
 WORDS = tuple(_WORDS.split())
 
 
+# The special tokens, first in the vocabulary.
+_SPECIAL = {"unk_token": "<unk>", "pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"}
+
+
 def _tokenizer() -> Any:
     """A lower-casing word-level fast tokenizer over ``WORDS``, ``<image>`` added last."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: i for i, token in enumerate(["<unk>", "<pad>", "<s>", "</s>", *WORDS])}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    vocab = {token: i for i, token in enumerate([*_SPECIAL.values(), *WORDS])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=_SPECIAL["unk_token"]))
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        bos_token="<s>",
-        eos_token="</s>",
         padding_side="left",
         extra_special_tokens={"image_token": IMAGE_TOKEN},
+        **_SPECIAL,
     )
 
 
@@ -62,29 +63,26 @@ def demo_llava(seed: int = 0) -> tuple[Any, Any]:
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     tok = _tokenizer()
+    widths = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4}
     vision = CLIPVisionConfig(
         image_size=336,
         patch_size=14,
-        hidden_size=64,
-        intermediate_size=128,
         num_hidden_layers=3,
-        num_attention_heads=4,
         projection_dim=64,
         # At the default init scale a tiny tower's [CLS] attention is nearly uniform; real
         # CLIP's is heavy-tailed, which is what makes the overlay worth looking at.
         initializer_factor=6.0,
+        **widths,
     )
     text = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
         num_hidden_layers=2,
-        num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=4096,
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
+        **widths,
     )
     config = LlavaConfig(
         vision_config=vision,

@@ -29,3 +29,10 @@ class Options(adafv.Options):
             raise ValueError(
                 f"image_newline={self.image_newline!r} is not one of {IMAGE_NEWLINE_POLICIES}"
             )
+
+
+class OptionArguments(adafv.OptionArguments, total=False):
+    """The loose keyword arguments that stand for an :class:`Options`: the core's and
+    ``image_newline``."""
+
+    image_newline: str | None

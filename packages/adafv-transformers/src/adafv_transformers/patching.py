@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from torch import nn
@@ -21,19 +21,12 @@ from adafv import options_from
 from adafv_transformers.applied import STATE_ATTRIBUTE, AppliedState, applied_state
 from adafv_transformers.compat import TRANSFORMERS, check_chunked_prefill
 from adafv_transformers.families import family_for
-from adafv_transformers.options import Options
+from adafv_transformers.options import OptionArguments, Options
 from adafv_transformers.pruning import prune_inputs
 
 
 def apply(
-    model: nn.Module,
-    options: Options | int | None = None,
-    *,
-    budget: int | None = None,
-    keep_ratio: float | None = None,
-    guarantee: float | None = None,
-    t2i_scale: float | None = None,
-    image_newline: str | None = None,
+    model: nn.Module, options: Options | int | None = None, **loose: Unpack[OptionArguments]
 ) -> nn.Module:
     """Make ``model`` keep ``K`` visual tokens per image, and return it.
 
@@ -46,31 +39,19 @@ def apply(
             ``adafv_transformers.FAMILIES``).
         options: all the parameters as one :class:`adafv_transformers.Options` (or
             :class:`adafv.Options`, with this package's defaults for the rest).
-        budget: keep ``min(budget, N)`` tokens per image; or ``keep_ratio`` (ADAFV-R3).
-        keep_ratio: keep ``ceil(keep_ratio * N)`` tokens per image instead of a budget.
-        guarantee: the spec's tau (ADAFV-R7); None: the spec's default.
-        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5); None:
-            the spec's default.
-        image_newline: ``"keep"`` (None) or ``"drop"`` the separators between rows of an
-            image's tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
+        **loose: the parameters one by one instead (:class:`adafv_transformers.options.
+            OptionArguments`): ``budget`` or ``keep_ratio`` (ADAFV-R3), ``guarantee``
+            (tau, ADAFV-R7), ``t2i_scale`` (beta, ADAFV-R5), ``image_newline``; one left out
+            or None takes :class:`adafv_transformers.Options`' default (the spec's).
 
     Raises:
-        TypeError: ``options`` and loose arguments are given together.
+        TypeError: ``options`` and loose arguments are given together, or an argument is not
+            an option.
         ValueError: the model is not supported, or a parameter is invalid (ADAFV-R2).
     """
     TRANSFORMERS.check()
     family_for(model)
-    options = options_from(
-        options,
-        {
-            "budget": budget,
-            "keep_ratio": keep_ratio,
-            "guarantee": guarantee,
-            "t2i_scale": t2i_scale,
-            "image_newline": image_newline,
-        },
-        Options,
-    )
+    options = options_from(options, loose, Options)
     state = applied_state(model)
     if state is not None:
         state.options = options

@@ -83,15 +83,7 @@ class PrunedInputs(dict):
 
 
 def prune_inputs(
-    model: nn.Module,
-    options: Options | int | None = None,
-    *,
-    budget: int | None = None,
-    keep_ratio: float | None = None,
-    guarantee: float | None = None,
-    t2i_scale: float | None = None,
-    image_newline: str | None = None,
-    **inputs: Any,
+    model: nn.Module, options: Options | int | None = None, **inputs: Any
 ) -> PrunedInputs:
     """Return ``inputs`` with each image cut to the ``K`` tokens AdaFV keeps.
 
@@ -104,15 +96,10 @@ def prune_inputs(
         options: all the parameters as one :class:`adafv_transformers.Options` (or the
             budget, as a shorthand). Without it, ``budget`` or ``keep_ratio``, the options
             given to :func:`adafv_transformers.apply` on this model are used.
-        budget: tokens to keep per image (ADAFV-R3).
-        keep_ratio: the share of each image's tokens to keep, instead of ``budget``.
-        guarantee: the spec's tau (ADAFV-R7); None: the spec's default.
-        t2i_scale: the spec's beta, the text-to-image softmax temperature (ADAFV-R5); None:
-            the spec's default.
-        image_newline: ``"keep"`` (None) or ``"drop"`` the separators between rows of an
-            image's tiles (LLaVA-NeXT); see :class:`adafv_transformers.options.Options`.
         **inputs: what the model's processor returned (``input_ids``, ``attention_mask``,
-            ``pixel_values``, ...), for one sample or a padded batch.
+            ``pixel_values``, ...), for one sample or a padded batch; and the parameters
+            one by one instead of ``options``, as :func:`adafv_transformers.apply` takes them
+            (the names of :class:`adafv_transformers.Options`' fields are never inputs).
 
     Returns:
         :class:`PrunedInputs`: the shortened ``input_ids`` and ``attention_mask``, the kept
@@ -125,13 +112,7 @@ def prune_inputs(
     """
     TRANSFORMERS.check()
     family = family_for(model)
-    loose = {
-        "budget": budget,
-        "keep_ratio": keep_ratio,
-        "guarantee": guarantee,
-        "t2i_scale": t2i_scale,
-        "image_newline": image_newline,
-    }
+    loose, inputs = adafv.split_options(inputs, Options)
     options = _options(model, options, loose)
     input_ids = inputs.get("input_ids")
     if input_ids is None:
@@ -178,13 +159,17 @@ def prune_inputs(
 
 
 def _options(model: nn.Module, options: Options | int | None, loose: dict[str, Any]) -> Options:
-    if options is None and loose["budget"] is None and loose["keep_ratio"] is None:
+    """The call's options; without ``options``, a budget or a keep ratio, those of ``apply``
+    with the loose arguments given here in place of theirs."""
+    if options is None and loose.get("budget") is None and loose.get("keep_ratio") is None:
         applied = applied_options(model)
         if applied is None:
             raise ValueError(
                 "give budget= or keep_ratio=, or call adafv_transformers.apply(model, ...) first"
             )
-        return applied
+        return applied.replace(
+            **{name: value for name, value in loose.items() if value is not None}
+        )
     return adafv.options_from(options, loose, Options)
 
 

@@ -7,7 +7,15 @@ Every function takes numpy arrays or torch tensors (any device) and returns the 
 """
 
 from adafv.budget import kept_count
-from adafv.options import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE, Options, options_from
+from adafv.options import (
+    DEFAULT_GUARANTEE,
+    DEFAULT_T2I_SCALE,
+    OptionArguments,
+    Options,
+    option_names,
+    options_from,
+    split_options,
+)
 from adafv.scores import t2i_scores
 from adafv.selection import Selection, select, select_from_scores
 
@@ -18,11 +26,14 @@ __all__ = [
     "DEFAULT_GUARANTEE",
     "DEFAULT_T2I_SCALE",
     "SPEC_VERSION",
+    "OptionArguments",
     "Options",
     "Selection",
     "kept_count",
+    "option_names",
     "options_from",
     "select",
     "select_from_scores",
+    "split_options",
     "t2i_scores",
 ]

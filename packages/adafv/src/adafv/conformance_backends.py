@@ -20,36 +20,28 @@ _SELECTION_FIELDS = ("indices", "count", "k_t2i", "k_saliency", "n_overlap")
 
 def _run(kind: str, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Call the public API on inputs already converted to the backend's arrays."""
-    budget = {"budget": params.get("budget"), "keep_ratio": params.get("keep_ratio")}
-    visual_mask = inputs.get("visual_mask")
+    text_mask = inputs.get("text_mask")
     if kind == "scores":
         scores = adafv.t2i_scores(
             inputs["visual"],
             inputs["text"],
             t2i_scale=params["t2i_scale"],
-            visual_mask=visual_mask,
-            text_mask=inputs.get("text_mask"),
+            visual_mask=inputs.get("visual_mask"),
+            text_mask=text_mask,
         )
         return {"t2i_log": scores}
+    stage2 = {
+        "budget": params.get("budget"),
+        "keep_ratio": params.get("keep_ratio"),
+        "guarantee": params["guarantee"],
+        "visual_mask": inputs.get("visual_mask"),
+    }
     if kind == "selection":
-        sel = adafv.select_from_scores(
-            inputs["t2i_log"],
-            inputs["saliency"],
-            **budget,
-            guarantee=params["guarantee"],
-            visual_mask=visual_mask,
-        )
+        sel = adafv.select_from_scores(inputs["t2i_log"], inputs["saliency"], **stage2)
     elif kind == "end_to_end":
-        sel = adafv.select(
-            inputs["visual"],
-            inputs["text"],
-            inputs["saliency"],
-            **budget,
-            guarantee=params["guarantee"],
-            t2i_scale=params["t2i_scale"],
-            visual_mask=visual_mask,
-            text_mask=inputs.get("text_mask"),
-        )
+        scale = params["t2i_scale"]
+        visual, text, saliency = inputs["visual"], inputs["text"], inputs["saliency"]
+        sel = adafv.select(visual, text, saliency, **stage2, t2i_scale=scale, text_mask=text_mask)
     else:
         from adafv_conformance import Unsupported
 

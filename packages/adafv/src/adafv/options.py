@@ -5,7 +5,9 @@ else; every signature that defaults them refers to ``DEFAULT_GUARANTEE`` and
 ``DEFAULT_T2I_SCALE``. An integration extends :class:`Options` with what is its own (a
 dataclass subclass with more fields) and builds it from its callers' arguments with
 :func:`options_from`, so a caller can pass either an options object or the loose keyword
-arguments, never both.
+arguments, never both. Those loose arguments are typed once, as :class:`OptionArguments`
+(``**loose: Unpack[OptionArguments]``), which an integration extends as it extends
+:class:`Options`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from adafv.budget import check_budget, check_guarantee
 from adafv.validation import check_t2i_scale
@@ -24,6 +26,20 @@ DEFAULT_GUARANTEE = 0.25
 DEFAULT_T2I_SCALE = 100.0
 
 OptionsT = TypeVar("OptionsT", bound="Options")
+
+
+class OptionArguments(TypedDict, total=False):
+    """The loose keyword arguments that stand for an :class:`Options`, each optional.
+
+    An entry point that takes them writes ``def f(x, options=None, **loose:
+    Unpack[OptionArguments])`` and calls :func:`options_from`; None, like an absent
+    argument, means the field's default. The fields mean what :class:`Options`' do.
+    """
+
+    budget: int | None
+    keep_ratio: float | None
+    guarantee: float | None
+    t2i_scale: float | None
 
 
 @dataclass(frozen=True)
@@ -84,17 +100,23 @@ def options_from(
 ) -> OptionsT:
     """The options of a call that takes an options object or loose keyword arguments.
 
-    An entry point ``f(x, options=None, *, budget=None, keep_ratio=None, guarantee=None,
-    ...)`` calls ``options_from(options, {"budget": budget, ...}, kind)``. A loose argument
-    left at ``None`` is not given, and the field's default (the spec's, for tau and beta)
-    applies. For a call written before options objects, ``options`` may be the budget itself
-    (``f(x, 64)``): anything that is not an :class:`Options` is taken as ``budget``. Options of
-    a base of ``kind`` (the core's, given to an integration) get ``kind``'s other defaults.
+    An entry point ``f(x, options=None, **loose)`` calls ``options_from(options, loose,
+    kind)``. A loose argument left at ``None`` is not given, and the field's default (the
+    spec's, for tau and beta) applies. For a call written before options objects,
+    ``options`` may be the budget itself (``f(x, 64)``): anything that is not an
+    :class:`Options` is taken as ``budget``. Options of a base of ``kind`` (the core's,
+    given to an integration) get ``kind``'s other defaults.
 
     Raises:
-        TypeError: ``options`` is given together with loose arguments; the message names them.
+        TypeError: ``options`` is given together with loose arguments, or a loose argument
+            is not a field of ``kind``; the message names them.
         ValueError: the options are invalid (ADAFV-R2).
     """
+    unknown = sorted(set(loose) - set(option_names(kind)))
+    if unknown:
+        raise TypeError(
+            f"unexpected arguments {unknown}: the options are {', '.join(option_names(kind))}"
+        )
     given = {name: value for name, value in loose.items() if value is not None}
     if isinstance(options, kind):
         if given:
@@ -119,3 +141,22 @@ def options_from(
             )
         given["budget"] = options
     return kind(**given)
+
+
+def option_names(kind: type[Options] = Options) -> tuple[str, ...]:
+    """The names of ``kind``'s fields: the loose arguments that stand for it."""
+    return tuple(field.name for field in dataclasses.fields(kind))
+
+
+def split_options(
+    arguments: Mapping[str, Any], kind: type[Options] = Options
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(loose options, the rest)`` of one call's keyword arguments.
+
+    For an entry point whose keyword arguments mix the options with others (a model's
+    inputs, a constructor's settings): the names of ``kind``'s fields are the options.
+    """
+    names = set(option_names(kind))
+    loose = {name: value for name, value in arguments.items() if name in names}
+    rest = {name: value for name, value in arguments.items() if name not in names}
+    return loose, rest

@@ -51,22 +51,36 @@ class DependencyError(ImportError):
 class OptionalDependency:
     """A dependency an integration needs only when used, and the range it is tested against.
 
+    ``OptionalDependency("llama-cpp-python", ">=0.3.36,<0.3.37", user="adafv-llamacpp",
+    extra="llama-cpp", module="llama_cpp")`` is the whole statement an integration makes.
+
     Attributes:
         distribution: the distribution name on PyPI (``"llama-cpp-python"``).
-        supported: the supported versions (``SpecifierSet(">=0.3.36,<0.3.37")``).
+        supported: the supported versions; a string is read as a ``SpecifierSet``.
         user: the integration's distribution name, for the message.
-        install_hint: how to install a supported version (``"pip install 'adafv-x[x]'"``);
-            by default ``pip install '<distribution><supported>'``.
+        extra: the integration's extra that installs a supported version; the message then
+            says ``pip install '<user>[<extra>]'``, otherwise
+            ``pip install '<distribution><supported>'``.
         module: when given, the version is this module's ``__version__``, read after
             importing it (the code that will actually run); otherwise the distribution's
             installed metadata, which needs no import of a package that is slow to import.
     """
 
     distribution: str
-    supported: SpecifierSet
+    supported: SpecifierSet | str
     user: str
-    install_hint: str | None = None
+    extra: str | None = None
     module: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "supported", SpecifierSet(str(self.supported)))
+
+    @property
+    def install_hint(self) -> str:
+        """How to install a supported version, as the error message says it."""
+        if self.extra is not None:
+            return f"pip install '{self.user}[{self.extra}]'"
+        return f"pip install '{self.distribution}{self.supported}'"
 
     def installed(self) -> str | None:
         """The installed version, or None when the dependency is not installed."""
@@ -92,18 +106,3 @@ class OptionalDependency:
                 self.distribution, installed, self.supported, self.user, self.install_hint
             )
         return installed
-
-
-def check_installed(
-    distribution: str,
-    supported: SpecifierSet | str,
-    *,
-    user: str,
-    install_hint: str | None = None,
-    module: str | None = None,
-) -> str:
-    """Return the installed version of ``distribution``; raise :class:`DependencyError` if it
-    is missing or outside ``supported``. A shorthand for ``OptionalDependency(...).check()``."""
-    return OptionalDependency(
-        distribution, SpecifierSet(str(supported)), user, install_hint, module
-    ).check()

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from adafv_transformers.families.base import EncodedImages, base_model
-from adafv_transformers.families.llava_style import LlavaStyle, attention_probe, vision_settings
+from adafv_transformers.families.llava_style import LlavaStyle, vision_settings
 
 
 def crops_per_image(
@@ -92,7 +92,6 @@ class AnyRes(LlavaStyle):
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The packed features, and each crop's saliency packed the same way."""
-        base = base_model(model)
         layer, strategy = vision_settings(model, inputs)
         if strategy != self.select_strategy:
             raise ValueError(
@@ -101,19 +100,20 @@ class AnyRes(LlavaStyle):
         image_sizes = inputs.get("image_sizes")
         if image_sizes is None:
             raise ValueError(f"{self.name} inputs need image_sizes, as its processor returns them")
-        with attention_probe(base.vision_tower, layer) as probe:
-            out = base.get_image_features(
-                pixel_values=inputs["pixel_values"],
-                image_sizes=image_sizes,
-                vision_feature_layer=layer,
-                vision_feature_select_strategy=strategy,
-                **self.feature_options(inputs),
-                return_dict=True,
-            )
+        settings = {"vision_feature_layer": layer, "vision_feature_select_strategy": strategy}
+        features, saliency = self.probed_features(
+            model,
+            inputs,
+            layer,
+            strategy,
+            image_sizes=image_sizes,
+            **settings,
+            **self.feature_options(inputs),
+        )
         crops = crops_per_image(model, image_sizes, self.tiled(inputs))
-        per_crop = list(self.crop_saliency(probe, strategy).split(crops))
+        per_crop = list(saliency.split(crops))
         packed = pack_per_crop(model, per_crop, image_sizes, **self.pack_options(model, strategy))
-        return packed_images(list(out.pooler_output), packed)
+        return packed_images(features, packed)
 
     def feature_options(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Options of this call for the model's ``get_image_features``, besides the image

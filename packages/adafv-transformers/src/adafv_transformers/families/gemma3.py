@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from adafv_transformers.families.base import EncodedImages, base_model, refuse_videos
-from adafv_transformers.families.llava_style import LlavaStyle, attention_probe
+from adafv_transformers.families.llava_style import LlavaStyle
 
 
 def pooled_saliency(projector: nn.Module, per_patch: torch.Tensor) -> torch.Tensor:
@@ -49,12 +49,10 @@ class Gemma3(LlavaStyle):
         """The model's own image features, and the received attention at the tower's last
         layer pooled as the projector pools."""
         refuse_videos(inputs)
-        base = base_model(model)
-        with attention_probe(base.vision_tower, -1) as probe:
-            out = base.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True)
         # Every patch is a token of the projector's input: the ``full`` strategy.
-        saliency = pooled_saliency(base.multi_modal_projector, self.crop_saliency(probe, "full"))
-        return EncodedImages(features=list(out.pooler_output), saliency=list(saliency))
+        features, per_patch = self.probed_features(model, inputs, -1, "full")
+        saliency = pooled_saliency(base_model(model).multi_modal_projector, per_patch)
+        return EncodedImages(features=features, saliency=list(saliency))
 
     def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
         """The kept features, all images' rows in one tensor, as Gemma 3 scatters them."""

@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages, base_model
-from adafv_transformers.families.llava_style import LlavaStyle, attention_probe, vision_settings
+from adafv_transformers.families.base import EncodedImages
+from adafv_transformers.families.llava_style import LlavaStyle, vision_settings
 
 
 class Llava(LlavaStyle):
@@ -20,14 +20,7 @@ class Llava(LlavaStyle):
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The model's own image features, with the [CLS] probe on the feature layer."""
-        base = base_model(model)
         layer, strategy = vision_settings(model, inputs)
-        with attention_probe(base.vision_tower, layer) as probe:
-            out = base.get_image_features(
-                pixel_values=inputs["pixel_values"],
-                vision_feature_layer=layer,
-                vision_feature_select_strategy=strategy,
-                return_dict=True,
-            )
-        saliency = self.crop_saliency(probe, strategy)
-        return EncodedImages(features=list(out.pooler_output), saliency=list(saliency))
+        settings = {"vision_feature_layer": layer, "vision_feature_select_strategy": strategy}
+        features, saliency = self.probed_features(model, inputs, layer, strategy, **settings)
+        return EncodedImages(features=features, saliency=list(saliency))

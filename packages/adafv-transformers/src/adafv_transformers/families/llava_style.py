@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from adafv_transformers.families.base import Family
+from adafv_transformers.families.base import Family, base_model
 from adafv_transformers.saliency import AttentionProbe
 
 
@@ -82,8 +82,8 @@ class LlavaStyle(Family):
     """A family whose images go through a CLIP or SigLIP tower and a projector.
 
     A subclass states whether its tower has a [CLS] token (``tower_has_cls``), which decides
-    the saliency of its crops, and writes ``encode`` around the model's own
-    ``get_image_features`` inside :func:`attention_probe`.
+    the saliency of its crops, and writes ``encode`` around :meth:`probed_features`: the
+    model's own ``get_image_features`` inside :func:`attention_probe`.
     """
 
     # True: CLIP, saliency is the [CLS] row (ADAFV-R4). False: SigLIP, saliency is the
@@ -97,3 +97,21 @@ class LlavaStyle(Family):
         if self.tower_has_cls:
             return cls_saliency(probe.cls_attention(), strategy)  # ADAFV-R4
         return probe.received_attention()  # ADAFV-R18
+
+    def probed_features(
+        self,
+        model: nn.Module,
+        inputs: Mapping[str, Any],
+        layer: int,
+        strategy: str,
+        **options: Any,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """``(features, saliency)``: the model's own image features (its
+        ``get_image_features`` on ``inputs["pixel_values"]`` with ``options``), one tensor
+        per image, and :meth:`crop_saliency` from tower layer ``layer`` for ``strategy``."""
+        base = base_model(model)
+        with attention_probe(base.vision_tower, layer) as probe:
+            out = base.get_image_features(
+                pixel_values=inputs["pixel_values"], return_dict=True, **options
+            )
+        return list(out.pooler_output), self.crop_saliency(probe, strategy)
