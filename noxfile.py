@@ -105,7 +105,7 @@ CONFORMANCE_BACKENDS = {
     "llamacpp": Backend(
         target="adafv_llamacpp.conformance_backend:backend",
         fixtures="conformance/fixtures/models",
-        packages=("-e", "./packages/adafv", "-e", "./packages/adafv-llamacpp[llama-cpp,fixtures]"),
+        packages=("-e", "./packages/adafv", "-e", "./packages/adafv-llamacpp[llama-cpp]"),
         lock="llamacpp",
     ),
     # The model suite through the SGLang plugin's serving path, in SGLang's CPU environment.
@@ -275,7 +275,7 @@ def llamacpp_tests(session: nox.Session) -> None:
         "-e",
         "./conformance",
         "-e",
-        "./packages/adafv-llamacpp[llama-cpp,fixtures]",
+        "./packages/adafv-llamacpp[llama-cpp]",
         *TEST_TOOLS,
     )
     session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
@@ -515,7 +515,7 @@ def bench(session: nox.Session) -> None:
         *TRANSFORMERS,
         f"transformers=={NEWEST_TRANSFORMERS}",
         "-e",
-        "./packages/adafv-llamacpp[llama-cpp,fixtures]",
+        "./packages/adafv-llamacpp[llama-cpp]",
     )
     _benchmark(session, "packages/adafv/benchmarks/bench_select.py", "select", True)
     _benchmark(session, "packages/adafv-transformers/benchmarks/bench_e2e.py", "e2e")

@@ -12,6 +12,7 @@ fixtures' tolerances and margins cover the difference.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,8 @@ def select_from_scores(
     """Stage 2 for one image (ADAFV-R6..R10, R12, R13).
 
     Returns ``indices`` (int64, sorted ascending, K distinct), ``k_t2i``, ``k_saliency``,
-    ``n_overlap`` (ints), and ``products`` (the R+1 candidate products, for margins).
+    ``n_overlap`` (ints), and, for margins, ``products`` (the R+1 candidate products) and
+    ``guaranteed`` (m, ADAFV-R7) when there are candidates.
     """
     n = len(t2i_log)
     k = kept_count(n, budget=budget, keep_ratio=keep_ratio)
@@ -196,6 +198,7 @@ def select_from_scores(
         "k_saliency": b,
         "n_overlap": overlap,
         "products": products,
+        "guaranteed": m,
         "t2i_walk_end": a + t2i_steps,
         "walk_steps": steps,
     }
@@ -256,15 +259,9 @@ def overlap_fill_keys(
 # --------------------------------------------------------------------------------------------
 # Margins: how far a case is from a decision boundary
 # --------------------------------------------------------------------------------------------
-def selection_margins(
-    t2i_log: np.ndarray,
-    saliency: np.ndarray,
-    *,
-    budget: int | None = None,
-    keep_ratio: float | None = None,
-    guarantee: float = 0.25,
-) -> dict[str, object]:
-    """Distances of one image's selection from its decision boundaries.
+def selection_margins(t2i_log: np.ndarray, saliency: np.ndarray, **options: Any) -> dict:
+    """Distances of one image's selection from its decision boundaries; ``options`` are
+    :func:`select_from_scores`' (the budget or keep ratio, the guarantee).
 
     ``product_rel_margin``: ``(best - second best) / best`` over the split candidates
     (None when there is at most one candidate or no T2I signal; 0.0 on an exact tie).
@@ -272,9 +269,7 @@ def selection_margins(
     boundaries the result depends on: ``m-1/m``, ``a-1/a`` and the stretch of the T2I
     ranking that the overlap-fill walk visits (None when no boundary applies).
     """
-    res = select_from_scores(
-        t2i_log, saliency, budget=budget, keep_ratio=keep_ratio, guarantee=guarantee
-    )
+    res = select_from_scores(t2i_log, saliency, **options)
     products = res["products"]
     out: dict[str, object] = {
         "product_rel_margin": None,
@@ -289,9 +284,7 @@ def selection_margins(
     n = len(l_vals)
     if not products or n == 0:
         return out
-    k = len(res["indices"])
-    m = math.floor(guarantee * k + 1e-9)
-    a = int(res["k_t2i"])
+    m, a = int(res["guaranteed"]), int(res["k_t2i"])
     sorted_l = [float(l_vals[i]) for i in ranking(l_vals)]
     boundaries = {m, a}
     # The walk visited T2I ranks a .. t2i_walk_end - 1: their order among themselves and

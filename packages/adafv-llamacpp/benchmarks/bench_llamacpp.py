@@ -41,7 +41,7 @@ def build_models(directory: Path, sizes: str) -> dict[str, tuple[Path, Path]]:
     import llama_cpp
 
     from adafv_conformance.models import checkpoints
-    from adafv_llamacpp.tiny_gguf import write_pair
+    from adafv_conformance.models.gguf_pairs import write_pair
 
     geometry = getattr(checkpoints, SIZES[sizes])
     checkpoint = checkpoints.save(*checkpoints.tiny_llava(seed=0, sizes=geometry), directory / "hf")

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from adafv_llamacpp.tiny_gguf import write_pair
+from adafv_conformance.models.gguf_pairs import write_pair
 from adafv_llamacpp_helpers import CHECKPOINT, NEXT_CHECKPOINT
 
 

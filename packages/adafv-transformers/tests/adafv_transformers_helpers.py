@@ -62,3 +62,14 @@ def language_model_logits(model, embeds: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         hidden = model.model.language_model(inputs_embeds=embeds[None], use_cache=False)
         return model.lm_head(hidden.last_hidden_state)[0]
+
+
+def assert_is_the_language_model_on_kept(model, pruned, input_ids, features, kept) -> None:
+    """The pruned call's logits (one row) are the bare language model's on the row's
+    embeddings with only the ``kept`` rows of the image's ``features``, built by hand."""
+    placeholders = (input_ids == model.config.image_token_id).nonzero().squeeze(1)
+    embeds = hand_built_embeddings(model, input_ids, features, placeholders, kept)
+    want = language_model_logits(model, embeds)
+    with torch.no_grad():
+        got = model(**pruned).logits[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -19,7 +19,7 @@ from adafv_conformance.models import anyres
 from adafv_conformance.models.checkpoints import tiny_llava_next
 from adafv_conformance.models.inputs import picture
 from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
-from adafv_transformers_helpers import eager_saliency, hand_built_embeddings, language_model_logits
+from adafv_transformers_helpers import assert_is_the_language_model_on_kept, eager_saliency
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 # (width, height): two tiles side by side with columns unpadded, two stacked with rows
@@ -101,14 +101,7 @@ def test_logits_equal_the_language_model_on_the_kept_embeddings(
     if image_newline == "keep":
         kept = torch.cat([kept, (layout < 0).nonzero().squeeze(1)]).sort().values
     assert torch.equal(found.kept, kept)
-
-    ids = inputs["input_ids"][0]
-    placeholders = (ids == model.config.image_token_id).nonzero().squeeze(1)
-    embeds = hand_built_embeddings(model, ids, features, placeholders, kept)
-    want = language_model_logits(model, embeds)
-    with torch.no_grad():
-        got = model(**pruned).logits[0]
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert_is_the_language_model_on_kept(model, pruned, inputs["input_ids"][0], features, kept)
 
 
 def test_newlines_are_outside_the_budget(model, checkpoint):  # ADAFV-R3

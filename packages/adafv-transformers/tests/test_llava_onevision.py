@@ -23,7 +23,7 @@ from adafv_conformance.models import anyres
 from adafv_conformance.models.checkpoints import tiny_llava_onevision
 from adafv_conformance.models.inputs import onevision_inputs, picture
 from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
-from adafv_transformers_helpers import hand_built_embeddings, language_model_logits
+from adafv_transformers_helpers import assert_is_the_language_model_on_kept
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 # (width, height): a 1 x 2 grid unpadded by columns; a 3 x 1 grid of a tall image; a 4 x 4
@@ -133,14 +133,7 @@ def test_logits_equal_the_language_model_on_the_kept_embeddings(
     separators[content] = False
     kept = torch.cat([content[selection.indices], separators.nonzero().squeeze(1)]).sort().values
     assert torch.equal(found.kept, kept)
-
-    ids = inputs["input_ids"][0]
-    placeholders = (ids == model.config.image_token_id).nonzero().squeeze(1)
-    embeds = hand_built_embeddings(model, ids, features, placeholders, kept)
-    want = language_model_logits(model, embeds)
-    with torch.no_grad():
-        got = model(**pruned).logits[0]
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert_is_the_language_model_on_kept(model, pruned, inputs["input_ids"][0], features, kept)
 
 
 def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from adafv import kept_count
 from adafv.budget import guaranteed_count
+from adafv_helpers import BAD_BUDGETS
 
 
 @pytest.mark.parametrize(
@@ -50,19 +51,7 @@ def test_guaranteed_count(kept, guarantee, expected):  # ADAFV-R7
     assert guaranteed_count(kept, guarantee) <= math.floor(kept / 2)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({}, "exactly one of budget and keep_ratio"),
-        ({"budget": 8, "keep_ratio": 0.5}, "exactly one of budget and keep_ratio"),
-        ({"budget": 0}, "budget must be an integer >= 1, got 0"),
-        ({"budget": 2.5}, "budget must be an integer >= 1, got 2.5"),
-        ({"budget": True}, "budget must be an integer >= 1, got True"),
-        ({"keep_ratio": 0.0}, r"keep_ratio must be a number in \(0, 1\], got 0.0"),
-        ({"keep_ratio": 1.5}, r"keep_ratio must be a number in \(0, 1\], got 1.5"),
-        ({"keep_ratio": float("nan")}, r"keep_ratio must be a number in \(0, 1\], got nan"),
-    ],
-)
+@pytest.mark.parametrize(("kwargs", "message"), BAD_BUDGETS)
 def test_invalid_budget_names_the_argument(kwargs, message):  # ADAFV-R2
     with pytest.raises(ValueError, match=message):
         kept_count(10, **kwargs)

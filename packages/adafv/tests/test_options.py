@@ -8,6 +8,7 @@ import pytest
 
 import adafv
 from adafv import Options, options_from
+from adafv_helpers import BAD_BUDGETS
 
 
 def test_defaults_are_the_spec_notation():  # tau = 0.25, beta = 100 (spec, Notation)
@@ -32,12 +33,7 @@ def test_every_core_signature_defaults_to_the_one_place():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "give exactly one of budget and keep_ratio, got budget=None, keep_ratio=None"),
-        ({"budget": 8, "keep_ratio": 0.5}, "got budget=8, keep_ratio=0.5"),
-        ({"budget": 0}, "budget must be an integer >= 1, got 0"),
-        ({"budget": 2.0}, "budget must be an integer >= 1, got 2.0"),
-        ({"budget": True}, "budget must be an integer >= 1, got True"),
-        ({"keep_ratio": 1.5}, r"keep_ratio must be a number in \(0, 1\], got 1.5"),
+        *BAD_BUDGETS,
         ({"budget": 8, "guarantee": 0.6}, r"guarantee must be a number in \[0, 0.5\], got 0.6"),
         ({"budget": 8, "t2i_scale": 0.0}, "t2i_scale must be a finite number > 0, got 0.0"),
         ({"budget": 8, "t2i_scale": float("inf")}, "t2i_scale must be .* got inf"),

@@ -5,9 +5,10 @@ the model-level suite.
         --backend adafv_llamacpp.conformance_backend:backend --device cpu
 
 Each LLaVA-1.5 case runs as a user of the handler would run it, on a GGUF pair written from
-the case's checkpoint (``tiny_gguf``), with the case's PNG files and its prompt text, verbatim,
-with the images where the prompt has its markers; the token ids llama.cpp makes of the prompt
-are checked against the fixture's. The two stacks preprocess pixels differently (llama.cpp
+the case's checkpoint (``adafv_conformance.models.gguf_pairs``), with the case's PNG files
+and its prompt text, verbatim, with the images where the prompt has its markers; the token
+ids llama.cpp makes of the prompt are checked against the fixture's. The two stacks
+preprocess pixels differently (llama.cpp
 pads to a square and resizes, Transformers' CLIP processor resizes the short side and crops
 the centre) except on a 336 x 336 image, which neither changes: ``llava15-square-k64``
 compares from the same pixels on.
@@ -179,7 +180,7 @@ class LlamaCppBackend:
             llm.close()
 
     def _pair(self, model_dir: str) -> tuple[Path, Path]:
-        from adafv_llamacpp.tiny_gguf import write_pair
+        from adafv_conformance.models.gguf_pairs import write_pair
 
         if model_dir not in self._pairs:
             out = Path(self._workdir.name) / Path(model_dir).name

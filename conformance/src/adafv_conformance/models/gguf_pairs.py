@@ -1,7 +1,9 @@
 """A tiny LLaVA GGUF pair (language model + ``mmproj``) from a Hugging Face checkpoint.
 
-For fixtures and tests: the same random weights the Transformers integration is checked on,
-in the two files llama.cpp loads. Written with the ``gguf`` package from the checkpoint's
+For the llama.cpp integration's conformance cell, tests and benchmarks: the suite's tiny
+checkpoints (``checkpoints.py``), the same random weights every integration is checked on,
+in the two files llama.cpp loads. In the suite, not in that integration, so that no wheel
+users install carries test material. Written with the ``gguf`` package from the checkpoint's
 safetensors, numpy only, following llama.cpp's converters:
 
 - the language model as ``convert_hf_to_gguf.py`` writes a Llama (query and key rows
@@ -88,34 +90,39 @@ def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Pat
     prefix = "language_model.model."
     heads, kv_heads = text["num_attention_heads"], text["num_key_value_heads"]
     head_dim = text.get("head_dim") or text["hidden_size"] // heads
-    writer = gguf.GGUFWriter(str(out), "llama")
-    writer.add_name("adafv tiny llava language model")
-    writer.add_context_length(text["max_position_embeddings"])
-    writer.add_embedding_length(text["hidden_size"])
-    writer.add_block_count(text["num_hidden_layers"])
-    writer.add_feed_forward_length(text["intermediate_size"])
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(kv_heads)
-    writer.add_rope_dimension_count(head_dim)
-    writer.add_rope_freq_base(float(text.get("rope_parameters", {}).get("rope_theta", 10000.0)))
-    writer.add_layer_norm_rms_eps(text["rms_norm_eps"])
     matrices = _matrix_dtype(dtype)
-    writer.add_file_type(
-        gguf.LlamaFileType.ALL_F32 if matrices == np.float32 else gguf.LlamaFileType.MOSTLY_F16
-    )
     embed = tensors[prefix + "embed_tokens.weight"]
     pieces, types = _vocabulary(checkpoint, embed.shape[0])
-    writer.add_tokenizer_model("bert")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list(pieces)
-    writer.add_token_types(types)
-    writer.add_unk_token_id(pieces.index("<unk>"))
-    writer.add_pad_token_id(text["pad_token_id"])
-    writer.add_bos_token_id(text["bos_token_id"])
-    writer.add_eos_token_id(text["eos_token_id"])
-    writer.add_add_bos_token(False)
-    writer.add_add_eos_token(False)
-    writer.add_add_sep_token(False)
+    # GGUFWriter.add_<key>(value), in the order llama.cpp's converter writes them.
+    metadata = {
+        "name": "adafv tiny llava language model",
+        "context_length": text["max_position_embeddings"],
+        "embedding_length": text["hidden_size"],
+        "block_count": text["num_hidden_layers"],
+        "feed_forward_length": text["intermediate_size"],
+        "head_count": heads,
+        "head_count_kv": kv_heads,
+        "rope_dimension_count": head_dim,
+        "rope_freq_base": float(text.get("rope_parameters", {}).get("rope_theta", 10000.0)),
+        "layer_norm_rms_eps": text["rms_norm_eps"],
+        "file_type": (
+            gguf.LlamaFileType.ALL_F32 if matrices == np.float32 else gguf.LlamaFileType.MOSTLY_F16
+        ),
+        "tokenizer_model": "bert",
+        "tokenizer_pre": "default",
+        "token_list": pieces,
+        "token_types": types,
+        "unk_token_id": pieces.index("<unk>"),
+        "pad_token_id": text["pad_token_id"],
+        "bos_token_id": text["bos_token_id"],
+        "eos_token_id": text["eos_token_id"],
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "add_sep_token": False,
+    }
+    writer = gguf.GGUFWriter(str(out), "llama")
+    for key, value in metadata.items():
+        getattr(writer, f"add_{key}")(value)
 
     def put(name: str, array: np.ndarray) -> None:
         kind = matrices if array.ndim == 2 else np.float32
