@@ -229,16 +229,44 @@ def _cuda_visible() -> bool:
 @nox.session(tags=["cpu"])
 @_locked("lint")
 def lint(session: nox.Session) -> None:
-    """ruff, for lint and for formatting; import-linter, for the import contracts.
+    """ruff, for lint and for formatting; import-linter, for the import contracts; the wheels.
 
     The contracts (``.importlinter``): the conformance suite imports nothing it judges, the
-    packages depend one way, and no package has an import cycle. import-linter reads the
-    sources without running them, so no package needs to be installed.
+    packages depend one way, no package has an import cycle, and integrations reach the
+    suite's test material only from their conformance backends. import-linter reads the
+    sources without running them, so no package needs to be installed. Every package's
+    wheel is built and listed (``build/wheels``); it may hold its own package and nothing
+    else (no tests, benchmarks or fixtures).
     """
     _install(session, "ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("lint-imports", env={"PYTHONPATH": os.pathsep.join(SOURCES)})
+    wheels = ROOT / "build" / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    paths = [f"./{entry['path']}" for entry in PACKAGES.values()]
+    session.run("pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(wheels), *paths)
+    _check_wheels(session, wheels)
+
+
+def _check_wheels(session: nox.Session, wheels: Path) -> None:
+    """Each package's wheel holds its import package and its metadata, nothing else."""
+    import zipfile
+
+    listing, strays = [], []
+    for name, entry in PACKAGES.items():
+        (wheel,) = wheels.glob(f"{name.replace('-', '_')}-*.whl")
+        files = zipfile.ZipFile(wheel).namelist()
+        listing += [f"{wheel.name}: {file}" for file in files]
+        strays += [
+            f"{wheel.name}: {file}"
+            for file in files
+            if not file.startswith((f"{entry['import']}/", f"{wheel.name.split('-')[0]}-"))
+        ]
+    (wheels / "listing.txt").write_text("\n".join(listing) + "\n")
+    if strays:
+        session.error("files outside the package in its wheel:\n" + "\n".join(strays))
+    session.log(f"{len(PACKAGES)} wheels, {len(listing)} files: {wheels / 'listing.txt'}")
 
 
 @nox.session(tags=["cpu"])
