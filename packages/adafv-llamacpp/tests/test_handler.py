@@ -129,11 +129,28 @@ def test_the_prompt_cache_never_serves_another_questions_selection(gguf_pair):
         np.testing.assert_array_equal(kept, want_kept)
 
 
-def test_no_torch_at_run_time(llm):
+def test_no_torch_at_run_time(gguf_pair):
+    # In a fresh interpreter: this process may hold torch for other packages' tests.
+    import subprocess
     import sys
+    from pathlib import Path
 
-    chat(llm, [user_message(6)])
-    assert "torch" not in sys.modules
+    helpers = Path(__file__).parent
+    script = f"""
+import sys
+sys.path.insert(0, {str(helpers)!r})
+from adafv_llamacpp import AdaFVLlava15ChatHandler
+from adafv_llamacpp_helpers import chat, make_llama, user_message
+handler = AdaFVLlava15ChatHandler(clip_model_path={str(gguf_pair[1])!r}, verbose=False, budget=64)
+llm = make_llama(({str(gguf_pair[0])!r}, None), handler)
+chat(llm, [user_message(6)])
+assert len(handler.selections) == 1, handler.selections
+llm.close()
+print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_handlers_are_real_subclasses_of_the_stock_handlers(gguf_pair, llm):
