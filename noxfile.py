@@ -307,6 +307,14 @@ def llamacpp_tests(session: nox.Session) -> None:
         *TEST_TOOLS,
     )
     session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
+    _docs_blocks(session, "llama-cpp-python")
+
+
+def _docs_blocks(session: nox.Session, engine: str) -> None:
+    """The docs' code blocks that say ``# Needs <engine> installed``, in this session's
+    environment, which has that engine (``docs/tests/test_code_blocks.py``)."""
+    env = {"ADAFV_DOCS_ENGINE": engine, "HF_HUB_OFFLINE": "1"}
+    session.run("pytest", "docs/tests/test_code_blocks.py", "-k", "test_block", env=env)
 
 
 def _sglang_cpu_env(session: nox.Session) -> None:
@@ -342,6 +350,7 @@ def sglang_tests(session: nox.Session) -> None:
     _sglang_cpu_env(session)
     _install(session, *TEST_TOOLS)
     session.run("pytest", "packages/adafv-sglang/tests", *session.posargs)
+    _docs_blocks(session, "SGLang")
 
 
 def _eval_cpu_env(session: nox.Session) -> None:
@@ -456,11 +465,13 @@ def fixtures(session: nox.Session) -> None:
 @nox.session(tags=["cpu"])
 @_locked("docs")
 def docs(session: nox.Session) -> None:
-    """The documentation site, built offline into ``build/site``.
+    """The documentation site, built offline into ``build/site``, after its code blocks ran.
 
     Fails on a public API without a docstring, a measured figure that is not the one its
-    JSON holds, a broken link or anchor, or a page missing from the navigation (``mkdocs
-    build --strict``).
+    JSON holds, a code block of README.md or docs/ that fails (``docs/tests``: every block
+    runs here, in the SGLang or llama.cpp session, or says on its first line why not; the
+    quickstart's installs run verbatim in fresh environments), a broken link or anchor, or
+    a page missing from the navigation (``mkdocs build --strict``).
     """
     _install(
         session,
@@ -470,9 +481,11 @@ def docs(session: nox.Session) -> None:
         "-r",
         "docs/requirements.txt",
         "ruff",
+        "pytest",
     )
     session.run("ruff", "check", "--select", "D100,D101,D102,D103,D104,D106", *SOURCES)
     session.run("python", "docs/measured.py", "check")
+    session.run("pytest", "docs/tests", "-rs", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
     # The site shows the picture the current code draws.
     demo = ("--repeats", "1", "--out", "build/demo/adafv-demo.png")
     session.run("adafv-transformers", "demo", *demo)

@@ -23,7 +23,11 @@ from pathlib import Path
 DOCS = Path(__file__).parent
 ROOT = DOCS.parent
 MEASUREMENTS = DOCS / "measurements"
-PAGES = ("choosing.md", "benchmarks.md", "llamacpp.md", "sglang.md")
+PAGES = ("choosing.md", "benchmarks.md", "llamacpp.md", "sglang.md", "status.md")
+MODEL_MANIFEST = ROOT / "conformance" / "fixtures" / "models" / "manifest.json"
+# The integrations of the status matrix, in column order: report backend -> name.
+INTEGRATIONS = {"transformers": "Transformers", "sglang": "SGLang", "llamacpp": "llama.cpp"}
+DEVICES = ("cpu", "cuda")
 BLOCK = re.compile(
     r"(<!-- measured: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /measured -->)", re.S
 )
@@ -87,8 +91,95 @@ def conformance() -> str:
     )
 
 
+def _reports() -> list[dict]:
+    paths = sorted((MEASUREMENTS / "conformance").glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"no reports in {MEASUREMENTS / 'conformance'}: run `update`")
+    return [json.loads(path.read_text()) for path in paths]
+
+
+def _cell(results: list[dict], notes: list[str]) -> str:
+    """One family on one integration and device: passes, fails, or why not, the reason as a
+    numbered note below the table."""
+    passed = sum(r["status"] == "passed" for r in results)
+    failed = sum(r["status"] == "failed" for r in results)
+    if failed:
+        return f"**fails** {failed} of {len(results)}"
+    if passed == len(results):
+        return f"passes {passed}/{passed}"
+    others = sorted({r["message"] for r in results if r["status"] != "passed"})
+    numbers = []
+    for message in others:
+        if message not in notes:
+            notes.append(message)
+        numbers.append(f"[{notes.index(message) + 1}]")
+    kind = next(r["status"] for r in results if r["status"] != "passed")
+    label = "excluded" if kind == "skipped" else kind
+    prefix = f"passes {passed}, " if passed else ""
+    return f"{prefix}{label} {' '.join(numbers)}"
+
+
+def status() -> str:
+    """Model family x integration x device, from the model-level conformance reports: passes,
+    unsupported or excluded with the reason, or not run (no report for that device)."""
+    reports = [r for r in _reports() if r["suite"] == "adafv-models"]
+    manifest = json.loads(MODEL_MANIFEST.read_text())
+    family = {case["id"]: case["model"].removesuffix("-tiny") for case in manifest["cases"]}
+    families = list(dict.fromkeys(family.values()))
+    by_cell = {(r["backend"], r["device"]): r["results"] for r in reports}
+    # A device no integration reported on is one column fewer and a line below the table.
+    devices = [d for d in DEVICES if any(device == d for _, device in by_cell)]
+    unreported = [d for d in DEVICES if d not in devices]
+    notes: list[str] = []
+    rows = []
+    for name in families:
+        row = [f"{name} ({sum(f == name for f in family.values())})"]
+        for backend in INTEGRATIONS:
+            for device in devices:
+                results = by_cell.get((backend, device))
+                if results is None:
+                    row.append("not run")
+                    continue
+                row.append(_cell([r for r in results if family[r["case_id"]] == name], notes))
+        rows.append(row)
+    header = ["family (cases)"] + [f"{n}, {d}" for n in INTEGRATIONS.values() for d in devices]
+    machines = sorted({_machine(r["machine"]) for r in reports if "machine" in r})
+    listed = "\n".join(f"{i}. {note}" for i, note in enumerate(notes, 1))
+    missing = (
+        f"Not run on {', '.join(unreported)} by any integration: no such device where the "
+        "reports were made.\n\n"
+        if unreported
+        else ""
+    )
+    return (
+        _table(header, rows)
+        + f"\n\n{listed}\n\n{missing}From the conformance runner's reports of "
+        + f"{'; '.join(machines)}.\n"
+    )
+
+
+def _model(sizes: dict) -> str:
+    """A benchmark model's size, from its widths and depths; the weights are always random."""
+    return (
+        f"random weights, LM {sizes['text_hidden']} wide x {sizes['text_layers']} layers, "
+        f"tower {sizes['vision_hidden']} x {sizes['vision_layers']}"
+    )
+
+
+def _named_sizes(name: str) -> dict:
+    """The widths and depths a benchmark names by label (``--sizes``), from the suite's
+    checkpoint builders that made its model."""
+    from dataclasses import asdict
+
+    from adafv_conformance.models import checkpoints
+
+    labels = {"cpu": "CPU_BENCH", "cpu-bench": "CPU_BENCH", "llava-1.5-cpu": "LLAVA_15_CPU"}
+    return asdict(getattr(checkpoints, labels[name]))
+
+
 def speedups() -> str:
-    """One line per integration: its headline figures at a 90% reduction or K=64."""
+    """One line per integration: its headline figures at a 90% reduction or K=64, with the
+    model each was measured on; where and when below the table."""
     rows = []
     e2e = _load("e2e")
     for result in e2e["results"]:
@@ -96,24 +187,23 @@ def speedups() -> str:
         rows.append(
             [
                 "Transformers",
-                f"{result['geometry']}, {row['variant']}",
+                f"{result['geometry']}, {row['variant']} ({_model(result['model'])})",
                 _x(row["prefill_speedup"]),
                 f"{_x(row['lm_prefill_speedup'])} ({_x(row['ideal_lm_speedup'])})",
                 "",
-                _machine(e2e["machine"]),
             ]
         )
     llamacpp = _load("llamacpp")
+    llamacpp_model = _model(_named_sizes(llamacpp["machine"]["sizes"]))
     for result in llamacpp["results"]:
         row = next(r for r in result["rows"] if r["variant"] == "K=64")
         rows.append(
             [
                 "llama.cpp",
-                f"LLaVA-1.5 {result['weights']}, K=64",
+                f"LLaVA-1.5 {result['weights']}, K=64 ({llamacpp_model})",
                 _x(row["ttft_speedup"]),
                 f"{_x(row['image_prefill_speedup'])} ({_x(row['ideal_image_prefill_speedup'])})",
                 "",
-                _machine(llamacpp["machine"]),
             ]
         )
     sglang = _load("sglang")
@@ -125,22 +215,25 @@ def speedups() -> str:
         rows.append(
             [
                 "SGLang",
-                f"{result['geometry']}, keep 10%, {top} concurrent",
+                f"{result['geometry']}, keep 10%, {top} concurrent "
+                f"({_model(_named_sizes(result['sizes']))})",
                 _x(row["ttft_speedup"]),
                 f"({_x(row['token_ratio'])})",
                 _x(row["throughput_ratio"]),
-                _machine(sglang["machine"]),
             ]
         )
     header = [
         "integration",
-        "model, variant",
-        "time to first token (prefill)",
-        "language-model prefill (token ratio)",
+        "model, variant (size)",
+        "time to first token",
+        "LM prefill (token ratio)",
         "throughput",
-        "measured",
     ]
-    return _table(header, rows) + "\n"
+    where = "; ".join(
+        f"{name} {_machine(data['machine'])}"
+        for name, data in (("Transformers", e2e), ("llama.cpp", llamacpp), ("SGLang", sglang))
+    )
+    return _table(header, rows) + f"\n\nMeasured here: {where}.\n"
 
 
 def bench_select() -> str:
@@ -261,6 +354,7 @@ def bench_sglang() -> str:
 
 RENDERERS: dict[str, Callable[[], str]] = {
     "conformance": conformance,
+    "status": status,
     "speedups": speedups,
     "bench-select": bench_select,
     "bench-transformers": bench_transformers,
