@@ -735,6 +735,8 @@ BUILDERS: dict[str, Callable[..., tuple[Any, ...]]] = {
     "llava-onevision-tiny": tiny_llava_onevision,
     "qwen2-vl-tiny": tiny_qwen2_vl,
     "qwen2.5-vl-tiny": tiny_qwen2_5_vl,
+    "qwen3-vl-tiny": tiny_qwen3_vl,
+    "qwen3.5-tiny": tiny_qwen3_5,
     "gemma3-tiny": tiny_gemma3,
 }
 
