@@ -527,7 +527,7 @@ def tiny_qwen3_vl(
     on: the outputs of three tower blocks before the last go through their own mergers and are
     added to the hidden states of the image's tokens after the first three language-model
     layers. Real Qwen3-VL-8B: a 27-block tower (width 1152, 16 heads), DeepStack from blocks
-    8, 16 and 24; Qwen3-VL-2B: 24 blocks (width 1024), DeepStack from blocks 5, 11 and 17. The
+    8, 16 and 24; Qwen3-VL-2B and 4B: 24 blocks (width 1024), DeepStack from 5, 11 and 17. The
     tiny tower: 4 blocks, DeepStack from blocks 0, 1 and 2 (every block but the last, which
     feeds the main merger, as 24 < 26 and 17 < 23 are). Language model as in
     ``_qwen3_vl_text``. Not a ``Qwen3VLProcessor``: it needs torchvision (its video processor
@@ -616,8 +616,9 @@ def tiny_qwen3_5(
 ) -> tuple[Any, Any, Any]:
     """``(Qwen3_5ForConditionalGeneration, image processor, tokenizer)``: Qwen3-VL's tower
     without DeepStack (Transformers' Qwen3.5 vision model derives from Qwen3-VL's and has none;
-    its defaults: 27 blocks, width 1152, 16 heads, 16-pixel patches merged 2 x 2), 4 blocks
-    here, and the hybrid language model of ``_qwen3_5_text``."""
+    the released configs list ``deepstack_visual_indexes: []``; Qwen3.5-27B: 27 blocks, width
+    1152, 16 heads, 16-pixel patches merged 2 x 2), 4 blocks here, and the hybrid language
+    model of ``_qwen3_5_text``."""
     from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
     return _qwen_vl(
