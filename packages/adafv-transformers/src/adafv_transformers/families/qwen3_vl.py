@@ -5,8 +5,9 @@ The tower is Qwen2-VL's in shape: every image one sequence of patches (16 pixels
 (no windows, so no reordering), images packed with ``cu_seqlens``. Saliency (ADAFV-R18) is
 therefore taken as for Qwen2-VL: the attention each patch receives in the last block, the one
 whose output feeds the merger, averaged over the four patches of each token. The DeepStack
-blocks are not used for it: their outputs are additions to the same tokens, and the spec
-ranks a token by the layer that makes its features (ADAFV-R18).
+blocks are not used for it: ADAFV-R18 takes the layer that feeds the projector, and the main
+merger is the projector whose output the token is (``V``); the DeepStack levels are
+additions to the same tokens, kept or dropped with them.
 
 DeepStack: the outputs of a few intermediate blocks (8, 16 and 24 of Qwen3-VL-8B's 27) go
 through their own mergers and are added to the hidden states of the image tokens after the
