@@ -71,3 +71,18 @@ def test_the_bugs_are_far_above_the_tolerance(
     _inputs, expected, _ = reference.expected_for(CASE, *model)
     moved = np.abs(expected["logits"] - committed["expected.logits"]).max()
     assert moved > 100 * atol
+
+
+# Qwen3-VL: each DeepStack level is added to its kept tokens; a reference without it is a bug.
+DEEPSTACK_CASE = next(case for case in cases.CASES if case.id == "qwen3-vl-single-k48")
+
+
+def test_a_reference_without_deepstack_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = checkpoints.load_model(generate.DEFAULT_OUT / DEEPSTACK_CASE.model)
+    committed = load_file(str(generate.DEFAULT_OUT / f"{DEEPSTACK_CASE.id}.safetensors"))
+    assert _problems(DEEPSTACK_CASE, model, committed) == []
+    # The bug: the kept tokens get their main features but none of their DeepStack levels.
+    monkeypatch.setattr(reference, "_deepstack_hooks", lambda model, levels, image: [])
+    problems = _problems(DEEPSTACK_CASE, model, committed)
+    assert [p.split(":")[0] for p in problems] == ["expected.logits"]
+    assert "differ beyond rounding" in problems[0]

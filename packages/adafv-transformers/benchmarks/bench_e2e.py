@@ -71,7 +71,7 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
     inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
     family = family_for(model)
     encoded = family.encode(model, inputs)
-    full_features = family.encoder_outputs(model, encoded.features)
+    full_features = family.encoder_outputs(model, encoded)
     image_inputs = {k: inputs[k] for k in family.consumed_inputs if k in inputs}
     text_only = {k: v for k, v in inputs.items() if k not in family.consumed_inputs}
 

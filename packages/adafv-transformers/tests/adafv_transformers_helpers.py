@@ -1,8 +1,11 @@
 """The independent references the integration is checked against: eager attention for
 saliency, ``adafv.select`` for the selection, the bare language model on hand-built embeddings
-for logits; and the devices the tests run on."""
+for logits (for Qwen models with their M-RoPE positions and DeepStack additions); and the
+devices the tests run on."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -73,3 +76,154 @@ def assert_is_the_language_model_on_kept(model, pruned, input_ids, features, kep
     with torch.no_grad():
         got = model(**pruned).logits[0]
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+# Qwen families: the tower's attention weights, recorded from eager attention.
+QWEN_RECORDED: list[torch.Tensor] = []
+
+
+def _qwen_recording_eager(module, query, key, value, attention_mask, **kwargs):
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import eager_attention_forward
+
+    out, weights = eager_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    QWEN_RECORDED.append(weights.detach())
+    return out, weights
+
+
+def qwen_recording_copy(model):
+    """A copy of a Qwen model (same weights) whose tower runs on eager attention, its weights
+    recorded in ``QWEN_RECORDED``."""
+    import copy
+
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("adafv_recording_eager", _qwen_recording_eager)
+    recording = copy.deepcopy(model)
+    recording.model.visual.config._attn_implementation = "adafv_recording_eager"
+    return recording
+
+
+def eager_token_saliency(recording, inputs) -> list[torch.Tensor]:
+    """Per image: attention received in the tower's last block (full attention in every
+    supported Qwen model; mean over heads and queries of that image), averaged over each group
+    of patches the merger fuses, in the order of the tower's output (for Qwen2.5-VL's windows,
+    recovered by matching the merger's output rows, not from the model's window index)."""
+    visual = recording.model.visual
+    assert len(visual.blocks) - 1 in getattr(visual, "fullatt_block_indexes", [-1, -1]) or (
+        not hasattr(visual, "fullatt_block_indexes")
+    )
+    merge = visual.spatial_merge_size**2
+    merged = []
+    hook = visual.merger.register_forward_hook(lambda m, a, out: merged.append(out))
+    QWEN_RECORDED.clear()
+    with torch.no_grad():
+        pooled = recording.model.get_image_features(
+            pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"]
+        ).pooler_output
+    hook.remove()
+    images = len(inputs["image_grid_thw"])
+    # The merger's rows in the block's order; the output's rows are a permutation of them.
+    pooled = torch.cat(pooled)
+    order = (pooled[:, None, :] == merged[0][None, :, :]).all(-1).nonzero()
+    assert torch.equal(order[:, 0], torch.arange(len(pooled)))
+    per_token = torch.cat(
+        [
+            w[0].double().mean(dim=(0, 1)).view(-1, merge).mean(dim=1)
+            for w in QWEN_RECORDED[-images:]
+        ]
+    )[order[:, 1]]
+    return list(per_token.split([int(n) // merge for n in inputs["image_grid_thw"].prod(-1)]))
+
+
+@dataclass
+class QwenImage:
+    """One image of a Qwen prompt, computed without the package: its ``row``, the sequence
+    ``positions`` of its placeholders, its ``features``, its DeepStack ``levels`` (per level,
+    ``(P, D)``; empty without DeepStack) and ``adafv.select``'s ``selection``."""
+
+    row: int
+    positions: torch.Tensor
+    features: torch.Tensor
+    levels: list[torch.Tensor]
+    selection: adafv.Selection
+
+
+def qwen_reference(model, recording, inputs, budget) -> tuple[list[QwenImage], torch.Tensor]:
+    """Every image of ``inputs`` (placeholder order) and the ``(3, B, L)`` M-RoPE positions of
+    the whole prompt from the model's ``get_rope_index``; each image's query is the valid
+    text after it in its row (ADAFV-R1)."""
+    saliency = eager_token_saliency(recording, inputs)
+    ids, valid = inputs["input_ids"], inputs["attention_mask"].bool()
+    image_id = model.config.image_token_id
+    with torch.no_grad():
+        out = model.model.get_image_features(
+            pixel_values=inputs["pixel_values"],
+            image_grid_thw=inputs["image_grid_thw"],
+            return_dict=True,
+        )
+        levels = [list(level) for level in getattr(out, "deepstack_features", None) or []]
+        positions, _ = model.model.get_rope_index(
+            ids,
+            inputs["mm_token_type_ids"],
+            image_grid_thw=inputs["image_grid_thw"],
+            attention_mask=inputs["attention_mask"],
+        )
+    rows, cols = (ids == image_id).nonzero(as_tuple=True)
+    sizes = [len(f) for f in out.pooler_output]
+    images = []
+    for i, (image_rows, image_cols) in enumerate(
+        zip(rows.split(sizes), cols.split(sizes), strict=True)
+    ):
+        row, last = int(image_rows[0]), int(image_cols[-1])
+        after = torch.arange(ids.shape[1]) > last
+        query = ids[row][after & valid[row] & (ids[row] != image_id)]
+        with torch.no_grad():
+            text = model.get_input_embeddings()(query)
+        features = out.pooler_output[i]
+        selection = adafv.select(features, text, saliency[i].float(), budget)
+        images.append(QwenImage(row, image_cols, features, [lv[i] for lv in levels], selection))
+    return images, positions
+
+
+def qwen_kept_logits(model, inputs, images: list[QwenImage], positions, row: int = 0):
+    """Logits of the bare language model and head, no cache, on row ``row`` built by hand:
+    its valid text tokens and each image's kept feature rows, at their original M-RoPE
+    ``positions``; with DeepStack, level ``j``'s kept rows added to the output of language-model
+    layer ``j`` at the kept image tokens (hooks on the layers: DeepStack by its definition)."""
+    ids = inputs["input_ids"][row]
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids).clone()
+    keep = inputs["attention_mask"][row].bool().clone()
+    image = torch.zeros_like(keep)
+    n_levels = max((len(i.levels) for i in images), default=0)
+    stacked = [torch.zeros_like(embeds) for _ in range(n_levels)]
+    for i in (i for i in images if i.row == row):
+        embeds[i.positions] = i.features
+        for level, rows in zip(stacked, i.levels, strict=True):
+            level[i.positions] = rows
+        keep[i.positions] = False
+        keep[i.positions[i.selection.indices]] = True
+        image[i.positions[i.selection.indices]] = True
+    image = image[keep]
+
+    def add(rows):
+        def hook(module, args, output):
+            addition = torch.zeros_like(output)
+            addition[0, image] = rows
+            return output + addition
+
+        return hook
+
+    layers = model.model.language_model.layers
+    hooks = [layers[j].register_forward_hook(add(lv[keep][image])) for j, lv in enumerate(stacked)]
+    try:
+        with torch.no_grad():
+            hidden = model.model.language_model(
+                inputs_embeds=embeds[keep][None],
+                position_ids=positions[:, row, keep][:, None],
+                use_cache=False,
+            ).last_hidden_state
+            return model.lm_head(hidden)[0]
+    finally:
+        for hook in hooks:
+            hook.remove()

@@ -32,7 +32,14 @@ def _model_and_inputs(model_type: str, dtype: torch.dtype, device: str):
         )
         inputs = onevision_inputs(model, image_processor, tok, [image], [LLAVA_PROMPT])
     else:
-        build = {"qwen2_vl": checkpoints.tiny_qwen2_vl, "qwen2_5_vl": checkpoints.tiny_qwen2_5_vl}
+        build = {
+            "qwen2_vl": checkpoints.tiny_qwen2_vl,
+            "qwen2_5_vl": checkpoints.tiny_qwen2_5_vl,
+            "qwen3_vl": checkpoints.tiny_qwen3_vl,
+            "qwen3_vl_moe": checkpoints.tiny_qwen3_vl_moe,
+            "qwen3_5": checkpoints.tiny_qwen3_5,
+            "qwen3_5_moe": checkpoints.tiny_qwen3_5_moe,
+        }
         model, image_processor, tok = build[model_type](seed=0, dtype=dtype, device=device)
         inputs = qwen2_vl_inputs(image_processor, tok, [image], [QWEN_PROMPT])
     inputs = inputs.to(device)
@@ -47,6 +54,10 @@ def test_every_family_has_a_tiny_model_here():
         "llava_onevision",
         "qwen2_vl",
         "qwen2_5_vl",
+        "qwen3_vl",
+        "qwen3_vl_moe",
+        "qwen3_5",
+        "qwen3_5_moe",
         "gemma3",
     }
 

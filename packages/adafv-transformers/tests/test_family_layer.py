@@ -30,6 +30,10 @@ BASES: dict[str, type[Family]] = {
     "gemma3": LlavaStyle,
     "qwen2_vl": Family,
     "qwen2_5_vl": Family,
+    "qwen3_vl": Family,
+    "qwen3_vl_moe": Family,
+    "qwen3_5": Family,
+    "qwen3_5_moe": Family,
 }
 
 

@@ -12,8 +12,6 @@ torchvision, which this machine lacks.
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
@@ -21,20 +19,12 @@ import adafv
 import adafv_transformers
 from adafv_conformance.models.checkpoints import QWEN_IMAGE, tiny_qwen2_5_vl, tiny_qwen2_vl
 from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
+from adafv_transformers_helpers import eager_token_saliency, qwen_recording_copy
 
 transformers = pytest.importorskip("transformers")
 
 PROMPT = f"user: {QWEN_IMAGE} what color is the circle on the left ? assistant :"
 SIZES = [(500, 300), (300, 420)]
-RECORDED: list[torch.Tensor] = []
-
-
-def _recording_eager(module, query, key, value, attention_mask, **kwargs):
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import eager_attention_forward
-
-    out, weights = eager_attention_forward(module, query, key, value, attention_mask, **kwargs)
-    RECORDED.append(weights.detach())
-    return out, weights
 
 
 @pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
@@ -46,45 +36,13 @@ def checkpoint(request):
 @pytest.fixture(scope="module")
 def qwen_recording(checkpoint):
     """The same weights, the vision tower on eager attention whose weights are recorded."""
-    from transformers import AttentionInterface
-
-    AttentionInterface.register("adafv_recording_eager", _recording_eager)
     model, *_ = checkpoint
-    recording = copy.deepcopy(model)
-    recording.model.visual.config._attn_implementation = "adafv_recording_eager"
-    return recording
+    return qwen_recording_copy(model)
 
 
 def _inputs(checkpoint, images, prompts):
     _, image_processor, tok = checkpoint
     return qwen2_vl_inputs(image_processor, tok, images, prompts)
-
-
-def eager_token_saliency(recording, inputs) -> list[torch.Tensor]:
-    """Per image: attention received in the last block, full attention in both models (mean
-    over heads and queries of that image), averaged over each group of four patches the
-    merger fuses, in the order of the tower's output."""
-    visual = recording.model.visual
-    assert len(visual.blocks) - 1 in getattr(visual, "fullatt_block_indexes", [-1, -1]) or (
-        not hasattr(visual, "fullatt_block_indexes")
-    )
-    merged = []
-    hook = visual.merger.register_forward_hook(lambda m, a, out: merged.append(out))
-    RECORDED.clear()
-    with torch.no_grad():
-        pooled = recording.model.get_image_features(
-            pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"]
-        ).pooler_output
-    hook.remove()
-    images = len(inputs["image_grid_thw"])
-    # The merger's rows in the block's order; the output's rows are a permutation of them.
-    pooled = torch.cat(pooled)
-    order = (pooled[:, None, :] == merged[0][None, :, :]).all(-1).nonzero()
-    assert torch.equal(order[:, 0], torch.arange(len(pooled)))
-    per_token = torch.cat(
-        [w[0].double().mean(dim=(0, 1)).view(-1, 4).mean(dim=1) for w in RECORDED[-images:]]
-    )[order[:, 1]]
-    return list(per_token.split([int(n) // 4 for n in inputs["image_grid_thw"].prod(-1)]))
 
 
 def _reference(model, recording, inputs, budget, row=0):

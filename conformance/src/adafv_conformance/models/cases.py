@@ -197,6 +197,76 @@ CASES = (
         rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
     ),
     ModelCase(
+        id="qwen3-vl-single-k48",
+        model="qwen3-vl-tiny",
+        description=(
+            "Qwen3-VL: 18 x 32 patches of 16 pixels merged 2 x 2 into 144 tokens; saliency from "
+            "the last block; each of the three DeepStack levels keeps the kept tokens' rows, "
+            "added after the first three language-model layers; interleaved M-RoPE at the kept "
+            "tokens' positions."
+        ),
+        prompts=(QWEN_QUESTION,),
+        images=((7,),),
+        params={"budget": 48},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
+        id="qwen3-vl-two-images-k24",
+        model="qwen3-vl-tiny",
+        description=(
+            "Two images in one prompt, one budget each: the DeepStack rows of both images follow "
+            "their kept tokens; the text after each image is its query."
+        ),
+        prompts=(
+            f"user: {QWEN_IMAGE} and {QWEN_IMAGE} which picture has the red circle ? assistant :",
+        ),
+        images=((2, 3),),
+        params={"budget": 24},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R14", "ADAFV-R18"),
+    ),
+    ModelCase(
+        id="qwen3-vl-batch-ratio-0.15",
+        model="qwen3-vl-tiny",
+        description=(
+            "A left-padded batch of two images of different sizes (70 and 84 tokens) and "
+            "questions; keep_ratio 0.15: 11 and 13 tokens."
+        ),
+        prompts=(
+            QWEN_QUESTION,
+            f"user: {QWEN_IMAGE} how many dots are there in the picture ? assistant :",
+        ),
+        images=((5,), (8,)),
+        params={"keep_ratio": 0.15},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R14", "ADAFV-R18"),
+    ),
+    ModelCase(
+        id="qwen3.5-single-k48",
+        model="qwen3.5-tiny",
+        description=(
+            "Qwen3.5: Qwen3-VL's tower without DeepStack, 144 tokens; a hybrid language model "
+            "(Gated DeltaNet and full attention) at the kept tokens' M-RoPE positions."
+        ),
+        prompts=(QWEN_QUESTION,),
+        images=((7,),),
+        params={"budget": 48},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
+        id="qwen3.5-batch-ratio-0.1",
+        model="qwen3.5-tiny",
+        description=(
+            "A left-padded batch through the hybrid language model: padding must not reach the "
+            "linear-attention state; keep_ratio 0.1 of 70 and 84 tokens: 7 and 9."
+        ),
+        prompts=(
+            QWEN_QUESTION,
+            f"user: {QWEN_IMAGE} how many dots are there in the picture ? assistant :",
+        ),
+        images=((5,), (8,)),
+        params={"keep_ratio": 0.1},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R14", "ADAFV-R18"),
+    ),
+    ModelCase(
         id="gemma3-single-k64",
         model="gemma3-tiny",
         description=(

@@ -54,6 +54,10 @@ __all__ = [
     "tiny_llava_onevision",
     "tiny_qwen2_5_vl",
     "tiny_qwen2_vl",
+    "tiny_qwen3_5",
+    "tiny_qwen3_5_moe",
+    "tiny_qwen3_vl",
+    "tiny_qwen3_vl_moe",
     "tokenizer",
 ]
 
@@ -417,7 +421,13 @@ def _qwen_vl(
     attn_implementation: str,
     sizes: LlavaSizes,
     device: str,
+    text: dict[str, Any] | None = None,
+    patch_size: int = 14,
+    pixels: tuple[int, int] = (56 * 56, 28 * 28 * 1280),
 ) -> tuple[Any, Any, Any]:
+    """A Qwen-VL model of ``vision`` and ``text`` (the language model's config beyond
+    ``sizes``; by default Qwen2-VL's M-RoPE) with ``patch_size``-pixel patches merged 2 x 2,
+    and its PIL image processor bounded by ``pixels`` (min, max)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
         Qwen2VLImageProcessorPil,
     )
@@ -425,22 +435,22 @@ def _qwen_vl(
     tok = tokenizer(QWEN_SPECIAL_TOKENS)
     ids = {name: tok.convert_tokens_to_ids(token) for name, token in QWEN_SPECIAL_TOKENS.items()}
     head_dim = sizes.text_hidden // sizes.text_heads
-    config = config_class(
-        vision_config={
-            **vision,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        text_config={
-            **_text_sizes(sizes, tok, 16384),
-            # M-RoPE: the rotary pairs of a head split over time, height and width.
+    if text is None:
+        text = {  # M-RoPE: the rotary pairs of a head split over time, height and width.
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 1000000.0,
                 "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
             },
+        }
+    config = config_class(
+        vision_config={
+            **vision,
+            "patch_size": patch_size,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
         },
+        text_config={**_text_sizes(sizes, tok, 16384), **text},
         image_token_id=ids["image_token"],
         video_token_id=ids["video_token"],
         vision_start_token_id=ids["vision_start_token"],
@@ -452,8 +462,211 @@ def _qwen_vl(
     with torch.no_grad():
         for block in model.model.visual.blocks:
             block.attn.qkv.weight[: 2 * width].mul_(12.0)
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+    min_pixels, max_pixels = pixels
+    if patch_size == 14:  # as the Qwen2-VL fixtures were made
+        image_processor = Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+    else:
+        image_processor = Qwen2VLImageProcessorPil(
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            patch_size=patch_size,
+            merge_size=2,
+            temporal_patch_size=2,
+            image_mean=[0.5, 0.5, 0.5],
+            image_std=[0.5, 0.5, 0.5],
+        )
     return model, image_processor, tok
+
+
+# Qwen3-VL's tower: 16-pixel patches merged 2 x 2 (32 x 32 pixels per language-model token),
+# a learned 48 x 48 position grid resampled to each image, and the released checkpoints' pixel
+# bounds (256 x 256 to 4096 x 4096). Every block attends over the whole image.
+QWEN3_PATCH = 16
+QWEN3_PIXELS = (65536, 16777216)
+
+
+def _qwen3_vision(sizes: LlavaSizes, depth: int) -> dict[str, Any]:
+    """The vision config of a Qwen3-VL-style tower of ``sizes``' widths, ``depth`` blocks."""
+    return {
+        "depth": depth,
+        "hidden_size": sizes.vision_hidden,
+        "intermediate_size": 2 * sizes.vision_hidden,
+        "num_heads": sizes.vision_heads,
+        "out_hidden_size": sizes.text_hidden,
+        "num_position_embeddings": 2304,
+    }
+
+
+def _qwen3_vl_text(sizes: LlavaSizes) -> dict[str, Any]:
+    """Qwen3-VL's language model beyond ``sizes``: four layers, so that each of three DeepStack
+    levels is added after its own layer (the first three) and one layer follows; heads 32 wide
+    (real: 128) and interleaved M-RoPE with the real split scaled by 1/4 (real: 24, 20, 20
+    rotary pairs for time, height, width, interleaved T H W T H W ...)."""
+    return {
+        "num_hidden_layers": max(sizes.text_layers, 4),
+        "head_dim": 32,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [6, 5, 5],
+            "mrope_interleaved": True,
+        },
+    }
+
+
+def tiny_qwen3_vl(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(Qwen3VLForConditionalGeneration, image processor, tokenizer)`` at Qwen3-VL's geometry.
+
+    16-pixel patches (``QWEN3_PATCH``), 2 x 2 merged, two frames per temporal patch; DeepStack
+    on: the outputs of three tower blocks before the last go through their own mergers and are
+    added to the hidden states of the image's tokens after the first three language-model
+    layers. Real Qwen3-VL-8B: a 27-block tower (width 1152, 16 heads), DeepStack from blocks
+    8, 16 and 24; Qwen3-VL-2B and 4B: 24 blocks (width 1024), DeepStack from 5, 11 and 17. The
+    tiny tower: 4 blocks, DeepStack from blocks 0, 1 and 2 (every block but the last, which
+    feeds the main merger, as 24 < 26 and 17 < 23 are). Language model as in
+    ``_qwen3_vl_text``. Not a ``Qwen3VLProcessor``: it needs torchvision (its video processor
+    does); ``inputs.qwen2_vl_inputs`` does its job for images.
+    """
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    return _qwen_vl(
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        {**_qwen3_vision(sizes, 4), "deepstack_visual_indexes": [0, 1, 2]},
+        seed,
+        dtype,
+        attn_implementation,
+        sizes,
+        device,
+        text=_qwen3_vl_text(sizes),
+        patch_size=QWEN3_PATCH,
+        pixels=QWEN3_PIXELS,
+    )
+
+
+def tiny_qwen3_vl_moe(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(Qwen3VLMoeForConditionalGeneration, image processor, tokenizer)``: the tower of
+    :func:`tiny_qwen3_vl`, DeepStack included, and a mixture-of-experts language model: 4
+    experts of width 32, 2 per token, in every layer (real Qwen3-VL-30B-A3B: 128 experts, 8 per
+    token, a 27-block tower with DeepStack from blocks 8, 16 and 24)."""
+    from transformers import Qwen3VLMoeConfig, Qwen3VLMoeForConditionalGeneration
+
+    return _qwen_vl(
+        Qwen3VLMoeConfig,
+        Qwen3VLMoeForConditionalGeneration,
+        {**_qwen3_vision(sizes, 4), "deepstack_visual_indexes": [0, 1, 2]},
+        seed,
+        dtype,
+        attn_implementation,
+        sizes,
+        device,
+        text={
+            **_qwen3_vl_text(sizes),
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": 32,
+            "decoder_sparse_step": 1,
+        },
+        patch_size=QWEN3_PATCH,
+        pixels=QWEN3_PIXELS,
+    )
+
+
+def _qwen3_5_text(sizes: LlavaSizes) -> dict[str, Any]:
+    """Qwen3.5's hybrid language model beyond ``sizes``: three Gated DeltaNet (linear
+    attention) layers then one full-attention layer, as every fourth layer is in the real ones;
+    full-attention heads 64 wide with a quarter of each rotated (real: 256, a quarter), and
+    interleaved M-RoPE over those 8 rotary pairs split 3, 3, 2 (real: 11, 11, 10 of 32)."""
+    return {
+        "num_hidden_layers": 4,
+        "head_dim": 64,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 16,
+        "linear_value_head_dim": 16,
+        "linear_conv_kernel_dim": 4,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000000.0,
+            "partial_rotary_factor": 0.25,
+            "mrope_section": [3, 3, 2],
+            "mrope_interleaved": True,
+        },
+    }
+
+
+def tiny_qwen3_5(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(Qwen3_5ForConditionalGeneration, image processor, tokenizer)``: Qwen3-VL's tower
+    without DeepStack (Transformers' Qwen3.5 vision model derives from Qwen3-VL's and has none;
+    the released configs list ``deepstack_visual_indexes: []``; Qwen3.5-27B: 27 blocks, width
+    1152, 16 heads, 16-pixel patches merged 2 x 2), 4 blocks here, and the hybrid language
+    model of ``_qwen3_5_text``."""
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    return _qwen_vl(
+        Qwen3_5Config,
+        Qwen3_5ForConditionalGeneration,
+        _qwen3_vision(sizes, 4),
+        seed,
+        dtype,
+        attn_implementation,
+        sizes,
+        device,
+        text=_qwen3_5_text(sizes),
+        patch_size=QWEN3_PATCH,
+        pixels=QWEN3_PIXELS,
+    )
+
+
+def tiny_qwen3_5_moe(
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    sizes: LlavaSizes = TINY,
+    device: str = "cpu",
+) -> tuple[Any, Any, Any]:
+    """``(Qwen3_5MoeForConditionalGeneration, image processor, tokenizer)``: as
+    :func:`tiny_qwen3_5`, with 4 experts of width 32, 2 per token, and a shared expert (real
+    Qwen3.5 MoE checkpoints: hundreds of experts, 8 per token, one shared)."""
+    from transformers import Qwen3_5MoeConfig, Qwen3_5MoeForConditionalGeneration
+
+    return _qwen_vl(
+        Qwen3_5MoeConfig,
+        Qwen3_5MoeForConditionalGeneration,
+        _qwen3_vision(sizes, 4),
+        seed,
+        dtype,
+        attn_implementation,
+        sizes,
+        device,
+        text={
+            **_qwen3_5_text(sizes),
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": 32,
+            "shared_expert_intermediate_size": 32,
+        },
+        patch_size=QWEN3_PATCH,
+        pixels=QWEN3_PIXELS,
+    )
 
 
 def tiny_gemma3(
@@ -523,6 +736,8 @@ BUILDERS: dict[str, Callable[..., tuple[Any, ...]]] = {
     "llava-onevision-tiny": tiny_llava_onevision,
     "qwen2-vl-tiny": tiny_qwen2_vl,
     "qwen2.5-vl-tiny": tiny_qwen2_5_vl,
+    "qwen3-vl-tiny": tiny_qwen3_vl,
+    "qwen3.5-tiny": tiny_qwen3_5,
     "gemma3-tiny": tiny_gemma3,
 }
 

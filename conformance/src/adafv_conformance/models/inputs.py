@@ -19,7 +19,17 @@ from adafv_conformance.models.vocabulary import GEMMA3_IMAGE, IMAGE_TOKEN, QWEN_
 
 # The families whose fixture checkpoints carry no processor: ``(image processor, tokenizer)``
 # stands in for it, one image per prompt.
-ONE_IMAGE_PER_PROMPT = ("llava_onevision", "qwen2_vl", "qwen2_5_vl")
+ONE_IMAGE_PER_PROMPT = (
+    "llava_onevision",
+    "qwen2_vl",
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "qwen3_vl_moe",
+    "qwen3_5",
+    "qwen3_5_moe",
+)
+# The Qwen families whose processors expand prompts as Qwen2-VL's does (``qwen2_vl_inputs``).
+QWEN_VL_TYPES = ONE_IMAGE_PER_PROMPT[1:]
 
 # (width, height) of the pictures that are not 300 x 220: LLaVA-NeXT tiles by aspect ratio.
 PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400), 10: (1500, 1500), 11: (336, 336)}
@@ -64,7 +74,7 @@ def build_inputs(model: Any, processor: Any, images: list[Any], prompts: list[st
     if model_type == "llava_onevision":
         image_processor, tok = processor
         return onevision_inputs(model, image_processor, tok, images, prompts)
-    if model_type in ("qwen2_vl", "qwen2_5_vl"):
+    if model_type in QWEN_VL_TYPES:
         image_processor, tok = processor
         return qwen2_vl_inputs(image_processor, tok, images, prompts)
     if model_type == "gemma3":  # its processor takes the images grouped by prompt
@@ -103,7 +113,9 @@ def onevision_inputs(
 def qwen2_vl_inputs(image_processor: Any, tok: Any, images: list[Any], prompts: list[str]) -> Any:
     """What ``Qwen2VLProcessor(images=images, text=prompts)`` returns: pixels and
     ``image_grid_thw`` from the image processor, each ``<|image_pad|>`` repeated
-    ``t * h * w / 4`` times, and ``mm_token_type_ids`` (1 on image tokens)."""
+    ``t * h * w / 4`` times, and ``mm_token_type_ids`` (1 on image tokens). Qwen3-VL's and
+    Qwen3.5's processors expand images the same way (their image processor is Qwen2-VL's, with
+    16-pixel patches)."""
     from transformers import BatchFeature
 
     pixels = image_processor(images=images, return_tensors="pt")

@@ -11,16 +11,21 @@ recomputes them):
     per crop, placed by the anyres layout.
   - LLaVA-OneVision: attention received at the feature layer, mean over heads and queries of
     a crop (ADAFV-R18), placed and downsampled by the anyres layout's bilinear weights.
-  - Qwen2-VL and Qwen2.5-VL: attention received in the last (full-attention) block, recorded
-    from eager attention, averaged over each 2 x 2 group the merger fuses (ADAFV-R18); the
-    merger's window order (Qwen2.5-VL) is recovered by matching its output rows.
+  - Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3.5: attention received in the last
+    (full-attention) block, recorded from eager attention, averaged over each 2 x 2 group the
+    merger fuses (ADAFV-R18); the merger's window order (Qwen2.5-VL) is recovered by matching
+    its output rows. Qwen3-VL's DeepStack levels: the recorded outputs of the DeepStack blocks
+    through their bare mergers.
   - Gemma 3: attention received at the tower's last layer from eager attention (ADAFV-R18),
     averaged over each 4 x 4 block of patches the projector pools into one token.
 
 - T2I log-scores and kept indices: the float64 oracle (``oracle.py``) on the model's own
   projected features and embedding-table rows of the query (ADAFV-R1, R5 to R10);
 - logits: the bare language model and head, without cache, on an embedding sequence built
-  by hand from the text rows and the kept image rows.
+  by hand from the text rows and the kept image rows; for Qwen models at the kept tokens'
+  M-RoPE positions (restated in ``mrope_positions``), and for Qwen3-VL with each DeepStack
+  level's kept rows added to the output of its language-model layer at the kept image
+  tokens, by hooks on those layers (``_deepstack_hooks``), not by the model's DeepStack inputs.
 
 Cases are refused when a selection sits too close to a decision boundary for float32
 backends to agree (see ``MIN_RELATIVE_GAP``). Needs torch, transformers and Pillow; imports
@@ -30,7 +35,7 @@ no integration.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,14 +54,20 @@ MIN_RELATIVE_GAP = 1e-4
 ENCODER_INPUTS = ("pixel_values", "image_sizes", "batch_num_images", "image_grid_thw")
 
 
+# The Qwen families: a merger of 2 x 2 patches, M-RoPE positions.
+QWEN_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
+
+
 @dataclass
 class ImageReference:
     """One image: ``saliency`` ``(N,)`` of its content tokens, ``features`` ``(P, D)`` of all its
-    placeholders (float32 torch), ``content`` ``(P,)`` bool."""
+    placeholders (float32 torch), ``content`` ``(P,)`` bool, and ``deepstack``: per DeepStack
+    level, ``(P, D)`` float32 torch (empty without DeepStack)."""
 
     saliency: np.ndarray
     features: Any
     content: np.ndarray
+    deepstack: list[Any] = field(default_factory=list)
 
 
 def image_references(model: Any, inputs: Any, images: list[Any]) -> list[ImageReference]:
@@ -64,7 +75,7 @@ def image_references(model: Any, inputs: Any, images: list[Any]) -> list[ImageRe
     model_type = model.config.model_type
     if model_type in ("llava", "llava_next", "llava_onevision"):
         return [_tiled_reference(model, inputs, i, image) for i, image in enumerate(images)]
-    if model_type in ("qwen2_vl", "qwen2_5_vl"):
+    if model_type in QWEN_TYPES:
         return _qwen_references(model, inputs)
     if model_type == "gemma3":
         return _pooled_references(model, inputs)
@@ -144,7 +155,9 @@ def _recording_eager(
 
 
 def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
-    """Qwen2-VL, Qwen2.5-VL: recorded eager attention of the last block, pooled per token."""
+    """Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5: recorded eager attention of the last block,
+    pooled per token; Qwen3-VL's DeepStack levels from the recorded outputs of its DeepStack
+    blocks through their own mergers, checked against the model's ``deepstack_features``."""
     import copy
 
     import torch
@@ -158,14 +171,30 @@ def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
     if last not in getattr(visual, "fullatt_block_indexes", [last]):
         raise ValueError("the reference takes saliency from a last block with full attention")
     merged: list[Any] = []
-    hook = visual.merger.register_forward_hook(lambda m, a, out: merged.append(out))
+    hooks = [visual.merger.register_forward_hook(lambda m, a, out: merged.append(out))]
+    # DeepStack (Qwen3-VL): block ``deepstack_visual_indexes[j]``'s output, merged by
+    # ``deepstack_merger_list[j]``, is level ``j``.
+    deepstack_blocks = list(getattr(visual, "deepstack_visual_indexes", None) or [])
+    block_outputs: dict[int, Any] = {}
+    for index in deepstack_blocks:
+        hooks.append(
+            visual.blocks[index].register_forward_hook(
+                lambda m, a, out, index=index: block_outputs.__setitem__(index, out)
+            )
+        )
     grid = inputs["image_grid_thw"]
     _RECORDED.clear()
     with torch.no_grad():
-        pooled = recording.model.get_image_features(
-            pixel_values=inputs["pixel_values"], image_grid_thw=grid
-        ).pooler_output
-    hook.remove()
+        encoded = recording.model.get_image_features(
+            pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
+        )
+        pooled = encoded.pooler_output
+        levels = [
+            visual.deepstack_merger_list[j](block_outputs[index]).double()
+            for j, index in enumerate(deepstack_blocks)
+        ]
+    for hook in hooks:
+        hook.remove()
     images = len(grid)
     rows = torch.cat(pooled)
     order = (rows[:, None, :] == merged[0][None, :, :]).all(-1).nonzero()
@@ -176,9 +205,20 @@ def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
         [w[0].double().mean(dim=(0, 1)).view(-1, merge).mean(dim=1) for w in _RECORDED[-images:]]
     )[order[:, 1]]
     sizes = [int(n) // merge for n in grid.prod(-1)]
+    # No window reordering where there is DeepStack: the levels are in the merger's order.
+    per_level = [level.split(sizes) for level in levels]
+    for j, theirs in enumerate(getattr(encoded, "deepstack_features", None) or []):
+        for mine, their in zip(per_level[j], theirs, strict=True):
+            if not torch.allclose(mine.float(), their.float(), rtol=1e-5, atol=1e-6):
+                raise AssertionError(f"DeepStack level {j} is not the model's")
     return [
-        ImageReference(s.numpy(), f.float(), np.ones(len(f), dtype=bool))
-        for s, f in zip(per_token.split(sizes), pooled, strict=True)
+        ImageReference(
+            s.numpy(),
+            f.float(),
+            np.ones(len(f), dtype=bool),
+            [level[i].float() for level in per_level],
+        )
+        for i, (s, f) in enumerate(zip(per_token.split(sizes), pooled, strict=True))
     ]
 
 
@@ -242,7 +282,7 @@ def mrope_positions(
 def _reference_positions(model: Any, inputs: Any) -> np.ndarray | None:
     """M-RoPE positions of the whole prompt for Qwen models, restated from their definition
     and checked against the model's ``get_rope_index``; None where positions are contiguous."""
-    if model.config.model_type not in ("qwen2_vl", "qwen2_5_vl"):
+    if model.config.model_type not in QWEN_TYPES:
         return None
     positions = mrope_positions(
         inputs["input_ids"].numpy(),
@@ -308,6 +348,26 @@ def _image_block_mask(model: Any, image: Any) -> dict:
     return {"full_attention": additive[None, None], "sliding_attention": additive[None, None]}
 
 
+def _deepstack_hooks(model: Any, levels: list[Any], image: Any) -> list[Any]:
+    """DeepStack by its definition: level ``j``'s rows ``(n, D)`` are added to the output of
+    language-model layer ``j`` at the ``n`` positions where ``image`` ``(L,)`` is True, in
+    order. Returns the hooks' handles (remove them after the call)."""
+    import torch
+
+    def add(level: Any) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> Any:
+            addition = torch.zeros_like(output)
+            addition[0, image] = level.to(output.dtype)
+            return output + addition
+
+        return hook
+
+    if not levels:
+        return []
+    layers = model.model.language_model.layers
+    return [layers[j].register_forward_hook(add(level)) for j, level in enumerate(levels)]
+
+
 def expected_for(case: ModelCase, model: Any, processor: Any) -> tuple[dict, dict, dict]:
     """``(inputs, expected, margins)`` of one case, from the independent reference paths."""
     import torch
@@ -357,6 +417,14 @@ def expected_for(case: ModelCase, model: Any, processor: Any) -> tuple[dict, dic
     # The bare language model on hand-built embeddings: text rows, then kept image rows.
     filled = embeds.clone()
     filled[placeholders] = torch.cat(list(features)).to(filled.dtype)
+    # DeepStack levels laid out like the placeholders: level j's row for every image token.
+    n_levels = max((len(ref.deepstack) for ref in references), default=0)
+    stacked = [
+        torch.zeros(*placeholders.shape, references[0].deepstack[j].shape[-1])
+        for j in range(n_levels)
+    ]
+    for j, level in enumerate(stacked):
+        level[placeholders] = torch.cat([ref.deepstack[j] for ref in references])
     pruned_ids, logits = [], []
     for row in range(input_ids.shape[0]):
         columns = keep[row].nonzero().squeeze(1)
@@ -366,14 +434,20 @@ def expected_for(case: ModelCase, model: Any, processor: Any) -> tuple[dict, dic
         mask = torch.ones((1, len(columns)), dtype=torch.long)
         if model.config.model_type == "gemma3":
             mask = _image_block_mask(model, placeholders[row, columns])
-        with torch.no_grad():
-            hidden = model.model.language_model(
-                inputs_embeds=filled[row, columns][None],
-                attention_mask=mask,
-                use_cache=False,
-                **where,
-            ).last_hidden_state
-            logits.append(model.lm_head(hidden)[0].numpy())
+        image = placeholders[row, columns]
+        hooks = _deepstack_hooks(model, [level[row, columns][image] for level in stacked], image)
+        try:
+            with torch.no_grad():
+                hidden = model.model.language_model(
+                    inputs_embeds=filled[row, columns][None],
+                    attention_mask=mask,
+                    use_cache=False,
+                    **where,
+                ).last_hidden_state
+                logits.append(model.lm_head(hidden)[0].numpy())
+        finally:
+            for hook in hooks:
+                hook.remove()
         pruned_ids.append(input_ids[row, columns].numpy())
     width = max(len(r) for r in pruned_ids)
     pruned = np.full((len(pruned_ids), width), -1, np.int64)

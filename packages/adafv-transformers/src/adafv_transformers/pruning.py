@@ -151,10 +151,8 @@ def prune_inputs(
     for key, pad in PER_TOKEN_INPUTS.items():
         if inputs.get(key) is not None:
             pruned[key] = _gather_rows(inputs[key], kept_positions, pad, left)
-    kept_features = [
-        features[image.kept] for features, image in zip(encoded.features, images, strict=True)
-    ]
-    pruned["mm_encoder_outputs"] = family.encoder_outputs(model, kept_features)
+    kept = [image.kept for image in images]
+    pruned["mm_encoder_outputs"] = family.encoder_outputs(model, encoded, kept)
     return PrunedInputs(pruned, images=images, kept_positions=kept_positions)
 
 

@@ -17,10 +17,20 @@ from adafv_transformers.families.llava_next import LlavaNext
 from adafv_transformers.families.llava_onevision import LlavaOnevision
 from adafv_transformers.families.llava_style import LlavaStyle
 from adafv_transformers.families.qwen2_vl import Qwen2VL, Qwen25VL
+from adafv_transformers.families.qwen3_vl import Qwen3VL, Qwen35
 
 FAMILIES: dict[str, Family] = {
     model_type: family
-    for family in (Llava(), LlavaNext(), LlavaOnevision(), Qwen2VL(), Qwen25VL(), Gemma3())
+    for family in (
+        Llava(),
+        LlavaNext(),
+        LlavaOnevision(),
+        Qwen2VL(),
+        Qwen25VL(),
+        Qwen3VL(),
+        Qwen35(),
+        Gemma3(),
+    )
     for model_type in family.model_types
 }
 

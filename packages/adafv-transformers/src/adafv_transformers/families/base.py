@@ -24,11 +24,15 @@ class EncodedImages:
             (LLaVA-NeXT's ``image_newline`` after each row of the tiled grid); ``None`` when the
             family has none. The other ``N_i`` tokens are the image's content, the tokens
             AdaFV selects from (``V``).
+        deepstack: per DeepStack level, per image, ``(P_i, D)``: the vectors the model adds
+            to each placeholder token's hidden state deeper in the language model (Qwen3-VL);
+            cut to the kept tokens as ``features`` are. ``None`` when the family has none.
     """
 
     features: list[torch.Tensor]
     saliency: list[torch.Tensor]
     separators: list[torch.Tensor] | None = None
+    deepstack: list[list[torch.Tensor]] | None = None
 
     def content(self, image: int) -> torch.Tensor:
         """Indices of image ``image``'s content tokens among its placeholder tokens."""
@@ -36,6 +40,20 @@ class EncodedImages:
         if self.separators is None:
             return torch.arange(n_tokens, device=self.features[image].device)
         return (~self.separators[image]).nonzero().squeeze(1)
+
+    def kept_features(self, kept: list[torch.Tensor] | None) -> list[torch.Tensor]:
+        """Per image, the rows ``kept[i]`` of its features (all of them for ``kept=None``)."""
+        return self.features if kept is None else _rows(self.features, kept)
+
+    def kept_deepstack(self, kept: list[torch.Tensor] | None) -> list[list[torch.Tensor]]:
+        """Per DeepStack level, per image, the rows ``kept[i]``: every level keeps exactly the
+        tokens ``features`` keeps, in the same order (``[]`` without DeepStack)."""
+        levels = self.deepstack or []
+        return levels if kept is None else [_rows(level, kept) for level in levels]
+
+
+def _rows(per_image: list[torch.Tensor], kept: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [rows[k.to(rows.device)] for rows, k in zip(per_image, kept, strict=True)]
 
 
 class Family(ABC):
@@ -62,12 +80,15 @@ class Family(ABC):
         """Every image of ``inputs`` encoded once: features in placeholder order and saliency
         of the content tokens, from one pass of the tower."""
 
-    def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
-        """The ``mm_encoder_outputs`` that make the model use ``kept`` as its image features:
-        by default its ``image`` encoder output, one tensor per image."""
+    def encoder_outputs(
+        self, model: nn.Module, encoded: EncodedImages, kept: list[torch.Tensor] | None = None
+    ) -> dict[str, Any]:
+        """The ``mm_encoder_outputs`` that make the model use the placeholder tokens ``kept``
+        (per image, indices into its features; every token for ``None``) of ``encoded``: by
+        default its ``image`` encoder output, one tensor per image."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        return {"image": BaseModelOutputWithPooling(pooler_output=kept)}
+        return {"image": BaseModelOutputWithPooling(pooler_output=encoded.kept_features(kept))}
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
         """Positions of the unpruned prompt, ``(..., B, L)``, when the model does not number

@@ -54,8 +54,11 @@ class Gemma3(LlavaStyle):
         saliency = pooled_saliency(base_model(model).multi_modal_projector, per_patch)
         return EncodedImages(features=features, saliency=list(saliency))
 
-    def encoder_outputs(self, model: nn.Module, kept: list[torch.Tensor]) -> dict[str, Any]:
+    def encoder_outputs(
+        self, model: nn.Module, encoded: EncodedImages, kept: list[torch.Tensor] | None = None
+    ) -> dict[str, Any]:
         """The kept features, all images' rows in one tensor, as Gemma 3 scatters them."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        return {"image": BaseModelOutputWithPooling(pooler_output=torch.cat(kept))}
+        features = torch.cat(encoded.kept_features(kept))
+        return {"image": BaseModelOutputWithPooling(pooler_output=features)}

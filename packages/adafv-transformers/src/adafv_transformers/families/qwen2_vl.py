@@ -63,10 +63,20 @@ class Qwen2VL(Family):
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The merged features, and each merged token's mean received attention (ADAFV-R18)."""
+        out, saliency = self.probed_features(model, inputs)
+        return EncodedImages(features=list(out.pooler_output), saliency=saliency)
+
+    def probed_features(
+        self, model: nn.Module, inputs: Mapping[str, Any]
+    ) -> tuple[Any, list[torch.Tensor]]:
+        """``(out, saliency)``: what the model's own ``get_image_features`` returns
+        (``pooler_output``: one ``(P_i, D)`` tensor per image), and per image the mean
+        received attention of each merged token at :meth:`saliency_block` (ADAFV-R18), from
+        the same pass of the tower."""
         refuse_videos(inputs)
         grid = inputs.get("image_grid_thw")
         if grid is None:
-            raise ValueError("Qwen2-VL inputs need image_grid_thw, as its processor gives")
+            raise ValueError(f"{self.name} inputs need image_grid_thw, as its processor gives")
         base = base_model(model)
         visual = base.visual
         attention = visual.blocks[self.saliency_block(visual)].attn
@@ -79,7 +89,7 @@ class Qwen2VL(Family):
         saliency = saliency.view(-1, merge).mean(dim=1)
         saliency = self.merger_order(visual, grid, saliency)
         sizes = [int(f.shape[0]) for f in out.pooler_output]
-        return EncodedImages(features=list(out.pooler_output), saliency=list(saliency.split(sizes)))
+        return out, list(saliency.split(sizes))
 
     def saliency_block(self, visual: nn.Module) -> int:
         """The block whose attention gives saliency: the last, which feeds the merger."""
@@ -97,8 +107,8 @@ class Qwen2VL(Family):
         mm_token_type_ids = inputs.get("mm_token_type_ids")
         if mm_token_type_ids is None:
             raise ValueError(
-                "Qwen2-VL inputs need mm_token_type_ids (its processor returns them) to place "
-                "the image tokens in M-RoPE positions"
+                f"{self.name} inputs need mm_token_type_ids (its processor returns them) to "
+                "place the image tokens in M-RoPE positions"
             )
         positions, _ = base_model(model).get_rope_index(
             inputs["input_ids"],
