@@ -102,7 +102,7 @@ def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
 @pytest.mark.parametrize("size", SIZES)
 def test_logits_equal_the_language_model_at_the_kept_m_rope_positions(
     model, checkpoint, qwen_recording, size
-):  # ADAFV-R1, ADAFV-R10
+):  # ADAFV-R1, ADAFV-R10, ADAFV-R20
     inputs = _inputs(checkpoint, [picture(4, size)], [PROMPT])
     features, selection, positions = _reference(model, qwen_recording, inputs, 40)
     pruned = adafv_transformers.prune_inputs(model, budget=40, **inputs)

@@ -94,7 +94,7 @@ def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
 )
 def test_logits_equal_the_language_model_with_deepstack_at_the_kept_positions(
     model, checkpoint, qwen_recording, images, prompt, budget
-):  # ADAFV-R1, ADAFV-R10, ADAFV-R14
+):  # ADAFV-R1, ADAFV-R10, ADAFV-R14, ADAFV-R19, ADAFV-R20
     inputs = _inputs(checkpoint, [picture(seed, (420, 300)) for seed in images], [prompt])
     reference, positions = qwen_reference(model, qwen_recording, inputs, budget)
     pruned = adafv_transformers.prune_inputs(model, budget=budget, **inputs)
@@ -109,7 +109,7 @@ def test_logits_equal_the_language_model_with_deepstack_at_the_kept_positions(
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_every_deepstack_level_keeps_exactly_the_kept_tokens(model, checkpoint):
+def test_every_deepstack_level_keeps_exactly_the_kept_tokens(model, checkpoint):  # ADAFV-R19
     if checkpoint[0].config.model_type not in DEEPSTACK:
         pytest.skip("Qwen3.5's tower has no DeepStack")
     inputs = _inputs(checkpoint, [picture(2, (420, 300)), picture(3)], [TWO_IMAGES])

@@ -47,7 +47,7 @@ class EncodedImages:
 
     def kept_deepstack(self, kept: list[torch.Tensor] | None) -> list[list[torch.Tensor]]:
         """Per DeepStack level, per image, the rows ``kept[i]``: every level keeps exactly the
-        tokens ``features`` keeps, in the same order (``[]`` without DeepStack)."""
+        tokens ``features`` keeps, in the same order (ADAFV-R19; ``[]`` without DeepStack)."""
         levels = self.deepstack or []
         return levels if kept is None else [_rows(level, kept) for level in levels]
 

@@ -12,9 +12,9 @@ Qwen2.5-VL attends within windows in most blocks, and reorders the patches windo
 before the blocks (undoing it after the merger). Its saliency comes from the last
 full-attention block instead (ADAFV-R18), and is put back in the merger's output order.
 
-Positions are three-dimensional (time, row, column of each image token). They are computed
-for the whole prompt with the model's own ``get_rope_index`` and pruned with it, so the kept
-tokens keep their places and the text after them continues where it would have.
+Positions are three-dimensional (time, row, column of each image token; ADAFV-R20). They are
+computed for the whole prompt with the model's own ``get_rope_index`` and pruned with it, so
+the kept tokens keep their places and the text after them continues where it would have.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class Qwen2VL(Family):
         return saliency
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor:
-        """``(3, B, L)`` M-RoPE positions of the unpruned prompt, from the model itself."""
+        """``(3, B, L)`` M-RoPE positions of the unpruned prompt, from the model itself; the kept
+        tokens keep their columns (ADAFV-R20)."""
         mm_token_type_ids = inputs.get("mm_token_type_ids")
         if mm_token_type_ids is None:
             raise ValueError(

@@ -11,14 +11,16 @@ additions to the same tokens, kept or dropped with them.
 
 DeepStack: the outputs of a few intermediate blocks (8, 16 and 24 of Qwen3-VL-8B's 27) go
 through their own mergers and are added to the hidden states of the image tokens after the
-first language-model layers. A kept token keeps all of its levels, a dropped one loses all:
-every level is cut to exactly the kept tokens, in the same order, and handed to the model in
-``mm_encoder_outputs`` beside the main features, so the model's visual position mask (its
-image placeholders in the pruned prompt) and its DeepStack rows agree by construction.
+first language-model layers. A kept token keeps all of its levels, a dropped one loses all
+(ADAFV-R19): every level is cut to exactly the kept tokens, in the same order, and handed to
+the model in ``mm_encoder_outputs`` beside the main features, so the model's visual position
+mask (its image placeholders in the pruned prompt) and its DeepStack rows agree by
+construction.
 
-Positions are Qwen2-VL's rule with the model's own ``get_rope_index``: the kept tokens keep
-their time, row and column coordinates, which the language model's interleaved M-RoPE rotates
-as it would unpruned, and the text after an image continues where it would have.
+Positions are Qwen2-VL's rule (ADAFV-R20) with the model's own ``get_rope_index``: the kept
+tokens keep their time, row and column coordinates, which the language model's interleaved
+M-RoPE rotates as it would unpruned, and the text after an image continues where it would
+have.
 
 Qwen3.5's vision model derives from Qwen3-VL's without DeepStack; its language model (Gated
 DeltaNet layers and full attention) reads the same M-RoPE positions.
