@@ -1,11 +1,14 @@
-"""End-to-end benchmark: prefill and decode of LLaVA-1.5 and LLaVA-NeXT models, full vs AdaFV.
+"""End-to-end benchmark: prefill and decode of LLaVA-1.5, LLaVA-NeXT and Qwen3-VL, full vs AdaFV.
 
 Random weights (speed does not depend on their values). On CPU a mid-size model
 (``checkpoints.CPU_BENCH``) in float32; on CUDA the real 7B architectures
 (``checkpoints.LLAVA_15_7B``: LLaVA-1.5-7B, and LLaVA-NeXT-7B's Vicuna variant) in
 bfloat16. Attention is SDPA. LLaVA-1.5 keeps K of 576 tokens; LLaVA-NeXT, on a 672 x 672
 image (2,880 tile tokens and 48 newlines), keeps 10% and 5% of the 2,880 (a 90% and a 95%
-reduction) with the newlines kept, and 10% with them dropped. Variants are timed
+reduction) with the newlines kept, and 10% with them dropped. Qwen3-VL (CPU only: the
+tiny builder's 4-block tower with DeepStack from three of them, and a language model of the
+CPU size's widths, 32-wide heads and interleaved M-RoPE) reads a 672 x 672 image as 441
+tokens, and keeps 10% and 5% of them. Variants are timed
 interleaved, round by round in a rotating order, so machine noise hits all alike; medians
 are reported.
 
@@ -22,34 +25,61 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from rich.console import Console
 
 import adafv_transformers
 from adafv.timing import interleaved, medians, print_table, wall_clock
-from adafv_conformance.models.checkpoints import CPU_BENCH, LLAVA_15_7B, tiny_llava, tiny_llava_next
+from adafv_conformance.models.checkpoints import (
+    CPU_BENCH,
+    LLAVA_15_7B,
+    tiny_llava,
+    tiny_llava_next,
+    tiny_qwen3_vl,
+)
+from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
+from adafv_conformance.models.vocabulary import QWEN_IMAGE
 from adafv_transformers.families import family_for
 
-# geometry: (builder, picture size, {variant: prune_inputs options})
-GEOMETRIES = {
-    "LLaVA-1.5": (
-        tiny_llava,
-        (300, 220),
-        {f"K={k}": {"budget": k} for k in (64, 128, 192)},
-    ),
-    "LLaVA-NeXT": (
-        tiny_llava_next,
-        (672, 672),
-        {
-            "keep 10%": {"keep_ratio": 0.1},
-            "keep 5%": {"keep_ratio": 0.05},
-            "keep 10%, no newlines": {"keep_ratio": 0.1, "image_newline": "drop"},
-        },
-    ),
-}
 NEW_TOKENS = 32
-QUESTION = "USER: <image>\nDescribe the picture in detail please. ASSISTANT:"
+ASK = "Describe the picture in detail please."
+
+
+def _llava_inputs(built: tuple[Any, ...], image: Any) -> Any:
+    _, processor = built
+    return processor(images=image, text=f"USER: <image>\n{ASK} ASSISTANT:", return_tensors="pt")
+
+
+def _qwen_inputs(built: tuple[Any, ...], image: Any) -> Any:
+    _, image_processor, tok = built
+    prompt = f"<|im_start|>user\n{QWEN_IMAGE}{ASK}<|im_end|>\n<|im_start|>assistant\n"
+    return qwen2_vl_inputs(image_processor, tok, [image], [prompt])
+
+
+class Geometry(NamedTuple):
+    build: Callable[..., tuple[Any, ...]]  # a builder of adafv_conformance.models.checkpoints
+    inputs: Callable[[tuple[Any, ...], Any], Any]  # (what it built, the picture) -> inputs
+    picture_size: tuple[int, int]
+    variants: dict[str, dict[str, Any]]  # name -> prune_inputs options
+    devices: tuple[str, ...] = ("cpu", "cuda")
+
+
+REDUCTIONS = {"keep 10%": {"keep_ratio": 0.1}, "keep 5%": {"keep_ratio": 0.05}}
+GEOMETRIES = {
+    "LLaVA-1.5": Geometry(
+        tiny_llava, _llava_inputs, (300, 220), {f"K={k}": {"budget": k} for k in (64, 128, 192)}
+    ),
+    "LLaVA-NeXT": Geometry(
+        tiny_llava_next,
+        _llava_inputs,
+        (672, 672),
+        {**REDUCTIONS, "keep 10%, no newlines": {"keep_ratio": 0.1, "image_newline": "drop"}},
+    ),
+    # No 8B-sized builder: the tiny one's depths are fixed (see the module's docstring).
+    "Qwen3-VL": Geometry(tiny_qwen3_vl, _qwen_inputs, (672, 672), REDUCTIONS, devices=("cpu",)),
+}
 
 
 def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int) -> dict:
@@ -61,19 +91,18 @@ def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int
 
 
 def bench(geometry: str, device: str, rounds: int) -> dict:
-    from adafv_conformance.models.inputs import picture
-
-    build, image_size, variants = GEOMETRIES[geometry]
+    spec = GEOMETRIES[geometry]
     sizes, dtype = (LLAVA_15_7B, torch.bfloat16) if device == "cuda" else (CPU_BENCH, torch.float32)
-    model, processor = build(seed=0, dtype=dtype, sizes=sizes, device=device)
-    image = picture(0, image_size)
-    inputs = processor(images=image, text=QUESTION, return_tensors="pt").to(device)
+    built = spec.build(seed=0, dtype=dtype, sizes=sizes, device=device)
+    model = built[0]
+    inputs = spec.inputs(built, picture(0, spec.picture_size)).to(device)
     inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
     family = family_for(model)
     encoded = family.encode(model, inputs)
-    full_features = family.encoder_outputs(model, encoded)
     image_inputs = {k: inputs[k] for k in family.consumed_inputs if k in inputs}
-    text_only = {k: v for k, v in inputs.items() if k not in family.consumed_inputs}
+    # Every token kept: the language model's full input (features, and positions where the
+    # model computes them from the image), as the pruned variants get theirs.
+    lm_full = adafv_transformers.prune_inputs(model, keep_ratio=1.0, **inputs)
 
     def generate(call: dict, new: int) -> Callable[[], object]:
         return lambda: model.generate(
@@ -82,14 +111,14 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
 
     candidates: dict[str, Callable[[], object]] = {
         "prefill/full": lambda: model(**inputs),
-        "lm/full": lambda: model(**text_only, mm_encoder_outputs=full_features),
+        "lm/full": lambda: model(**lm_full),
         "tower": lambda: model.model.get_image_features(**image_inputs, return_dict=True),
         "tower+probe": lambda: family.encode(model, inputs),
         "generate1/full": generate(inputs, 1),
         f"generate{NEW_TOKENS + 1}/full": generate(inputs, NEW_TOKENS + 1),
     }
     lengths = {"full": inputs["input_ids"].shape[1]}
-    for name, options in variants.items():
+    for name, options in spec.variants.items():
         pruned = adafv_transformers.prune_inputs(model, **options, **inputs)
         lengths[name] = pruned["input_ids"].shape[1]
         candidates[f"prefill/{name}"] = lambda options=options: model(
@@ -139,6 +168,9 @@ def main() -> None:
     results = []
     for device in devices:
         for geometry in args.geometry or list(GEOMETRIES):
+            if device not in GEOMETRIES[geometry].devices:
+                console.log(f"{geometry} geometry: not on {device} (CPU sizes only)")
+                continue
             console.log(f"{geometry} geometry on {device}")
             results.append(bench(geometry, device, args.rounds))
     from adafv_conformance.machine import write_benchmark
