@@ -1,7 +1,7 @@
 """The independent references the integration is checked against: eager attention for
 saliency, ``adafv.select`` for the selection, the bare language model on hand-built embeddings
-for logits (for Qwen models with their M-RoPE positions and DeepStack additions); and the
-devices the tests run on."""
+for logits (for Qwen models with their M-RoPE positions and DeepStack additions); the
+checks the Qwen families share; and the devices the tests run on."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 import torch
 
 import adafv
+import adafv_transformers
+from adafv_conformance.models.inputs import qwen2_vl_inputs
 
 DEVICES = [
     "cpu",
@@ -227,3 +229,46 @@ def qwen_kept_logits(model, inputs, images: list[QwenImage], positions, row: int
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def qwen_inputs(checkpoint, images, prompts):
+    """What a Qwen-VL processor returns for ``images`` and ``prompts``, from the tiny
+    checkpoint's ``(model, image processor, tokenizer)``."""
+    _, image_processor, tok = checkpoint
+    return qwen2_vl_inputs(image_processor, tok, images, prompts)
+
+
+def assert_batch_rows_match_single_samples(model, checkpoint, prompts, images, new_tokens):
+    """ADAFV-R14: with AdaFV applied, each row of a left-padded batch of one image per prompt
+    gives the logits and greedy tokens of its sample alone."""
+    batch = qwen_inputs(checkpoint, images, prompts)
+    assert (batch["attention_mask"][:, 0] == 0).any()  # left padding
+    adafv_transformers.apply(model, keep_ratio=0.1)
+    greedy = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False}
+    with torch.no_grad():
+        batched = model(**batch).logits
+    generated = model.generate(**batch, **greedy)
+    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+        single = qwen_inputs(checkpoint, [image], [prompt])
+        with torch.no_grad():
+            alone = model(**single).logits[0]
+        torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
+        alone_generated = model.generate(**single, **greedy)
+        assert generated[row, -new_tokens:].tolist() == alone_generated[0, -new_tokens:].tolist()
+
+
+def greedy_with_logits(model, inputs, new_tokens: int):
+    """``(generate's output with its logits and scores, the new tokens of row 0)``, greedy,
+    exactly ``new_tokens`` long; the prompt must come back unchanged."""
+    out = model.generate(
+        **inputs,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        output_logits=True,
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
+    prompt_length = inputs["input_ids"].shape[1]
+    assert torch.equal(out.sequences[:, :prompt_length], inputs["input_ids"])
+    return out, out.sequences[0, prompt_length:]

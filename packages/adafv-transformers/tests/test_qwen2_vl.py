@@ -18,8 +18,14 @@ import torch
 import adafv
 import adafv_transformers
 from adafv_conformance.models.checkpoints import QWEN_IMAGE, tiny_qwen2_5_vl, tiny_qwen2_vl
-from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
-from adafv_transformers_helpers import eager_token_saliency, qwen_recording_copy
+from adafv_conformance.models.inputs import picture
+from adafv_transformers_helpers import (
+    assert_batch_rows_match_single_samples,
+    eager_token_saliency,
+    greedy_with_logits,
+    qwen_inputs,
+    qwen_recording_copy,
+)
 
 transformers = pytest.importorskip("transformers")
 
@@ -38,11 +44,6 @@ def qwen_recording(checkpoint):
     """The same weights, the vision tower on eager attention whose weights are recorded."""
     model, *_ = checkpoint
     return qwen_recording_copy(model)
-
-
-def _inputs(checkpoint, images, prompts):
-    _, image_processor, tok = checkpoint
-    return qwen2_vl_inputs(image_processor, tok, images, prompts)
 
 
 def _reference(model, recording, inputs, budget, row=0):
@@ -91,7 +92,7 @@ def _language_model(model, embeds, positions):
 def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
     model, checkpoint, qwen_recording, size
 ):  # ADAFV-R18
-    inputs = _inputs(checkpoint, [picture(3, size), picture(5, (200, 200))], [PROMPT, PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(3, size), picture(5, (200, 200))], [PROMPT, PROMPT])
     want = eager_token_saliency(qwen_recording, inputs)
     pruned = adafv_transformers.prune_inputs(model, budget=32, **inputs)
     assert len(pruned.images) == 2
@@ -103,7 +104,7 @@ def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
 def test_logits_equal_the_language_model_at_the_kept_m_rope_positions(
     model, checkpoint, qwen_recording, size
 ):  # ADAFV-R1, ADAFV-R10, ADAFV-R20
-    inputs = _inputs(checkpoint, [picture(4, size)], [PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(4, size)], [PROMPT])
     features, selection, positions = _reference(model, qwen_recording, inputs, 40)
     pruned = adafv_transformers.prune_inputs(model, budget=40, **inputs)
     assert torch.equal(pruned.images[0].selected, selection.indices)
@@ -116,7 +117,7 @@ def test_logits_equal_the_language_model_at_the_kept_m_rope_positions(
 
 
 def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
-    inputs = _inputs(checkpoint, [picture(6, (500, 300))], [PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(6, (500, 300))], [PROMPT])
     with torch.no_grad():
         full = model(**inputs).logits
     adafv_transformers.apply(model, budget=10_000)
@@ -128,23 +129,13 @@ def test_generate_with_cache_matches_a_loop_without_cache(model, checkpoint, qwe
     """Each step's logits equal the language model's on the kept prompt plus the tokens so
     far, at positions continuing from the last prompt token (compared as logits: a tiny random
     model has near-ties that the last bits decide)."""
-    inputs = _inputs(checkpoint, [picture(5, (420, 300))], [PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(5, (420, 300))], [PROMPT])
     features, selection, positions = _reference(model, qwen_recording, inputs, 24)
     embeds, keep = _kept_sequence(model, inputs, features, selection)
     embeds, positions = embeds[keep], positions[:, keep]
     adafv_transformers.apply(model, budget=24)
-    out = model.generate(
-        **inputs,
-        max_new_tokens=5,
-        min_new_tokens=5,
-        do_sample=False,
-        output_logits=True,
-        output_scores=True,
-        return_dict_in_generate=True,
-    )
-    prompt_length = inputs["input_ids"].shape[1]
-    assert torch.equal(out.sequences[:, :prompt_length], inputs["input_ids"])
-    for step, token in enumerate(out.sequences[0, prompt_length:]):
+    out, new = greedy_with_logits(model, inputs, 5)
+    for step, token in enumerate(new):
         want = _language_model(model, embeds, positions)[-1]
         torch.testing.assert_close(out.logits[step][0], want, rtol=1e-5, atol=1e-5)
         assert int(token) == int(out.scores[step][0].argmax())  # after min_new_tokens' mask
@@ -156,25 +147,11 @@ def test_generate_with_cache_matches_a_loop_without_cache(model, checkpoint, qwe
 def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14
     prompts = [PROMPT, f"user: {QWEN_IMAGE} how many dots are there ? assistant :"]
     images = [picture(7, (500, 300)), picture(8, (300, 420))]
-    batch = _inputs(checkpoint, images, prompts)
-    assert (batch["attention_mask"][:, 0] == 0).any()  # left padding
-    adafv_transformers.apply(model, keep_ratio=0.1)
-    with torch.no_grad():
-        batched = model(**batch).logits
-    generated = model.generate(**batch, max_new_tokens=4, min_new_tokens=4, do_sample=False)
-    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        single = _inputs(checkpoint, [image], [prompt])
-        with torch.no_grad():
-            alone = model(**single).logits[0]
-        torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
-        alone_generated = model.generate(
-            **single, max_new_tokens=4, min_new_tokens=4, do_sample=False
-        )
-        assert generated[row, -4:].tolist() == alone_generated[0, -4:].tolist()
+    assert_batch_rows_match_single_samples(model, checkpoint, prompts, images, new_tokens=4)
 
 
 def test_missing_token_types_are_an_error(model, checkpoint):
-    inputs = _inputs(checkpoint, [picture(1)], [PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(1)], [PROMPT])
     del inputs["mm_token_type_ids"]
     with pytest.raises(ValueError, match="mm_token_type_ids"):
         adafv_transformers.prune_inputs(model, budget=8, **inputs)

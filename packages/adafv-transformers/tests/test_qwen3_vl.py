@@ -19,9 +19,12 @@ import torch
 import adafv_transformers
 from adafv_conformance.models import checkpoints
 from adafv_conformance.models.checkpoints import QWEN_IMAGE
-from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
+from adafv_conformance.models.inputs import picture
 from adafv_transformers_helpers import (
+    assert_batch_rows_match_single_samples,
     eager_token_saliency,
+    greedy_with_logits,
+    qwen_inputs,
     qwen_kept_logits,
     qwen_recording_copy,
     qwen_reference,
@@ -51,11 +54,6 @@ def qwen_recording(checkpoint):
     return qwen_recording_copy(checkpoint[0])
 
 
-def _inputs(checkpoint, images, prompts):
-    _, image_processor, tok = checkpoint
-    return qwen2_vl_inputs(image_processor, tok, images, prompts)
-
-
 def test_the_tiny_checkpoints_have_deepstack_where_the_real_ones_do(checkpoint):
     visual = checkpoint[0].model.visual
     levels = list(getattr(visual, "deepstack_visual_indexes", None) or [])
@@ -70,7 +68,7 @@ def test_the_tiny_checkpoints_have_deepstack_where_the_real_ones_do(checkpoint):
 def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
     model, checkpoint, qwen_recording
 ):  # ADAFV-R18
-    inputs = _inputs(checkpoint, [picture(3, (500, 300)), picture(5, (200, 200))], [PROMPT] * 2)
+    inputs = qwen_inputs(checkpoint, [picture(3, (500, 300)), picture(5, (200, 200))], [PROMPT] * 2)
     want = eager_token_saliency(qwen_recording, inputs)
     pruned = adafv_transformers.prune_inputs(model, budget=32, **inputs)
     assert len(pruned.images) == 2
@@ -79,7 +77,7 @@ def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
 
 
 def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
-    inputs = _inputs(checkpoint, [picture(6, (500, 300))], [PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(6, (500, 300))], [PROMPT])
     with torch.no_grad():
         full = model(**inputs).logits
     adafv_transformers.apply(model, budget=10_000)
@@ -95,7 +93,7 @@ def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
 def test_logits_equal_the_language_model_with_deepstack_at_the_kept_positions(
     model, checkpoint, qwen_recording, images, prompt, budget
 ):  # ADAFV-R1, ADAFV-R10, ADAFV-R14, ADAFV-R19, ADAFV-R20
-    inputs = _inputs(checkpoint, [picture(seed, (420, 300)) for seed in images], [prompt])
+    inputs = qwen_inputs(checkpoint, [picture(seed, (420, 300)) for seed in images], [prompt])
     reference, positions = qwen_reference(model, qwen_recording, inputs, budget)
     pruned = adafv_transformers.prune_inputs(model, budget=budget, **inputs)
     for image, want in zip(pruned.images, reference, strict=True):
@@ -112,7 +110,7 @@ def test_logits_equal_the_language_model_with_deepstack_at_the_kept_positions(
 def test_every_deepstack_level_keeps_exactly_the_kept_tokens(model, checkpoint):  # ADAFV-R19
     if checkpoint[0].config.model_type not in DEEPSTACK:
         pytest.skip("Qwen3.5's tower has no DeepStack")
-    inputs = _inputs(checkpoint, [picture(2, (420, 300)), picture(3)], [TWO_IMAGES])
+    inputs = qwen_inputs(checkpoint, [picture(2, (420, 300)), picture(3)], [TWO_IMAGES])
     with torch.no_grad():
         full = model.model.get_image_features(
             pixel_values=inputs["pixel_values"],
@@ -147,22 +145,12 @@ def test_generate_with_cache_matches_a_loop_without_cache(model, checkpoint, qwe
     """Each step's logits equal the language model's on the kept prompt plus the tokens so
     far, at positions continuing from the last prompt token, DeepStack on the kept image
     tokens (compared as logits: a tiny random model has near-ties that the last bits decide)."""
-    inputs = _inputs(checkpoint, [picture(5, (420, 300))], [PROMPT])
+    inputs = qwen_inputs(checkpoint, [picture(5, (420, 300))], [PROMPT])
     reference, positions = qwen_reference(model, qwen_recording, inputs, 24)
     adafv_transformers.apply(model, budget=24)
-    out = model.generate(
-        **inputs,
-        max_new_tokens=4,
-        min_new_tokens=4,
-        do_sample=False,
-        output_logits=True,
-        output_scores=True,
-        return_dict_in_generate=True,
-    )
-    prompt_length = inputs["input_ids"].shape[1]
-    assert torch.equal(out.sequences[:, :prompt_length], inputs["input_ids"])
+    out, new = greedy_with_logits(model, inputs, 4)
     so_far = {k: inputs[k] for k in ("input_ids", "attention_mask")}
-    for step, token in enumerate(out.sequences[0, prompt_length:]):
+    for step, token in enumerate(new):
         want = qwen_kept_logits(model, so_far, reference, positions)[-1]
         torch.testing.assert_close(out.logits[step][0], want, rtol=1e-5, atol=1e-5)
         assert int(token) == int(out.scores[step][0].argmax())  # after min_new_tokens' mask
@@ -176,18 +164,4 @@ def test_generate_with_cache_matches_a_loop_without_cache(model, checkpoint, qwe
 def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14
     prompts = [PROMPT, f"user: {QWEN_IMAGE} how many dots are there ? assistant :"]
     images = [picture(7, (500, 300)), picture(8, (300, 420))]
-    batch = _inputs(checkpoint, images, prompts)
-    assert (batch["attention_mask"][:, 0] == 0).any()  # left padding
-    adafv_transformers.apply(model, keep_ratio=0.1)
-    with torch.no_grad():
-        batched = model(**batch).logits
-    generated = model.generate(**batch, max_new_tokens=3, min_new_tokens=3, do_sample=False)
-    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        single = _inputs(checkpoint, [image], [prompt])
-        with torch.no_grad():
-            alone = model(**single).logits[0]
-        torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
-        alone_generated = model.generate(
-            **single, max_new_tokens=3, min_new_tokens=3, do_sample=False
-        )
-        assert generated[row, -3:].tolist() == alone_generated[0, -3:].tolist()
+    assert_batch_rows_match_single_samples(model, checkpoint, prompts, images, new_tokens=3)
