@@ -18,24 +18,56 @@ from adafv_llamacpp_helpers import IMAGES, QUESTION
 def test_cli_compares_the_stock_handler_with_adafv(
     request, capsys, pair, picture, image_tokens, handler
 ):
-    model, mmproj = request.getfixturevalue(pair)
+    status, out = _run(capsys, request.getfixturevalue(pair), picture, "--budget", "48")
+    assert status == 0 and handler in out
+    rows = _rows(out)
+    assert rows["image tokens"] == [str(image_tokens), "48"]
+    stock, ours = (int(cell) for cell in rows["prompt tokens"])
+    assert stock - ours == image_tokens - 48
+
+
+@pytest.mark.parametrize("options", [("--budget", "576"), ("--keep-ratio", "1.0")])
+def test_options_that_keep_every_token_give_the_stock_prompt(capsys, gguf_pair, options):
+    status, out = _run(capsys, gguf_pair, 11, *options)  # 576 image tokens
+    rows = _rows(out)
+    assert status == 0
+    assert rows["image tokens"][0] == "all" and "keeps every one" in rows["image tokens"][1]
+    assert rows["prompt tokens"][0] == rows["prompt tokens"][1]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--budget", "0"), "--budget: budget must be an integer >= 1, got 0"),
+        (("--keep-ratio", "1.5"), "--keep-ratio: keep_ratio must be a number in (0, 1], got 1.5"),
+    ],
+)
+def test_invalid_options_are_an_argument_error_before_any_model_loads(capsys, options, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", "absent.gguf", "--mmproj", "absent.gguf", "--image", "absent.png",
+              "--prompt", QUESTION, *options])  # fmt: skip
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def _run(capsys, pair, picture: int, *options: str) -> tuple[int, str]:
+    model, mmproj = pair
     status = main(
         [
             "--model", str(model),
             "--mmproj", str(mmproj),
             "--image", str(IMAGES / f"picture-{picture}.png"),
             "--prompt", QUESTION,
-            "--budget", "48",
+            *options,
             "--max-tokens", "3",
             "--threads", "2",
             "--n-ctx", "4096",
         ]
     )  # fmt: skip
-    out = capsys.readouterr().out
-    assert status == 0 and handler in out
+    return status, capsys.readouterr().out
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """The printed table's rows: label -> [stock, AdaFV]."""
     cells = [line.split("│") for line in out.splitlines() if "│" in line]
-    rows = {cell[1].strip(): cell[2:4] for cell in cells}
-    stock, ours = (cell.strip() for cell in rows["image tokens"])
-    assert (stock, ours) == (str(image_tokens), "48")
-    stock, ours = (int(cell.strip()) for cell in rows["prompt tokens"])
-    assert stock - ours == image_tokens - 48
+    return {cell[1].strip(): [c.strip() for c in cell[2:4]] for cell in cells}

@@ -4,6 +4,10 @@ stale selection through the prompt cache."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -129,12 +133,9 @@ def test_the_prompt_cache_never_serves_another_questions_selection(gguf_pair):
         np.testing.assert_array_equal(kept, want_kept)
 
 
-def test_no_torch_at_run_time(gguf_pair):
-    # In a fresh interpreter: this process may hold torch for other packages' tests.
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def _fresh_chat(gguf_pair, after: str) -> subprocess.CompletedProcess:
+    """One AdaFV chat in a fresh interpreter (this process may hold torch for other packages'
+    tests), then ``after``."""
     helpers = Path(__file__).parent
     script = f"""
 import sys
@@ -145,12 +146,24 @@ handler = AdaFVLlava15ChatHandler(clip_model_path={str(gguf_pair[1])!r}, verbose
 llm = make_llama(({str(gguf_pair[0])!r}, None), handler)
 chat(llm, [user_message(6)])
 assert len(handler.selections) == 1, handler.selections
-llm.close()
-print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))
+{after}
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+    return run
+
+
+def test_no_torch_at_run_time(gguf_pair):
+    modules = 'print(sorted(name for name in sys.modules if name.split(".")[0] == "torch"))'
+    run = _fresh_chat(gguf_pair, f"llm.close()\n{modules}")
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_llama_left_open_at_exit_is_released_quietly(gguf_pair):
+    # The handler must not hold the Llama that holds it: a cycle is collected only at
+    # interpreter exit, where Llama.__del__ fails on closed streams.
+    run = _fresh_chat(gguf_pair, "del handler")
+    assert "Exception ignored" not in run.stderr, run.stderr
 
 
 def test_handlers_are_real_subclasses_of_the_stock_handlers(gguf_pair, llm):

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import adafv
+
 
 def _messages(image: Path, prompt: str) -> list[dict[str, Any]]:
     url = image.resolve().as_uri()
@@ -53,7 +55,7 @@ def stock_handler_name(mmproj: str | Path) -> str:
     return "Llava16ChatHandler" if sliced else "Llava15ChatHandler"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, options: adafv.Options) -> int:
     """Answer one question about one image, stock handler and AdaFV's side by side."""
     from llama_cpp import Llama, llama_chat_format
     from rich.console import Console
@@ -62,11 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from adafv_llamacpp import handler_class
 
     console = Console()
-    budget = {"budget": args.budget} if args.keep_ratio is None else {"keep_ratio": args.keep_ratio}
     stock = stock_handler_name(args.mmproj)
     handlers = {
         "stock": getattr(llama_chat_format, stock)(clip_model_path=args.mmproj, verbose=False),
-        "AdaFV": handler_class(stock)(clip_model_path=args.mmproj, verbose=False, **budget),
+        "AdaFV": handler_class(stock)(clip_model_path=args.mmproj, options=options, verbose=False),
     }
     messages = _messages(Path(args.image), args.prompt)
     results = {}
@@ -83,22 +84,30 @@ def run(args: argparse.Namespace) -> int:
         warm = llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
         results[name] = _timed_answer(llm, messages, args.max_tokens)
         results[name]["prompt_tokens"] = warm["usage"]["prompt_tokens"]
-    kept = handlers["AdaFV"].selections[0]
+    selections = handlers["AdaFV"].selections
     table = Table(title=f"AdaFV in llama.cpp: {Path(args.model).name} ({stock})")
     for column in ("", "stock", "AdaFV"):
         table.add_column(column, justify="right" if column else "left")
-    table.add_row("image tokens", str(len(kept.visual)), str(len(kept.kept)))
-    stock, ours = results["stock"], results["AdaFV"]
-    table.add_row("prompt tokens", str(stock["prompt_tokens"]), str(ours["prompt_tokens"]))
+    if selections:
+        kept = selections[0]
+        table.add_row("image tokens", str(len(kept.visual)), str(len(kept.kept)))
+    else:  # ADAFV-R13: the options keep every token, so the stock path ran
+        table.add_row("image tokens", "all", f"all ({_named(options)} keeps every one)")
+    full, ours = results["stock"], results["AdaFV"]
+    table.add_row("prompt tokens", str(full["prompt_tokens"]), str(ours["prompt_tokens"]))
     table.add_row(
-        "time to first token (ms)",
-        f"{results['stock']['ttft_s'] * 1e3:.0f}",
-        f"{results['AdaFV']['ttft_s'] * 1e3:.0f}",
+        "time to first token (ms)", f"{full['ttft_s'] * 1e3:.0f}", f"{ours['ttft_s'] * 1e3:.0f}"
     )
-    table.add_row("answer", results["stock"]["answer"], results["AdaFV"]["answer"])
+    table.add_row("answer", full["answer"], ours["answer"])
     console.print(table)
     llm.close()
     return 0
+
+
+def _named(options: adafv.Options) -> str:
+    if options.budget is not None:
+        return f"budget {options.budget}"
+    return f"keep ratio {options.keep_ratio}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,4 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    budget = {"budget": args.budget} if args.keep_ratio is None else {"keep_ratio": args.keep_ratio}
+    try:  # checked before any model loads, and reported as the option the user typed
+        options = adafv.Options(**budget)
+    except (TypeError, ValueError) as err:
+        flag = "--budget" if args.keep_ratio is None else "--keep-ratio"
+        parser.error(f"{flag}: {err}")
+    return run(args, options)

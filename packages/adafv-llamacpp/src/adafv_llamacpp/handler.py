@@ -124,9 +124,14 @@ class AdaFVChatHandler:
 
     def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
         """The stock handler's call; ``selections`` then lists what each image kept."""
-        self._llama = llama
-        self.selections = []
-        return super().__call__(llama=llama, **kwargs)
+        self._llama, self.selections = llama, []
+        try:  # the images are decoded here, streamed answers included
+            return super().__call__(llama=llama, **kwargs)
+        finally:
+            # The Llama holds this handler (``chat_handler``): holding it back between calls
+            # would make a cycle, collected only at interpreter exit, where Llama.__del__
+            # then fails on closed streams.
+            self._llama = None
 
 
 class _PruningBindings:
