@@ -1,5 +1,5 @@
 """Command line: ``python -m adafv_conformance {run,matrix,lint,generate,verify-fixtures,
-generate-models,verify-models}``."""
+generate-models,verify-models,write-gguf}``."""
 
 from __future__ import annotations
 
@@ -128,6 +128,14 @@ def _cmd_verify_models(args: argparse.Namespace) -> int:
     return _report_problems(problems, start, "model fixtures match their reference paths")
 
 
+def _cmd_write_gguf(args: argparse.Namespace) -> int:
+    from adafv_conformance.models.gguf_pairs import write_pair
+
+    for path in write_pair(args.checkpoint, args.out, args.dtype):
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     np.set_printoptions(precision=9)
@@ -162,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         "verify-models", help="recompute model expectations from the committed checkpoints"
     )
     p.set_defaults(func=_cmd_verify_models)
+    p = sub.add_parser(
+        "write-gguf", help="a tiny LLaVA checkpoint as llama.cpp's model.gguf and mmproj.gguf"
+    )
+    p.add_argument("checkpoint", help="e.g. conformance/fixtures/models/llava-1.5-tiny")
+    p.add_argument("out", help="the directory to write the two files into")
+    p.add_argument("--dtype", choices=["f32", "f16"], default="f32", help="the LM's matrices")
+    p.set_defaults(func=_cmd_write_gguf)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
