@@ -18,7 +18,7 @@ CITATION = re.compile(r"ADAFV-R\d+")
 # Lower-case words and numbers joined by "-"; "." only inside a number or a version
 # (``ratio-0.1``, ``qwen2.5-vl``).
 CASE_ID = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*$")
-KINDS = ("scores", "selection", "end_to_end", "model")
+KINDS = ("scores", "selection", "end_to_end", "evs", "model")
 
 
 @dataclass

@@ -295,3 +295,44 @@ def selection_margins(t2i_log: np.ndarray, saliency: np.ndarray, **options: Any)
     out["l_gap"] = min(gaps) if gaps else None
     out["boundaries"] = [int(j) for j in sorted(boundaries) if 0 < j < n][:8]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# ADAFV-R22: the EVS baseline for videos
+# --------------------------------------------------------------------------------------------
+def evs_changes(visual: np.ndarray, frames: int) -> list[float]:
+    """Each token's change ``1 - cos`` from the same position one frame earlier; frame 0's
+    tokens change by ``+inf`` (ADAFV-R22). Rows first rounded to float32, as the spec says."""
+    rows = np.asarray(visual).astype(np.float32).astype(np.float64)
+    n = rows.shape[0]
+    per_frame = n // frames
+    changes = []
+    for i in range(n):
+        if i < per_frame:
+            changes.append(math.inf)
+            continue
+        a, b = rows[i], rows[i - per_frame]
+        dot = 0.0
+        for x, y in zip(a, b, strict=True):
+            dot += float(x) * float(y)
+        cos = dot / (max(_norm(a), EPS_NORM) * max(_norm(b), EPS_NORM))
+        changes.append(1.0 - cos)
+    return changes
+
+
+def evs_select(
+    visual: np.ndarray, frames: int, budget: int | None = None, keep_ratio: float | None = None
+) -> dict[str, Any]:
+    """The ``K`` tokens of largest change, ties by lower index, ascending (ADAFV-R22); with
+    the changes and the gap at the kept/dropped boundary (``None`` when every token is kept),
+    which a backend's float rounding must not cross."""
+    n = np.asarray(visual).shape[0]
+    if frames < 1 or n % frames:
+        raise ValueError(f"frames={frames} does not divide N={n}")
+    k = kept_count(n, budget=budget, keep_ratio=keep_ratio)
+    changes = evs_changes(visual, frames)
+    order = sorted(range(n), key=lambda i: (-changes[i], i))
+    boundary = None  # every token kept, or the boundary inside frame 0 (ordered by index)
+    if k < n and changes[order[k]] != math.inf:
+        boundary = changes[order[k - 1]] - changes[order[k]]
+    return {"indices": sorted(order[:k]), "count": k, "changes": changes, "boundary_gap": boundary}

@@ -18,11 +18,12 @@ class Backend(Protocol):
     ``run`` receives numpy inputs (masks bool) and ``params`` (the manifest's params plus
     ``input_dtype`` and ``batched``) and returns numpy outputs: ``{"t2i_log"}`` for kind
     ``scores``; ``{"indices", "count", "k_t2i", "k_saliency", "n_overlap"}`` for kinds
-    ``selection`` and ``end_to_end``; for kind ``model``, ``{"saliency", "t2i_log", "indices",
-    "pruned_input_ids", "logits"}`` (see ``models.py``; per-image vectors of different lengths
-    are padded by :func:`pad_images`). Optional attributes: ``tolerances`` (case id or kind ->
-    ``(rtol, atol, reason)``, overriding the manifest) and ``exclusions`` (case id -> reason,
-    reported as skipped).
+    ``selection``, ``end_to_end`` and ``evs`` (the video baseline, ADAFV-R22: ``visual`` and
+    ``params["frames"]`` in, the last three 0 out); for kind ``model``, ``{"saliency",
+    "t2i_log", "indices", "pruned_input_ids", "logits"}`` (see ``models.py``; per-image
+    vectors of different lengths are padded by :func:`pad_images`). Optional attributes:
+    ``tolerances`` (case id or kind -> ``(rtol, atol, reason)``, overriding the manifest) and
+    ``exclusions`` (case id -> reason, reported as skipped).
     """
 
     name: str

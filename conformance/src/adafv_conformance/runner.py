@@ -25,6 +25,8 @@ INPUT_KEYS = {
     "scores": ("visual", "text", "visual_mask", "text_mask"),
     "selection": ("t2i_log", "saliency", "visual_mask"),
     "end_to_end": ("visual", "text", "saliency", "visual_mask", "text_mask"),
+    # One video's tokens, frame by frame (params["frames"]), for the EVS baseline.
+    "evs": ("visual",),
     # A tiny VLM checkpoint (params["model_dir"]) on a processed image and prompt.
     "model": ("input_ids", "attention_mask", "pixel_values"),
 }

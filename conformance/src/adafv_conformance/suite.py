@@ -35,7 +35,8 @@ class Case:
 
     @property
     def kind(self) -> str:
-        """What a backend computes for it: ``scores``, ``selection``, ``end_to_end``, ``model``."""
+        """What a backend computes for it: ``scores``, ``selection``, ``end_to_end``, ``evs``,
+        ``model``."""
         return self.entry["kind"]
 
     @property

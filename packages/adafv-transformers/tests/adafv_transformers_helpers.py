@@ -272,3 +272,13 @@ def greedy_with_logits(model, inputs, new_tokens: int):
     prompt_length = inputs["input_ids"].shape[1]
     assert torch.equal(out.sequences[:, :prompt_length], inputs["input_ids"])
     return out, out.sequences[0, prompt_length:]
+
+
+def assert_unchanged_at_budgets_of_n_or_more(model, inputs) -> None:
+    """ADAFV-R3, R13: with a budget above every image's token count, AdaFV changes no bit of
+    the logits."""
+    with torch.no_grad():
+        full = model(**inputs).logits
+    adafv_transformers.apply(model, budget=10_000)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).logits, full, rtol=0, atol=0)

@@ -22,6 +22,7 @@ from adafv_conformance.models.checkpoints import QWEN_IMAGE
 from adafv_conformance.models.inputs import picture
 from adafv_transformers_helpers import (
     assert_batch_rows_match_single_samples,
+    assert_unchanged_at_budgets_of_n_or_more,
     eager_token_saliency,
     greedy_with_logits,
     qwen_inputs,
@@ -78,11 +79,7 @@ def test_saliency_is_the_attention_each_patch_receives_pooled_per_token(
 
 def test_a_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3
     inputs = qwen_inputs(checkpoint, [picture(6, (500, 300))], [PROMPT])
-    with torch.no_grad():
-        full = model(**inputs).logits
-    adafv_transformers.apply(model, budget=10_000)
-    with torch.no_grad():
-        torch.testing.assert_close(model(**inputs).logits, full, rtol=0, atol=0)
+    assert_unchanged_at_budgets_of_n_or_more(model, inputs)
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adafv_conformance import oracle
 from adafv_conformance.core.inputs import (
+    NEEDLE_FRAME,
+    NEEDLE_PER_FRAME,
+    NEEDLE_POSITION,
     Inputs,
     batched_e2e,
     batched_selection,
     e2e_no_text,
     e2e_small,
     masks_batched_scores,
+    moving_video,
+    needle_video,
     overlap,
     random_selection,
     random_state,
@@ -34,9 +40,10 @@ from adafv_conformance.core.inputs import (
 class CaseDef:
     """One case before generation, written with keywords.
 
-    ``kind`` is ``"scores"``, ``"selection"`` or ``"end_to_end"``; ``rules`` the spec rules it
-    checks; ``params`` AdaFV's options (``_p``); ``input_dtype`` the dtype the inputs are
-    exact in (``"float32"``, ``"float16"``, ``"bfloat16"``, ADAFV-R16); ``batched`` whether
+    ``kind`` is ``"scores"``, ``"selection"``, ``"end_to_end"`` or ``"evs"``; ``rules`` the
+    spec rules it checks; ``params`` AdaFV's options (``_p``; for ``"evs"`` the budget and the
+    number of token frames); ``input_dtype`` the dtype the inputs are exact in
+    (``"float32"``, ``"float16"``, ``"bfloat16"``, ADAFV-R16); ``batched`` whether
     the inputs carry a batch dimension and masks.
 
     ``build`` returns stored inputs; otherwise ``recipe`` (``{"name", "seed", "params"}``)
@@ -666,4 +673,109 @@ END_TO_END = [
     )
 ]
 
-CASES: list[CaseDef] = SCORES + SELECTION + END_TO_END
+# --------------------------------------------------------------------------------------------
+# Videos: AdaFV over all token frames (ADAFV-R21), and the EVS baseline (ADAFV-R22)
+# --------------------------------------------------------------------------------------------
+NEEDLE = NEEDLE_FRAME * NEEDLE_PER_FRAME + NEEDLE_POSITION
+NEEDLE_SEED = 1100
+
+
+def _evs_keeps(*tokens: int) -> Callable[[Inputs, dict, dict], None]:
+    def check(inputs: Inputs, expected: dict, extra: dict) -> None:
+        assert expected["indices"].tolist() == sorted(tokens), expected["indices"].tolist()
+
+    return check
+
+
+def _evs_keeps_frame_0_and(*tokens: int) -> Callable[[Inputs, dict, dict], None]:
+    def check(inputs: Inputs, expected: dict, extra: dict) -> None:
+        kept = expected["indices"].tolist()
+        assert set(range(12)) | set(tokens) <= set(kept), kept
+
+    return check
+
+
+def _needle_kept_by_adafv_not_by_evs(inputs: Inputs, expected: dict, extra: dict) -> None:
+    assert NEEDLE in expected["indices"].tolist(), "AdaFV dropped the needle"
+    evs = oracle.evs_select(inputs["visual"], 16, keep_ratio=extra["keep_ratio"])
+    assert NEEDLE not in evs["indices"], "EVS keeps the needle: not a test of the difference"
+
+
+def _needle_dropped(inputs: Inputs, expected: dict, extra: dict) -> None:
+    assert NEEDLE not in expected["indices"].tolist(), "EVS keeps the needle"
+
+
+EVS_RULES = ("ADAFV-R3", "ADAFV-R10", "ADAFV-R21", "ADAFV-R22")
+MOVED = (2 * 12 + 3, 2 * 12 + 4, 4 * 12 + 8)  # moving_video's changes after frame 0
+
+VIDEO = [
+    CaseDef(
+        id="evs-motion-k15",
+        kind="evs",
+        description=(
+            "6 token frames of 12, static up to noise but for two tokens that change at frame 2 "
+            "and one at frame 4; K = 15: frame 0 and the three changes."
+        ),
+        rules=EVS_RULES,
+        params={"frames": 6, "budget": 15},
+        build=moving_video,
+        check=_evs_keeps(*range(12), *MOVED),
+    ),
+    CaseDef(
+        id="evs-motion-ratio-0.25",
+        kind="evs",
+        description="keep_ratio 0.25 of 72: 18 tokens, frame 0, the three changes, then noise.",
+        rules=EVS_RULES,
+        params={"frames": 6, "keep_ratio": 0.25},
+        build=moving_video,
+        check=_evs_keeps_frame_0_and(*MOVED),
+    ),
+    CaseDef(
+        id="evs-below-a-frame-k5",
+        kind="evs",
+        description="K = 5, less than one frame: the first 5 tokens of frame 0 (ties by index).",
+        rules=EVS_RULES,
+        params={"frames": 6, "budget": 5},
+        build=moving_video,
+        check=_evs_keeps(*range(5)),
+    ),
+    CaseDef(
+        id="evs-whole-video",
+        kind="evs",
+        description="A budget of N or more keeps every token.",
+        rules=(*EVS_RULES, "ADAFV-R13"),
+        params={"frames": 6, "budget": 500},
+        build=moving_video,
+        check=_evs_keeps(*range(72)),
+    ),
+    CaseDef(
+        id="evs-needle-ratio-0.1",
+        kind="evs",
+        description=(
+            "The needle video (16 token frames of 16, noise as large as the scene): 26 tokens, "
+            "frame 0 and the ten largest changes; the needle, which changes no more than the "
+            "noise, is not among them."
+        ),
+        rules=EVS_RULES,
+        params={"frames": 16, "keep_ratio": 0.1},
+        build=lambda: {"visual": needle_video(NEEDLE_SEED)["visual"]},
+        check=_needle_dropped,
+    ),
+] + [
+    CaseDef(
+        id=f"video-needle-ratio-{ratio}",
+        kind="end_to_end",
+        description=(
+            f"The needle video as one selection problem over its 256 tokens, keep_ratio {ratio}: "
+            "the query's match in one frame is kept, which EVS at the same budget drops."
+        ),
+        rules=(*E2E_RULES, "ADAFV-R15", "ADAFV-R21"),
+        params=_p(keep_ratio=ratio),
+        build=lambda: needle_video(NEEDLE_SEED),
+        check=_needle_kept_by_adafv_not_by_evs,
+        extra={"keep_ratio": ratio},
+    )
+    for ratio in (0.1, 0.05)
+]
+
+CASES: list[CaseDef] = SCORES + SELECTION + END_TO_END + VIDEO

@@ -215,3 +215,55 @@ def e2e_no_text() -> Inputs:
     """An end-to-end case whose query has no text vectors (ADAFV-R12)."""
     out = build_recipe("embeddings", 70, {"n": 64, "d": 64, "m_text": 0, "saliency": "peaked"})
     return out
+
+
+def _unit_rows(rng: np.random.RandomState, n: int, d: int) -> np.ndarray:
+    rows = rng.standard_normal((n, d))
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def moving_video(seed: int = 1000, frames: int = 6, per_frame: int = 12, d: int = 16) -> Inputs:
+    """A video of ``frames`` token frames that repeat frame 0 up to small noise, except where
+    something moves: positions 3 and 4 show new content from frame 2 on, position 8 from
+    frame 4 on (ADAFV-R22's largest changes after frame 0: tokens 2 x 12 + 3, + 4, 4 x 12 + 8).
+    """
+    rng = random_state(seed)
+    content = _unit_rows(rng, per_frame, d)
+    video = []
+    for f in range(frames):
+        if f == 2:
+            content[[3, 4]] = _unit_rows(rng, 2, d)
+        if f == 4:
+            content[8] = _unit_rows(rng, 1, d)[0]
+        video.append(content + 0.05 * rng.standard_normal((per_frame, d)) / np.sqrt(d))
+    return {"visual": np.concatenate(video).astype(np.float32)}
+
+
+# The needle of ``needle_video``: token frame 9, position 5.
+NEEDLE_FRAME, NEEDLE_POSITION, NEEDLE_PER_FRAME = 9, 5, 16
+
+
+def needle_video(seed: int, needle_cos: float = 0.35) -> dict[str, Inputs]:
+    """A static scene filmed with noise (16 token frames of 16 tokens, width 128, noise as
+    large as the content, so every token changes from frame to frame), a query of 4 tokens,
+    flat random saliency, and one needle: in one frame only, one token is pulled towards the
+    query's first token until their cosine is ``needle_cos``. Its change from the frame
+    before is no larger than the noise's, so EVS (ADAFV-R22) has no reason to keep it; its
+    T2I score puts it first. Returns ``{"visual", "text", "saliency"}``."""
+    rng = random_state(seed)
+    frames, per_frame, d = 16, NEEDLE_PER_FRAME, 128
+    scene = _unit_rows(rng, per_frame, d)
+    video = np.stack([scene + _unit_rows(rng, per_frame, d) for _ in range(frames)])
+    text = _unit_rows(rng, 4, d)
+    query = text[0]
+    token = video[NEEDLE_FRAME, NEEDLE_POSITION]
+    # token + x * query has cosine needle_cos with the query: solve for x >= 0.
+    along, rest = token @ query, np.linalg.norm(token - (token @ query) * query)
+    slope = needle_cos / np.sqrt(1.0 - needle_cos**2)
+    video[NEEDLE_FRAME, NEEDLE_POSITION] = token + (slope * rest - along) * query
+    saliency = rng.uniform(0.5, 1.0, frames * per_frame)
+    return {
+        "visual": video.reshape(frames * per_frame, d).astype(np.float32),
+        "text": text.astype(np.float32),
+        "saliency": (saliency / saliency.sum()).astype(np.float32),
+    }

@@ -23,6 +23,7 @@ from adafv_conformance import oracle, recipes
 from adafv_conformance.core.cases import CaseDef
 
 L_GAP = 5e-3  # end-to-end: smallest log-score gap at a boundary the result depends on
+EVS_GAP = 1e-6  # EVS: smallest change gap at the kept/dropped boundary (float64 changes)
 PRODUCT_MARGIN = 1e-3  # end-to-end: relative margin of the best split product
 SELECTION_PRODUCT_MARGIN = 1e-9  # stage 2: inputs are exact, only summation order differs
 
@@ -85,6 +86,14 @@ def expected_outputs(case: CaseDef, inputs: dict[str, np.ndarray]) -> dict[str, 
 def oracle_outputs(kind: str, inputs: dict[str, np.ndarray], params: dict) -> dict:
     """The oracle's outputs for ``kind`` on ``inputs``, with ``params`` as a backend receives
     them (the case's options and ``batched``): the suite's own tests run it as a backend."""
+    if kind == "evs":
+        res = oracle.evs_select(inputs["visual"], params["frames"], **budget_params(params))
+        zero = np.array(0, np.int64)
+        return {
+            "indices": np.array(res["indices"], np.int64),
+            "count": np.array(res["count"], np.int64),
+            **{name: zero for name in ("k_t2i", "k_saliency", "n_overlap")},
+        }
     if kind == "selection":
         l_vals = inputs["t2i_log"]
     elif params["batched"]:
@@ -172,6 +181,16 @@ def measure_margins(
     if case.exact_tie:
         out["exact_tie_allowed"] = True
     return out
+
+
+def evs_margins(case: CaseDef, inputs: dict[str, np.ndarray]) -> dict:
+    """The gap in change between the last kept and the first dropped token (ADAFV-R22);
+    raises MarginError when it is within what summation order could move."""
+    res = oracle.evs_select(inputs["visual"], case.params["frames"], **budget_params(case.params))
+    gap = res["boundary_gap"]
+    if gap is not None and gap <= EVS_GAP:
+        raise MarginError(f"{case.id}: change gap {gap:.3g} <= {EVS_GAP}")
+    return {"change_gap": gap, "thresholds": {"change_gap": EVS_GAP}}
 
 
 def log_score_rows(case: CaseDef, inputs: dict[str, np.ndarray], fast: bool) -> list[np.ndarray]:

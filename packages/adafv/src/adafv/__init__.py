@@ -7,6 +7,7 @@ Every function takes numpy arrays or torch tensors (any device) and returns the 
 """
 
 from adafv.budget import kept_count
+from adafv.evs import evs_select
 from adafv.options import (
     DEFAULT_GUARANTEE,
     DEFAULT_T2I_SCALE,
@@ -19,7 +20,7 @@ from adafv.options import (
 from adafv.scores import t2i_scores
 from adafv.selection import Selection, select, select_from_scores
 
-SPEC_VERSION = "1.0"
+SPEC_VERSION = "1.2"
 __version__ = "1.0.0"
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "OptionArguments",
     "Options",
     "Selection",
+    "evs_select",
     "kept_count",
     "option_names",
     "options_from",

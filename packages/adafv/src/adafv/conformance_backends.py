@@ -30,6 +30,10 @@ def _run(kind: str, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str,
             text_mask=text_mask,
         )
         return {"t2i_log": scores}
+    if kind == "evs":
+        budget = {key: params.get(key) for key in ("budget", "keep_ratio")}
+        sel = adafv.evs_select(inputs["visual"], params["frames"], **budget)
+        return {name: getattr(sel, name) for name in _SELECTION_FIELDS}
     stage2 = {
         "budget": params.get("budget"),
         "keep_ratio": params.get("keep_ratio"),

@@ -207,8 +207,8 @@ def _select_batched(
     # ADAFV-R12: without query text, everything goes to saliency.
     k_t2i = ops.where(has_text, m + k1, 0)
     k_sal = kept - k_t2i
-    rank_t = _inverse_permutation(ops, order_t, positions)
-    rank_s = _inverse_permutation(ops, order_s, positions)
+    rank_t = inverse_permutation(ops, order_t, positions)
+    rank_s = inverse_permutation(ops, order_s, positions)
     in_a = rank_t < k_t2i[:, None]
     in_b = rank_s < k_sal[:, None]
     chosen = in_a | in_b
@@ -232,12 +232,8 @@ def _select_batched(
     filled = (key < unused) & (keys_up_to <= n_overlap[:, None])
     keep = chosen | filled
 
-    # ADAFV-R10: kept indices ascending, compacted into the first K slots of each row.
-    slot = ops.where(keep, ops.cumsum(ops.int64(keep)) - 1, width)
-    out = ops.full((*key.shape[:1], width + 1), -1, "int64", like=key)
-    out = ops.scatter(out, slot, ops.expand_as(positions, slot))
     return Selection(
-        indices=out[:, :width],
+        indices=ascending(ops, keep, width),
         count=ops.sum_int(keep),
         k_t2i=k_t2i,
         k_saliency=k_sal,
@@ -245,7 +241,17 @@ def _select_batched(
     )
 
 
-def _inverse_permutation(ops: Any, order: Any, positions: Any) -> Any:
+def ascending(ops: Any, keep: Any, width: int) -> Any:
+    """ADAFV-R10: the indices of the True entries of each row of ``keep`` (``(B, N)``),
+    ascending, in the first slots of a ``(B, width)`` array padded with ``-1``."""
+    positions = ops.arange(keep.shape[-1], like=keep)[None, :]
+    slot = ops.where(keep, ops.cumsum(ops.int64(keep)) - 1, width)
+    out = ops.full((keep.shape[0], width + 1), -1, "int64", like=keep)
+    out = ops.scatter(out, slot, ops.expand_as(positions, slot))
+    return out[:, :width]
+
+
+def inverse_permutation(ops: Any, order: Any, positions: Any) -> Any:
     """``rank[order[j]] = j``: each token's position in a ranking."""
     return ops.scatter(
         ops.full(order.shape, 0, "int64", like=order), order, ops.expand_as(positions, order)
