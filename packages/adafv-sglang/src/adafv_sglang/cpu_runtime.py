@@ -23,7 +23,12 @@ def publish_server_args(
     from sglang.srt.runtime_context import SpawnRanks, publish
     from sglang.srt.server_args import ServerArgs
 
-    args = ServerArgs(model_path=str(checkpoint), device="cpu", tp_size=tp_size)
+    # Hybrid linear-attention models (Qwen3.5): with the overlap schedule SGLang resolves their
+    # cache to one with state snapshots, and asserts a GPU platform for it. Nothing runs
+    # batches here, so there is nothing to overlap.
+    args = ServerArgs(
+        model_path=str(checkpoint), device="cpu", tp_size=tp_size, disable_overlap_schedule=True
+    )
     ranks = SpawnRanks(world_rank=rank) if role == "scheduler" else None
     publish(args, role=role, ranks=ranks)
 
@@ -113,6 +118,10 @@ def qwen_tower(
     vision = copy.deepcopy(config.vision_config)
     if not hasattr(vision, "in_chans"):  # released configs carry it; Transformers 5 drops it
         vision.in_chans = vision.in_channels
+    if config.model_type in ("qwen3_5", "qwen3_5_moe"):
+        # Released Qwen3.5 configs list no DeepStack blocks (``deepstack_visual_indexes: []``);
+        # Transformers' Qwen3.5 vision config has no such field and drops it.
+        vision.deepstack_visual_indexes = getattr(vision, "deepstack_visual_indexes", None) or []
     tower_class = getattr(importlib.import_module(module), name)
     with _rope_as_cpu_engine():
         tower = tower_class(vision, norm_eps=getattr(config, "rms_norm_eps", 1e-6))
