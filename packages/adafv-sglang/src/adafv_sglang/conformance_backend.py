@@ -48,7 +48,7 @@ from adafv_sglang.configs import (
     is_qwen_vl,
     tokens_per_image,
 )
-from adafv_sglang.cpu_runtime import qwen_tower
+from adafv_sglang.cpu_runtime import DeepStackSplit, qwen_tower
 from adafv_sglang.llava import next as llava_next
 from adafv_sglang.llava import selection
 from adafv_sglang.options import as_plain
@@ -278,7 +278,7 @@ class SGLangBackend(TransformersBackend):
                 [len(padded)],
                 padded.clone(),
                 model.get_input_embeddings(),
-                multimodal_model=_DeepStackSplit(model.config, levels) if levels else None,
+                multimodal_model=DeepStackSplit(model.config) if levels else None,
                 data_embedding_func_mapping={Modality.IMAGE: encode},
                 use_deepstack={Modality.IMAGE: True} if levels else {},
             )
@@ -304,23 +304,6 @@ class SGLangBackend(TransformersBackend):
             "ids": np.asarray(output.input_ids, dtype=np.int64),
             "logits": logits.float().cpu().numpy(),
         }
-
-
-class _DeepStackSplit:
-    """What ``embed_mm_inputs`` asks of SGLang's Qwen3-VL model to split the encoder step's
-    rows: the level count and its ``separate_deepstack_embeds``, SGLang's own method (main
-    features in the first ``hidden_size`` columns, the levels after them)."""
-
-    def __init__(self, config: Any, levels: int):
-        from sglang.srt.models.qwen3_vl import Qwen3VLForConditionalGeneration
-
-        self.config = config.text_config
-        self.num_deepstack_embeddings = levels
-        self.deepstack_visual_indexes = list(config.vision_config.deepstack_visual_indexes)
-        self._split = Qwen3VLForConditionalGeneration.separate_deepstack_embeds
-
-    def separate_deepstack_embeds(self, embedding: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        return self._split(self, embedding)
 
 
 def _one_token_per_image(expanded_ids: np.ndarray, image: int) -> array:

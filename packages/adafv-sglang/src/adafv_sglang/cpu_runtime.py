@@ -146,3 +146,23 @@ def qwen_tower(
             else:
                 loader(param, tensor, shard)
     return tower
+
+
+class DeepStackSplit:
+    """What SGLang's ``embed_mm_inputs`` asks of its Qwen3-VL model (whose language model
+    cannot be built outside an engine on CPU) to split the encoder step's rows for a
+    checkpoint's ``config``: its DeepStack blocks and ``separate_deepstack_embeds``, SGLang's
+    own method (the main features in the first ``hidden_size`` columns, the levels after
+    them). Pass it as ``multimodal_model`` with ``use_deepstack={Modality.IMAGE: True}``."""
+
+    def __init__(self, config: Any):
+        from sglang.srt.models.qwen3_vl import Qwen3VLForConditionalGeneration
+
+        self.config = config.text_config
+        self.deepstack_visual_indexes = list(config.vision_config.deepstack_visual_indexes)
+        self.num_deepstack_embeddings = len(self.deepstack_visual_indexes)
+        self._split = Qwen3VLForConditionalGeneration.separate_deepstack_embeds
+
+    def separate_deepstack_embeds(self, embedding: Any) -> tuple[Any, Any]:
+        """``(main features, DeepStack levels)`` of the encoder step's rows."""
+        return self._split(self, embedding)
