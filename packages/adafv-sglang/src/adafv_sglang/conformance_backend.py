@@ -58,7 +58,13 @@ from adafv_sglang.qwen.positions import KeptPositions, place
 from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 
-UNSUPPORTED = {"llava_onevision": "not served by adafv-sglang yet"}
+UNSUPPORTED = {
+    "llava_onevision": "not served by adafv-sglang yet",
+    "gemma3": (
+        "not served by adafv-sglang yet (SGLang 0.5.23 attends bidirectionally over Gemma 3's "
+        "image tokens only with its Triton and XPU attention backends)"
+    ),
+}
 
 
 class SGLangBackend(TransformersBackend):
