@@ -1,4 +1,4 @@
-"""The tiny fixture checkpoints (llava-hf LLaVA-1.5, Qwen2-VL), a real SGLang engine with the
+"""The tiny fixture checkpoints (llava-hf LLaVA-1.5, the Qwen family), a real SGLang engine with the
 plugin, and the references its outputs are checked against. SGLang is imported only inside the
 functions that need it."""
 
@@ -12,7 +12,12 @@ CHECKPOINT = MODEL_FIXTURES / "llava-1.5-tiny"
 QWEN_CHECKPOINT = MODEL_FIXTURES / "qwen2-vl-tiny"
 # SGLang's compiled kernels have no CPU wheel; see sgl_kernel_unavailable/sgl_kernel.
 STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
-QWEN_CHECKPOINTS = {"qwen2-vl": QWEN_CHECKPOINT, "qwen2.5-vl": MODEL_FIXTURES / "qwen2.5-vl-tiny"}
+QWEN_CHECKPOINTS = {
+    "qwen2-vl": QWEN_CHECKPOINT,
+    "qwen2.5-vl": MODEL_FIXTURES / "qwen2.5-vl-tiny",
+    "qwen3-vl": MODEL_FIXTURES / "qwen3-vl-tiny",
+    "qwen3.5": MODEL_FIXTURES / "qwen3.5-tiny",
+}
 # How far the engine's prompt log-probabilities may be from the fixtures' (float32 on both):
 # SGLang's CUDA kernels sum in other orders than Transformers on CPU.
 TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}

@@ -140,3 +140,35 @@ def test_sglang_resolves_llava_next_checkpoints_to_the_plugins_model(loaded):
     model = SimpleNamespace(config=config)
     tower = LlavaNextForConditionalGeneration._get_sgl_model_cls(model, config.vision_config)
     assert tower.__name__ == "CLIPVisionTower"
+
+
+def test_sglangs_qwen3_vl_moe_and_qwen3_5_models_inherit_the_hooked_encoder_step(loaded):
+    # One hook on Qwen3-VL's model class serves the classes deriving from it; each model
+    # tells the hook its family by its config, the whole one or (MoE, Qwen3.5) its text one.
+    from sglang.srt.models.qwen3_5 import (
+        Qwen3_5ForConditionalGeneration,
+        Qwen3_5MoeForConditionalGeneration,
+    )
+    from sglang.srt.models.qwen3_vl import Qwen3VLForConditionalGeneration
+    from sglang.srt.models.qwen3_vl_moe import Qwen3VLMoeForConditionalGeneration
+
+    from adafv_sglang.qwen import hooks as qwen_hooks
+
+    hooked = loaded[f"{qwen_hooks.QWEN3_VL}.get_image_feature"]
+    assert Qwen3VLForConditionalGeneration.get_image_feature is hooked
+    for model_class in (
+        Qwen3VLMoeForConditionalGeneration,
+        Qwen3_5ForConditionalGeneration,
+        Qwen3_5MoeForConditionalGeneration,
+    ):
+        assert "get_image_feature" not in vars(model_class)
+        assert model_class.get_image_feature is hooked
+    for model_type in ("qwen3_vl", "qwen3_vl_moe_text", "qwen3_5_text", "qwen3_5_moe_text"):
+        assert configs.is_qwen_vl(SimpleNamespace(model_type=model_type))
+    for model_type in ("qwen3", "qwen3_moe", "qwen3_omni_moe", "qwen3_next"):
+        assert not configs.is_qwen_vl(SimpleNamespace(model_type=model_type))
+    # Without AdaFV options on the items (any other model's requests), SGLang's own step.
+    calls = []
+    model = SimpleNamespace(config=SimpleNamespace(model_type="qwen3_omni_moe"))
+    qwen_hooks.get_image_feature(lambda *args: calls.append(args) or "original", model, [])
+    assert calls == [(model, [])]

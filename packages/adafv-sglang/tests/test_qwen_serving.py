@@ -1,10 +1,11 @@
-"""Qwen2-VL and Qwen2.5-VL through the plugin's serving path, stage by stage with SGLang's
-own code: the real ``QwenVLImageProcessor`` (hooked: K placeholders, the query in the hash),
-the scheduler's ``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` with the
-embedding cache calling the encoder step on SGLang's own vision tower, and the positions of
-a prefill, whole or in two chunks split inside the image. The prompt, the kept tokens and
-their M-RoPE positions equal the Transformers integration's (fixtures
-``qwen2-vl-single-k48``, ``qwen2.5-vl-single-k48``)."""
+"""The Qwen family (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5) through the plugin's serving
+path, stage by stage with SGLang's own code: the real ``QwenVLImageProcessor`` (hooked: K
+placeholders, the query in the hash), the scheduler's ``MultimodalInputs`` and
+``pad_mm_tokens``, ``embed_mm_inputs`` with the embedding cache calling the encoder step on
+SGLang's own vision tower (for Qwen3-VL splitting each row into its features and DeepStack
+levels, as SGLang's model does), and the positions of a prefill, whole or in two chunks split
+inside the image. The prompt, the kept tokens, their M-RoPE positions and Qwen3-VL's
+DeepStack rows equal the Transformers integration's (fixtures ``*-single-k48``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from adafv_sglang.cpu_runtime import publish_server_args
 from adafv_sglang_helpers import QWEN_CHECKPOINTS
 
-CASES = {"qwen2-vl": "qwen2-vl-single-k48", "qwen2.5-vl": "qwen2.5-vl-single-k48"}
+CASES = {
+    "qwen2-vl": "qwen2-vl-single-k48",
+    "qwen2.5-vl": "qwen2.5-vl-single-k48",
+    "qwen3-vl": "qwen3-vl-single-k48",
+    "qwen3.5": "qwen3.5-single-k48",
+}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -76,11 +82,13 @@ def served(request):
 
 def _prefill(served, tower, cuts):
     """The scheduler's and the model's view of the request, prefilled in chunks at ``cuts``:
-    the padded prompt, the input embeddings, the positions the language model receives."""
+    the padded prompt, the input embeddings, the positions the language model receives, the
+    DeepStack rows (``None`` without DeepStack)."""
     from sglang.srt.managers import mm_schedule
     from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
     from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
 
+    from adafv_sglang.cpu_runtime import DeepStackSplit
     from adafv_sglang.qwen import selection as qwen_selection
     from adafv_sglang.qwen.positions import KeptPositions, place
 
@@ -103,23 +111,28 @@ def _prefill(served, tower, cuts):
     if mm_schedule.embedding_cache is None:
         mm_schedule.init_mm_embedding_cache(64 * 1024 * 1024)
     mm_schedule.embedding_cache.clear()
+    deepstack = bool(qwen_selection.deepstack_levels(tower))
     bounds = [0, *cuts, len(padded)]
-    embeds, positions = [], []
+    embeds, positions, levels = [], [], []
     for start, stop in itertools.pairwise(bounds):
         chunk = mm.mrope_positions[:, start:stop].clone()  # as SGLang slices it per chunk
         with torch.no_grad():
-            rows, _ = embed_mm_inputs(
+            rows, other = embed_mm_inputs(
                 [mm],
                 [start],
                 [stop - start],
                 padded[start:stop].clone(),
                 model.get_input_embeddings(),
+                multimodal_model=DeepStackSplit(model.config) if deepstack else None,
                 data_embedding_func_mapping={Modality.IMAGE: encode},
+                use_deepstack={Modality.IMAGE: True} if deepstack else {},
             )
         place(chunk, [mm], [start], [stop - start], encode, kept)
         embeds.append(rows)
         positions.append(chunk)
-    return mm, torch.cat(embeds), torch.cat(positions, dim=1), calls
+        levels.append(other.get("input_deepstack_embeds"))
+    stacked = torch.cat(levels) if deepstack else None
+    return mm, torch.cat(embeds), torch.cat(positions, dim=1), calls, stacked
 
 
 def test_the_prompt_has_k_placeholders_and_the_transformers_tokens(served):  # ADAFV-R3
@@ -138,7 +151,7 @@ def test_kept_tokens_and_positions_equal_the_transformers_integrations(
     served, sglang_towers, cuts
 ):  # ADAFV-R1, ADAFV-R4, ADAFV-R15, ADAFV-R18
     name, _, model, pruned, _ = served
-    mm, embeds, positions, calls = _prefill(served, sglang_towers(name), cuts)
+    mm, embeds, positions, calls, _ = _prefill(served, sglang_towers(name), cuts)
     assert calls == [1]  # one encoder call; later chunks take the cached rows
     assert torch.equal(positions, pruned["position_ids"][:, 0])
     assert torch.equal(mm.mrope_positions, pruned["position_ids"][:, 0])
@@ -153,3 +166,24 @@ def test_kept_tokens_and_positions_equal_the_transformers_integrations(
         (pruned["input_ids"][0] == model.config.image_token_id).nonzero().squeeze(1).numpy(),
         np.arange(start, end + 1),
     )
+
+
+@pytest.mark.parametrize("cuts", [[], [20]], ids=["whole", "chunk-inside-the-image"])
+def test_deepstack_rows_are_the_transformers_integrations_kept_rows(served, sglang_towers, cuts):
+    # ADAFV-R5, ADAFV-R18: every level cut to exactly the kept tokens, in the same order, at
+    # the kept placeholders; zero at the text, as SGLang's model adds them. Only Qwen3-VL has
+    # levels.
+    name, _, _, pruned, _ = served
+    mm, _, _, _, stacked = _prefill(served, sglang_towers(name), cuts)
+    theirs = getattr(pruned["mm_encoder_outputs"]["image"], "deepstack_features", None)
+    assert bool(theirs) == (name == "qwen3-vl") == (stacked is not None)
+    if not theirs:
+        return
+    (item,) = mm.mm_items
+    start, end = item.offsets[0]
+    want = torch.cat([torch.cat(list(level)) for level in theirs], dim=-1)
+    assert stacked.shape == (len(pruned["input_ids"][0]), want.shape[-1])
+    torch.testing.assert_close(stacked[start : end + 1], want, rtol=1e-4, atol=1e-5)
+    text = torch.ones(len(stacked), dtype=torch.bool)
+    text[start : end + 1] = False
+    assert not stacked[text].any()

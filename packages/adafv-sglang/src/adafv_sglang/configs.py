@@ -26,9 +26,17 @@ def is_llava_next(config: Any) -> bool:
     return _is_llava_hf_kind(config, "LlavaNextForConditionalGeneration", "llava_next")
 
 
+# The Qwen family the plugin serves, by ``model_type``: Qwen2-VL's layout, and from Qwen3-VL on
+# 16-pixel patches and (Qwen3-VL) DeepStack levels carried beside each token's features.
+QWEN_VL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
+
+
 def is_qwen_vl(config: Any) -> bool:
-    """Qwen2-VL or Qwen2.5-VL."""
-    return getattr(config, "model_type", None) in ("qwen2_vl", "qwen2_5_vl")
+    """Qwen2-VL, Qwen2.5-VL, Qwen3-VL (dense or MoE) or Qwen3.5 (dense or MoE): the whole
+    checkpoint's config, or its text config, which SGLang's Qwen3-VL MoE and Qwen3.5 models
+    keep as their ``config`` (``qwen3_vl_moe_text``, ``qwen3_5_text``)."""
+    model_type = str(getattr(config, "model_type", ""))
+    return model_type.removesuffix("_text") in QWEN_VL_TYPES
 
 
 def tokens_per_image(config: Any, strategy: str) -> int:

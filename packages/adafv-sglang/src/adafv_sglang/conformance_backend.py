@@ -12,15 +12,18 @@ Each case goes through what SGLang does with a request, with SGLang's own classe
   (Transformers' ``CLIPVisionModel``); the pixels are the checkpoint's image processor's, in
   float32, as the fixtures were made (SGLang's processor rounds them to float16;
   ``tests/test_embedding.py`` checks that apart).
-- Qwen2-VL and Qwen2.5-VL: SGLang's own ``QwenVLImageProcessor`` with the plugin's hook
-  (the prompt with ``K`` placeholders, its M-RoPE positions), the scheduler's
-  ``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` calling the encoder step
-  on SGLang's own vision tower, and the plugin's placement of the kept tokens' positions.
+- Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3.5: SGLang's own ``QwenVLImageProcessor`` with
+  the plugin's hook (the prompt with ``K`` placeholders, its M-RoPE positions), the
+  scheduler's ``MultimodalInputs`` and ``pad_mm_tokens``, ``embed_mm_inputs`` calling the
+  encoder step on SGLang's own vision tower, and the plugin's placement of the kept tokens'
+  positions. For Qwen3-VL ``embed_mm_inputs`` also splits each kept row into its main
+  features and its DeepStack levels (SGLang's ``separate_deepstack_embeds``) and scatters the
+  levels to the image placeholders, as SGLang's model does before its language model.
 
 SGLang's language models need CUDA or SGLang's compiled CPU kernels to be built outside an
 engine, so the logits come from the checkpoint's Transformers language model, fed the
-embeddings and positions SGLang's path produced (``tests/test_engine*.py`` run a real
-engine).
+embeddings, positions and (Qwen3-VL) DeepStack rows SGLang's path produced
+(``tests/test_engine*.py`` run a real engine).
 
 It reports per image the saliency, T2I log-scores and kept indices, and per prompt the token
 ids SGLang's prompt holds after padding (the image token id at each kept placeholder) and
@@ -45,7 +48,7 @@ from adafv_sglang.configs import (
     is_qwen_vl,
     tokens_per_image,
 )
-from adafv_sglang.cpu_runtime import qwen_tower
+from adafv_sglang.cpu_runtime import DeepStackSplit, qwen_tower
 from adafv_sglang.llava import next as llava_next
 from adafv_sglang.llava import selection
 from adafv_sglang.options import as_plain
@@ -55,7 +58,13 @@ from adafv_sglang.qwen.positions import KeptPositions, place
 from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 
-UNSUPPORTED = {"llava_onevision": "not served by adafv-sglang yet"}
+UNSUPPORTED = {
+    "llava_onevision": "not served by adafv-sglang yet",
+    "gemma3": (
+        "not served by adafv-sglang yet (SGLang 0.5.23 attends bidirectionally over Gemma 3's "
+        "image tokens only with its Triton and XPU attention backends)"
+    ),
+}
 
 
 class SGLangBackend(TransformersBackend):
@@ -253,6 +262,7 @@ class SGLangBackend(TransformersBackend):
         mm = MultimodalInputs.from_processor_output(output)
         padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
         kept, reports = KeptPositions(), []
+        levels = qwen_selection.deepstack_levels(tower)
 
         def encode(items: list[Any]) -> torch.Tensor:
             def record(item: Any, values: dict[str, torch.Tensor]) -> None:
@@ -268,16 +278,33 @@ class SGLangBackend(TransformersBackend):
         mm_schedule.embedding_cache.clear()
         positions = mm.mrope_positions.clone()
         with torch.no_grad():
-            embeds, _ = embed_mm_inputs(
+            embeds, other = embed_mm_inputs(
                 [mm],
                 [0],
                 [len(padded)],
                 padded.clone(),
                 model.get_input_embeddings(),
+                multimodal_model=DeepStackSplit(model.config) if levels else None,
                 data_embedding_func_mapping={Modality.IMAGE: encode},
+                use_deepstack={Modality.IMAGE: True} if levels else {},
             )
             place(positions, [mm], [0], [len(padded)], encode, kept)
-            logits = model(inputs_embeds=embeds[None], position_ids=positions[:, None]).logits[0]
+            if levels:
+                image = torch.zeros(len(padded), dtype=torch.bool)
+                for item in mm.mm_items:
+                    ((start, end),) = item.offsets
+                    image[start : end + 1] = True
+                stacked = other["input_deepstack_embeds"][image]
+                hidden = model.model.language_model(
+                    inputs_embeds=embeds[None],
+                    position_ids=positions[:, None],
+                    visual_pos_masks=image[None],
+                    deepstack_visual_embeds=list(stacked.chunk(levels, dim=-1)),
+                ).last_hidden_state
+                logits = model.lm_head(hidden)[0]
+            else:
+                logits = model(inputs_embeds=embeds[None], position_ids=positions[:, None])
+                logits = logits.logits[0]
         return {
             "reports": reports,
             "ids": np.asarray(output.input_ids, dtype=np.int64),

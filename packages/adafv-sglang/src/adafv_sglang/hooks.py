@@ -3,7 +3,7 @@ SGLang's processor and read back from them in the scheduler.
 
 The hooks themselves are grouped by model family, each module with its table of SGLang
 targets and the functions that wrap them: ``adafv_sglang.llava.hooks`` (llava-hf LLaVA-1.5
-and LLaVA-NeXT) and ``adafv_sglang.qwen.hooks`` (Qwen2-VL, Qwen2.5-VL);
+and LLaVA-NeXT) and ``adafv_sglang.qwen.hooks`` (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5);
 ``adafv_sglang.plugin`` registers both.
 """
 

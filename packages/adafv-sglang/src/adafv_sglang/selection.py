@@ -50,7 +50,12 @@ def kept_rows(
     saliency: torch.Tensor,
     embed_tokens: nn.Module,
     report: Report | None = None,
+    width: int | None = None,
 ) -> torch.Tensor:
-    """The rows of ``visual`` that :func:`kept_indices` keeps."""
-    kept = kept_indices(item, visual, saliency, embed_tokens, report)
+    """The rows of ``visual`` that :func:`kept_indices` keeps. With ``width``, each row is the
+    token's features (its first ``width`` columns, which T2I reads: ADAFV-R5) followed by
+    what travels with the token (Qwen3-VL's DeepStack levels), cut with it: the same rows,
+    in the same order."""
+    features = visual if width is None else visual[:, :width]
+    kept = kept_indices(item, features, saliency, embed_tokens, report)
     return visual if kept is None else visual[kept]

@@ -1,10 +1,11 @@
 """The functions the plugin hooks into SGLang for the Qwen family, and their targets (``HOOKS``).
 
-Each acts only on Qwen2-VL and Qwen2.5-VL requests with AdaFV options and calls SGLang's own
-code for everything else: the processor cuts the prompt to ``K`` placeholders per image
-(``adafv_sglang.qwen.prompt``), the encoder step keeps ``K`` rows and records their
-positions (``adafv_sglang.qwen.selection``), and after the embedding step the kept rows'
-M-RoPE positions are written in (``adafv_sglang.qwen.positions``).
+Each acts only on Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3.5 requests with AdaFV options and
+calls SGLang's own code for everything else: the processor cuts the prompt to ``K``
+placeholders per image (``adafv_sglang.qwen.prompt``), the encoder step keeps ``K`` rows (for
+Qwen3-VL with their DeepStack levels) and records their positions
+(``adafv_sglang.qwen.selection``), and after the embedding step the kept rows' M-RoPE
+positions are written in (``adafv_sglang.qwen.positions``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from adafv_sglang.qwen.prompt import prune_prompt
 
 QWEN2_VL = "sglang.srt.models.qwen2_vl.Qwen2VLForConditionalGeneration"
 QWEN2_5_VL = "sglang.srt.models.qwen2_5_vl.Qwen2_5_VLForConditionalGeneration"
+# Qwen3-VL's model class; SGLang's Qwen3-VL MoE and Qwen3.5 models derive from it and inherit
+# its encoder step, so the hook on it serves them too.
+QWEN3_VL = "sglang.srt.models.qwen3_vl.Qwen3VLForConditionalGeneration"
 QWEN_PROCESSOR = "sglang.srt.multimodal.processors.qwen_vl.QwenVLImageProcessor"
 MM_UTILS = "sglang.srt.managers.mm_utils"
 
@@ -44,8 +48,8 @@ async def process_mm_data_async(
 
 
 def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
-    """SGLang's Qwen-VL encoder step: the kept rows, their positions recorded for
-    ``prepare_mm_inputs``."""
+    """SGLang's Qwen-VL encoder step: the kept rows (with Qwen3-VL's DeepStack levels), their
+    positions recorded for ``prepare_mm_inputs``."""
     if not (is_qwen_vl(self.config) and any_pruned(items)):
         return original(self, items)
     return selection.image_features(
@@ -58,7 +62,7 @@ def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
 
 def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
     """After the embedding step of a prefill, before the language model: the kept image
-    tokens' positions into the positions the language model receives (Qwen2-VL)."""
+    tokens' positions into the positions the language model receives (the Qwen family)."""
     bound = inspect.signature(original).bind(*args, **kwargs)
     batch = bound.arguments["forward_batch"]
     model = bound.arguments.get("multimodal_model")
@@ -82,5 +86,6 @@ HOOKS: dict[str, Callable] = {
     f"{QWEN_PROCESSOR}.process_mm_data_async": process_mm_data_async,
     f"{QWEN2_VL}.get_image_feature": get_image_feature,
     f"{QWEN2_5_VL}.get_image_feature": get_image_feature,
+    f"{QWEN3_VL}.get_image_feature": get_image_feature,
     f"{MM_UTILS}.prepare_mm_inputs": prepare_mm_inputs,
 }

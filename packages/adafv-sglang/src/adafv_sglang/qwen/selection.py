@@ -1,6 +1,6 @@
-"""The encoder step of a Qwen2-VL or Qwen2.5-VL model served by SGLang: the tower's ``N``
-merged tokens per image, the saliency of ADAFV-R18 from the same pass, and the ``K`` AdaFV
-keeps.
+"""The encoder step of a Qwen2-VL, Qwen2.5-VL, Qwen3-VL or Qwen3.5 model served by SGLang:
+the tower's ``N`` merged tokens per image, the saliency of ADAFV-R18 from the same pass, and
+the ``K`` AdaFV keeps.
 
 SGLang's Qwen towers have no [CLS] token; saliency is the attention each patch receives in
 the last block that attends over the whole image (ADAFV-R18, as the Transformers integration
@@ -14,6 +14,15 @@ boundaries and the rotary tables); the queries and keys are recomputed from thos
 module's own fused projection and SGLang's rotary function, so the tower keeps its fast
 attention. Under tensor parallelism each rank holds some heads: their weights are summed
 across ranks before the mean.
+
+Qwen3-VL's tower (SGLang's ``Qwen3VLMoeVisionModel``, also Qwen3-VL MoE's and Qwen3.5's) is
+Qwen2-VL's in this respect: full attention in every block, so saliency comes from the last
+block, the one feeding the main merger (ADAFV-R18; the DeepStack blocks feed their own
+mergers). SGLang hands its DeepStack levels on beside the main features, each row of the
+tower's output being ``[main | level 1 | level 2 | ...]``; the language model's embedding step
+splits them per row (``separate_deepstack_embeds``). So T2I scores read the main features
+only, and cutting the rows to the kept tokens cuts every DeepStack level to exactly those
+tokens, in the same order, by construction. Qwen3.5's tower has no levels.
 """
 
 from __future__ import annotations
@@ -35,7 +44,10 @@ def _received(attention: nn.Module, inputs: AttentionInputs) -> torch.Tensor:
     if not inputs.args:
         raise RuntimeError("the tower's last attention block did not run")
     hidden = inputs.args[0]  # (1, patches, width)
-    cos, sin = inputs.kwargs["position_embeddings"]
+    if "position_embeddings" in inputs.kwargs:  # Qwen2-VL, Qwen2.5-VL
+        cos, sin = inputs.kwargs["position_embeddings"]
+    else:  # Qwen3-VL, Qwen3.5
+        cos, sin = inputs.kwargs["rotary_pos_emb_cos"], inputs.kwargs["rotary_pos_emb_sin"]
     bounds = inputs.kwargs["cu_seqlens"].tolist()
     qkv, _ = attention.qkv_proj(hidden)
     queries, keys, _ = qkv.split([attention.q_size, attention.kv_size, attention.kv_size], dim=-1)
@@ -80,6 +92,12 @@ def saliency_block(visual: nn.Module) -> int:
     return max(full)
 
 
+def deepstack_levels(visual: nn.Module) -> int:
+    """How many DeepStack levels follow the main features in each row of ``visual``'s output:
+    none before Qwen3-VL, and none for Qwen3.5."""
+    return len(getattr(visual, "deepstack_visual_indexes", None) or ())
+
+
 def image_features(
     visual: nn.Module,
     embed_tokens: nn.Module,
@@ -87,8 +105,8 @@ def image_features(
     report: Report | None = None,
 ) -> torch.Tensor:
     """The rows of every item, concatenated: all ``N`` without AdaFV options, the kept ``K``
-    (ascending) with them. ``report`` is called per pruned item with its ``saliency``,
-    ``t2i_log`` and ``kept``."""
+    (ascending) with them, each row with its DeepStack levels (Qwen3-VL). ``report`` is
+    called per pruned item with its ``saliency``, ``t2i_log`` and ``kept``."""
     pixels = torch.cat([torch.as_tensor(item.feature) for item in items], dim=0)
     grid = torch.cat([torch.as_tensor(item.image_grid_thw).reshape(-1, 3) for item in items])
     attention = visual.blocks[saliency_block(visual)].attn
@@ -100,8 +118,9 @@ def image_features(
         window_index, _ = visual.get_window_index(grid)
         saliency = saliency[torch.argsort(window_index.to(saliency.device))]
     sizes = (grid.prod(-1) // merge).tolist()
+    width = features.shape[-1] // (1 + deepstack_levels(visual))  # the main merger's
     rows = [
-        kept_rows(item, item_rows, item_saliency, embed_tokens, report)
+        kept_rows(item, item_rows, item_saliency, embed_tokens, report, width=width)
         for item, item_rows, item_saliency in zip(
             items, features.split(sizes), saliency.split(sizes), strict=True
         )
