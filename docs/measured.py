@@ -140,7 +140,9 @@ def status() -> str:
                 if results is None:
                     row.append("not run")
                     continue
-                row.append(_cell([r for r in results if family[r["case_id"]] == name], notes))
+                ours = [r for r in results if family.get(r["case_id"]) == name]
+                # A report older than the family's cases has none of them: not run, not 0/0.
+                row.append(_cell(ours, notes) if ours else "not run")
         rows.append(row)
     header = ["family (cases)"] + [f"{n}, {d}" for n in INTEGRATIONS.values() for d in devices]
     machines = sorted({_machine(r["machine"]) for r in reports if "machine" in r})
