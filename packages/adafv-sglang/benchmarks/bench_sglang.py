@@ -1,8 +1,8 @@
 """SGLang serving benchmark: time to first token and request throughput, full vs AdaFV.
 
 A real SGLang engine with the plugin serves random-weight llava-hf LLaVA-1.5 and LLaVA-NeXT
-checkpoints (speed does not depend on the weights' values), and each variant is a request
-option, so every variant runs on the same engine:
+checkpoints, and a Qwen3-VL one with DeepStack (speed does not depend on the weights' values),
+and each variant is a request option, so every variant runs on the same engine:
 
 - ``full``: every image token (``{"adafv": false}``);
 - ``keep 10%`` and ``keep 5%``: a 90% and a 95% reduction of each image's content tokens
@@ -17,7 +17,8 @@ prompt lengths, the ideal speedup of a prefill that is linear in the prompt.
 
 Sizes: ``cpu`` (``checkpoints.CPU_BENCH`` in float32, through SGLang's CPU engine with the
 test environment's kernel stand-in) or ``7b`` (LLaVA-1.5-7B and LLaVA-NeXT-7B's Vicuna
-variant, bfloat16, on CUDA with SGLang's own kernels).
+variant, bfloat16, on CUDA with SGLang's own kernels). Qwen3-VL has the tiny builder's depths
+(a 4-block tower, see ``checkpoints.tiny_qwen3_vl``) at the ``cpu`` widths only.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tempfile
 import time
 from itertools import count
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from rich.console import Console
@@ -37,24 +39,45 @@ from adafv.timing import medians, print_table, rotations
 from adafv_conformance.models.checkpoints import (
     CPU_BENCH,
     LLAVA_15_7B,
-    save,
     tiny_llava,
     tiny_llava_next,
+    tiny_qwen3_vl,
 )
+from adafv_conformance.models.vocabulary import QWEN_IMAGE
 
-# geometry: (builder, picture size (width, height))
-GEOMETRIES = {"LLaVA-1.5": (tiny_llava, (300, 220)), "LLaVA-NeXT": (tiny_llava_next, (672, 672))}
+ASK = "describe the picture in detail please ."
+
+
+class Geometry(NamedTuple):
+    build: Any  # a builder of adafv_conformance.models.checkpoints
+    picture_size: tuple[int, int]  # (width, height)
+    prompt: str
+    sizes: tuple[str, ...] = ("cpu", "7b")
+
+
+GEOMETRIES = {
+    "LLaVA-1.5": Geometry(tiny_llava, (300, 220), f"USER: <image>\n{ASK} ASSISTANT:"),
+    "LLaVA-NeXT": Geometry(tiny_llava_next, (672, 672), f"USER: <image>\n{ASK} ASSISTANT:"),
+    # 441 tokens per 672 x 672 picture; no 8B-sized builder (its depths are the tiny ones).
+    "Qwen3-VL": Geometry(
+        tiny_qwen3_vl, (672, 672), f"user: {QWEN_IMAGE} {ASK} assistant :", sizes=("cpu",)
+    ),
+}
 VARIANTS = {"full": False, "keep 10%": {"keep_ratio": 0.1}, "keep 5%": {"keep_ratio": 0.05}}
 NEW_TOKENS = 16
-PROMPT = "USER: <image>\nDescribe the picture in detail please. ASSISTANT:"
 STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
 
 
 def build_checkpoint(geometry: str, sizes: str, directory: Path) -> Path:
-    builder, _ = GEOMETRIES[geometry]
+    """The geometry's random-weight checkpoint (model, tokenizer and processors) in
+    ``directory``."""
     shape, dtype = (CPU_BENCH, torch.float32) if sizes == "cpu" else (LLAVA_15_7B, torch.bfloat16)
-    model, processor = builder(seed=0, dtype=dtype, sizes=shape)
-    return save(model, processor, directory / geometry)
+    model, *processing = GEOMETRIES[geometry].build(seed=0, dtype=dtype, sizes=shape)
+    path = directory / geometry
+    model.save_pretrained(path)
+    for part in processing:
+        part.save_pretrained(path)
+    return path
 
 
 def engine(checkpoint: Path, device: str, max_total_tokens: int):
@@ -84,13 +107,13 @@ class Pictures:
         return str(path)
 
 
-async def _request(llm, image: str, adafv) -> tuple[float, dict]:
+async def _request(llm, prompt: str, image: str, adafv) -> tuple[float, dict]:
     """``(seconds to the first streamed token, the last chunk's meta_info)``."""
     start = time.perf_counter()
     first = None
     meta: dict = {}
     stream = await llm.async_generate(
-        prompt=PROMPT,
+        prompt=prompt,
         image_data=image,
         sampling_params={
             "max_new_tokens": NEW_TOKENS,
@@ -107,11 +130,11 @@ async def _request(llm, image: str, adafv) -> tuple[float, dict]:
     return first, meta
 
 
-def _round(llm, pictures: Pictures, adafv, concurrency: int) -> dict:
+def _round(llm, prompt: str, pictures: Pictures, adafv, concurrency: int) -> dict:
     async def run():
         start = time.perf_counter()
         done = await asyncio.gather(
-            *(_request(llm, pictures.next(), adafv) for _ in range(concurrency))
+            *(_request(llm, prompt, pictures.next(), adafv) for _ in range(concurrency))
         )
         return time.perf_counter() - start, done
 
@@ -130,14 +153,17 @@ def bench(
     checkpoint = build_checkpoint(geometry, sizes, work)
     pictures_dir = work / f"{geometry}-pictures"
     pictures_dir.mkdir()
-    pictures = Pictures(pictures_dir, GEOMETRIES[geometry][1])
+    spec = GEOMETRIES[geometry]
+    pictures = Pictures(pictures_dir, spec.picture_size)
     results = []
     with engine(checkpoint, device, max_total_tokens=max(concurrencies) * 4096) as llm:
         for concurrency in concurrencies:
-            _round(llm, pictures, False, concurrency)  # warm-up
+            _round(llm, spec.prompt, pictures, False, concurrency)  # warm-up
             samples: dict[str, list[dict]] = {v: [] for v in VARIANTS}
             for _, variant in rotations(list(VARIANTS), rounds):
-                samples[variant].append(_round(llm, pictures, VARIANTS[variant], concurrency))
+                samples[variant].append(
+                    _round(llm, spec.prompt, pictures, VARIANTS[variant], concurrency)
+                )
             ttfts = medians({v: [r["ttft_s"] for r in runs] for v, runs in samples.items()})
             rates = medians({v: [r["requests_per_s"] for r in runs] for v, runs in samples.items()})
             full = samples["full"]
@@ -180,6 +206,9 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as work:
         for geometry in args.geometry or list(GEOMETRIES):
+            if sizes not in GEOMETRIES[geometry].sizes:
+                console.log(f"{geometry}: no {sizes} sizes (cpu only)")
+                continue
             console.log(f"{geometry}, {sizes} sizes, on {device}")
             results.append(bench(geometry, sizes, device, concurrencies, args.rounds, Path(work)))
     from adafv_conformance.machine import write_benchmark
