@@ -101,9 +101,28 @@ def _reports() -> list[dict]:
     return [json.loads(path.read_text()) for path in paths]
 
 
-def _cell(results: list[dict], notes: list[str]) -> str:
+# A family's cases that a report does not hold: it was made before they were added.
+NOT_IN_REPORT = (
+    "not run: the report predates these cases (`nox -t conformance`, then "
+    "`python docs/measured.py update`)"
+)
+
+
+def _note(message: str, notes: list[str]) -> str:
+    """``message`` as a numbered note below the table: ``[n]``, the same number each time."""
+    if message not in notes:
+        notes.append(message)
+    return f"[{notes.index(message) + 1}]"
+
+
+def _cell(results: list[dict], cases: int, notes: list[str]) -> str:
     """One family on one integration and device: passes, fails, or why not, the reason as a
-    numbered note below the table."""
+    numbered note below the table; ``cases`` is how many the family has in the suite."""
+    if len(results) < cases:
+        missing = f"not run {_note(NOT_IN_REPORT, notes)}"
+        if not results:
+            return missing
+        return f"{_cell(results, len(results), notes)}, {cases - len(results)} {missing}"
     passed = sum(r["status"] == "passed" for r in results)
     failed = sum(r["status"] == "failed" for r in results)
     if failed:
@@ -111,11 +130,7 @@ def _cell(results: list[dict], notes: list[str]) -> str:
     if passed == len(results):
         return f"passes {passed}/{passed}"
     others = sorted({r["message"] for r in results if r["status"] != "passed"})
-    numbers = []
-    for message in others:
-        if message not in notes:
-            notes.append(message)
-        numbers.append(f"[{notes.index(message) + 1}]")
+    numbers = [_note(message, notes) for message in others]
     kind = next(r["status"] for r in results if r["status"] != "passed")
     label = "excluded" if kind == "skipped" else kind
     prefix = f"passes {passed}, " if passed else ""
@@ -136,14 +151,16 @@ def status() -> str:
     notes: list[str] = []
     rows = []
     for name in families:
-        row = [f"{name} ({sum(f == name for f in family.values())})"]
+        cases = sum(f == name for f in family.values())
+        row = [f"{name} ({cases})"]
         for backend in INTEGRATIONS:
             for device in devices:
                 results = by_cell.get((backend, device))
                 if results is None:
                     row.append("not run")
                     continue
-                row.append(_cell([r for r in results if family[r["case_id"]] == name], notes))
+                mine = [r for r in results if family.get(r["case_id"]) == name]
+                row.append(_cell(mine, cases, notes))
         rows.append(row)
     header = ["family (cases)"] + [f"{n}, {d}" for n in INTEGRATIONS.values() for d in devices]
     machines = sorted({machine(r["machine"]) for r in reports if "machine" in r})
