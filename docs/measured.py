@@ -3,7 +3,10 @@
 A page holds generated blocks between ``<!-- measured: NAME -->`` and ``<!-- /measured -->``;
 each NAME is rendered from the benchmark and conformance JSON kept in ``docs/measurements``
 (``nox -s bench``, ``nox -s sglang_bench`` and the conformance cells write it under
-``build/``; ``update`` copies it here), so no figure on a page is typed by hand.
+``build/``; ``update`` copies it here), so no figure on a page is typed by hand. Two kinds of
+block are not tables of measurements: ``chart-*`` embeds the SVG that ``docs/charts.py`` draws
+from the same JSON at build time, with its caption; ``kv-cache`` is arithmetic on released
+checkpoints' configs (``docs/kv_cache.py``), and says so.
 
     python docs/measured.py check     # fail if a page's blocks differ from the JSON (CI)
     python docs/measured.py write     # rewrite the blocks from docs/measurements
@@ -24,7 +27,7 @@ from typing import NamedTuple
 DOCS = Path(__file__).parent
 ROOT = DOCS.parent
 MEASUREMENTS = DOCS / "measurements"
-PAGES = ("choosing.md", "benchmarks.md", "llamacpp.md", "sglang.md", "status.md")
+PAGES = ("choosing.md", "benchmarks.md", "deploying.md", "llamacpp.md", "sglang.md", "status.md")
 MODEL_MANIFEST = ROOT / "conformance" / "fixtures" / "models" / "manifest.json"
 # The integrations of the status matrix, in column order: report backend -> name.
 INTEGRATIONS = {"transformers": "Transformers", "sglang": "SGLang", "llamacpp": "llama.cpp"}
@@ -453,6 +456,14 @@ def chart_sglang() -> str:
     return _bench_chart("sglang", "sglang", "SGLang, serving", sizes)
 
 
+def kv_cache() -> str:
+    """Not a measurement: the KV-cache table of the Deploying page, computed from released
+    checkpoints' configs by ``docs/kv_cache.py``."""
+    import kv_cache as computed
+
+    return computed.table()
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "conformance": conformance,
     "status": status,
@@ -465,6 +476,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "chart-transformers": chart_transformers,
     "chart-llamacpp": chart_llamacpp,
     "chart-sglang": chart_sglang,
+    "kv-cache": kv_cache,
 }
 
 
