@@ -19,11 +19,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: the docs build runs headless
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from measured import (  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from measured import (
     headline_machines,
     headline_sizes,
     headlines,
@@ -71,7 +70,10 @@ def _group(
 
 def _figure(panels: int, height: float = 3.0, stacked: bool = False) -> tuple[Figure, list[Axes]]:
     """``panels`` side by side, or one above the other (``stacked``, each ``height`` high)."""
-    shape, size = ((panels, 1), (WIDTH, height * panels)) if stacked else ((1, panels), (WIDTH, height))
+    if stacked:
+        shape, size = (panels, 1), (WIDTH, height * panels)
+    else:
+        shape, size = (1, panels), (WIDTH, height)
     fig, axes = plt.subplots(*shape, figsize=size, squeeze=False)
     return fig, list(axes.flat)
 

@@ -23,6 +23,7 @@ import tomllib
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "docs"))  # charts.py and measured.py, beside this script
 import charts  # noqa: E402
+
 # The packages whose API the site documents, from the repository's one table of packages:
 # import name -> source root.
 PACKAGES = {

@@ -8,8 +8,8 @@ attention kernel. The config values below are the language model's, from each ch
 keeps one config): ``num_hidden_layers``, ``num_key_value_heads`` and ``head_dim``, or
 ``hidden_size / num_attention_heads`` where there is no ``head_dim``. A field the file leaves
 out takes the Transformers config class's default (LlamaConfig's, 32 layers of 32 heads of
-128 without grouped KV heads, are Vicuna-7B's, LLaVA-1.5-7B's language model). Two bytes per element: the checkpoints are float16 or bfloat16, and the cache
-takes the model's dtype.
+128 without grouped KV heads, are Vicuna-7B's, LLaVA-1.5-7B's language model). Two bytes per
+element: the checkpoints are float16 or bfloat16, and the cache takes the model's dtype.
 
 The image is a 672 x 672 picture. Its token counts (``content`` and ``separators``) are what
 each family's processor and packing give at the released image geometry;

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # docs/kv_cache.py
 
-import kv_cache  # noqa: E402
+import kv_cache
 
 # Each family's checkpoints in the table, by the start of their ids, and its tiny builder.
 FAMILIES = {
