@@ -6,7 +6,8 @@ each NAME is rendered from the benchmark and conformance JSON kept in ``docs/mea
 ``build/``; ``update`` copies it here), so no figure on a page is typed by hand. Two kinds of
 block are not tables of measurements: ``chart-*`` embeds the SVG that ``docs/charts.py`` draws
 from the same JSON at build time, with its caption; ``kv-cache`` is arithmetic on released
-checkpoints' configs (``docs/kv_cache.py``), and says so.
+checkpoints' configs (``docs/kv_cache.py``), and says so; ``versions`` lists the engine ranges
+the integrations' ``compat.py`` files declare.
 
     python docs/measured.py check     # fail if a page's blocks differ from the JSON (CI)
     python docs/measured.py write     # rewrite the blocks from docs/measurements
@@ -415,7 +416,7 @@ def _chart(name: str, what: str, produced: str) -> str:
         f"![{what}; bars: speedup over the full model, black ticks: the token-ratio ideal]"
         f"(assets/charts/{name}.svg)\n\n"
         f"*{what}: speedup over the full model (bars) against the ratio of prompt lengths "
-        f"(black ticks), drawn from the JSON of the table. {produced}.*\n"
+        f"(black ticks), drawn from the JSON of the table. {produced[:1].upper()}{produced[1:]}.*\n"
     )
 
 
@@ -464,6 +465,47 @@ def kv_cache() -> str:
     return computed.table()
 
 
+# Where each integration checks its engine's version (the call of its compat range's check()).
+VERSION_CHECKS = {
+    "adafv-transformers": "by `apply` and `prune_inputs`",
+    "adafv-sglang": "when SGLang loads the plugin",
+    "adafv-llamacpp": "when a chat handler class is first used",
+    "adafv-eval": "when a model class is built",
+}
+
+
+def _lower_bound_first(supported: object) -> str:
+    """A ``SpecifierSet`` as people write it: ``>=5.19,<5.24``, not ``<5.24,>=5.19``."""
+    return ",".join(sorted(str(supported).split(","), key=lambda spec: not spec.startswith(">")))
+
+
+def versions() -> str:
+    """Not a measurement: each integration's supported engine range, read from the
+    ``OptionalDependency`` its ``compat.py`` declares (``packages.toml`` lists the packages)."""
+    import runpy
+
+    import tomllib
+
+    from adafv.requirements import OptionalDependency
+
+    rows = []
+    for name, entry in tomllib.loads((ROOT / "packages.toml").read_text()).items():
+        if name not in VERSION_CHECKS:
+            continue
+        compat = ROOT / entry["path"] / "src" / entry["import"] / "compat.py"
+        declared = runpy.run_path(str(compat)).values()
+        for dependency in (d for d in declared if isinstance(d, OptionalDependency)):
+            rows.append(
+                [
+                    f"`{name}`",
+                    dependency.distribution,
+                    f"`{_lower_bound_first(dependency.supported)}`",
+                    VERSION_CHECKS[name],
+                ]
+            )
+    return _table(["package", "engine", "supported", "checked"], rows) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "conformance": conformance,
     "status": status,
@@ -477,6 +519,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "chart-llamacpp": chart_llamacpp,
     "chart-sglang": chart_sglang,
     "kv-cache": kv_cache,
+    "versions": versions,
 }
 
 
