@@ -58,7 +58,11 @@ def _group(
         xs = [x - 0.4 + width * (i + 0.5) for x, _ in shown]
         heights = [v for _, v in shown]
         bars = ax.bar(xs, heights, width, label=name, color=COLOURS[i % len(COLOURS)])
-        ax.bar_label(bars, labels=[f"{v:.1f}x" for v in heights], fontsize=7, padding=1)
+        # A white ground keeps a value readable where it meets the ideal's tick.
+        ground = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
+        ax.bar_label(
+            bars, labels=[f"{v:.1f}x" for v in heights], fontsize=7, padding=1, bbox=ground
+        )
     ax.hlines(ideal, [x - 0.45 for x in range(len(labels))], [x + 0.45 for x in range(len(labels))],
               colors="black", linewidths=2, label=IDEAL)  # fmt: skip
     ax.axhline(1.0, color="grey", linewidth=0.6, linestyle=":")
