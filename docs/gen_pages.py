@@ -6,18 +6,24 @@
 - ``reference/<package>.md``: the API reference of each package, one section per public
   module, rendered by mkdocstrings from the docstrings;
 - ``assets/adafv-demo.png``: the picture ``nox -s demo`` draws (the docs session runs it
-  first), so the site shows what the current code keeps.
+  first), so the site shows what the current code keeps;
+- ``assets/charts/<name>.svg``: the benchmark charts, drawn by ``docs/charts.py`` from the
+  JSON in ``docs/measurements`` that the tables beside them are rendered from.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import mkdocs_gen_files
 import tomllib
 
 ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / "docs"))  # charts.py and measured.py, beside this script
+import charts  # noqa: E402
+
 # The packages whose API the site documents, from the repository's one table of packages:
 # import name -> source root.
 PACKAGES = {
@@ -94,3 +100,6 @@ if not DEMO.is_file():
     raise FileNotFoundError(f"{DEMO} is missing: `nox -s docs` draws it with the demo first")
 with mkdocs_gen_files.open("assets/adafv-demo.png", "wb") as picture:
     picture.write(DEMO.read_bytes())
+for name, draw in charts.CHARTS.items():
+    with mkdocs_gen_files.open(f"assets/charts/{name}.svg", "w") as chart:
+        chart.write(draw())

@@ -3,7 +3,11 @@
 A page holds generated blocks between ``<!-- measured: NAME -->`` and ``<!-- /measured -->``;
 each NAME is rendered from the benchmark and conformance JSON kept in ``docs/measurements``
 (``nox -s bench``, ``nox -s sglang_bench`` and the conformance cells write it under
-``build/``; ``update`` copies it here), so no figure on a page is typed by hand.
+``build/``; ``update`` copies it here), so no figure on a page is typed by hand. Two kinds of
+block are not tables of measurements: ``chart-*`` embeds the SVG that ``docs/charts.py`` draws
+from the same JSON at build time, with its caption; ``kv-cache`` is arithmetic on released
+checkpoints' configs (``docs/kv_cache.py``), and says so; ``versions`` lists the engine ranges
+the integrations' ``compat.py`` files declare.
 
     python docs/measured.py check     # fail if a page's blocks differ from the JSON (CI)
     python docs/measured.py write     # rewrite the blocks from docs/measurements
@@ -19,11 +23,12 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 DOCS = Path(__file__).parent
 ROOT = DOCS.parent
 MEASUREMENTS = DOCS / "measurements"
-PAGES = ("choosing.md", "benchmarks.md", "llamacpp.md", "sglang.md", "status.md")
+PAGES = ("choosing.md", "benchmarks.md", "deploying.md", "llamacpp.md", "sglang.md", "status.md")
 MODEL_MANIFEST = ROOT / "conformance" / "fixtures" / "models" / "manifest.json"
 # The integrations of the status matrix, in column order: report backend -> name.
 INTEGRATIONS = {"transformers": "Transformers", "sglang": "SGLang", "llamacpp": "llama.cpp"}
@@ -34,22 +39,24 @@ BLOCK = re.compile(
 STATUSES = ("passed", "failed", "skipped", "unsupported")
 
 
-def _load(name: str) -> dict:
+def load(name: str) -> dict:
+    """The JSON benchmark ``name`` wrote, as kept in ``docs/measurements/bench``."""
     path = MEASUREMENTS / "bench" / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run its benchmark, then `update`")
     return json.loads(path.read_text())
 
 
-def _machine(machine: dict) -> str:
-    threads = machine.get("cpu_threads")
-    where = machine.get("gpu") or ("CPU" + (f", {threads} threads" if threads else ""))
+def machine(record: dict) -> str:
+    """Where and when a benchmark or report ran: date, GPU or CPU threads, software."""
+    threads = record.get("cpu_threads")
+    where = record.get("gpu") or ("CPU" + (f", {threads} threads" if threads else ""))
     software = [
-        f"{name.replace('_', '-')} {machine[name]}"
+        f"{name.replace('_', '-')} {record[name]}"
         for name in ("torch", "llama_cpp_python")
-        if machine.get(name)
+        if record.get(name)
     ]
-    return ", ".join([machine["date"][:10], where, *software])
+    return ", ".join([record["date"][:10], where, *software])
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -82,7 +89,7 @@ def conformance() -> str:
             + [str(counts[s]) for s in STATUSES]
             + [str(len(report["results"]))]
         )
-    machines = sorted({_machine(r["machine"]) for r in reports if "machine" in r})
+    machines = sorted({machine(r["machine"]) for r in reports if "machine" in r})
     devices = sorted({r["device"] for r in reports})
     return (
         _table(["suite", "backend", "device", *STATUSES, "total"], rows)
@@ -98,9 +105,28 @@ def _reports() -> list[dict]:
     return [json.loads(path.read_text()) for path in paths]
 
 
-def _cell(results: list[dict], notes: list[str]) -> str:
+# A family's cases that a report does not hold: it was made before they were added.
+NOT_IN_REPORT = (
+    "not run: the report predates these cases (`nox -t conformance`, then "
+    "`python docs/measured.py update`)"
+)
+
+
+def _note(message: str, notes: list[str]) -> str:
+    """``message`` as a numbered note below the table: ``[n]``, the same number each time."""
+    if message not in notes:
+        notes.append(message)
+    return f"[{notes.index(message) + 1}]"
+
+
+def _cell(results: list[dict], cases: int, notes: list[str]) -> str:
     """One family on one integration and device: passes, fails, or why not, the reason as a
-    numbered note below the table."""
+    numbered note below the table; ``cases`` is how many the family has in the suite."""
+    if len(results) < cases:
+        missing = f"not run {_note(NOT_IN_REPORT, notes)}"
+        if not results:
+            return missing
+        return f"{_cell(results, len(results), notes)}, {cases - len(results)} {missing}"
     passed = sum(r["status"] == "passed" for r in results)
     failed = sum(r["status"] == "failed" for r in results)
     if failed:
@@ -108,11 +134,7 @@ def _cell(results: list[dict], notes: list[str]) -> str:
     if passed == len(results):
         return f"passes {passed}/{passed}"
     others = sorted({r["message"] for r in results if r["status"] != "passed"})
-    numbers = []
-    for message in others:
-        if message not in notes:
-            notes.append(message)
-        numbers.append(f"[{notes.index(message) + 1}]")
+    numbers = [_note(message, notes) for message in others]
     kind = next(r["status"] for r in results if r["status"] != "passed")
     label = "excluded" if kind == "skipped" else kind
     prefix = f"passes {passed}, " if passed else ""
@@ -133,19 +155,19 @@ def status() -> str:
     notes: list[str] = []
     rows = []
     for name in families:
-        row = [f"{name} ({sum(f == name for f in family.values())})"]
+        cases = sum(f == name for f in family.values())
+        row = [f"{name} ({cases})"]
         for backend in INTEGRATIONS:
             for device in devices:
                 results = by_cell.get((backend, device))
                 if results is None:
                     row.append("not run")
                     continue
-                ours = [r for r in results if family.get(r["case_id"]) == name]
-                # A report older than the family's cases has none of them: not run, not 0/0.
-                row.append(_cell(ours, notes) if ours else "not run")
+                mine = [r for r in results if family.get(r["case_id"]) == name]
+                row.append(_cell(mine, cases, notes))
         rows.append(row)
     header = ["family (cases)"] + [f"{n}, {d}" for n in INTEGRATIONS.values() for d in devices]
-    machines = sorted({_machine(r["machine"]) for r in reports if "machine" in r})
+    machines = sorted({machine(r["machine"]) for r in reports if "machine" in r})
     listed = "\n".join(f"{i}. {note}" for i, note in enumerate(notes, 1))
     missing = (
         f"Not run on {', '.join(unreported)} by any integration: no such device where the "
@@ -160,7 +182,7 @@ def status() -> str:
     )
 
 
-def _model(sizes: dict) -> str:
+def model_size(sizes: dict) -> str:
     """A benchmark model's size, from its widths and depths; the weights are always random."""
     return (
         f"random weights, LM {sizes['text_hidden']} wide x {sizes['text_layers']} layers, "
@@ -168,7 +190,7 @@ def _model(sizes: dict) -> str:
     )
 
 
-def _named_sizes(name: str) -> dict:
+def named_sizes(name: str) -> dict:
     """The widths and depths a benchmark names by label (``--sizes``), from the suite's
     checkpoint builders that made its model."""
     from dataclasses import asdict
@@ -179,51 +201,88 @@ def _named_sizes(name: str) -> dict:
     return asdict(getattr(checkpoints, labels[name]))
 
 
-def speedups() -> str:
-    """One line per integration: its headline figures at a 90% reduction or K=64, with the
-    model each was measured on; where and when below the table."""
+class Headline(NamedTuple):
+    """One integration's headline figures at a 90% reduction or K=64 (ratios over full);
+    ``lm_prefill`` or ``throughput`` is None where its benchmark does not time it."""
+
+    integration: str
+    variant: str  # model and variant, e.g. "LLaVA-1.5, K=64"
+    sizes: str  # the benchmark model's size (model_size)
+    ttft: float
+    lm_prefill: float | None
+    token_ratio: float
+    throughput: float | None
+
+
+def headlines() -> list[Headline]:
+    """The headline row of each benchmark result: Transformers' and llama.cpp's K=64 or keep
+    10%, SGLang's keep 10% at its highest concurrency."""
     rows = []
-    e2e = _load("e2e")
-    for result in e2e["results"]:
+    for result in load("e2e")["results"]:
         row = next(r for r in result["rows"] if r["variant"] in ("K=64", "keep 10%"))
         rows.append(
-            [
+            Headline(
                 "Transformers",
-                f"{result['geometry']}, {row['variant']} ({_model(result['model'])})",
-                _x(row["prefill_speedup"]),
-                f"{_x(row['lm_prefill_speedup'])} ({_x(row['ideal_lm_speedup'])})",
-                "",
-            ]
+                f"{result['geometry']}, {row['variant']}",
+                model_size(result["model"]),
+                row["prefill_speedup"],
+                row["lm_prefill_speedup"],
+                row["ideal_lm_speedup"],
+                None,
+            )
         )
-    llamacpp = _load("llamacpp")
-    llamacpp_model = _model(_named_sizes(llamacpp["machine"]["sizes"]))
+    llamacpp = load("llamacpp")
     for result in llamacpp["results"]:
         row = next(r for r in result["rows"] if r["variant"] == "K=64")
         rows.append(
-            [
+            Headline(
                 "llama.cpp",
-                f"LLaVA-1.5 {result['weights']}, K=64 ({llamacpp_model})",
-                _x(row["ttft_speedup"]),
-                f"{_x(row['image_prefill_speedup'])} ({_x(row['ideal_image_prefill_speedup'])})",
-                "",
-            ]
+                f"LLaVA-1.5 {result['weights']}, K=64",
+                model_size(named_sizes(llamacpp["machine"]["sizes"])),
+                row["ttft_speedup"],
+                row["image_prefill_speedup"],
+                row["ideal_image_prefill_speedup"],
+                None,
+            )
         )
-    sglang = _load("sglang")
-    for result in sglang["results"]:
+    for result in load("sglang")["results"]:
         top = max(r["concurrency"] for r in result["rows"])
         row = next(
             r for r in result["rows"] if r["variant"] == "keep 10%" and r["concurrency"] == top
         )
         rows.append(
-            [
+            Headline(
                 "SGLang",
-                f"{result['geometry']}, keep 10%, {top} concurrent "
-                f"({_model(_named_sizes(result['sizes']))})",
-                _x(row["ttft_speedup"]),
-                f"({_x(row['token_ratio'])})",
-                _x(row["throughput_ratio"]),
-            ]
+                f"{result['geometry']}, keep 10%, {top} concurrent",
+                model_size(named_sizes(result["sizes"])),
+                row["ttft_speedup"],
+                None,
+                row["token_ratio"],
+                row["throughput_ratio"],
+            )
         )
+    return rows
+
+
+def headline_machines() -> str:
+    """Where and when each integration's headline figures were measured."""
+    names = (("Transformers", "e2e"), ("llama.cpp", "llamacpp"), ("SGLang", "sglang"))
+    return "; ".join(f"{name} {machine(load(bench)['machine'])}" for name, bench in names)
+
+
+def speedups() -> str:
+    """One line per integration: its headline figures, with the model each was measured on;
+    where and when below the table."""
+    rows = [
+        [
+            h.integration,
+            f"{h.variant} ({h.sizes})",
+            _x(h.ttft),
+            (f"{_x(h.lm_prefill)} " if h.lm_prefill is not None else "") + f"({_x(h.token_ratio)})",
+            _x(h.throughput) if h.throughput is not None else "",
+        ]
+        for h in headlines()
+    ]
     header = [
         "integration",
         "model, variant (size)",
@@ -231,15 +290,11 @@ def speedups() -> str:
         "LM prefill (token ratio)",
         "throughput",
     ]
-    where = "; ".join(
-        f"{name} {_machine(data['machine'])}"
-        for name, data in (("Transformers", e2e), ("llama.cpp", llamacpp), ("SGLang", sglang))
-    )
-    return _table(header, rows) + f"\n\nMeasured here: {where}.\n"
+    return _table(header, rows) + f"\n\nMeasured here: {headline_machines()}.\n"
 
 
 def bench_select() -> str:
-    data = _load("select")
+    data = load("select")
     rows = [
         [
             r["name"],
@@ -252,7 +307,7 @@ def bench_select() -> str:
         for r in data["results"]
     ]
     header = ["shape", "sizes", "floor (V @ T)", "adafv.select", "authors' procedure", "numpy"]
-    return _table(header, rows) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+    return _table(header, rows) + f"\n\nMeasured {machine(data['machine'])}.\n"
 
 
 def _per_result(
@@ -263,12 +318,12 @@ def _per_result(
 ) -> str:
     """One table per result of benchmark ``name`` under its ``title``, then where it was
     measured."""
-    data = _load(name)
+    data = load(name)
     parts = [
         title(res) + "\n\n" + _table(header, [row(r) for r in res["rows"]])
         for res in data["results"]
     ]
-    return "\n\n".join(parts) + f"\n\nMeasured {_machine(data['machine'])}.\n"
+    return "\n\n".join(parts) + f"\n\nMeasured {machine(data['machine'])}.\n"
 
 
 def bench_transformers() -> str:
@@ -354,6 +409,103 @@ def bench_sglang() -> str:
     )
 
 
+def _chart(name: str, what: str, produced: str) -> str:
+    """The chart ``docs/charts.py`` draws as ``assets/charts/<name>.svg`` at build time, with a
+    caption that says what it shows and what produced it."""
+    return (
+        f"![{what}; bars: speedup over the full model, black ticks: the token-ratio ideal]"
+        f"(assets/charts/{name}.svg)\n\n"
+        f"*{what}: speedup over the full model (bars) against the ratio of prompt lengths "
+        f"(black ticks), drawn from the JSON of the table. {produced[:1].upper()}{produced[1:]}.*\n"
+    )
+
+
+def headline_sizes() -> str:
+    """The benchmark models of the headline rows, each with the integrations measured on it."""
+    by_size: dict[str, list[str]] = {}
+    for h in headlines():
+        names = by_size.setdefault(h.sizes, [])
+        if h.integration not in names:
+            names.append(h.integration)
+    return "; ".join(f"{' and '.join(names)} on {sizes}" for sizes, names in by_size.items())
+
+
+def chart_headline() -> str:
+    sizes = headline_sizes()
+    return _chart(
+        "headline", "Each integration at a 90% reduction or K=64", f"{sizes}; {headline_machines()}"
+    )
+
+
+def _bench_chart(name: str, bench: str, title: str, sizes: dict) -> str:
+    data = load(bench)
+    return _chart(name, title, f"{model_size(sizes)}; measured {machine(data['machine'])}")
+
+
+def chart_transformers() -> str:
+    sizes = load("e2e")["results"][0]["model"]
+    return _bench_chart("transformers", "e2e", "Transformers, prefill and LM prefill", sizes)
+
+
+def chart_llamacpp() -> str:
+    sizes = named_sizes(load("llamacpp")["machine"]["sizes"])
+    return _bench_chart("llamacpp", "llamacpp", "llama.cpp, time to first token", sizes)
+
+
+def chart_sglang() -> str:
+    sizes = named_sizes(load("sglang")["results"][0]["sizes"])
+    return _bench_chart("sglang", "sglang", "SGLang, serving", sizes)
+
+
+def kv_cache() -> str:
+    """Not a measurement: the KV-cache table of the Deploying page, computed from released
+    checkpoints' configs by ``docs/kv_cache.py``."""
+    import kv_cache as computed
+
+    return computed.table()
+
+
+# Where each integration checks its engine's version (the call of its compat range's check()).
+VERSION_CHECKS = {
+    "adafv-transformers": "by `apply` and `prune_inputs`",
+    "adafv-sglang": "when SGLang loads the plugin",
+    "adafv-llamacpp": "when a chat handler class is first used",
+    "adafv-eval": "when a model class is built",
+}
+
+
+def _lower_bound_first(supported: object) -> str:
+    """A ``SpecifierSet`` as people write it: ``>=5.19,<5.24``, not ``<5.24,>=5.19``."""
+    return ",".join(sorted(str(supported).split(","), key=lambda spec: not spec.startswith(">")))
+
+
+def versions() -> str:
+    """Not a measurement: each integration's supported engine range, read from the
+    ``OptionalDependency`` its ``compat.py`` declares (``packages.toml`` lists the packages)."""
+    import runpy
+
+    import tomllib
+
+    from adafv.requirements import OptionalDependency
+
+    rows = []
+    for name, entry in tomllib.loads((ROOT / "packages.toml").read_text()).items():
+        if name not in VERSION_CHECKS:
+            continue
+        compat = ROOT / entry["path"] / "src" / entry["import"] / "compat.py"
+        declared = runpy.run_path(str(compat)).values()
+        for dependency in (d for d in declared if isinstance(d, OptionalDependency)):
+            rows.append(
+                [
+                    f"`{name}`",
+                    dependency.distribution,
+                    f"`{_lower_bound_first(dependency.supported)}`",
+                    VERSION_CHECKS[name],
+                ]
+            )
+    return _table(["package", "engine", "supported", "checked"], rows) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "conformance": conformance,
     "status": status,
@@ -362,6 +514,12 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "bench-transformers": bench_transformers,
     "bench-llamacpp": bench_llamacpp,
     "bench-sglang": bench_sglang,
+    "chart-headline": chart_headline,
+    "chart-transformers": chart_transformers,
+    "chart-llamacpp": chart_llamacpp,
+    "chart-sglang": chart_sglang,
+    "kv-cache": kv_cache,
+    "versions": versions,
 }
 
 
