@@ -60,7 +60,7 @@ PACKAGES = tomllib.loads((ROOT / "packages.toml").read_text())
 SOURCES = tuple(f"{entry['path']}/src" for entry in PACKAGES.values())
 TEST_TREES = tuple(f"{entry['path']}/tests" for entry in PACKAGES.values())
 # Both ends of adafv-transformers' supported range (adafv_transformers.compat).
-TRANSFORMERS_VERSIONS = ["5.19.0", "5.23.0"]
+TRANSFORMERS_VERSIONS = ["5.19.0", "5.24.0"]
 NEWEST_TRANSFORMERS = TRANSFORMERS_VERSIONS[-1]
 
 
