@@ -7,8 +7,10 @@ image row ``j`` is patch ``j + 1`` computed with patch ``j``'s position embeddin
 row is the projected [CLS]. So agreement is measured (saliency correlation, kept-token
 overlap, the logits of the text before the image) against floors, and exact agreement is a
 strict expected failure there. On a build with the fix (``nox -s llamacpp_patched``) row
-``j`` is patch ``j`` and exact agreement is required. The case runs through the conformance
-backend (``adafv_llamacpp.conformance_backend``), with the defect's exclusion lifted.
+``j`` is patch ``j`` and the kept indices must equal Transformers'; the scores stay a strict
+expected failure at the suite's tolerances on both builds, as ggml's CLIP has float16
+stages. The case runs through the conformance backend (``adafv_llamacpp.conformance_backend``),
+with the defect's exclusion lifted.
 """
 
 from __future__ import annotations
@@ -62,9 +64,27 @@ def test_agreement_with_transformers_is_measured(both, record_property):
     assert measured["text_logits_max_abs_diff"] < 1e-3
 
 
-def test_selection_equals_transformers_exactly(both, request):
+def test_kept_indices_equal_transformers_exactly(both, request):
     got, expected, layout = both
     if layout == CLS_LAST:  # a strict expected failure on the stock build, exact on the fix
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=DEFECT))
     np.testing.assert_array_equal(got["indices"], expected["indices"])
-    np.testing.assert_allclose(got["saliency"], expected["saliency"], rtol=1e-4)
+
+
+# Measured with the fix, on this case: saliency within 1.2% (relative), T2I log-scores within
+# 0.05, logits within 1.2e-3, against the suite's 1e-4. llama.cpp's pre_ln rows equal
+# Transformers' with pixels and patch kernel rounded to float16 (7.8e-7), not without (1.1e-3).
+FLOAT16 = (
+    "ggml computes the CLIP tower's patch embedding from float16 pixels and kernel (ggml_conv_2d's "
+    "im2col is float16) and its GELUs from float16 tables (GGML_GELU_QUICK_FP16, GGML_GELU_FP16 "
+    "in ggml-cpu/vec.h): about 1e-3 relative in the image rows, 1e-2 in saliency"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=f"{DEFECT}; with the fix, {FLOAT16}")
+def test_scores_equal_transformers_within_the_suites_tolerances(both):
+    got, expected, _ = both
+    case = load_suite(MODEL_FIXTURES).case(CASE)
+    for output in ("saliency", "t2i_log", "logits"):
+        tol = (case.entry.get("output_tolerances") or {}).get(output) or case.entry["tolerance"]
+        np.testing.assert_allclose(got[output], expected[output], **tol, err_msg=output)
