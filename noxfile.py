@@ -6,6 +6,7 @@
     nox -s "conformance(transformers-cuda)"
     nox -s "transformers_tests(transformers='5.19.0')"
     nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
+    nox -s llamacpp_patched      llama-cpp-python with the upstream LLaVA fix, its LLaVA-1.5 cases
     nox -s sglang_tests          SGLang's real classes on CPU, in a kept environment
     nox -s eval                  lmms-eval: the plugin's tests and tiny full-vs-AdaFV tables
     nox -s eval -- --model adafv_llava_hf --model-args pretrained=PATH --tasks paper ...
@@ -329,8 +330,10 @@ def llamacpp_patched(session: nox.Session) -> None:
     by the patches and ``CMAKE_ARGS``. The environment otherwise installs from the llama.cpp
     lock. The handler reads the graph layout from the build, so the conformance backend runs
     the LLaVA-1.5 cases here instead of excluding them
-    (``build/conformance/llamacpp-patched-cpu.json``); the layout tests and the comparison
-    with Transformers run too. ``docs/llamacpp.md`` gives the same steps by hand.
+    (``build/llamacpp-patched/conformance-cpu.json``, beside the wheel rather than with the
+    matrix's reports), after the package's tests. On 0.3.36 with PR #25844 they fail still
+    (ggml's float16 CLIP stages; llama.cpp pads pictures where Transformers crops them):
+    ``docs/llamacpp.md`` gives the figures, and the same build steps by hand.
     """
     wheel = _patched_llama_cpp_wheel(session)
     _install(session, "--force-reinstall", "--no-deps", str(wheel))
@@ -347,16 +350,10 @@ def llamacpp_patched(session: nox.Session) -> None:
     session.run(
         "python", "-c", "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
     )
-    tests = "packages/adafv-llamacpp/tests"
-    session.run(
-        "pytest",
-        f"{tests}/test_layout.py",
-        f"{tests}/test_against_transformers.py",
-        *session.posargs,
-    )
+    session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
     suite = "conformance/fixtures/models"
     cases = [arg for case in _llava15_cases(suite) for arg in ("--case", case)]
-    REPORTS.mkdir(parents=True, exist_ok=True)
+    LLAMACPP_PATCHED_BUILDS.mkdir(parents=True, exist_ok=True)
     session.run(
         "python",
         "-m",
@@ -370,7 +367,7 @@ def llamacpp_patched(session: nox.Session) -> None:
         "cpu",
         *cases,
         "--json",
-        str(REPORTS / "llamacpp-patched-cpu.json"),
+        str(LLAMACPP_PATCHED_BUILDS / "conformance-cpu.json"),
     )
 
 
