@@ -18,6 +18,7 @@ logits after the full prompt, and the kept indices against the fixture's.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
@@ -63,13 +64,13 @@ def llamacpp_side(reference: Path) -> dict:
     from adafv_conformance.models.gguf_pairs import write_pair
     from adafv_conformance.suite import load_suite
     from adafv_llamacpp import handler_class
-    from adafv_llamacpp.conformance_backend import VERBATIM, _data_url
+    from adafv_llamacpp.conformance_backend import VERBATIM
 
     hf = np.load(reference)
     case = load_suite(FIXTURES).case(CASE)
     _, expected = case.load()
     budget = case.params()["budget"]
-    url = _data_url(str(IMAGE))
+    url = "data:image/png;base64," + base64.b64encode(IMAGE.read_bytes()).decode()
     text = PROMPT.replace("<image>", url)
     content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": text}]
     messages = [{"role": "user", "content": content}]

@@ -77,7 +77,8 @@ def test_kept_indices_equal_transformers_exactly(both, request):
 FLOAT16 = (
     "ggml computes the CLIP tower's patch embedding from float16 pixels and kernel (ggml_conv_2d's "
     "im2col is float16) and its GELUs from float16 tables (GGML_GELU_QUICK_FP16, GGML_GELU_FP16 "
-    "in ggml-cpu/vec.h): about 1e-3 relative in the image rows, 1e-2 in saliency"
+    "in ggml-cpu/vec.h; the projector's is the tanh approximation): about 1e-3 relative in the "
+    "image rows, 1e-2 in saliency"
 )
 
 
