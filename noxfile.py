@@ -6,6 +6,7 @@
     nox -s "conformance(transformers-cuda)"
     nox -s "transformers_tests(transformers='5.19.0')"
     nox -s llamacpp_tests        compiles llama-cpp-python once, then keeps its environment
+    nox -s llamacpp_patched      llama-cpp-python with the upstream LLaVA fix, its LLaVA-1.5 cases
     nox -s sglang_tests          SGLang's real classes on CPU, in a kept environment
     nox -s eval                  lmms-eval: the plugin's tests and tiny full-vs-AdaFV tables
     nox -s eval -- --model adafv_llava_hf --model-args pretrained=PATH --tasks paper ...
@@ -308,6 +309,124 @@ def llamacpp_tests(session: nox.Session) -> None:
     )
     session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
     _docs_blocks(session, "llama-cpp-python")
+
+
+# llama.cpp fixes not yet in a llama-cpp-python release: one ``.patch`` per upstream PR, each
+# saying the PR and the release it applies to; ``llamacpp_patched`` builds that release with them.
+LLAMACPP_PATCHES = ROOT / "packages" / "adafv-llamacpp" / "upstream"
+LLAMACPP_PATCHED_RELEASE = "0.3.36"
+LLAMACPP_PATCHED_BUILDS = ROOT / "build" / "llamacpp-patched"
+
+
+@nox.session(default=False, reuse_venv=True)
+@_locked("llamacpp")
+def llamacpp_patched(session: nox.Session) -> None:
+    """llama-cpp-python 0.3.36 with the upstream LLaVA fix (``packages/adafv-llamacpp/upstream``)
+    applied to its vendored llama.cpp, and the LLaVA-1.5 conformance cases on it.
+
+    The sdist is unpacked, each patch applied with ``patch -p1`` in ``vendor/llama.cpp``, the
+    version marked ``0.3.36+<patches>`` and the wheel built (CPU; ``CMAKE_ARGS`` from the
+    environment passes through), once: it is kept in ``build/llamacpp-patched/<key>``, keyed
+    by the patches and ``CMAKE_ARGS``. The environment otherwise installs from the llama.cpp
+    lock. The handler reads the graph layout from the build, so the conformance backend runs
+    the LLaVA-1.5 cases here instead of excluding them
+    (``build/llamacpp-patched/conformance-cpu.json``, beside the wheel rather than with the
+    matrix's reports), after the package's tests. On 0.3.36 with PR #25844 they fail still
+    (ggml's float16 CLIP stages; llama.cpp pads pictures where Transformers crops them):
+    ``docs/llamacpp.md`` gives the figures, and the same build steps by hand.
+    """
+    wheel = _patched_llama_cpp_wheel(session)
+    _install(session, "--force-reinstall", "--no-deps", str(wheel))
+    _install(
+        session,
+        "-e",
+        "./packages/adafv",
+        "-e",
+        "./conformance",
+        "-e",
+        "./packages/adafv-llamacpp[llama-cpp]",
+        *TEST_TOOLS,
+    )
+    session.run(
+        "python", "-c", "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
+    )
+    session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
+    suite = "conformance/fixtures/models"
+    cases = [arg for case in _llava15_cases(suite) for arg in ("--case", case)]
+    LLAMACPP_PATCHED_BUILDS.mkdir(parents=True, exist_ok=True)
+    session.run(
+        "python",
+        "-m",
+        "adafv_conformance",
+        "--fixtures",
+        suite,
+        "run",
+        "--backend",
+        CONFORMANCE_BACKENDS["llamacpp"].target,
+        "--device",
+        "cpu",
+        *cases,
+        "--json",
+        str(LLAMACPP_PATCHED_BUILDS / "conformance-cpu.json"),
+    )
+
+
+def _llava15_cases(suite: str) -> list[str]:
+    """The ids of the model suite's LLaVA-1.5 cases (checkpoint ``llava-1.5-tiny``)."""
+    manifest = json.loads((ROOT / suite / "manifest.json").read_text())
+    return [case["id"] for case in manifest["cases"] if case.get("model") == "llava-1.5-tiny"]
+
+
+def _patched_llama_cpp_wheel(session: nox.Session) -> Path:
+    """The llama-cpp-python wheel of ``LLAMACPP_PATCHED_RELEASE`` with ``LLAMACPP_PATCHES``,
+    built on the first call and kept, keyed by the patches' bytes and ``CMAKE_ARGS``."""
+    import hashlib
+    import tarfile
+
+    patches = sorted(LLAMACPP_PATCHES.glob("*.patch"))
+    if not patches:
+        session.error(f"no patches in {LLAMACPP_PATCHES.relative_to(ROOT)}")
+    key = hashlib.sha256(LLAMACPP_PATCHED_RELEASE.encode())
+    for patch in patches:
+        key.update(patch.name.encode() + b"\0" + patch.read_bytes())
+    key.update(os.environ.get("CMAKE_ARGS", "").encode())
+    out = LLAMACPP_PATCHED_BUILDS / key.hexdigest()[:16]
+    built = sorted(out.glob("llama_cpp_python-*.whl"))
+    if built:
+        session.log(f"reusing {built[-1].relative_to(ROOT)}")
+        return built[-1]
+    sdists = LLAMACPP_PATCHED_BUILDS / "sdist"
+    name = f"llama_cpp_python-{LLAMACPP_PATCHED_RELEASE}"
+    if not (sdists / f"{name}.tar.gz").is_file():
+        session.run(
+            "python", "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            "--dest", str(sdists), f"llama-cpp-python=={LLAMACPP_PATCHED_RELEASE}",
+        )  # fmt: skip
+    source = out / "src"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    with tarfile.open(sdists / f"{name}.tar.gz") as sdist:
+        sdist.extractall(source, filter="data")
+    tree = source / name
+    for patch in patches:
+        session.run(
+            "patch", "-p1", "--forward", "-d", str(tree / "vendor" / "llama.cpp"), "-i", str(patch),
+            external=True,
+        )  # fmt: skip
+    # A local version label (PEP 440): pip and `llama_cpp.__version__` tell the build apart,
+    # and the lock's ``llama-cpp-python==0.3.36`` still admits it.
+    label = ".".join(patch.name.split("-")[0] for patch in patches)
+    init = tree / "llama_cpp" / "__init__.py"
+    stock = f'__version__ = "{LLAMACPP_PATCHED_RELEASE}"'
+    if stock not in init.read_text():
+        session.error(f"{init} does not say {stock}")
+    marked = f'__version__ = "{LLAMACPP_PATCHED_RELEASE}+{label}"'
+    init.write_text(init.read_text().replace(stock, marked))
+    session.log(f"building {name}+{label} (minutes: it compiles llama.cpp)")
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(tree))
+    shutil.rmtree(source)
+    (wheel,) = out.glob("llama_cpp_python-*.whl")
+    return wheel
 
 
 def _docs_blocks(session: nox.Session, engine: str) -> None:
@@ -652,7 +771,9 @@ def lock(session: nox.Session) -> None:
     ``nox -s lock -- lint eval`` resolves only those sessions and rewrites only their locks,
     which must not be shared with sessions left out.
     """
-    names = session.posargs or [n for n in nox.registry.get() if n not in ("lock", "newest")]
+    # llamacpp_patched installs a wheel built here, which no index holds: it has no lock.
+    unlocked = ("lock", "newest", "llamacpp_patched")
+    names = session.posargs or [n for n in nox.registry.get() if n not in unlocked]
     results, installed = _newest_run(session, "--install-only", "--sessions", *names)
     failed = sorted(name for name, result in results.items() if result == "failed")
     if failed:

@@ -38,3 +38,13 @@ def make_llama(gguf_pair, handler, **kwargs):
 
 def chat(llm, messages, max_tokens: int = 6) -> dict:
     return llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0)
+
+
+def build_layout():
+    """The graph layout the running llama-cpp-python must have, by its version: the build of
+    ``nox -s llamacpp_patched`` carries its patches as a local version label."""
+    import llama_cpp
+
+    from adafv_llamacpp.layout import CLS_FIRST, CLS_LAST
+
+    return CLS_FIRST if "+pr25844" in llama_cpp.__version__ else CLS_LAST

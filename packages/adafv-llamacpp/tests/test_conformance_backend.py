@@ -1,17 +1,30 @@
-"""The conformance backend's report on the model suite: while the defective graph layout is
-pinned, every LLaVA-1.5 case is excluded with the upstream issue as its reason, the other
-families are unsupported with theirs, and nothing fails or crashes."""
+"""The conformance backend's report on the model suite: on a build with the defective graph
+layout, every LLaVA-1.5 case is excluded with the upstream issue as its reason, the other
+families are unsupported with theirs, and nothing fails or crashes; the backend reads the
+layout from the running build."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from adafv_conformance.runner import run
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from adafv_llamacpp.conformance_backend import DEFECT, LlamaCppBackend
+from adafv_llamacpp.layout import CLS_LAST
+from adafv_llamacpp_helpers import build_layout
 
 
+def test_the_backend_reads_the_layout_of_the_running_build():
+    backend = LlamaCppBackend()
+    assert backend.graph_layout() == build_layout()
+    assert bool(backend.exclusions) == (build_layout() == CLS_LAST)
+    assert LlamaCppBackend(honour_defect=False).exclusions == {}
+
+
+@pytest.mark.skipif(build_layout() != CLS_LAST, reason="the stock build's report")
 def test_the_model_suite_reports_exclusions_and_unsupported_families_with_reasons():
     suite = load_suite(MODEL_FIXTURES)
     report = run(LlamaCppBackend(), "cpu", suite=suite)

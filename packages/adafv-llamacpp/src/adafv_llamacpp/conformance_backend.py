@@ -16,10 +16,13 @@ compares from the same pixels on.
 It reports the spec's outputs for every image (saliency, T2I log-scores, kept indices) and,
 for the pruned prompt, its token ids and the logits at every position.
 
-The vendored llama.cpp's LLaVA graph carries an upstream defect (ggml-org/llama.cpp#25814,
-see ``adafv_llamacpp.layout``): its image rows are not the Transformers model's patches, so
-while that layout is pinned the LLaVA-1.5 cases are reported as excluded, with the reason,
-and the agreement is measured instead (``tests/test_against_transformers.py``). Other
+The llama.cpp vendored by llama-cpp-python 0.3.36 carries an upstream defect in its LLaVA
+graph (ggml-org/llama.cpp#25814, see ``adafv_llamacpp.layout``): its image rows are not the
+Transformers model's patches. The backend reads the running build's layout once, through the
+handler on the tiny LLaVA-1.5 pair; on the defective layout the LLaVA-1.5 cases are reported
+as excluded, with the reason, and the agreement is measured instead
+(``tests/test_against_transformers.py``); on a build with the fix (``nox -s
+llamacpp_patched``) they run. Other
 families are unsupported: llama.cpp's LLaVA-1.6 is not Transformers' LLaVA-NeXT (no unpadded
 crops, no newline rows), and this package has no handler for the rest.
 """
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from adafv_conformance import Unsupported, model_outputs
-from adafv_llamacpp.layout import CLS_LAST
+from adafv_llamacpp.layout import CLS_LAST, GraphLayout
 
 # The Llava15ChatHandler's template without its roles: the case's prompt, as written.
 VERBATIM = (
@@ -55,8 +58,8 @@ class LlamaCppBackend:
     """The handler on tiny GGUF pairs; see the module docstring.
 
     Args:
-        honour_defect: exclude the LLaVA-1.5 cases while the defective graph layout is
-            pinned (the default); ``False`` runs and compares them anyway.
+        honour_defect: exclude the LLaVA-1.5 cases when the running llama.cpp has the
+            [CLS]-order defect (the default); ``False`` runs and compares them anyway.
     """
 
     name = "llamacpp"
@@ -65,22 +68,40 @@ class LlamaCppBackend:
         self.honour_defect = honour_defect
         self._pairs: dict[str, tuple[Path, Path]] = {}
         self._workdir = tempfile.TemporaryDirectory(prefix="adafv-llamacpp-conformance-")
+        self._layout: GraphLayout | None = None
 
     @property
     def exclusions(self) -> dict[str, str]:
-        """The LLaVA-1.5 cases, excluded while the pinned llama.cpp has the [CLS]-order defect."""
+        """The LLaVA-1.5 cases, excluded when the running llama.cpp has the [CLS]-order
+        defect (:meth:`graph_layout`); none on a fixed build, or without llama-cpp-python
+        (every case is then skipped for that)."""
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
-        if not (self.honour_defect and self._layout() == CLS_LAST):
+        if not self.honour_defect or self.unsupported_reason("cpu") is not None:
+            return {}
+        if self.graph_layout() != CLS_LAST:
             return {}
         suite = load_suite(MODEL_FIXTURES)
         return {case.id: DEFECT for case in suite.cases if _model_type(case.params()) == "llava"}
 
-    @staticmethod
-    def _layout() -> Any:
-        from adafv_llamacpp import handler_class
+    def graph_layout(self) -> GraphLayout:
+        """The LLaVA graph layout of the running llama.cpp, as the handler reads it from one
+        image through the tiny LLaVA-1.5 pair (once per backend)."""
+        if self._layout is None:
+            from adafv_conformance.suite import MODEL_FIXTURES
 
-        return handler_class("Llava15ChatHandler").layout
+            checkpoint = MODEL_FIXTURES / "llava-1.5-tiny"
+            config = json.loads((checkpoint / "config.json").read_text())
+            params = {
+                "model_dir": str(checkpoint),
+                "guarantee": 0.25,
+                "t2i_scale": 100.0,
+                "budget": 64,
+            }
+            image = _data_url(str(MODEL_FIXTURES / "images" / "picture-11.png"))
+            row = self._run_row(f"{IMAGE_MARKER} ?", [image], params, "cpu", config)
+            self._layout = row["layout"]
+        return self._layout
 
     def unsupported_reason(self, device: str) -> str | None:
         """Why ``device`` cannot run here: no llama-cpp-python, or one without GPU offload."""
@@ -171,6 +192,7 @@ class LlamaCppBackend:
             image_rows = ids < 0  # the handler marks kept image rows with -1 - row
             ids[image_rows] = config["image_token_index"]
             return {
+                "layout": handler.layout,
                 "images": list(handler.selections),
                 "ids": ids,
                 "text_ids": ids[~image_rows],

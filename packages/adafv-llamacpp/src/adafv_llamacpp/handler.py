@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 import adafv
 from adafv import OptionArguments, Options
-from adafv_llamacpp.layout import CLS_LAST, GraphLayout
+from adafv_llamacpp.layout import GraphLayout, detect_layout
 from adafv_llamacpp.saliency import VisionProbe
 from adafv_llamacpp.token_embeddings import token_embeddings
 
@@ -93,7 +93,10 @@ class AdaFVChatHandler:
         ValueError: a parameter is invalid (ADAFV-R2).
     """
 
-    layout: GraphLayout = CLS_LAST
+    layout: GraphLayout | None = None
+    """The vision graph's layout (``adafv_llamacpp.layout``): None until the first image is
+    encoded, then the one read from that vision pass (the [CLS] row found against the
+    ``mmproj``'s weights), so a build with the upstream fix is followed as it is."""
 
     def __init__(
         self,
@@ -106,7 +109,7 @@ class AdaFVChatHandler:
         options = adafv.options_from(options, loose)  # before the stock handler loads a model
         super().__init__(clip_model_path=clip_model_path, verbose=verbose)
         self.options = options
-        self.probe = VisionProbe()
+        self.probe = VisionProbe(also=frozenset({"pre_ln"}))
         self.selections: list[ImageSelection] = []
         self._llama: Any = None
         self._mtmd_cpp = _PruningBindings(self._mtmd_cpp, self)
@@ -241,12 +244,21 @@ class _PruningBindings:
     def _saliency(self, n_tokens: int) -> np.ndarray:
         """The [CLS] query's weights on the ``n_tokens`` rows of one crop the language model
         receives (``layout``)."""
-        probe, layout = self._handler.probe, self._handler.layout
+        handler = self._handler
+        probe = handler.probe
         if len(probe.runs) != 1:
             raise RuntimeError(
                 f"the vision encoder ran {len(probe.runs)} graphs for one image chunk; "
                 "the handler expects one graph per crop, as llama.cpp's LLaVA runs them"
             )
+        if handler.layout is None:
+            if "pre_ln" not in probe.extra:
+                raise RuntimeError(
+                    "the vision graph has no pre_ln node to read its [CLS] row from; the "
+                    "handler's probe must keep it (VisionProbe(also={'pre_ln'}))"
+                )
+            handler.layout = detect_layout(probe.extra["pre_ln"], handler.clip_model_path)
+        layout = handler.layout
         weights = probe.cls_attention(0, layout.cls_row)
         first = layout.first_output_row
         if first + n_tokens > len(weights):
