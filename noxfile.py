@@ -288,6 +288,18 @@ def transformers_tests(session: nox.Session, transformers: str) -> None:
     session.run("pytest", "packages/adafv-transformers/tests", *session.posargs)
 
 
+# What the llama.cpp tests import: the package with llama-cpp-python, and the suite (its tiny
+# GGUF pairs and the float64 oracle).
+LLAMACPP_TESTED = (
+    "-e",
+    "./packages/adafv",
+    "-e",
+    "./conformance",
+    "-e",
+    "./packages/adafv-llamacpp[llama-cpp]",
+)
+
+
 @nox.session(tags=["cpu"], reuse_venv=True)
 @_locked("llamacpp")
 def llamacpp_tests(session: nox.Session) -> None:
@@ -297,16 +309,7 @@ def llamacpp_tests(session: nox.Session) -> None:
     environment is kept between runs and pip caches the built wheel, so that happens once
     per machine. ``CMAKE_ARGS="-DGGML_CUDA=on"`` in the environment builds it for CUDA.
     """
-    _install(
-        session,
-        "-e",
-        "./packages/adafv",
-        "-e",
-        "./conformance",
-        "-e",
-        "./packages/adafv-llamacpp[llama-cpp]",
-        *TEST_TOOLS,
-    )
+    _install(session, *LLAMACPP_TESTED, *TEST_TOOLS)
     session.run("pytest", "packages/adafv-llamacpp/tests", *session.posargs)
     _docs_blocks(session, "llama-cpp-python")
 
@@ -337,16 +340,7 @@ def llamacpp_patched(session: nox.Session) -> None:
     """
     wheel = _patched_llama_cpp_wheel(session)
     _install(session, "--force-reinstall", "--no-deps", str(wheel))
-    _install(
-        session,
-        "-e",
-        "./packages/adafv",
-        "-e",
-        "./conformance",
-        "-e",
-        "./packages/adafv-llamacpp[llama-cpp]",
-        *TEST_TOOLS,
-    )
+    _install(session, *LLAMACPP_TESTED, *TEST_TOOLS)
     session.run(
         "python", "-c", "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
     )
