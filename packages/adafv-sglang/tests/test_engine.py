@@ -62,6 +62,12 @@ def test_a_bad_option_fails_that_request_and_the_engine_goes_on(engine):
         ask(engine, Q1, {"adafv": {"budget": 0}})
     with pytest.raises(ValueError, match=r"unknown keys \['budjet'\]"):
         ask(engine, Q1, {"adafv": {"budjet": 8}})
+    # A request without an image uses no option, and is refused all the same.
+    with pytest.raises(ValueError, match=r"budget must be an integer >= 1, got -1"):
+        engine.generate(
+            prompt=f"USER: {Q2} ASSISTANT:",
+            sampling_params={"max_new_tokens": 1, "custom_params": {"adafv": {"budget": -1}}},
+        )
     assert ask(engine, Q1)["meta_info"]["image_tokens"] == 32
 
 

@@ -47,6 +47,7 @@ def test_a_request_overrides_the_default_and_budget_replaces_keep_ratio():
         ({"adafv": {"budjet": 3}}, r"unknown keys \['budjet'\]"),
         ({"adafv": {"budget": -1}}, r"budget must be an integer >= 1, got -1"),
         ({"adafv": 64}, r"custom_params\['adafv'\]=64 is not an object or false"),
+        ({"adafv": None}, r"custom_params\['adafv'\]=None is not an object or false: send false"),
         ({"adafv": {"guarantee": 0.5}}, r"budget|keep_ratio"),
     ],
 )

@@ -1,14 +1,16 @@
-"""What every family's hooks share: the request's AdaFV options, put on its image items in
-SGLang's processor and read back from them in the scheduler.
+"""What every family's hooks share: the request's AdaFV options, checked for every request
+when SGLang validates it, put on its image items in SGLang's processor and read back from
+them in the scheduler.
 
 The hooks themselves are grouped by model family, each module with its table of SGLang
 targets and the functions that wrap them: ``adafv_sglang.llava.hooks`` (llava-hf LLaVA-1.5
 and LLaVA-NeXT) and ``adafv_sglang.qwen.hooks`` (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5);
-``adafv_sglang.plugin`` registers both.
+``adafv_sglang.plugin`` registers both, and ``HOOKS`` here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from adafv_sglang.options import as_plain, from_plain, request_options, server_options
@@ -21,6 +23,18 @@ def options_of_request(request_obj: Any) -> dict[str, Any] | None:
     sampling = getattr(request_obj, "sampling_params", None) or {}
     custom = sampling.get("custom_params") if isinstance(sampling, dict) else None
     return as_plain(request_options(custom, server_options()))
+
+
+def validate_request(original: Callable, self: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
+    """SGLang's check of one request, after its AdaFV options': a bad option fails every
+    request that carries it with a ValueError (which the HTTP server answers with 400), not
+    only requests with an image, where the options are used."""
+    options_of_request(obj)
+    return original(self, obj, *args, **kwargs)
+
+
+TOKENIZER_MANAGER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
+HOOKS: dict[str, Callable] = {f"{TOKENIZER_MANAGER}._validate_one_request": validate_request}
 
 
 def annotate_items(output: Any, request_obj: Any) -> Any:

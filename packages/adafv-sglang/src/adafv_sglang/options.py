@@ -65,8 +65,13 @@ def request_options(
     if not custom_params or REQUEST_KEY not in custom_params:
         return default
     asked = custom_params[REQUEST_KEY]
-    if asked is False or asked is None:
+    if asked is False:
         return None
+    if asked is None:  # JSON null: neither "off" nor "the server's", so say which to send
+        raise ValueError(
+            f"custom_params[{REQUEST_KEY!r}]=None is not an object or false: send false for "
+            "every image token, or leave the key out for the server's options"
+        )
     if not isinstance(asked, Mapping):
         raise ValueError(f"custom_params[{REQUEST_KEY!r}]={asked!r} is not an object or false")
     known = {f.name for f in fields(Options)}
