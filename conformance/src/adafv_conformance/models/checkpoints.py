@@ -514,6 +514,23 @@ def _qwen3_vl_text(sizes: LlavaSizes) -> dict[str, Any]:
     }
 
 
+# A tiny mixture of experts for the MoE language models: 4 experts of width 32, 2 per token.
+_TINY_EXPERTS = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
+
+
+def _qwen3(
+    classes: tuple[str, str], vision: dict[str, Any], text: dict[str, Any], *args: Any
+) -> tuple[Any, Any, Any]:
+    """A Qwen3-VL-family model of Transformers' ``classes`` (config, model) at Qwen3-VL's
+    patch and pixel bounds; ``args`` are ``_qwen_vl``'s (seed, dtype, attention, sizes,
+    device)."""
+    import transformers
+
+    config_class, model_class = (getattr(transformers, name) for name in classes)
+    qwen3 = {"text": text, "patch_size": QWEN3_PATCH, "pixels": QWEN3_PIXELS}
+    return _qwen_vl(config_class, model_class, vision, *args, **qwen3)
+
+
 def tiny_qwen3_vl(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -533,20 +550,15 @@ def tiny_qwen3_vl(
     ``_qwen3_vl_text``. Not a ``Qwen3VLProcessor``: it needs torchvision (its video processor
     does); ``inputs.qwen2_vl_inputs`` does its job for images.
     """
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
-
-    return _qwen_vl(
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
+    return _qwen3(
+        ("Qwen3VLConfig", "Qwen3VLForConditionalGeneration"),
         {**_qwen3_vision(sizes, 4), "deepstack_visual_indexes": [0, 1, 2]},
+        _qwen3_vl_text(sizes),
         seed,
         dtype,
         attn_implementation,
         sizes,
         device,
-        text=_qwen3_vl_text(sizes),
-        patch_size=QWEN3_PATCH,
-        pixels=QWEN3_PIXELS,
     )
 
 
@@ -561,26 +573,15 @@ def tiny_qwen3_vl_moe(
     :func:`tiny_qwen3_vl`, DeepStack included, and a mixture-of-experts language model: 4
     experts of width 32, 2 per token, in every layer (real Qwen3-VL-30B-A3B: 128 experts, 8 per
     token, a 27-block tower with DeepStack from blocks 8, 16 and 24)."""
-    from transformers import Qwen3VLMoeConfig, Qwen3VLMoeForConditionalGeneration
-
-    return _qwen_vl(
-        Qwen3VLMoeConfig,
-        Qwen3VLMoeForConditionalGeneration,
+    return _qwen3(
+        ("Qwen3VLMoeConfig", "Qwen3VLMoeForConditionalGeneration"),
         {**_qwen3_vision(sizes, 4), "deepstack_visual_indexes": [0, 1, 2]},
+        {**_qwen3_vl_text(sizes), **_TINY_EXPERTS, "decoder_sparse_step": 1},
         seed,
         dtype,
         attn_implementation,
         sizes,
         device,
-        text={
-            **_qwen3_vl_text(sizes),
-            "num_experts": 4,
-            "num_experts_per_tok": 2,
-            "moe_intermediate_size": 32,
-            "decoder_sparse_step": 1,
-        },
-        patch_size=QWEN3_PATCH,
-        pixels=QWEN3_PIXELS,
     )
 
 
@@ -619,20 +620,15 @@ def tiny_qwen3_5(
     the released configs list ``deepstack_visual_indexes: []``; Qwen3.5-27B: 27 blocks, width
     1152, 16 heads, 16-pixel patches merged 2 x 2), 4 blocks here, and the hybrid language
     model of ``_qwen3_5_text``."""
-    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
-
-    return _qwen_vl(
-        Qwen3_5Config,
-        Qwen3_5ForConditionalGeneration,
+    return _qwen3(
+        ("Qwen3_5Config", "Qwen3_5ForConditionalGeneration"),
         _qwen3_vision(sizes, 4),
+        _qwen3_5_text(sizes),
         seed,
         dtype,
         attn_implementation,
         sizes,
         device,
-        text=_qwen3_5_text(sizes),
-        patch_size=QWEN3_PATCH,
-        pixels=QWEN3_PIXELS,
     )
 
 
@@ -646,26 +642,15 @@ def tiny_qwen3_5_moe(
     """``(Qwen3_5MoeForConditionalGeneration, image processor, tokenizer)``: as
     :func:`tiny_qwen3_5`, with 4 experts of width 32, 2 per token, and a shared expert (real
     Qwen3.5 MoE checkpoints: hundreds of experts, 8 per token, one shared)."""
-    from transformers import Qwen3_5MoeConfig, Qwen3_5MoeForConditionalGeneration
-
-    return _qwen_vl(
-        Qwen3_5MoeConfig,
-        Qwen3_5MoeForConditionalGeneration,
+    return _qwen3(
+        ("Qwen3_5MoeConfig", "Qwen3_5MoeForConditionalGeneration"),
         _qwen3_vision(sizes, 4),
+        {**_qwen3_5_text(sizes), **_TINY_EXPERTS, "shared_expert_intermediate_size": 32},
         seed,
         dtype,
         attn_implementation,
         sizes,
         device,
-        text={
-            **_qwen3_5_text(sizes),
-            "num_experts": 4,
-            "num_experts_per_tok": 2,
-            "moe_intermediate_size": 32,
-            "shared_expert_intermediate_size": 32,
-        },
-        patch_size=QWEN3_PATCH,
-        pixels=QWEN3_PIXELS,
     )
 
 
