@@ -12,7 +12,22 @@ import torch
 
 import adafv
 import adafv_transformers
+from adafv_conformance.models import checkpoints
 from adafv_conformance.models.inputs import qwen2_vl_inputs
+
+# Every family's tiny builder (the suite's), by the model_type of what it builds.
+TINY_BUILDERS = {
+    "llava": checkpoints.tiny_llava,
+    "llava_next": checkpoints.tiny_llava_next,
+    "llava_onevision": checkpoints.tiny_llava_onevision,
+    "qwen2_vl": checkpoints.tiny_qwen2_vl,
+    "qwen2_5_vl": checkpoints.tiny_qwen2_5_vl,
+    "qwen3_vl": checkpoints.tiny_qwen3_vl,
+    "qwen3_vl_moe": checkpoints.tiny_qwen3_vl_moe,
+    "qwen3_5": checkpoints.tiny_qwen3_5,
+    "qwen3_5_moe": checkpoints.tiny_qwen3_5_moe,
+    "gemma3": checkpoints.tiny_gemma3,
+}
 
 DEVICES = [
     "cpu",

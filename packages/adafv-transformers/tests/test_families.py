@@ -10,7 +10,7 @@ import adafv_transformers
 from adafv_conformance.models import checkpoints
 from adafv_conformance.models.inputs import onevision_inputs, picture, qwen2_vl_inputs
 from adafv_transformers.families import FAMILIES
-from adafv_transformers_helpers import DEVICES
+from adafv_transformers_helpers import DEVICES, TINY_BUILDERS
 
 LLAVA_PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 QWEN_PROMPT = f"user: {checkpoints.QWEN_IMAGE} what color is the circle on the left ? assistant :"
@@ -19,47 +19,22 @@ GEMMA3_PROMPT = f"user : {checkpoints.GEMMA3_IMAGE} what color is the circle ? a
 
 def _model_and_inputs(model_type: str, dtype: torch.dtype, device: str):
     image = picture(2, (500, 300))
+    model, *processing = TINY_BUILDERS[model_type](seed=0, dtype=dtype, device=device)
     if model_type in ("llava", "llava_next"):
-        build = {"llava": checkpoints.tiny_llava, "llava_next": checkpoints.tiny_llava_next}
-        model, processor = build[model_type](seed=0, dtype=dtype, device=device)
-        inputs = processor(images=image, text=LLAVA_PROMPT, return_tensors="pt")
+        inputs = processing[0](images=image, text=LLAVA_PROMPT, return_tensors="pt")
     elif model_type == "gemma3":
-        model, processor = checkpoints.tiny_gemma3(seed=0, dtype=dtype, device=device)
-        inputs = processor(images=[[image]], text=[GEMMA3_PROMPT], return_tensors="pt")
+        inputs = processing[0](images=[[image]], text=[GEMMA3_PROMPT], return_tensors="pt")
     elif model_type == "llava_onevision":
-        model, image_processor, tok = checkpoints.tiny_llava_onevision(
-            seed=0, dtype=dtype, device=device
-        )
-        inputs = onevision_inputs(model, image_processor, tok, [image], [LLAVA_PROMPT])
+        inputs = onevision_inputs(model, *processing, [image], [LLAVA_PROMPT])
     else:
-        build = {
-            "qwen2_vl": checkpoints.tiny_qwen2_vl,
-            "qwen2_5_vl": checkpoints.tiny_qwen2_5_vl,
-            "qwen3_vl": checkpoints.tiny_qwen3_vl,
-            "qwen3_vl_moe": checkpoints.tiny_qwen3_vl_moe,
-            "qwen3_5": checkpoints.tiny_qwen3_5,
-            "qwen3_5_moe": checkpoints.tiny_qwen3_5_moe,
-        }
-        model, image_processor, tok = build[model_type](seed=0, dtype=dtype, device=device)
-        inputs = qwen2_vl_inputs(image_processor, tok, [image], [QWEN_PROMPT])
+        inputs = qwen2_vl_inputs(*processing, [image], [QWEN_PROMPT])
     inputs = inputs.to(device)
     inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
     return model, inputs
 
 
 def test_every_family_has_a_tiny_model_here():
-    assert set(FAMILIES) == {
-        "llava",
-        "llava_next",
-        "llava_onevision",
-        "qwen2_vl",
-        "qwen2_5_vl",
-        "qwen3_vl",
-        "qwen3_vl_moe",
-        "qwen3_5",
-        "qwen3_5_moe",
-        "gemma3",
-    }
+    assert set(FAMILIES) == set(TINY_BUILDERS)
 
 
 @pytest.mark.parametrize("device", DEVICES)

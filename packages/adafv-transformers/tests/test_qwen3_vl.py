@@ -17,10 +17,10 @@ import pytest
 import torch
 
 import adafv_transformers
-from adafv_conformance.models import checkpoints
 from adafv_conformance.models.checkpoints import QWEN_IMAGE
 from adafv_conformance.models.inputs import picture
 from adafv_transformers_helpers import (
+    TINY_BUILDERS,
     assert_batch_rows_match_single_samples,
     assert_unchanged_at_budgets_of_n_or_more,
     eager_token_saliency,
@@ -35,18 +35,13 @@ transformers = pytest.importorskip("transformers")
 
 PROMPT = f"user: {QWEN_IMAGE} what color is the circle on the left ? assistant :"
 TWO_IMAGES = f"user: {QWEN_IMAGE} and {QWEN_IMAGE} which one has a red circle ? assistant :"
-BUILDERS = {
-    "qwen3_vl": checkpoints.tiny_qwen3_vl,
-    "qwen3_vl_moe": checkpoints.tiny_qwen3_vl_moe,
-    "qwen3_5": checkpoints.tiny_qwen3_5,
-    "qwen3_5_moe": checkpoints.tiny_qwen3_5_moe,
-}
+FAMILIES = ("qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe")
 DEEPSTACK = ("qwen3_vl", "qwen3_vl_moe")
 
 
-@pytest.fixture(scope="module", params=sorted(BUILDERS))
+@pytest.fixture(scope="module", params=FAMILIES)
 def checkpoint(request):
-    return BUILDERS[request.param](seed=0)
+    return TINY_BUILDERS[request.param](seed=0)
 
 
 @pytest.fixture(scope="module")
