@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def _is_llava_hf_kind(config: Any, architecture: str, model_type: str) -> bool:
+def _is_llava_hf_kind(
+    config: Any, architecture: str, model_type: str, tower: str = "clip_vision_model"
+) -> bool:
     architectures = getattr(config, "architectures", None) or []
     vision = getattr(config, "vision_config", None)
     return (
         architecture in architectures
         and getattr(config, "model_type", None) == model_type
-        and getattr(vision, "model_type", None) == "clip_vision_model"
+        and getattr(vision, "model_type", None) == tower
     )
 
 
@@ -24,6 +26,18 @@ def is_llava_hf(config: Any) -> bool:
 def is_llava_next(config: Any) -> bool:
     """An llava-hf LLaVA-NeXT config: a CLIP tower, images cut into anyres crops."""
     return _is_llava_hf_kind(config, "LlavaNextForConditionalGeneration", "llava_next")
+
+
+def is_llava_onevision(config: Any) -> bool:
+    """An llava-hf LLaVA-OneVision config: a SigLIP tower, images cut into anyres crops."""
+    return _is_llava_hf_kind(
+        config, "LlavaOnevisionForConditionalGeneration", "llava_onevision", "siglip_vision_model"
+    )
+
+
+def is_llava_anyres(config: Any) -> bool:
+    """An llava-hf config whose images are cut into crops (LLaVA-NeXT, LLaVA-OneVision)."""
+    return is_llava_next(config) or is_llava_onevision(config)
 
 
 # The Qwen family the plugin serves, by ``model_type``: Qwen2-VL's layout, and from Qwen3-VL on

@@ -5,12 +5,13 @@
 
 Each case goes through what SGLang does with a request, with SGLang's own classes:
 
-- llava-hf LLaVA-1.5 and LLaVA-NeXT: the image items (``MultimodalDataItem``, hashed by
-  SGLang), ``MultimodalInputs``, the plugin's ``pad_input_ids``, and SGLang's
-  ``embed_mm_inputs`` with its embedding cache calling the plugin's encoder step (for NeXT,
-  the plugin's anyres packing). The tower is the class the plugin gives SGLang
-  (Transformers' ``CLIPVisionModel``); the pixels are the checkpoint's image processor's, in
-  float32, as the fixtures were made (SGLang's processor rounds them to float16;
+- llava-hf LLaVA-1.5, LLaVA-NeXT and LLaVA-OneVision: the image items
+  (``MultimodalDataItem``, hashed by SGLang), ``MultimodalInputs``, the plugin's
+  ``pad_input_ids``, and SGLang's ``embed_mm_inputs`` with its embedding cache calling the
+  plugin's encoder step (for NeXT and OneVision, the plugin's anyres packing). The tower is
+  the class the plugin gives SGLang (Transformers' ``CLIPVisionModel`` or
+  ``SiglipVisionModel``); the pixels are the checkpoint's image processor's, in float32, as
+  the fixtures were made (SGLang's processor rounds them to float16;
   ``tests/test_embedding.py`` checks that apart).
 - Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3.5: SGLang's own ``QwenVLImageProcessor`` with
   the plugin's hook (the prompt with ``K`` placeholders, its M-RoPE positions), the
@@ -43,14 +44,15 @@ import torch
 from adafv_conformance import Unsupported, model_outputs
 from adafv_sglang.configs import (
     image_token_id,
+    is_llava_anyres,
     is_llava_hf,
-    is_llava_next,
+    is_llava_onevision,
     is_qwen_vl,
     tokens_per_image,
 )
 from adafv_sglang.cpu_runtime import DeepStackSplit, qwen_tower
 from adafv_sglang.llava import next as llava_next
-from adafv_sglang.llava import selection
+from adafv_sglang.llava import onevision, selection
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.qwen import selection as qwen_selection
@@ -59,7 +61,6 @@ from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 
 UNSUPPORTED = {
-    "llava_onevision": "not served by adafv-sglang yet",
     "gemma3": (
         "not served by adafv-sglang yet (SGLang 0.5.23 attends bidirectionally over Gemma 3's "
         "image tokens only with its Triton and XPU attention backends)"
@@ -81,7 +82,7 @@ class SGLangBackend(TransformersBackend):
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         config = AutoConfig.from_pretrained(params["model_dir"])
-        if not (is_llava_hf(config) or is_llava_next(config) or is_qwen_vl(config)):
+        if not (is_llava_hf(config) or is_llava_anyres(config) or is_qwen_vl(config)):
             reason = UNSUPPORTED.get(config.model_type, f"no SGLang path for {config.model_type!r}")
             raise Unsupported(reason)
         model, processor = self._load(params["model_dir"], device)
@@ -138,11 +139,13 @@ class SGLangBackend(TransformersBackend):
         config = model.config
         image = image_token_id(config)
         strategy = config.vision_feature_select_strategy
+        # load_model hands LLaVA-OneVision's image processor alone, with its tokenizer.
+        images = processor[0] if isinstance(processor, tuple) else processor.image_processor
         items = []
         for path in paths:
-            pixels = processor.image_processor(Image.open(path).convert("RGB"), return_tensors="np")
+            pixels = images(Image.open(path).convert("RGB"), return_tensors="np")
             data: dict[str, Any] = {OPTIONS_KEY: as_plain(options)}
-            if is_llava_next(config):  # one image: (1, crops, 3, H, W) and its (height, width)
+            if is_llava_anyres(config):  # one image: (1, crops, 3, H, W), its (height, width)
                 pixels["pixel_values"] = pixels["pixel_values"][0]
                 data["image_sizes"] = [tuple(int(v) for v in pixels["image_sizes"][0])]
             items.append(
@@ -152,9 +155,11 @@ class SGLangBackend(TransformersBackend):
                     model_specific_data=data,
                 )
             )
+        if is_llava_onevision(config):
+            onevision.untile(items)
         mm = MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=items))
         prompt = _one_token_per_image(expanded_ids, image)
-        if is_llava_next(config):
+        if is_llava_anyres(config):
             padded = pad_input_ids(
                 prompt, mm, image, lambda item: llava_next.item_tokens(item, config)
             )
@@ -168,7 +173,7 @@ class SGLangBackend(TransformersBackend):
 
         def encode(batch: list[Any]) -> torch.Tensor:
             base = model.model
-            if is_llava_next(config):
+            if is_llava_anyres(config):
                 return llava_next.image_features(
                     base.vision_tower,
                     base.multi_modal_projector,

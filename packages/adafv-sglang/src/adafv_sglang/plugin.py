@@ -24,14 +24,16 @@ def hook_table() -> dict[str, Callable]:
 
 def register() -> None:
     """Register AdaFV's hooks with SGLang's ``HookRegistry``, and the plugin's llava-hf
-    LLaVA-NeXT model with SGLang's registries."""
+    LLaVA-NeXT and LLaVA-OneVision models with SGLang's registries."""
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
     from adafv_sglang.compat import SGLANG
 
     SGLANG.check()
     from adafv_sglang.llava import next as llava_next
+    from adafv_sglang.llava import onevision
 
     llava_next.register_model()
+    onevision.register_model()
     for target, function in hook_table().items():
         HookRegistry.register(target, function, HookType.AROUND)

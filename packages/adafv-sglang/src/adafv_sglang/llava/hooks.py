@@ -1,11 +1,12 @@
 """The functions the plugin hooks into SGLang for the LLaVA family, and their targets (``HOOKS``).
 
 Each acts only on the models the plugin serves, llava-hf LLaVA-1.5
-(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``) and llava-hf
-LLaVA-NeXT (the plugin's own model class, ``adafv_sglang.llava.next``, built on SGLang's
-llava-hf class), and calls SGLang's own code for every other model. Besides AdaFV, for the
+(``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``), llava-hf
+LLaVA-NeXT and LLaVA-OneVision (the plugin's own model classes, ``adafv_sglang.llava.next``
+and ``.onevision``, built on SGLang's llava-hf class), and calls SGLang's own code for every
+other model. Besides AdaFV, for the
 llava-hf checkpoints they repair what SGLang 0.5.23 gets wrong (docs/sglang.md lists
-each): no CLIP tower in its registry, the ``"default"`` feature strategy rejected when
+each): no CLIP or SigLIP tower in its registry, the ``"default"`` feature strategy rejected when
 loading, ``item.offsets`` never set (the first image request fails), a single image treated
 as "anyres" (2,144 placeholders for 576 features), every image of a request but the first
 dropped unless the request is a batch, the images of a batch padded to squares that the
@@ -20,11 +21,18 @@ from collections.abc import Callable
 from typing import Any
 
 from adafv_sglang import placeholders
-from adafv_sglang.configs import image_token_id, is_llava_hf, is_llava_next, tokens_per_image
+from adafv_sglang.configs import (
+    image_token_id,
+    is_llava_anyres,
+    is_llava_hf,
+    is_llava_onevision,
+    tokens_per_image,
+)
 from adafv_sglang.hooks import annotate_items, options_of_request
 from adafv_sglang.llava import next as llava_next
+from adafv_sglang.llava import onevision
 from adafv_sglang.llava.selection import image_features
-from adafv_sglang.llava.tower import CLIPVisionTower
+from adafv_sglang.llava.tower import TOWERS
 
 LLAVA = "sglang.srt.models.llava.LlavaForConditionalGeneration"
 LLAVA_PROCESSOR = "sglang.srt.multimodal.processors.llava.LlavaImageProcessor"
@@ -32,14 +40,16 @@ LLAVA_PROCESSOR_WRAPPER = "sglang.srt.multimodal.processors.llava.LlavaMultimoda
 
 
 def serves_llava(config: Any) -> bool:
-    """An llava-hf LLaVA-1.5 or LLaVA-NeXT config."""
-    return is_llava_hf(config) or is_llava_next(config)
+    """An llava-hf LLaVA-1.5, LLaVA-NeXT or LLaVA-OneVision config."""
+    return is_llava_hf(config) or is_llava_anyres(config)
 
 
 def sgl_model_cls(original: Callable, self: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
-    """SGLang's llava-hf model: Transformers' CLIP tower for the checkpoints the plugin serves."""
-    if type(config).__name__ == "CLIPVisionConfig" and serves_llava(self.config):
-        return CLIPVisionTower
+    """SGLang's llava-hf model: Transformers' CLIP or SigLIP tower (``tower.TOWERS``) for the
+    checkpoints the plugin serves."""
+    tower = TOWERS.get(type(config).__name__)
+    if tower is not None and serves_llava(self.config):
+        return tower
     return original(self, config, *args, **kwargs)
 
 
@@ -77,7 +87,7 @@ def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
 
 async def llava_images(processor: Any, image_data: Any) -> Any:
     """Every image of a request as the checkpoint's own image processor makes it (one crop
-    for LLaVA-1.5, the anyres crops for LLaVA-NeXT), one item each, with its
+    for LLaVA-1.5, the anyres crops for LLaVA-NeXT and LLaVA-OneVision), one item each, with its
     ``image_sizes`` ``[(height, width)]`` as Transformers reports it. SGLang's own steps
     (loading, its pool of preprocessing workers) do the work, asked for no aspect-ratio
     mode of their own."""
@@ -103,7 +113,8 @@ async def llava_images(processor: Any, image_data: Any) -> Any:
 def check_request(processor: Any, image_data: Any, prompt: Any) -> None:
     """Refuse, for this request alone, what would otherwise fail in the scheduler, where an
     error stops the server: a prompt whose image tokens and images differ in number, and
-    LLaVA-NeXT items given precomputed without their image's size or crops."""
+    LLaVA-NeXT or LLaVA-OneVision items given precomputed without their image's size or
+    crops (a OneVision image of a request with several needs its base view only)."""
     config = processor.hf_config
     images = image_data if isinstance(image_data, list) else [image_data]
     token_id = image_token_id(config)
@@ -116,11 +127,12 @@ def check_request(processor: Any, image_data: Any, prompt: Any) -> None:
         raise ValueError(
             f"the prompt has {count} image tokens ({token!r}) for {len(images)} images"
         )
+    tiled = not (is_llava_onevision(config) and len(images) > 1)
     for i, item in enumerate(images):
-        if isinstance(item, dict) and is_llava_next(config):
+        if isinstance(item, dict) and is_llava_anyres(config):
             try:
                 size = llava_next.image_size(item.get("image_sizes"))
-                llava_next.crops(item.get("feature"), size, config)
+                llava_next.crops(item.get("feature"), size, config, tiled)
             except ValueError as error:
                 raise ValueError(f"image_data[{i}]: {error}") from None
 
@@ -135,7 +147,8 @@ async def process_mm_data_async(
     **kwargs: Any,
 ) -> Any:
     """SGLang's LLaVA processor: for llava-hf every image made by the checkpoint's own image
-    processor, with the request's options on each image item."""
+    processor (LLaVA-OneVision's untiled in a request with several), with the request's
+    options on each image item."""
     if not serves_llava(self.hf_config):
         return await original(self, image_data, input_text, request_obj, *args, **kwargs)
     if "video" in (request_obj.modalities or []):
@@ -150,6 +163,8 @@ async def process_mm_data_async(
         output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
     else:
         output = await llava_images(self, image_data)
+    if is_llava_onevision(self.hf_config):
+        onevision.untile(output.mm_items)
     return annotate_items(output, request_obj)
 
 

@@ -9,10 +9,11 @@ the ``image_newline`` vector and the packing of each image's crops (``anyres``).
 :func:`register_model` enters it in SGLang's registries under the checkpoint's architecture.
 
 With AdaFV, an image's ``V`` is its packed content tokens (every packed token but the
-separators), its saliency each crop's [CLS] attention packed the same way (ADAFV-R4), so
-the two line up by construction. ``K`` of the content tokens are kept (ADAFV-R3), and the
+separators), its saliency each crop's saliency as the checkpoint's Transformers family
+computes it ([CLS] attention for NeXT's CLIP crops, ADAFV-R4) packed the same way, so the
+two line up by construction. ``K`` of the content tokens are kept (ADAFV-R3), and the
 separators all kept or all dropped by the ``image_newline`` option, as the Transformers
-integration does.
+integration does. LLaVA-OneVision's model (``onevision``) is this one on a SigLIP tower.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from adafv_sglang.llava.selection import check_strategy, encode_crops
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY
 from adafv_sglang.selection import Report, kept_indices
+from adafv_transformers.families import FAMILIES
 
 ARCHITECTURE = "LlavaNextForConditionalGeneration"
 
@@ -41,28 +43,38 @@ def image_size(sizes: Any) -> tuple[int, int]:
     size = np.asarray(sizes if sizes is not None else [], dtype=np.int64).reshape(-1)
     if size.shape != (2,) or (size < 1).any():
         raise ValueError(
-            f"image_sizes={sizes!r}: an llava-hf LLaVA-NeXT image needs its [(height, width)]"
+            f"image_sizes={sizes!r}: an llava-hf LLaVA-NeXT or LLaVA-OneVision image needs "
+            "its [(height, width)]"
         )
     return int(size[0]), int(size[1])
+
+
+TILED_KEY = "adafv_tiled"  # on item.model_specific_data: False for an image packed untiled
+
+
+def is_tiled(item: Any) -> bool:
+    """Whether the item's image is tiled: every image but LLaVA-OneVision's of a request with
+    several, which the plugin's processor hook marks (``llava.hooks``)."""
+    return bool(item.model_specific_data.get(TILED_KEY, True))
 
 
 def item_tokens(item: Any, config: Any) -> tuple[int, int]:
     """``(content, separators)``: the packed tokens of the item's image."""
     size = image_size(item.model_specific_data.get("image_sizes"))
-    separators = anyres.separators(size, anyres.crop_count(size, config), config)
+    separators = anyres.separators(size, anyres.crop_count(size, config, is_tiled(item)), config)
     return int((~separators).sum()), int(separators.sum())
 
 
-def crops(pixels: Any, size: tuple[int, int], config: Any) -> torch.Tensor:
+def crops(pixels: Any, size: tuple[int, int], config: Any, tiled: bool = True) -> torch.Tensor:
     """An image's ``(crops, 3, H, W)`` pixels. A batch made by Transformers' processor pads
     each image's crops to the batch's most; as Transformers' model does, the crops past the
-    image's own count are not read.
+    image's own count (the base view alone for an untiled image) are not read.
 
     Raises:
         ValueError: fewer crops than an image of ``size`` has.
     """
     pixels = torch.as_tensor(pixels)
-    count = anyres.crop_count(size, config)
+    count = anyres.crop_count(size, config, tiled)
     if pixels.ndim != 4 or pixels.shape[0] < count:
         raise ValueError(
             f"pixel values of shape {tuple(pixels.shape)}: an image of image_sizes={size} "
@@ -88,17 +100,17 @@ def image_features(
     ``report``, if given, is called per pruned item with its content tokens' ``saliency``,
     ``t2i_log`` and ``kept`` (indices among the content tokens).
     """
-    if check_strategy(strategy) != "default":
+    family = FAMILIES[config.model_type]  # the checkpoint's Transformers family
+    if check_strategy(strategy) != family.select_strategy:
         raise ValueError(
-            f"vision_feature_select_strategy={strategy!r}: LLaVA-NeXT lays each crop's tokens "
-            "out as a square grid, which only 'default' (without [CLS]) gives"
+            f"vision_feature_select_strategy={strategy!r}: {family.select_strategy_reason}"
         )
     marker = torch.full((1,), torch.nan, dtype=torch.float64)
     rows = []
     for item in items:
         size = image_size(item.model_specific_data.get("image_sizes"))
-        pixels = crops(item.feature, size, config)
-        visual, saliency = encode_crops(tower, projector, feature_layer, strategy, pixels)
+        pixels = crops(item.feature, size, config, is_tiled(item))
+        visual, saliency = encode_crops(tower, projector, feature_layer, strategy, pixels, family)
         packed = anyres.pack(visual, size, config, newline)
         packed_saliency = anyres.pack(saliency.double()[..., None], size, config, marker)[:, 0]
         separators = packed_saliency.isnan()
@@ -149,17 +161,24 @@ class LlavaNextForConditionalGeneration(LlavaForConditionalGeneration):
         )
 
 
-def register_model() -> None:
-    """Make SGLang serve ``LlavaNextForConditionalGeneration`` checkpoints with
-    :class:`LlavaNextForConditionalGeneration`: its model registry, its multimodal
-    processors (SGLang's llava-hf processor, which runs the checkpoint's own image processor
-    under the plugin's hook) and its list of multimodal architectures. Idempotent."""
+def register(architecture: str, model: type, processor: type) -> None:
+    """Make SGLang serve ``architecture`` checkpoints with ``model``: its model registry, its
+    multimodal processors (``processor``) and its list of multimodal architectures.
+    Idempotent."""
     from sglang.srt.configs import model_config
     from sglang.srt.managers.multimodal_processor import PROCESSOR_MAPPING
     from sglang.srt.models.registry import ModelRegistry
+
+    ModelRegistry.models[architecture] = model
+    PROCESSOR_MAPPING[model] = processor
+    if architecture not in model_config.multimodal_model_archs:
+        model_config.multimodal_model_archs.append(architecture)
+
+
+def register_model() -> None:
+    """Make SGLang serve ``LlavaNextForConditionalGeneration`` checkpoints with
+    :class:`LlavaNextForConditionalGeneration`, their images made by SGLang's llava-hf
+    processor, which runs the checkpoint's own image processor under the plugin's hook."""
     from sglang.srt.multimodal.processors.llava import LlavaMultimodalProcessor
 
-    ModelRegistry.models[ARCHITECTURE] = LlavaNextForConditionalGeneration
-    PROCESSOR_MAPPING[LlavaNextForConditionalGeneration] = LlavaMultimodalProcessor
-    if ARCHITECTURE not in model_config.multimodal_model_archs:
-        model_config.multimodal_model_archs.append(ARCHITECTURE)
+    register(ARCHITECTURE, LlavaNextForConditionalGeneration, LlavaMultimodalProcessor)

@@ -5,8 +5,10 @@ This runs where SGLang calls the model's ``get_image_feature`` for the items who
 placeholders are in the current prefill chunk (and not yet in its embedding cache): it must
 return exactly as many rows per item as ``placeholders.pad_input_ids`` gave it. The saliency
 is the [CLS] row of the feature layer's attention, captured during the same tower pass
-(ADAFV-R4) by the Transformers integration's probe; ``T`` is the language model's input
-embeddings of the query left on the item (ADAFV-R1, R5).
+(ADAFV-R4) by the Transformers integration's probe, or, for a tower without [CLS] (SigLIP in
+LLaVA-OneVision), the attention each patch receives (ADAFV-R18), as the checkpoint's
+Transformers family computes it; ``T`` is the language model's input embeddings of the
+query left on the item (ADAFV-R1, R5).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import torch
 from torch import nn
 
 from adafv_sglang.selection import Report, kept_rows
-from adafv_transformers.families.llava_style import attention_probe, cls_saliency
+from adafv_transformers.families import FAMILIES, LlavaStyle
+from adafv_transformers.families.llava_style import attention_probe
 
 # SGLang spells Transformers' "default" strategy (drop [CLS]) "patch".
 STRATEGIES = {"default": "default", "patch": "default", "full": "full"}
@@ -33,11 +36,18 @@ def check_strategy(strategy: str) -> str:
 
 
 def encode_crops(
-    tower: nn.Module, projector: nn.Module, feature_layer: int, strategy: str, pixels: Any
+    tower: nn.Module,
+    projector: nn.Module,
+    feature_layer: int,
+    strategy: str,
+    pixels: Any,
+    family: LlavaStyle = FAMILIES["llava"],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """An image's crops ``(crops, 3, H, W)`` through the tower and the projector:
-    ``(crops, T, d)`` projected tokens and ``(crops, T)`` saliency, each crop's [CLS] row of
-    the feature layer's attention taken in the same pass (ADAFV-R4)."""
+    ``(crops, T, d)`` projected tokens and ``(crops, T)`` saliency from the feature layer's
+    attention, taken in the same pass as ``family`` (the checkpoint's Transformers family)
+    takes it: each crop's [CLS] row (ADAFV-R4), or without [CLS] the attention each patch
+    receives (ADAFV-R18)."""
     strategy = check_strategy(strategy)
     parameter = next(tower.parameters())
     pixels = torch.as_tensor(pixels).to(parameter.device, parameter.dtype)
@@ -46,7 +56,7 @@ def encode_crops(
     with attention_probe(tower, feature_layer) as probe:
         hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
     patches = hidden[:, 1:] if strategy == "default" else hidden
-    return projector(patches), cls_saliency(probe.cls_attention(), strategy)
+    return projector(patches), family.crop_saliency(probe, strategy)
 
 
 def image_features(
