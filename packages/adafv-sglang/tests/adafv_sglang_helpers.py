@@ -76,21 +76,41 @@ def text_logprob_errors(
 def precomputed_images(checkpoint, paths: list[str]) -> list[dict]:
     """The images as SGLang takes them precomputed: the checkpoint's image processor's pixels
     in float32, as the fixtures were made (SGLang's own preprocessing rounds them to float16),
-    with LLaVA-NeXT's ``image_sizes``."""
+    with LLaVA-NeXT's and LLaVA-OneVision's ``image_sizes``."""
     from PIL import Image
 
     from adafv_conformance.models.checkpoints import load_model
 
     _, processor = load_model(checkpoint)
+    # LLaVA-OneVision's checkpoint comes with its image processor alone, and its tokenizer.
+    image_processor = processor[0] if isinstance(processor, tuple) else processor.image_processor
     images = []
     for path in paths:
-        out = processor.image_processor(Image.open(path).convert("RGB"), return_tensors="np")
-        if "image_sizes" in out:  # LLaVA-NeXT: one image, (1, crops, 3, H, W)
+        out = image_processor(Image.open(path).convert("RGB"), return_tensors="np")
+        if "image_sizes" in out:  # LLaVA-NeXT, LLaVA-OneVision: one image, (1, crops, 3, H, W)
             sizes = [tuple(int(v) for v in out["image_sizes"][0])]
             images.append({"feature": out["pixel_values"][0], "image_sizes": sizes})
         else:
             images.append({"feature": out["pixel_values"]})
     return images
+
+
+def onevision_processor(checkpoint):
+    """Transformers' ``LlavaOnevisionProcessor`` for the tiny checkpoint, with the PIL image
+    processor the fixtures were made with. The checkpoint carries no processor config, so the
+    tokens of a base view (``num_image_tokens``, which the processor counts a multi-image
+    prompt's images by) and the feature strategy come from the model's config."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    side = config.vision_config.image_size // config.vision_config.patch_size
+    processor = AutoProcessor.from_pretrained(
+        checkpoint,
+        num_image_tokens=side * side,
+        vision_feature_select_strategy=config.vision_feature_select_strategy,
+    )
+    processor.image_processor = AutoImageProcessor.from_pretrained(checkpoint, backend="pil")
+    return processor
 
 
 def qwen_case_item(checkpoint, case_id: str):

@@ -1,6 +1,7 @@
-"""The plugin's LLaVA-NeXT packing against Transformers' own: the same packed tokens as
-``LlavaNextModel.pack_image_features`` for any image size, and as many of them as the
-checkpoint's processor puts in the prompt."""
+"""The plugin's LLaVA-NeXT and LLaVA-OneVision packing against Transformers' own: the same
+packed tokens as ``LlavaNextModel.pack_image_features`` and
+``LlavaOnevisionModel.pack_image_features`` (its bilinear downsampling included) for any image
+size, and as many of them as the checkpoint's processor puts in the prompt."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
 from adafv_conformance.suite import MODEL_FIXTURES
 from adafv_sglang.llava import anyres
-from adafv_sglang.llava.next import item_tokens
+from adafv_sglang.llava.next import TILED_KEY, item_tokens
 
 CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
+ONEVISION = MODEL_FIXTURES / "llava-onevision-tiny"
 SIDES = st.integers(min_value=1, max_value=2000)
 
 
@@ -62,7 +64,7 @@ def test_an_image_takes_as_many_tokens_as_the_checkpoints_processor_gives_it(siz
     assert sum(item_tokens(item, config)) == placeholders
 
 
-def test_too_few_crops_or_no_size_are_refused():
+def test_too_few_crops_or_no_size_or_a_bad_aspect_ratio_are_refused():
     from transformers import AutoConfig
 
     from adafv_sglang.llava.next import crops, image_size
@@ -76,3 +78,61 @@ def test_too_few_crops_or_no_size_are_refused():
         ValueError, match=r"into 1 \+ 1 x 3 crops of 576 tokens, but it has 2 crops of 576"
     ):
         anyres.pack(torch.zeros(2, 576, 1), (300, 700), config, torch.zeros(1))
+    config.vision_aspect_ratio = "anyres_max_0"
+    with pytest.raises(ValueError, match=r"vision_aspect_ratio='anyres_max_0': .*n >= 1"):
+        anyres.max_tiles(config)
+
+
+@pytest.fixture(scope="module")
+def onevision_model():
+    from transformers import AutoConfig, LlavaOnevisionModel
+
+    torch.manual_seed(0)
+    return LlavaOnevisionModel(AutoConfig.from_pretrained(ONEVISION)).eval()
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=SIDES, width=SIDES, tiled=st.booleans())
+def test_onevision_packing_equals_transformers(onevision_model, height, width, tiled):
+    # ADAFV-R18: the same resize weights on any per-crop values, saliency as features.
+    config = onevision_model.config
+    crops = anyres.crop_count((height, width), config, tiled)
+    values = torch.randn(crops, 729, 3, dtype=torch.float64)
+    newline = torch.randn(3, dtype=torch.float64)
+    expected, _ = onevision_model.pack_image_features(
+        [values], torch.tensor([[height, width]]), newline, config.vision_aspect_ratio
+    )
+    packed = anyres.pack(values, (height, width), config, newline)
+    assert torch.equal(packed, expected[0])
+    separators = anyres.separators((height, width), crops, config)
+    assert torch.equal(separators, (packed == newline).all(-1))
+
+
+@pytest.mark.parametrize("size", [(384, 384), (300, 500), (1500, 1500), (200, 2000), (2000, 90)])
+@pytest.mark.parametrize("images", [1, 2])
+def test_a_onevision_image_takes_as_many_tokens_as_its_processor_gives_it(size, images):
+    # Transformers' processor: a tiled image alone, its base view and one newline with others.
+    from PIL import Image
+    from transformers import AutoConfig
+
+    from adafv_sglang.llava.onevision import untile
+    from adafv_sglang_helpers import onevision_processor
+
+    config = AutoConfig.from_pretrained(ONEVISION)
+    height, width = size
+    pictures = [Image.new("RGB", (width, height))] * images
+    out = onevision_processor(ONEVISION)(
+        text=[" ".join(["<image>"] * images)], images=[pictures], return_tensors="pt"
+    )
+    placeholders = int((out["input_ids"] == config.image_token_id).sum())
+    items = [
+        MultimodalDataItem(
+            modality=Modality.IMAGE,
+            feature=pixels,
+            model_specific_data={"image_sizes": [size]},
+        )
+        for pixels in out["pixel_values"]
+    ]
+    untile(items)
+    assert all(item.model_specific_data.get(TILED_KEY, True) == (images == 1) for item in items)
+    assert sum(sum(item_tokens(item, config)) for item in items) == placeholders
