@@ -142,6 +142,27 @@ def test_sglang_resolves_llava_next_checkpoints_to_the_plugins_model(loaded):
     assert tower.__name__ == "CLIPVisionTower"
 
 
+def test_sglang_resolves_llava_onevision_checkpoints_to_the_plugins_model(loaded):
+    from sglang.srt.configs.model_config import is_multimodal_model
+    from sglang.srt.managers.multimodal_processor import PROCESSOR_MAPPING
+    from sglang.srt.models.registry import ModelRegistry
+    from sglang.srt.multimodal.processors.llava import LlavaImageProcessor
+
+    from adafv_sglang.llava.onevision import ARCHITECTURE, LlavaOnevisionForConditionalGeneration
+
+    model_class = ModelRegistry.resolve_model_cls([ARCHITECTURE])[0]
+    assert model_class is LlavaOnevisionForConditionalGeneration
+    # SGLang's llava-hf wrapper finds no processor for a SigLIP tower: the LLaVA one, hooked.
+    assert PROCESSOR_MAPPING[LlavaOnevisionForConditionalGeneration] is LlavaImageProcessor
+    assert is_multimodal_model([ARCHITECTURE])
+    config = AutoConfig.from_pretrained(CHECKPOINT.parent / "llava-onevision-tiny")
+    assert configs.is_llava_onevision(config) and configs.is_llava_anyres(config)
+    assert not configs.is_llava_next(config) and not configs.is_llava_hf(config)
+    model = SimpleNamespace(config=config)
+    tower = model_class._get_sgl_model_cls(model, config.vision_config)
+    assert tower.__name__ == "SiglipVisionTower"
+
+
 def test_sglangs_qwen3_vl_moe_and_qwen3_5_models_inherit_the_hooked_encoder_step(loaded):
     # One hook on Qwen3-VL's model class serves the classes deriving from it; each model
     # tells the hook its family by its config, the whole one or (MoE, Qwen3.5) its text one.
