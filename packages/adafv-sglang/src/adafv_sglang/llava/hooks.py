@@ -4,14 +4,13 @@ Each acts only on the models the plugin serves, llava-hf LLaVA-1.5
 (``LlavaForConditionalGeneration`` with a CLIP tower, ``model_type`` ``llava``), llava-hf
 LLaVA-NeXT and LLaVA-OneVision (the plugin's own model classes, ``adafv_sglang.llava.next``
 and ``.onevision``, built on SGLang's llava-hf class), and calls SGLang's own code for every
-other model. Besides AdaFV, for the
-llava-hf checkpoints they repair what SGLang 0.5.23 gets wrong (docs/sglang.md lists
-each): no CLIP or SigLIP tower in its registry, the ``"default"`` feature strategy rejected when
-loading, ``item.offsets`` never set (the first image request fails), a single image treated
-as "anyres" (2,144 placeholders for 576 features), every image of a request but the first
-dropped unless the request is a batch, the images of a batch padded to squares that the
-checkpoint's own processor does not pad, and a processor that fails the engine's cache flush
-and shutdown.
+other model. Besides AdaFV, for the llava-hf checkpoints they repair what SGLang 0.5.23 gets
+wrong (docs/sglang.md lists each): no CLIP or SigLIP tower in its registry, the
+``"default"`` feature strategy rejected when loading, ``item.offsets`` never set (the first
+image request fails), a single image treated as "anyres" (2,144 placeholders for 576
+features), every image of a request but the first dropped unless the request is a batch,
+the images of a batch padded to squares that the checkpoint's own processor does not pad,
+and a processor that fails the engine's cache flush and shutdown.
 """
 
 from __future__ import annotations
