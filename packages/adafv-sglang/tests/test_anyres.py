@@ -136,3 +136,20 @@ def test_a_onevision_image_takes_as_many_tokens_as_its_processor_gives_it(size, 
     untile(items)
     assert all(item.model_specific_data.get(TILED_KEY, True) == (images == 1) for item in items)
     assert sum(sum(item_tokens(item, config)) for item in items) == placeholders
+
+
+def test_an_untiled_onevision_item_never_shares_a_cache_entry_with_the_tiled_one():
+    # SGLang keys its prefix and embedding caches by the item hash, made from its pixels.
+    from adafv_sglang.llava.onevision import untile
+
+    pixels = torch.randn(3, 3, 384, 384)
+    tiled, *others = [
+        MultimodalDataItem(modality=Modality.IMAGE, feature=pixels.clone(), model_specific_data={})
+        for _ in range(3)
+    ]
+    untile([tiled])  # an image alone stays tiled
+    untile(others)
+    for item in (tiled, *others):
+        item.set_pad_value()
+    assert tiled.feature.shape[0] == 3 and others[0].feature.shape[0] == 1
+    assert others[0].hash == others[1].hash != tiled.hash

@@ -112,7 +112,11 @@ def test_a_budget_of_every_content_token_serves_what_adafv_off_serves(engine):
     prompt, _, placeholders, content = _tokens(CASES[0])
     (image,) = precomputed_images(CHECKPOINT, [_tokens(CASES[0])[1]])
     logprobs = []
-    for custom_params in ({"adafv": {"budget": content}}, {"adafv": False}):
+    for custom_params in (
+        {"adafv": {"budget": content}},
+        {"adafv": {"budget": 4 * content}},
+        {"adafv": False},
+    ):
         out = engine.generate(
             prompt=prompt,
             image_data=[image],
@@ -122,7 +126,7 @@ def test_a_budget_of_every_content_token_serves_what_adafv_off_serves(engine):
         )
         assert out["meta_info"]["image_tokens"] == placeholders
         logprobs.append(out["meta_info"]["input_token_logprobs"])
-    assert logprobs[0] == logprobs[1]
+    assert logprobs[0] == logprobs[1] == logprobs[2]
 
 
 def _transformers_two_images(paths: list[str]) -> tuple[dict, dict]:
