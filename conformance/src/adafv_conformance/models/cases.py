@@ -197,6 +197,19 @@ CASES = (
         rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
     ),
     ModelCase(
+        id="qwen2.5-vl-aligned-k48",
+        model="qwen2.5-vl-tiny",
+        description=(
+            "Qwen2.5-VL on a 336 x 336 picture, a multiple of the 28-pixel merged patch that "
+            "no image processor resizes: every stack starts from the same pixels (llama.cpp "
+            "pads where Transformers stretches)."
+        ),
+        prompts=(QWEN_QUESTION,),
+        images=((11,),),
+        params={"budget": 48},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18", "ADAFV-R20"),
+    ),
+    ModelCase(
         id="qwen3-vl-single-k48",
         model="qwen3-vl-tiny",
         description=(

@@ -20,6 +20,7 @@ safetensors, numpy only, following llama.cpp's converters:
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -220,6 +221,161 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     return out
 
 
+def _qwen_vocabulary_metadata(checkpoint: Path, text: dict, size: int) -> dict:
+    """The tokenizer keys of a Qwen checkpoint's GGUF: the tiny word-level vocabulary as
+    whole WordPiece words, as for LLaVA (the checkpoint's tokenizer has no ``<unk>``, so
+    llama.cpp's unknown id is its padding token)."""
+    import gguf
+
+    pieces, types = _vocabulary(checkpoint, size)
+    unknown = pieces.index("<unk>") if "<unk>" in pieces else text["pad_token_id"]
+    return {
+        "tokenizer_model": "bert",
+        "tokenizer_pre": "default",
+        "token_list": pieces,
+        "token_types": types,
+        "unk_token_id": unknown,
+        "pad_token_id": text["pad_token_id"],
+        "bos_token_id": text["bos_token_id"],
+        "eos_token_id": text["eos_token_id"],
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "add_sep_token": False,
+        "file_type": gguf.LlamaFileType.ALL_F32,
+    }
+
+
+def write_qwen2vl_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
+    """The language model of a Qwen2-VL or Qwen2.5-VL checkpoint as a ``qwen2vl`` GGUF, as
+    ``convert_hf_to_gguf.py`` writes it (``conversion/qwenvl.py``): Qwen2's layers with their
+    query, key and value biases, no row permutation (Qwen's rotary layout is GGML's NeoX
+    one), and the M-RoPE sections (``mrope_section``, in rotary pairs, padded to four)."""
+    import gguf
+
+    config = _config(checkpoint)
+    text = config["text_config"]
+    tensors = _tensors(checkpoint)
+    heads = text["num_attention_heads"]
+    head_dim = text.get("head_dim") or text["hidden_size"] // heads
+    rope = text["rope_parameters"]
+    sections = [int(x) for x in rope["mrope_section"]]
+    matrices = _matrix_dtype(dtype)
+    embed = tensors["model.embed_tokens.weight"]
+    metadata = {
+        "name": f"adafv tiny {config['model_type']} language model",
+        "context_length": text["max_position_embeddings"],
+        "embedding_length": text["hidden_size"],
+        "block_count": text["num_hidden_layers"],
+        "feed_forward_length": text["intermediate_size"],
+        "head_count": heads,
+        "head_count_kv": text["num_key_value_heads"],
+        "rope_dimension_count": head_dim,
+        "rope_dimension_sections": sections + [0] * (4 - len(sections)),
+        "rope_freq_base": float(rope["rope_theta"]),
+        "layer_norm_rms_eps": text["rms_norm_eps"],
+        **_qwen_vocabulary_metadata(checkpoint, text, embed.shape[0]),
+    }
+    if matrices != np.float32:
+        metadata["file_type"] = gguf.LlamaFileType.MOSTLY_F16
+    writer = gguf.GGUFWriter(str(out), "qwen2vl")
+    for key, value in metadata.items():
+        getattr(writer, f"add_{key}")(value)
+
+    def put(name: str, array: np.ndarray) -> None:
+        kind = matrices if array.ndim == 2 else np.float32
+        writer.add_tensor(name, np.ascontiguousarray(array, dtype=kind))
+
+    put("token_embd.weight", embed)
+    put("output_norm.weight", tensors["model.norm.weight"])
+    put("output.weight", tensors["lm_head.weight"])
+    names = {
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+    }
+    for i in range(text["num_hidden_layers"]):
+        for hf, ours in names.items():
+            for part in ("weight", "bias"):
+                name = f"model.layers.{i}.{hf}.{part}"
+                if name in tensors:
+                    put(f"blk.{i}.{ours}.{part}", tensors[name])
+    _finish(writer)
+    return out
+
+
+def write_qwen25vl_mmproj(checkpoint: Path, out: Path) -> Path:
+    """The vision tower and merger of a Qwen2.5-VL checkpoint as an ``mmproj`` GGUF
+    (projector ``qwen2.5vl_merger``), as ``conversion/qwenvl.py`` writes it: the fused
+    ``qkv`` split into query, key and value, the temporal patch kernel split into two
+    spatial ones, window attention as the period of ``fullatt_block_indexes``; float32
+    throughout."""
+    import gguf
+
+    config = _config(checkpoint)
+    vision = config["vision_config"]
+    tensors = _tensors(checkpoint)
+    preprocessor = image_processor_settings(checkpoint)
+    full = [int(i) for i in vision["fullatt_block_indexes"]]
+    period = full[0] + 1
+    if any(b - a != period for a, b in itertools.pairwise(full)):
+        raise ValueError(f"fullatt_block_indexes={full} is not periodic, as llama.cpp needs")
+    writer = gguf.GGUFWriter(str(out), "clip")
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_name("adafv tiny qwen2.5-vl mmproj")
+    writer.add_clip_has_vision_encoder(True)
+    writer.add_vision_projection_dim(config["text_config"]["hidden_size"])
+    writer.add_vision_image_size(vision.get("image_size", 560))
+    writer.add_vision_patch_size(vision["patch_size"])
+    writer.add_vision_embedding_length(vision["hidden_size"])
+    writer.add_vision_feed_forward_length(vision["intermediate_size"])
+    writer.add_vision_block_count(vision["depth"])
+    writer.add_vision_head_count(vision["num_heads"])
+    writer.add_vision_image_mean([float(x) for x in preprocessor["image_mean"]])
+    writer.add_vision_image_std([float(x) for x in preprocessor["image_std"]])
+    writer.add_clip_projector_type(gguf.VisionProjectorType.QWEN25VL)
+    writer.add_vision_use_silu(True)
+    writer.add_vision_n_wa_pattern(period)
+    writer.add_vision_window_size(vision["window_size"])
+    writer.add_vision_spatial_merge_size(vision["spatial_merge_size"])
+    writer.add_vision_attention_layernorm_eps(config.get("rms_norm_eps", 1e-6))
+
+    def put(name: str, array: np.ndarray) -> None:
+        writer.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
+
+    kernel = tensors["visual.patch_embed.proj.weight"]  # (out, in, time, h, w)
+    put("v.patch_embd.weight", kernel[:, :, 0])
+    put("v.patch_embd.weight.1", kernel[:, :, 1])
+    names = {
+        "attn.proj": "attn_out",
+        "norm1": "ln1",
+        "norm2": "ln2",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+    }
+    for i in range(vision["depth"]):
+        block = f"visual.blocks.{i}."
+        for part in ("weight", "bias"):
+            fused = tensors[f"{block}attn.qkv.{part}"]
+            for which, rows in zip("qkv", np.split(fused, 3), strict=True):
+                put(f"v.blk.{i}.attn_{which}.{part}", rows)
+            for hf, ours in names.items():
+                if f"{block}{hf}.{part}" in tensors:
+                    put(f"v.blk.{i}.{ours}.{part}", tensors[f"{block}{hf}.{part}"])
+    put("v.post_ln.weight", tensors["visual.merger.ln_q.weight"])
+    for index in (0, 2):
+        for part in ("weight", "bias"):
+            put(f"mm.{index}.{part}", tensors[f"visual.merger.mlp.{index}.{part}"])
+    _finish(writer)
+    return out
+
+
 def _finish(writer) -> None:
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -241,6 +397,12 @@ def write_pair(
     float16)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    model_type = _config(checkpoint)["model_type"]
+    if model_type == "qwen2_5_vl":
+        return (
+            write_qwen2vl_language_model(checkpoint, out_dir / "model.gguf", dtype),
+            write_qwen25vl_mmproj(checkpoint, out_dir / "mmproj.gguf"),
+        )
     return (
         write_language_model(checkpoint, out_dir / "model.gguf", dtype),
         write_mmproj(checkpoint, out_dir / "mmproj.gguf"),
