@@ -101,9 +101,8 @@ def test_kept_rows_sit_at_their_unpruned_positions(pruned):
     inputs (kept rows at their own M-RoPE coordinates, the text after the image at the
     unpruned positions); a kept row at any other position would move them by far more."""
     _, scores, (selection,) = pruned
-    start = selection.n_past
-    after = scores[start + 12 :]  # 12 x 12 merged tokens: the text resumes 12 positions on
-    got = np.concatenate([scores[:start], selection.logits, after])
+    assert selection.end == selection.n_past + 12  # 12 x 12 merged tokens: 12 positions
+    got = np.concatenate([scores[: selection.n_past], selection.logits, scores[selection.end :]])
     want = expected()["logits"][: len(got)]
     assert got.shape == want.shape
     scale = np.abs(want).max()

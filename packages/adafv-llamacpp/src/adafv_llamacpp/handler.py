@@ -55,6 +55,8 @@ class ImageSelection:
         t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5).
         kept: ``(K,)`` ascending indices into the ``N`` rows.
         n_past: the position of the first kept row.
+        end: the position after the image, where the text after it starts: ``n_past + K``
+            with one position per row; with M-RoPE (Qwen) the stock path's, whatever ``K``.
         logits: ``(K, vocab)`` the kept rows' logits for a ``Llama`` made with
             ``logits_all=True``, else None.
         seconds: wall time of the steps: ``encode`` (vision tower and projector, saliency
@@ -69,6 +71,7 @@ class ImageSelection:
     t2i_log: np.ndarray
     kept: np.ndarray
     n_past: int
+    end: int
     seconds: dict[str, float]
     logits: np.ndarray | None = None
 
@@ -267,14 +270,15 @@ class _PruningBindings:
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        new_n_past._obj.value, logits = handler._decode_kept(
+        end, logits = handler._decode_kept(
             lctx, chunk, visual[kept], kept, start, seq_id, n_batch, logits_last
         )
+        new_n_past._obj.value = end
         seconds["decode"] = time.perf_counter() - clock
         self._decoded.update(_address(c) for c in members[1:])
         handler.selections.append(
             ImageSelection(
-                visual, crop_tokens, query_ids, saliency, t2i_log, kept, start, seconds, logits
+                visual, crop_tokens, query_ids, saliency, t2i_log, kept, start, end, seconds, logits
             )
         )
         return 0
