@@ -1,6 +1,7 @@
 """``python -m adafv_llamacpp``: one image and question through llama-cpp-python, with the
 stock handler and with AdaFV, timed to the first token. The handler follows the ``mmproj``:
-Qwen2.5-VL for its projector type ``qwen2.5vl_merger``; for LLaVA's ``mlp``, LLaVA-1.6 when
+Qwen2.5-VL's for the projector types ``qwen2.5vl_merger`` and ``qwen3vl_merger``; for LLaVA's
+``mlp``, LLaVA-1.6 when
 the ``mmproj`` has grid pinpoints (llama.cpp then slices images into crops), else LLaVA-1.5.
 
     python -m adafv_llamacpp --model model.gguf --mmproj mmproj.gguf --image cat.jpg \\
@@ -48,7 +49,13 @@ def _timed_answer(llm: Any, messages: list[dict[str, Any]], max_tokens: int) -> 
 
 # The projector types of the mmproj files each stock handler reads (llama.cpp's
 # clip.projector_type; a LLaVA mmproj without one is an "mlp", as llama.cpp reads it).
-PROJECTORS = {"mlp": "Llava15ChatHandler", "qwen2.5vl_merger": "Qwen25VLChatHandler"}
+# llama-cpp-python 0.3.36 has no Qwen3-VL handler; its Qwen2.5-VL one (the same chat format)
+# serves Qwen3-VL GGUFs.
+PROJECTORS = {
+    "mlp": "Llava15ChatHandler",
+    "qwen2.5vl_merger": "Qwen25VLChatHandler",
+    "qwen3vl_merger": "Qwen25VLChatHandler",
+}
 
 
 def stock_handler_name(mmproj: str | Path) -> str:

@@ -24,12 +24,13 @@ as excluded, with the reason, and the agreement is measured instead
 (``tests/test_against_transformers.py``); on a build with the fix (``nox -s
 llamacpp_patched``) they run.
 
-Qwen2.5-VL cases run through ``AdaFVQwen25VLChatHandler``: the case's prompt with each
+Qwen2.5-VL and Qwen3-VL cases run through ``AdaFVQwen25VLChatHandler``: the case's prompt with each
 ``<|vision_start|><|image_pad|><|vision_end|>`` replaced by the image (llama.cpp adds the two
 markers itself). The token ids are the text before each image, its ``K`` kept rows as the
 image token, and the text after; the logits are the kept rows' (from the handler) between the
-text's. llama.cpp pads a picture to the 28-pixel grid where Transformers stretches it, so only
-pictures on that grid start from the same pixels (``qwen2.5-vl-aligned-k48``); and ggml's
+text's. llama.cpp pads a picture to the merged patches' grid (28 pixels, 32 for Qwen3-VL)
+where Transformers stretches it, so only pictures on that grid start from the same pixels
+(``qwen2.5-vl-aligned-k48``, ``qwen3-vl-aligned-k40``); and ggml's
 ``ggml_conv_2d`` rounds the pixels and the patch kernel to float16 (its ``im2col`` is float16
 unless the kernel is bfloat16), so that case is compared at float16's precision
 (:data:`FLOAT16_PATCHES`); the kept indices and token ids stay exact. Other families are
@@ -62,11 +63,15 @@ QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 HANDLED = {
     "llava": ("Llava15ChatHandler", IMAGE_MARKER),
     "qwen2_5_vl": ("Qwen25VLChatHandler", QWEN_IMAGE),
+    "qwen3_vl": ("Qwen25VLChatHandler", QWEN_IMAGE),
 }
+# The pixel grid of each Qwen family's merged patches: pictures on it are not resized.
+QWEN_GRID = {"qwen2_5_vl": 28, "qwen3_vl": 32}
 QWEN_PADDING = (
-    "llama.cpp pads the picture to the 28-pixel grid (black, bottom and right) where "
+    "llama.cpp pads the picture to the merged patches' grid (black, bottom and right) where "
     "Transformers' processor stretches it onto the grid: the two stacks see other pixels; "
-    "qwen2.5-vl-aligned-k48 compares them on the same ones"
+    "the cases on the grid (qwen2.5-vl-aligned-k48, qwen3-vl-aligned-k40) compare them on "
+    "the same ones"
 )
 # ggml_conv_2d (ggml/src/ggml.c, llama-cpp-python 0.3.36) builds its im2col in float16 unless
 # the kernel is bfloat16, so the patch embedding sees pixels and kernel rounded to float16;
@@ -105,7 +110,7 @@ class LlamaCppBackend:
     def tolerances(self) -> dict[str, Precision]:
         """The Qwen2.5-VL cases on the same pixels, at float16's tolerance
         (:data:`FLOAT16_PATCHES`)."""
-        return {case: FLOAT16_PATCHES for case in self._cases_of("qwen2_5_vl")}
+        return {case: FLOAT16_PATCHES for family in QWEN_GRID for case in self._cases_of(family)}
 
     def _cases_of(self, model_type: str) -> list[str]:
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
@@ -127,7 +132,7 @@ class LlamaCppBackend:
         excluded = {
             case.id: QWEN_PADDING
             for case in suite.cases
-            if _model_type(case.params()) == "qwen2_5_vl" and not _on_grid(case.params())
+            if _model_type(case.params()) in QWEN_GRID and not _on_grid(case.params())
         }
         if self.honour_defect and self.graph_layout() == CLS_LAST:
             excluded |= {case: DEFECT for case in self._cases_of("llava")}
@@ -300,14 +305,15 @@ def _pruned_prompt(
 
 
 def _on_grid(params: dict) -> bool:
-    """Whether every picture of the case is a multiple of 28 pixels on both sides (PNG
-    header), which neither Qwen processor resizes."""
+    """Whether every picture of the case has sides that are multiples of its Qwen family's
+    grid (:data:`QWEN_GRID`; sizes from the PNG header), which neither stack resizes."""
     import struct
 
+    grid = QWEN_GRID[_model_type(params)]
     for row in params["image_paths"]:
         for path in row:
             width, height = struct.unpack(">II", Path(path).read_bytes()[16:24])
-            if width % 28 or height % 28:
+            if width % grid or height % grid:
                 return False
     return True
 

@@ -265,7 +265,10 @@ class _PruningBindings:
         # One BLAS thread: the product is small, and a BLAS pool's threads keep spinning
         # after a call, taking the cores llama.cpp's decode needs next (measured: 5x slower).
         with threadpool_limits(limits=1, user_api="blas"):
-            t2i_log = adafv.t2i_scores(visual, text, t2i_scale=options.t2i_scale)
+            # The language model's own input columns: a row may carry more (Qwen3-VL's
+            # DeepStack levels, after them), which T2I does not read (ADAFV-R19).
+            main = visual[:, : text.shape[1]]
+            t2i_log = adafv.t2i_scores(main, text, t2i_scale=options.t2i_scale)
             selection = adafv.select_from_scores(t2i_log, saliency, **options.selection_arguments())
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
@@ -289,7 +292,9 @@ class _PruningBindings:
         """``V`` and ``s`` of one image: each chunk encoded once, its [CLS] row read from the
         same vision pass (ADAFV-R4)."""
         real, handler = self._real, self._handler
-        width = int(_llama_cpp().llama_model_n_embd(handler._llama.model))
+        # The width of an image row as the language model takes it (mtmd's n_embd_inp: wider
+        # than the model for Qwen3-VL, whose rows carry the DeepStack levels too).
+        width = int(_llama_cpp().llama_model_n_embd_inp(handler._llama.model))
         visual, saliency = [], []
         for chunk, n_tokens in zip(members, crop_tokens, strict=True):
             handler.probe.clear()

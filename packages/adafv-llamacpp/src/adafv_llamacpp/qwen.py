@@ -1,14 +1,18 @@
-"""What the AdaFV handlers change for llama.cpp's Qwen2.5-VL graph (``tools/mtmd/models/
-qwen2vl.cpp``, projector ``qwen2.5vl_merger``).
+"""What the AdaFV handlers change for llama.cpp's Qwen2.5-VL and Qwen3-VL graphs
+(``tools/mtmd/models/qwen2vl.cpp`` and ``qwen3vl.cpp``, projectors ``qwen2.5vl_merger`` and
+``qwen3vl_merger``).
 
 One image is one chunk of ``nx x ny`` merged tokens, each the merger's output for a 2 x 2
 group of patches. The tower has no [CLS], so saliency follows ADAFV-R18: the attention each
-patch receives at the last full-attention block (window blocks rank a patch against its
-window only), read from the same encode by the probe (the graph's ``Qcur_rope`` and
+patch receives at the last full-attention block (Qwen2.5-VL's window blocks rank a patch
+against its window only; every Qwen3-VL block attends fully, and its last feeds the main
+merger), read from the same encode by the probe (the graph's ``Qcur_rope`` and
 ``Kcur_rope``, the rotated queries and keys), mean over heads and queries, then mean over
-each merged group. The graph runs its blocks on the groups in window order and puts the
-merger's outputs back in row-major order at the end; the saliency is put back the same way
-(:func:`window_order`).
+each merged group. Qwen2.5-VL's graph runs its blocks on the groups in window order and puts
+the merger's outputs back in row-major order at the end; the saliency is put back the same
+way (:meth:`GraphSettings.window_order`). A Qwen3-VL row carries the DeepStack levels after
+the main features (``[main | level 1 | level 2 | level 3]``, which llama.cpp's language model
+splits): keeping a row keeps its levels (ADAFV-R19), and T2I reads the main part only.
 
 The language model takes M-RoPE positions: the stock path gives image token ``i`` the
 ``(t, y, x)`` that ``mtmd_image_tokens_get_decoder_pos`` returns, and the text after the
@@ -26,7 +30,7 @@ import numpy as np
 
 from adafv_llamacpp.saliency import VisionProbe
 
-MERGE = 2  # patches per side of a merged token; llama.cpp's graph fixes it for Qwen2.5-VL
+MERGE = 2  # patches per side of a merged token; llama.cpp's Qwen-VL graphs fix it
 
 
 class GraphSettings:
@@ -89,8 +93,8 @@ def graph_settings(mmproj_path: str) -> GraphSettings:
 
 
 class QwenVision:
-    """The Qwen2.5-VL steps of an AdaFV handler: put it before :class:`AdaFVChatHandler` in
-    the bases (``adafv_llamacpp.chat_handlers``)."""
+    """The Qwen2.5-VL and Qwen3-VL steps of an AdaFV handler: put it before
+    :class:`AdaFVChatHandler` in the bases (``adafv_llamacpp.chat_handlers``)."""
 
     clip_model_path: str
     probe: VisionProbe
@@ -107,7 +111,7 @@ class QwenVision:
         if len(probe.runs) != 1:
             raise RuntimeError(
                 f"the vision encoder ran {len(probe.runs)} graphs for one image chunk; the "
-                "handler expects one, as llama.cpp's Qwen2.5-VL encodes an image"
+                "handler expects one, as llama.cpp's Qwen-VL graphs encode an image"
             )
         image = mtmd.mtmd_input_chunk_get_tokens_image(chunk)
         nx, ny = (
@@ -118,7 +122,7 @@ class QwenVision:
         if received.shape[0] != nx * ny * MERGE * MERGE or nx * ny != n_tokens:
             raise RuntimeError(
                 f"{received.shape[0]} patches in the graph for {n_tokens} image tokens of "
-                f"{nx} x {ny}: not Qwen2.5-VL's 2 x 2 merger"
+                f"{nx} x {ny}: not Qwen-VL's 2 x 2 merger"
             )
         grouped = received.reshape(-1, MERGE * MERGE).mean(axis=1)
         saliency = np.empty_like(grouped)
