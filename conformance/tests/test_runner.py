@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adafv_conformance import Report, Unsupported, load_suite, pytest_params, run
+from adafv_conformance import Precision, Report, Unsupported, load_suite, pytest_params, run
 from adafv_conformance.runner import check_case, compare_floats
 
 SMALL = [
@@ -95,10 +95,17 @@ def test_unsupported_device_skips_everything(oracle_backend: object) -> None:
 def test_exclusions_and_tolerance_overrides(oracle_backend: object) -> None:
     wrong = WrongTies(oracle_backend)
     wrong.exclusions = {"sel-ties-everywhere": "known: reversed ties"}
-    wrong.tolerances = {"scores": (0.0, 2e-3, "shifted by 1e-3 on purpose")}
+    wrong.tolerances = {"scores": Precision("float16", 16, "shifted by 1e-3 on purpose")}
     report = run(wrong, "cpu", case_ids=["sel-ties-everywhere", "scores-basic-f32"])
     status = {r.case_id: r.status for r in report.results}
     assert status == {"sel-ties-everywhere": "skipped", "scores-basic-f32": "passed"}
+    assert report.results[1].message.endswith("shifted by 1e-3 on purpose")
+    # The stated precision bounds the error relative to each output's scale: a finer one
+    # than the shift fails, and says which precision it was compared at.
+    wrong.tolerances = {"scores": Precision("float32", 16, "too fine for the shift")}
+    (result,) = run(wrong, "cpu", case_ids=["scores-basic-f32"]).results
+    assert result.status == "failed"
+    assert result.message.startswith("compared at 16 float32 epsilons: too fine for the shift")
 
 
 def test_float_comparison_rules() -> None:

@@ -7,7 +7,13 @@ imports torch.
 
 from __future__ import annotations
 
-from adafv_conformance.protocol import Backend, Unsupported, model_outputs, pad_images
+from adafv_conformance.protocol import (
+    Backend,
+    Precision,
+    Unsupported,
+    model_outputs,
+    pad_images,
+)
 from adafv_conformance.runner import Report, Result, check_case, pytest_params, run
 from adafv_conformance.suite import Case, Suite, load_suite
 
@@ -16,6 +22,7 @@ __version__ = "1.0.0"
 __all__ = [
     "Backend",
     "Case",
+    "Precision",
     "Report",
     "Result",
     "Suite",

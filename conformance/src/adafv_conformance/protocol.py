@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
 
 class Unsupported(Exception):
     """Raised by a backend for a case it does not implement; reported as 'unsupported', never a failure."""  # noqa: E501
+
+
+class Precision(NamedTuple):
+    """A backend's stated lower precision on a case: each float output is compared within
+    ``units`` epsilons of ``dtype`` times that output's largest finite magnitude, the way
+    ``rounding.py`` bounds a recomputation, and the report says ``reason``."""
+
+    dtype: str
+    units: int
+    reason: str
+
+    def tolerance(self, want: np.ndarray) -> tuple[float, float]:
+        """``(rtol, atol)`` for the expected output ``want``."""
+        finite = np.abs(want[np.isfinite(want)].astype(np.float64))
+        scale = float(finite.max()) if finite.size else 0.0
+        return 0.0, self.units * float(np.finfo(self.dtype).eps) * scale
 
 
 @runtime_checkable
@@ -22,7 +38,8 @@ class Backend(Protocol):
     ``params["frames"]`` in, the last three 0 out); for kind ``model``, ``{"saliency",
     "t2i_log", "indices", "pruned_input_ids", "logits"}`` (see ``models.py``; per-image
     vectors of different lengths are padded by :func:`pad_images`). Optional attributes:
-    ``tolerances`` (case id or kind -> ``(rtol, atol, reason)``, overriding the manifest) and
+    ``tolerances`` (case id or kind -> :class:`Precision`, overriding the manifest's, for a
+    backend that computes a stage in a lower precision and says which and why) and
     ``exclusions`` (case id -> reason, reported as skipped).
     """
 

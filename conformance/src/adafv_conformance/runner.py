@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from adafv_conformance.machine import describe
-from adafv_conformance.protocol import Backend, Unsupported
+from adafv_conformance.protocol import Backend, Precision, Unsupported
 from adafv_conformance.suite import Case, Suite, load_suite
 
 STATUSES = ("passed", "failed", "skipped", "unsupported")
@@ -137,12 +137,19 @@ def compare_exact(got: np.ndarray, want: np.ndarray) -> str | None:
     return f"{int(bad.sum())} of {bad.size} differ: {_first_diffs(got, want, bad)}"
 
 
-def _tolerance(backend: Backend, case: Case, output: str) -> tuple[float, float]:
+def _precision(backend: Backend, case: Case) -> Precision | None:
+    """The lower precision ``backend`` states for ``case`` (by id, or by kind), if any."""
     overrides = getattr(backend, "tolerances", {}) or {}
     for key in (case.id, case.kind):
         if key in overrides:
-            rtol, atol, _reason = overrides[key]
-            return float(rtol), float(atol)
+            return overrides[key]
+    return None
+
+
+def _tolerance(backend: Backend, case: Case, output: str, want: np.ndarray) -> tuple[float, float]:
+    precision = _precision(backend, case)
+    if precision is not None:
+        return precision.tolerance(want)
     per_output = case.entry.get("output_tolerances") or {}
     tol = per_output.get(output) or case.entry["tolerance"] or {"rtol": 0.0, "atol": 0.0}
     return float(tol["rtol"]), float(tol["atol"])
@@ -189,13 +196,19 @@ def run_case(backend: Backend, case: Case, device: str, backend_ref: str | None 
         if key in INDEX_KEYS:
             msg = compare_exact(out[key], want)
         else:
-            msg = compare_floats(out[key], want, *_tolerance(backend, case, key))
+            msg = compare_floats(out[key], want, *_tolerance(backend, case, key, want))
         if msg:
             problems.append(f"{key}: {msg}")
+    precision = _precision(backend, case)
+    if precision is not None:
+        res.message = (
+            f"compared at {precision.units} {precision.dtype} epsilons: {precision.reason}"
+        )
     if problems:
         res.status = "failed"
         res.message = (
-            f"{case.id} ({', '.join(case.rules)}): "
+            (f"{res.message}\n  " if res.message else "")
+            + f"{case.id} ({', '.join(case.rules)}): "
             + "\n  ".join(problems)
             + "\n  reproduce: "
             + reproduction(ref, device, case.id)

@@ -1,5 +1,5 @@
-"""Tiny LLaVA-1.5 and LLaVA-1.6 GGUF pairs made from the model-level fixture checkpoints (the
-helpers to chat with them are in ``adafv_llamacpp_helpers``)."""
+"""Tiny LLaVA-1.5, LLaVA-1.6, Qwen2.5-VL and Qwen3-VL GGUF pairs made from the model-level
+fixture checkpoints (the helpers to chat with them are in ``adafv_llamacpp_helpers``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import pytest
 pytest.importorskip("llama_cpp")
 
 from adafv_conformance.models.gguf_pairs import write_pair
-from adafv_llamacpp_helpers import CHECKPOINT, NEXT_CHECKPOINT
+from adafv_llamacpp_helpers import (
+    CHECKPOINT,
+    NEXT_CHECKPOINT,
+    QWEN3_CHECKPOINT,
+    QWEN25_CHECKPOINT,
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +29,17 @@ def next_gguf_pair(tmp_path_factory) -> tuple[Path, Path]:
     """``(model.gguf, mmproj.gguf)`` of the tiny LLaVA-NeXT fixture checkpoint: an ``mmproj``
     with grid pinpoints, which llama.cpp runs as LLaVA-1.6."""
     return write_pair(NEXT_CHECKPOINT, tmp_path_factory.mktemp("gguf-next"))
+
+
+@pytest.fixture(scope="session")
+def qwen25_gguf_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """``(model.gguf, mmproj.gguf)`` of the tiny Qwen2.5-VL fixture checkpoint: a ``qwen2vl``
+    language model and a ``qwen2.5vl_merger`` ``mmproj`` with windowed blocks."""
+    return write_pair(QWEN25_CHECKPOINT, tmp_path_factory.mktemp("gguf-qwen25"))
+
+
+@pytest.fixture(scope="session")
+def qwen3_gguf_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """``(model.gguf, mmproj.gguf)`` of the tiny Qwen3-VL fixture checkpoint: a ``qwen3vl``
+    language model with three DeepStack levels and a ``qwen3vl_merger`` ``mmproj``."""
+    return write_pair(QWEN3_CHECKPOINT, tmp_path_factory.mktemp("gguf-qwen3"))

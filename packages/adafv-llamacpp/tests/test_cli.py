@@ -13,6 +13,7 @@ from adafv_llamacpp_helpers import IMAGES, QUESTION
     [
         ("gguf_pair", 11, 576, "Llava15ChatHandler"),  # 336 x 336: one crop
         ("next_gguf_pair", 7, 3 * 576, "Llava16ChatHandler"),  # 500 x 300: 2 crops + overview
+        ("qwen25_gguf_pair", 11, 144, "Qwen25VLChatHandler"),  # 336 x 336: 12 x 12 merged
     ],
 )
 def test_cli_compares_the_stock_handler_with_adafv(
@@ -48,6 +49,21 @@ def test_invalid_options_are_an_argument_error_before_any_model_loads(capsys, op
               "--prompt", QUESTION, *options])  # fmt: skip
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_mmproj_no_handler_reads_is_refused(tmp_path):
+    import gguf
+
+    from adafv_llamacpp.cli import stock_handler_name
+
+    path = tmp_path / "mmproj.gguf"
+    writer = gguf.GGUFWriter(str(path), "clip")
+    writer.add_string("clip.projector_type", "pixtral")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    with pytest.raises(ValueError, match="has projector type 'pixtral'; the AdaFV handlers read"):
+        stock_handler_name(path)
 
 
 def _run(capsys, pair, picture: int, *options: str) -> tuple[int, str]:

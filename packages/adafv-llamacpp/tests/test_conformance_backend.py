@@ -1,7 +1,8 @@
 """The conformance backend's report on the model suite: on a build with the defective graph
-layout, every LLaVA-1.5 case is excluded with the upstream issue as its reason, the other
-families are unsupported with theirs, and nothing fails or crashes; the backend reads the
-layout from the running build."""
+layout, every LLaVA-1.5 case is excluded with the upstream issue as its reason; the Qwen-VL
+cases on their family's pixel grid pass at the stated float16 precision and the others are
+excluded with theirs; the other families are unsupported; nothing fails or crashes; the
+backend reads the layout from the running build."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 
 from adafv_conformance.runner import run
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from adafv_llamacpp.conformance_backend import DEFECT, LlamaCppBackend
+from adafv_llamacpp.conformance_backend import (
+    DEFECT,
+    FLOAT16_PATCHES,
+    QWEN_GRID,
+    QWEN_PADDING,
+    LlamaCppBackend,
+)
 from adafv_llamacpp.layout import CLS_LAST
 from adafv_llamacpp_helpers import build_layout
 
@@ -20,8 +27,10 @@ from adafv_llamacpp_helpers import build_layout
 def test_the_backend_reads_the_layout_of_the_running_build():
     backend = LlamaCppBackend()
     assert backend.graph_layout() == build_layout()
-    assert bool(backend.exclusions) == (build_layout() == CLS_LAST)
-    assert LlamaCppBackend(honour_defect=False).exclusions == {}
+    defect = {case for case, reason in backend.exclusions.items() if reason == DEFECT}
+    assert bool(defect) == (build_layout() == CLS_LAST)
+    lifted = LlamaCppBackend(honour_defect=False).exclusions
+    assert set(lifted.values()) == {QWEN_PADDING}
 
 
 @pytest.mark.skipif(build_layout() != CLS_LAST, reason="the stock build's report")
@@ -29,13 +38,20 @@ def test_the_model_suite_reports_exclusions_and_unsupported_families_with_reason
     suite = load_suite(MODEL_FIXTURES)
     report = run(LlamaCppBackend(), "cpu", suite=suite)
     by_id = {res.case_id: res for res in report.results}
+    passed = set()
     for case in suite.cases:
         config = json.loads((Path(case.params()["model_dir"]) / "config.json").read_text())
         res = by_id[case.id]
         if config["model_type"] == "llava":
             assert (res.status, res.message) == ("skipped", f"excluded: {DEFECT}")
+        elif config["model_type"] in QWEN_GRID and res.status == "passed":
+            assert res.message.endswith(FLOAT16_PATCHES.reason)
+            passed.add(config["model_type"])
+        elif config["model_type"] in QWEN_GRID:
+            assert (res.status, res.message) == ("skipped", f"excluded: {QWEN_PADDING}")
         else:
             assert res.status == "unsupported" and res.message.startswith("unsupported: ")
+    assert passed == set(QWEN_GRID)  # each Qwen family's case on its grid
     assert report.ok
 
 

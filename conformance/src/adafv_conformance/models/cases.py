@@ -197,6 +197,19 @@ CASES = (
         rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
     ),
     ModelCase(
+        id="qwen2.5-vl-aligned-k48",
+        model="qwen2.5-vl-tiny",
+        description=(
+            "Qwen2.5-VL on a 336 x 336 picture, a multiple of the 28-pixel merged patch that "
+            "no image processor resizes: every stack starts from the same pixels (llama.cpp "
+            "pads where Transformers stretches)."
+        ),
+        prompts=(QWEN_QUESTION,),
+        images=((11,),),
+        params={"budget": 48},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18", "ADAFV-R20"),
+    ),
+    ModelCase(
         id="qwen3-vl-single-k48",
         model="qwen3-vl-tiny",
         description=(
@@ -209,6 +222,19 @@ CASES = (
         images=((7,),),
         params={"budget": 48},
         rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
+        id="qwen3-vl-aligned-k40",
+        model="qwen3-vl-tiny",
+        description=(
+            "Qwen3-VL on a 384 x 320 picture, a multiple of the 32-pixel merged patch that no "
+            "image processor resizes: 12 x 10 tokens, every stack from the same pixels; the "
+            "kept tokens' rows carry their three DeepStack levels."
+        ),
+        prompts=(QWEN_QUESTION,),
+        images=((16,),),
+        params={"budget": 40},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18", "ADAFV-R19", "ADAFV-R20"),
     ),
     ModelCase(
         id="qwen3-vl-two-images-k24",

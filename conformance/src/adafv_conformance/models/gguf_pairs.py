@@ -20,6 +20,7 @@ safetensors, numpy only, following llama.cpp's converters:
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -220,6 +221,172 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     return out
 
 
+def _qwen_vocabulary_metadata(checkpoint: Path, text: dict, size: int) -> dict:
+    """The tokenizer keys of a Qwen checkpoint's GGUF: the tiny word-level vocabulary as
+    whole WordPiece words, as for LLaVA (the checkpoint's tokenizer has no ``<unk>``, so
+    llama.cpp's unknown id is its padding token)."""
+    import gguf
+
+    pieces, types = _vocabulary(checkpoint, size)
+    unknown = pieces.index("<unk>") if "<unk>" in pieces else text["pad_token_id"]
+    return {
+        "tokenizer_model": "bert",
+        "tokenizer_pre": "default",
+        "token_list": pieces,
+        "token_types": types,
+        "unk_token_id": unknown,
+        "pad_token_id": text["pad_token_id"],
+        "bos_token_id": text["bos_token_id"],
+        "eos_token_id": text["eos_token_id"],
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "add_sep_token": False,
+        "file_type": gguf.LlamaFileType.ALL_F32,
+    }
+
+
+def _mapped(writer, tensors: dict[str, np.ndarray], arch, blocks: int, dtype: type) -> None:
+    """Add ``tensors`` (Hugging Face names, as llama.cpp's converters see them) under
+    llama.cpp's names, from the ``gguf`` package's own name map for ``arch``: matrices in
+    ``dtype``, vectors in float32, as the converters keep norms and biases."""
+    import gguf
+
+    names = gguf.get_tensor_name_map(arch, blocks)
+    for name, array in tensors.items():
+        ours = names.get_name(name, try_suffixes=(".weight", ".bias", ".weight.1"))
+        if ours is None:
+            raise KeyError(f"llama.cpp's name map for {arch.name} has no {name!r}")
+        kind = dtype if array.ndim == 2 else np.float32
+        writer.add_tensor(ours, np.ascontiguousarray(array, dtype=kind))
+
+
+def write_qwen_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
+    """The language model of a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint as llama.cpp's
+    ``qwen2vl`` or ``qwen3vl`` GGUF, as ``convert_hf_to_gguf.py`` writes it
+    (``conversion/qwenvl.py``, ``conversion/qwen3vl.py``): no row permutation (Qwen's rotary
+    layout is GGML's NeoX one), the M-RoPE sections (``mrope_section``, in rotary pairs,
+    padded to four; Qwen3-VL's are interleaved, which its architecture implies) and, for
+    Qwen3-VL, the number of DeepStack levels each image row carries."""
+    import gguf
+
+    config = _config(checkpoint)
+    text = config["text_config"]
+    qwen3 = config["model_type"] == "qwen3_vl"
+    heads = text["num_attention_heads"]
+    head_dim = text.get("head_dim") or text["hidden_size"] // heads
+    rope = text["rope_parameters"]
+    sections = [int(x) for x in rope["mrope_section"]]
+    matrices = _matrix_dtype(dtype)
+    prefix = "model.language_model." if qwen3 else "model."
+    tensors = {
+        "model." + name.removeprefix(prefix) if name.startswith(prefix) else name: array
+        for name, array in _tensors(checkpoint).items()
+        if not name.startswith(("model.visual.", "visual."))
+    }
+    metadata = {
+        "name": f"adafv tiny {config['model_type']} language model",
+        "context_length": text["max_position_embeddings"],
+        "embedding_length": text["hidden_size"],
+        "block_count": text["num_hidden_layers"],
+        "feed_forward_length": text["intermediate_size"],
+        "head_count": heads,
+        "head_count_kv": text["num_key_value_heads"],
+        "key_length": head_dim,
+        "value_length": head_dim,
+        "rope_dimension_count": head_dim,
+        "rope_dimension_sections": sections + [0] * (4 - len(sections)),
+        "rope_freq_base": float(rope["rope_theta"]),
+        "layer_norm_rms_eps": text["rms_norm_eps"],
+        **_qwen_vocabulary_metadata(
+            checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]
+        ),
+    }
+    if qwen3:
+        metadata["num_deepstack_layers"] = len(config["vision_config"]["deepstack_visual_indexes"])
+    if matrices != np.float32:
+        metadata["file_type"] = gguf.LlamaFileType.MOSTLY_F16
+    arch = gguf.MODEL_ARCH.QWEN3VL if qwen3 else gguf.MODEL_ARCH.QWEN2VL
+    writer = gguf.GGUFWriter(str(out), gguf.MODEL_ARCH_NAMES[arch])
+    for key, value in metadata.items():
+        getattr(writer, f"add_{key}")(value)
+    _mapped(writer, tensors, arch, text["num_hidden_layers"], matrices)
+    _finish(writer)
+    return out
+
+
+def write_qwen_mmproj(checkpoint: Path, out: Path) -> Path:
+    """The vision tower and merger of a Qwen2.5-VL or Qwen3-VL checkpoint as an ``mmproj``
+    GGUF, as ``conversion/qwenvl.py`` and ``conversion/qwen3vl.py`` write them, float32
+    throughout: the temporal patch kernel split into two spatial ones; for Qwen2.5-VL
+    (``qwen2.5vl_merger``) the fused ``qkv`` split into query, key and value and the window
+    period from ``fullatt_block_indexes``; for Qwen3-VL (``qwen3vl_merger``) the learned
+    position table, and each DeepStack merger under the tower block it reads."""
+    import gguf
+
+    config = _config(checkpoint)
+    vision = config["vision_config"]
+    qwen3 = config["model_type"] == "qwen3_vl"
+    preprocessor = image_processor_settings(checkpoint)
+    blocks = vision["depth"]
+    writer = gguf.GGUFWriter(str(out), "clip")
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_name(f"adafv tiny {config['model_type']} mmproj")
+    writer.add_clip_has_vision_encoder(True)
+    writer.add_vision_projection_dim(config["text_config"]["hidden_size"])
+    image_size = (
+        int(vision["num_position_embeddings"] ** 0.5 * vision["patch_size"]) if qwen3 else 560
+    )
+    writer.add_vision_image_size(vision.get("image_size", image_size))
+    writer.add_vision_patch_size(vision["patch_size"])
+    writer.add_vision_embedding_length(vision["hidden_size"])
+    writer.add_vision_feed_forward_length(vision["intermediate_size"])
+    writer.add_vision_block_count(blocks)
+    writer.add_vision_head_count(vision["num_heads"])
+    writer.add_vision_image_mean([float(x) for x in preprocessor["image_mean"]])
+    writer.add_vision_image_std([float(x) for x in preprocessor["image_std"]])
+    writer.add_vision_spatial_merge_size(vision["spatial_merge_size"])
+    tensors = {
+        "visual." + name.removeprefix("model.visual.").removeprefix("visual."): array
+        for name, array in _tensors(checkpoint).items()
+        if name.startswith(("model.visual.", "visual."))
+    }
+    kernel = tensors.pop("visual.patch_embed.proj.weight")  # (out, in, time, h, w)
+    writer.add_tensor("v.patch_embd.weight", np.ascontiguousarray(kernel[:, :, 0]))
+    writer.add_tensor("v.patch_embd.weight.1", np.ascontiguousarray(kernel[:, :, 1]))
+    if qwen3:
+        writer.add_clip_projector_type(gguf.VisionProjectorType.QWEN3VL)
+        writer.add_vision_use_gelu(True)
+        writer.add_vision_attention_layernorm_eps(config["text_config"]["rms_norm_eps"])
+        levels = [int(i) for i in vision["deepstack_visual_indexes"]]
+        writer.add_vision_is_deepstack_layers([i in levels for i in range(blocks)])
+        writer.add_tensor("v.patch_embd.bias", tensors.pop("visual.patch_embed.proj.bias"))
+        for name in [n for n in tensors if n.startswith(("visual.merger.", "visual.deepstack"))]:
+            array = tensors.pop(name)
+            parts = name.split(".")
+            if parts[1] == "merger":  # linear_fc1 / linear_fc2 / norm
+                ours = {"linear_fc1": "mm.0", "linear_fc2": "mm.2", "norm": "v.post_ln"}[parts[2]]
+            else:  # deepstack_merger_list.<level>.<norm|linear_fc1|linear_fc2>
+                kind = {"norm": "norm", "linear_fc1": "fc1", "linear_fc2": "fc2"}[parts[3]]
+                ours = f"v.deepstack.{levels[int(parts[2])]}.{kind}"
+            writer.add_tensor(f"{ours}.{parts[-1]}", np.ascontiguousarray(array, dtype=np.float32))
+    else:
+        full = [int(i) for i in vision["fullatt_block_indexes"]]
+        period = full[0] + 1
+        if any(b - a != period for a, b in itertools.pairwise(full)):
+            raise ValueError(f"fullatt_block_indexes={full} is not periodic, as llama.cpp needs")
+        writer.add_clip_projector_type(gguf.VisionProjectorType.QWEN25VL)
+        writer.add_vision_use_silu(True)
+        writer.add_vision_n_wa_pattern(period)
+        writer.add_vision_window_size(vision["window_size"])
+        writer.add_vision_attention_layernorm_eps(config.get("rms_norm_eps", 1e-6))
+        for name in [n for n in tensors if ".attn.qkv." in n]:
+            for which, rows in zip("qkv", np.split(tensors.pop(name), 3), strict=True):
+                tensors[name.replace(".qkv.", f".{which}.")] = rows
+    _mapped(writer, tensors, gguf.MODEL_ARCH.MMPROJ, blocks, np.float32)
+    _finish(writer)
+    return out
+
+
 def _finish(writer) -> None:
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -241,6 +408,11 @@ def write_pair(
     float16)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if _config(checkpoint)["model_type"] in ("qwen2_5_vl", "qwen3_vl"):
+        return (
+            write_qwen_language_model(checkpoint, out_dir / "model.gguf", dtype),
+            write_qwen_mmproj(checkpoint, out_dir / "mmproj.gguf"),
+        )
     return (
         write_language_model(checkpoint, out_dir / "model.gguf", dtype),
         write_mmproj(checkpoint, out_dir / "mmproj.gguf"),

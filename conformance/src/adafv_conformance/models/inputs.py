@@ -32,7 +32,16 @@ ONE_IMAGE_PER_PROMPT = (
 QWEN_VL_TYPES = ONE_IMAGE_PER_PROMPT[1:]
 
 # (width, height) of the pictures that are not 300 x 220: LLaVA-NeXT tiles by aspect ratio.
-PICTURE_SIZES = {7: (500, 300), 8: (220, 400), 9: (400, 400), 10: (1500, 1500), 11: (336, 336)}
+# 11 and 16 lie on the grids no Qwen processor resizes: 28 pixels (Qwen2-VL, Qwen2.5-VL) and
+# 32 (Qwen3-VL), so every stack reads them from the same pixels.
+PICTURE_SIZES = {
+    7: (500, 300),
+    8: (220, 400),
+    9: (400, 400),
+    10: (1500, 1500),
+    11: (336, 336),
+    16: (384, 320),
+}
 
 
 def picture(seed: int, size: tuple[int, int] | None = None) -> Any:

@@ -13,12 +13,13 @@ from typing import Any
 from adafv import Options
 from adafv_llamacpp.handler import STOCK_HANDLERS, AdaFVChatHandler, ImageSelection
 
-_HANDLERS = ("AdaFVLlava15ChatHandler", "AdaFVLlava16ChatHandler")
+_HANDLERS = ("AdaFVLlava15ChatHandler", "AdaFVLlava16ChatHandler", "AdaFVQwen25VLChatHandler")
 
 __all__ = [
     "AdaFVChatHandler",
     "AdaFVLlava15ChatHandler",
     "AdaFVLlava16ChatHandler",
+    "AdaFVQwen25VLChatHandler",
     "ImageSelection",
     "Options",
     "handler_class",

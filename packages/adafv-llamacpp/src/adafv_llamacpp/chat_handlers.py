@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from adafv_llamacpp.compat import LLAMA_CPP
 from adafv_llamacpp.handler import AdaFVChatHandler
+from adafv_llamacpp.qwen import QwenVision
 
 LLAMA_CPP.check()
 
@@ -26,8 +27,15 @@ class AdaFVLlava16ChatHandler(AdaFVChatHandler, llama_chat_format.Llava16ChatHan
     across its crops; takes the arguments of :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
 
 
+class AdaFVQwen25VLChatHandler(QwenVision, AdaFVChatHandler, llama_chat_format.Qwen25VLChatHandler):
+    """llama-cpp-python's ``Qwen25VLChatHandler``, keeping ``K`` tokens of each image, the kept
+    ones at their own M-RoPE positions (``adafv_llamacpp.qwen``); takes the arguments of
+    :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
+
+
 # The stock handler's name -> the AdaFV handler built on it (adafv_llamacpp.handler_class).
 HANDLERS: dict[str, type[AdaFVChatHandler]] = {
     "Llava15ChatHandler": AdaFVLlava15ChatHandler,
     "Llava16ChatHandler": AdaFVLlava16ChatHandler,
+    "Qwen25VLChatHandler": AdaFVQwen25VLChatHandler,
 }

@@ -1,6 +1,8 @@
 """``python -m adafv_llamacpp``: one image and question through llama-cpp-python, with the
-stock LLaVA handler and with AdaFV, timed to the first token. LLaVA-1.6 is chosen when the
-``mmproj`` has grid pinpoints (llama.cpp then slices images into crops), else LLaVA-1.5.
+stock handler and with AdaFV, timed to the first token. The handler follows the ``mmproj``:
+Qwen2.5-VL's for the projector types ``qwen2.5vl_merger`` and ``qwen3vl_merger``; for LLaVA's
+``mlp``, LLaVA-1.6 when
+the ``mmproj`` has grid pinpoints (llama.cpp then slices images into crops), else LLaVA-1.5.
 
     python -m adafv_llamacpp --model model.gguf --mmproj mmproj.gguf --image cat.jpg \\
         --prompt "What is the cat doing?" --budget 64
@@ -45,14 +47,37 @@ def _timed_answer(llm: Any, messages: list[dict[str, Any]], max_tokens: int) -> 
     return {"answer": "".join(pieces), "ttft_s": first if first is not None else total}
 
 
+# The projector types of the mmproj files each stock handler reads (llama.cpp's
+# clip.projector_type; a LLaVA mmproj without one is an "mlp", as llama.cpp reads it).
+# llama-cpp-python 0.3.36 has no Qwen3-VL handler; its Qwen2.5-VL one (the same chat format)
+# serves Qwen3-VL GGUFs.
+PROJECTORS = {
+    "mlp": "Llava15ChatHandler",
+    "qwen2.5vl_merger": "Qwen25VLChatHandler",
+    "qwen3vl_merger": "Qwen25VLChatHandler",
+}
+
+
 def stock_handler_name(mmproj: str | Path) -> str:
-    """``"Llava16ChatHandler"`` for an ``mmproj`` with grid pinpoints, else
-    ``"Llava15ChatHandler"``."""
+    """The stock handler for ``mmproj``, by its projector type (:data:`PROJECTORS`);
+    ``"Llava16ChatHandler"`` for an ``mlp`` one with grid pinpoints.
+
+    Raises:
+        ValueError: a projector type no AdaFV handler reads.
+    """
     import gguf
 
     fields = gguf.GGUFReader(str(mmproj)).fields
-    sliced = "clip.vision.image_grid_pinpoints" in fields
-    return "Llava16ChatHandler" if sliced else "Llava15ChatHandler"
+    field = fields.get("clip.projector_type")
+    projector = field.contents() if field is not None else "mlp"
+    if projector not in PROJECTORS:
+        raise ValueError(
+            f"mmproj={str(mmproj)!r} has projector type {projector!r}; the AdaFV handlers "
+            f"read {', '.join(sorted(PROJECTORS))}"
+        )
+    if projector == "mlp" and "clip.vision.image_grid_pinpoints" in fields:
+        return "Llava16ChatHandler"
+    return PROJECTORS[projector]
 
 
 def run(args: argparse.Namespace, options: adafv.Options) -> int:
@@ -62,6 +87,7 @@ def run(args: argparse.Namespace, options: adafv.Options) -> int:
     from rich.table import Table
 
     from adafv_llamacpp import handler_class
+    from adafv_llamacpp.qwen import QwenVision
 
     console = Console()
     stock = stock_handler_name(args.mmproj)
@@ -85,6 +111,14 @@ def run(args: argparse.Namespace, options: adafv.Options) -> int:
         results[name] = _timed_answer(llm, messages, args.max_tokens)
         results[name]["prompt_tokens"] = warm["usage"]["prompt_tokens"]
     selections = handlers["AdaFV"].selections
+    # Rows in the KV cache: llama-cpp-python counts positions, and under M-RoPE (Qwen) an
+    # image takes fewer positions than rows, the same for both handlers.
+    rows = {name: result["prompt_tokens"] for name, result in results.items()}
+    if isinstance(handlers["AdaFV"], QwenVision):
+        for image in selections:
+            spanned = image.end - image.n_past
+            rows["stock"] += len(image.visual) - spanned
+            rows["AdaFV"] += len(image.kept) - spanned
     table = Table(title=f"AdaFV in llama.cpp: {Path(args.model).name} ({stock})")
     for column in ("", "stock", "AdaFV"):
         table.add_column(column, justify="right" if column else "left")
@@ -94,7 +128,7 @@ def run(args: argparse.Namespace, options: adafv.Options) -> int:
     else:  # ADAFV-R13: the options keep every token, so the stock path ran
         table.add_row("image tokens", "all", f"all ({_named(options)} keeps every one)")
     full, ours = results["stock"], results["AdaFV"]
-    table.add_row("prompt tokens", str(full["prompt_tokens"]), str(ours["prompt_tokens"]))
+    table.add_row("prompt tokens", str(rows["stock"]), str(rows["AdaFV"]))
     table.add_row(
         "time to first token (ms)", f"{full['ttft_s'] * 1e3:.0f}", f"{ours['ttft_s'] * 1e3:.0f}"
     )

@@ -22,9 +22,20 @@ Transformers model's patches. The backend reads the running build's layout once,
 handler on the tiny LLaVA-1.5 pair; on the defective layout the LLaVA-1.5 cases are reported
 as excluded, with the reason, and the agreement is measured instead
 (``tests/test_against_transformers.py``); on a build with the fix (``nox -s
-llamacpp_patched``) they run. Other
-families are unsupported: llama.cpp's LLaVA-1.6 is not Transformers' LLaVA-NeXT (no unpadded
-crops, no newline rows), and this package has no handler for the rest.
+llamacpp_patched``) they run.
+
+Qwen2.5-VL and Qwen3-VL cases run through ``AdaFVQwen25VLChatHandler``: the case's prompt with each
+``<|vision_start|><|image_pad|><|vision_end|>`` replaced by the image (llama.cpp adds the two
+markers itself). The token ids are the text before each image, its ``K`` kept rows as the
+image token, and the text after; the logits are the kept rows' (from the handler) between the
+text's. llama.cpp pads a picture to the merged patches' grid (28 pixels, 32 for Qwen3-VL)
+where Transformers stretches it, so only pictures on that grid start from the same pixels
+(``qwen2.5-vl-aligned-k48``, ``qwen3-vl-aligned-k40``); and ggml's
+``ggml_conv_2d`` rounds the pixels and the patch kernel to float16 (its ``im2col`` is float16
+unless the kernel is bfloat16), so that case is compared at float16's precision
+(:data:`FLOAT16_PATCHES`); the kept indices and token ids stay exact. Other families are
+unsupported: llama.cpp's LLaVA-1.6 is not Transformers' LLaVA-NeXT (no unpadded crops, no
+newline rows), and this package has no handler for the rest.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from adafv_conformance import Unsupported, model_outputs
+from adafv_conformance import Precision, Unsupported, model_outputs
 from adafv_llamacpp.layout import CLS_LAST, GraphLayout
 
 # The Llava15ChatHandler's template without its roles: the case's prompt, as written.
@@ -47,6 +58,31 @@ VERBATIM = (
     "{% endfor %}{% endfor %}"
 )
 IMAGE_MARKER = "<image>"
+QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+# The stock handler each model type runs on, and where its prompts hold an image.
+HANDLED = {
+    "llava": ("Llava15ChatHandler", IMAGE_MARKER),
+    "qwen2_5_vl": ("Qwen25VLChatHandler", QWEN_IMAGE),
+    "qwen3_vl": ("Qwen25VLChatHandler", QWEN_IMAGE),
+}
+# The pixel grid of each Qwen family's merged patches: pictures on it are not resized.
+QWEN_GRID = {"qwen2_5_vl": 28, "qwen3_vl": 32}
+QWEN_PADDING = (
+    "llama.cpp pads the picture to the merged patches' grid (black, bottom and right) where "
+    "Transformers' processor stretches it onto the grid: the two stacks see other pixels; "
+    "the cases on the grid (qwen2.5-vl-aligned-k48, qwen3-vl-aligned-k40) compare them on "
+    "the same ones"
+)
+# ggml_conv_2d (ggml/src/ggml.c, llama-cpp-python 0.3.36) builds its im2col in float16 unless
+# the kernel is bfloat16, so the patch embedding sees pixels and kernel rounded to float16;
+# Transformers with both rounded so agrees with llama.cpp's patch embeddings within 4.3e-6
+# (measured on qwen2.5-vl-aligned-k48), and the rest of the graph is float32. Measured there,
+# in float16 epsilons of each output's scale: saliency 0.6, T2I log-scores 1.6, logits 5.0.
+FLOAT16_PATCHES = Precision(
+    "float16",
+    16,
+    "ggml_conv_2d rounds the pixels and the patch kernel to float16 (its im2col is float16)",
+)
 DEFECT = (
     "ggml-org/llama.cpp#25814: the vendored LLaVA graph puts [CLS] after the patches and "
     "shifts their positions, so its image rows are not Transformers' patches; agreement is "
@@ -71,18 +107,36 @@ class LlamaCppBackend:
         self._layout: GraphLayout | None = None
 
     @property
-    def exclusions(self) -> dict[str, str]:
-        """The LLaVA-1.5 cases, excluded when the running llama.cpp has the [CLS]-order
-        defect (:meth:`graph_layout`); none on a fixed build, or without llama-cpp-python
-        (every case is then skipped for that)."""
+    def tolerances(self) -> dict[str, Precision]:
+        """The Qwen2.5-VL cases on the same pixels, at float16's tolerance
+        (:data:`FLOAT16_PATCHES`)."""
+        return {case: FLOAT16_PATCHES for family in QWEN_GRID for case in self._cases_of(family)}
+
+    def _cases_of(self, model_type: str) -> list[str]:
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
-        if not self.honour_defect or self.unsupported_reason("cpu") is not None:
-            return {}
-        if self.graph_layout() != CLS_LAST:
+        suite = load_suite(MODEL_FIXTURES)
+        return [case.id for case in suite.cases if _model_type(case.params()) == model_type]
+
+    @property
+    def exclusions(self) -> dict[str, str]:
+        """The Qwen2.5-VL cases whose pictures are off the 28-pixel grid (:data:`QWEN_PADDING`);
+        and the LLaVA-1.5 cases when the running llama.cpp has the [CLS]-order defect
+        (:meth:`graph_layout`); none without llama-cpp-python (every case is then skipped
+        for that)."""
+        from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+
+        if self.unsupported_reason("cpu") is not None:
             return {}
         suite = load_suite(MODEL_FIXTURES)
-        return {case.id: DEFECT for case in suite.cases if _model_type(case.params()) == "llava"}
+        excluded = {
+            case.id: QWEN_PADDING
+            for case in suite.cases
+            if _model_type(case.params()) in QWEN_GRID and not _on_grid(case.params())
+        }
+        if self.honour_defect and self.graph_layout() == CLS_LAST:
+            excluded |= {case: DEFECT for case in self._cases_of("llava")}
+        return excluded
 
     def graph_layout(self) -> GraphLayout:
         """The LLaVA graph layout of the running llama.cpp, as the handler reads it from one
@@ -130,9 +184,10 @@ class LlamaCppBackend:
                 "llama.cpp's LLaVA-1.6 neither unpads crops nor inserts image_newline rows: "
                 "it is not the Transformers LLaVA-NeXT model the fixture was made with"
             )
-        if model_type != "llava":
+        if model_type not in HANDLED:
             raise Unsupported(f"adafv-llamacpp has no handler for {model_type!r}")
-        if any(prompt.rstrip().endswith(IMAGE_MARKER) for prompt in params["prompts"]):
+        marker = HANDLED[model_type][1]
+        if any(prompt.rstrip().endswith(marker) for prompt in params["prompts"]):
             raise Unsupported(
                 "a prompt that ends in an image: llama-cpp-python computes no logits for an "
                 "image's last row, and its sampler aborts the process (the stock handler too)"
@@ -145,7 +200,7 @@ class LlamaCppBackend:
         for row, want_ids, valid in zip(
             rows, inputs["input_ids"], inputs["attention_mask"].astype(bool), strict=True
         ):
-            if not np.array_equal(row["text_ids"], _text_ids(want_ids[valid], config)):
+            if not np.array_equal(row["text_ids"], _text_ids(want_ids[valid], _image_id(config))):
                 raise AssertionError("llama.cpp tokenised the prompt into other ids")
         return model_outputs(
             [(s.saliency, s.t2i_log, s.kept) for row in rows for s in row["images"]],
@@ -155,15 +210,16 @@ class LlamaCppBackend:
     def _run_row(
         self, prompt: str, urls: list[str], params: dict, device: str, config: dict
     ) -> dict[str, Any]:
-        from llama_cpp import Llama
+        from llama_cpp import Llama, llama_cpp
 
         from adafv_llamacpp import handler_class
 
-        if prompt.count(IMAGE_MARKER) != len(urls):
-            raise ValueError(f"{len(urls)} images for {prompt.count(IMAGE_MARKER)} markers")
+        stock, marker = HANDLED[config["model_type"]]
+        if prompt.count(marker) != len(urls):
+            raise ValueError(f"{len(urls)} images for {prompt.count(marker)} markers")
         model, mmproj = self._pair(params["model_dir"])
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
-        handler = handler_class("Llava15ChatHandler")(
+        handler = handler_class(stock)(
             clip_model_path=str(mmproj),
             guarantee=params["guarantee"],
             t2i_scale=params["t2i_scale"],
@@ -173,14 +229,17 @@ class LlamaCppBackend:
         handler.CHAT_FORMAT = VERBATIM
         text = prompt
         for url in urls:
-            text = text.replace(IMAGE_MARKER, url, 1)
+            text = text.replace(marker, url, 1)
         content = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+        f32 = llama_cpp.GGML_TYPE_F32
         llm = Llama(
             model_path=str(model),
             chat_handler=handler,
             n_ctx=4096,
             n_gpu_layers=-1 if device == "cuda" else 0,
             logits_all=True,
+            # float32 keys and values: llama.cpp's default cache is float16
+            **({"type_k": f32, "type_v": f32} if config["model_type"] != "llava" else {}),
             seed=0,
             verbose=False,
         )
@@ -188,15 +247,15 @@ class LlamaCppBackend:
             messages = [{"role": "user", "content": [*content, {"type": "text", "text": text}]}]
             out = llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
             n = out["usage"]["prompt_tokens"]
-            ids = np.array(llm.input_ids[:n], dtype=np.int64)
-            image_rows = ids < 0  # the handler marks kept image rows with -1 - row
-            ids[image_rows] = config["image_token_index"]
+            ids, scores = _pruned_prompt(
+                llm.input_ids[:n], llm.scores[:n], handler.selections, _image_id(config)
+            )
             return {
                 "layout": handler.layout,
                 "images": list(handler.selections),
                 "ids": ids,
-                "text_ids": ids[~image_rows],
-                "logits": np.array(llm.scores[:n], dtype=np.float32),
+                "text_ids": ids[ids != _image_id(config)],
+                "logits": scores,
             }
         finally:
             llm.close()
@@ -214,8 +273,49 @@ def _model_type(params: dict) -> str:
     return json.loads((Path(params["model_dir"]) / "config.json").read_text())["model_type"]
 
 
-def _text_ids(ids: np.ndarray, config: dict) -> np.ndarray:
-    return ids[ids != config["image_token_index"]]
+def _image_id(config: dict) -> int:
+    return int(config.get("image_token_index", config.get("image_token_id")))
+
+
+def _text_ids(ids: np.ndarray, image: int) -> np.ndarray:
+    return ids[ids != image]
+
+
+def _pruned_prompt(
+    ids: np.ndarray, scores: np.ndarray, selections: list, image: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pruned prompt's token ids (each kept row as ``image``) and logits, from the
+    ``Llama``'s positions and the handler's selections: the text's rows are at their positions,
+    each image's kept rows between ``n_past`` and ``end`` (one position per row for LLaVA,
+    fewer positions than rows under M-RoPE, whose rows' logits the handler keeps)."""
+    ids, scores = np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32)
+    id_parts, score_parts, at = [], [], 0
+    for selection in selections:
+        id_parts += [ids[at : selection.n_past], np.full(len(selection.kept), image)]
+        rows = (
+            selection.logits
+            if selection.logits is not None
+            else scores[selection.n_past : selection.end]
+        )
+        score_parts += [scores[at : selection.n_past], rows]
+        at = selection.end
+    id_parts.append(ids[at:])
+    score_parts.append(scores[at:])
+    return np.concatenate(id_parts), np.concatenate(score_parts)
+
+
+def _on_grid(params: dict) -> bool:
+    """Whether every picture of the case has sides that are multiples of its Qwen family's
+    grid (:data:`QWEN_GRID`; sizes from the PNG header), which neither stack resizes."""
+    import struct
+
+    grid = QWEN_GRID[_model_type(params)]
+    for row in params["image_paths"]:
+        for path in row:
+            width, height = struct.unpack(">II", Path(path).read_bytes()[16:24])
+            if width % grid or height % grid:
+                return False
+    return True
 
 
 def _data_url(path: str) -> str:

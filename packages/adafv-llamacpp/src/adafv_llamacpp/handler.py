@@ -55,6 +55,10 @@ class ImageSelection:
         t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5).
         kept: ``(K,)`` ascending indices into the ``N`` rows.
         n_past: the position of the first kept row.
+        end: the position after the image, where the text after it starts: ``n_past + K``
+            with one position per row; with M-RoPE (Qwen) the stock path's, whatever ``K``.
+        logits: ``(K, vocab)`` the kept rows' logits for a ``Llama`` made with
+            ``logits_all=True``, else None.
         seconds: wall time of the steps: ``encode`` (vision tower and projector, saliency
             capture included), ``select`` (``T``, scores, selection) and ``decode`` (the
             language model on the kept rows).
@@ -67,10 +71,12 @@ class ImageSelection:
     t2i_log: np.ndarray
     kept: np.ndarray
     n_past: int
+    end: int
     seconds: dict[str, float]
+    logits: np.ndarray | None = None
 
 
-STOCK_HANDLERS = ("Llava15ChatHandler", "Llava16ChatHandler")
+STOCK_HANDLERS = ("Llava15ChatHandler", "Llava16ChatHandler", "Qwen25VLChatHandler")
 
 
 class AdaFVChatHandler:
@@ -109,7 +115,7 @@ class AdaFVChatHandler:
         options = adafv.options_from(options, loose)  # before the stock handler loads a model
         super().__init__(clip_model_path=clip_model_path, verbose=verbose)
         self.options = options
-        self.probe = VisionProbe(also=frozenset({"pre_ln"}))
+        self.probe = self._vision_probe()
         self.selections: list[ImageSelection] = []
         self._llama: Any = None
         self._mtmd_cpp = _PruningBindings(self._mtmd_cpp, self)
@@ -124,6 +130,59 @@ class AdaFVChatHandler:
             yield
         finally:
             self.options = previous
+
+    def _vision_probe(self) -> VisionProbe:
+        """The probe on the vision graph: LLaVA's last layer, and ``pre_ln`` for its layout."""
+        return VisionProbe(also=frozenset({"pre_ln"}))
+
+    def _image_saliency(self, n_tokens: int, chunk: Any) -> np.ndarray:
+        """The [CLS] query's weights on the ``n_tokens`` rows of one crop the language model
+        receives (``layout``), from the probe's one graph run (ADAFV-R4)."""
+        probe = self.probe
+        if len(probe.runs) != 1:
+            raise RuntimeError(
+                f"the vision encoder ran {len(probe.runs)} graphs for one image chunk; "
+                "the handler expects one graph per crop, as llama.cpp's LLaVA runs them"
+            )
+        if self.layout is None:
+            if "pre_ln" not in probe.extra:
+                raise RuntimeError(
+                    "the vision graph has no pre_ln node to read its [CLS] row from; the "
+                    "handler's probe must keep it (VisionProbe(also={'pre_ln'}))"
+                )
+            self.layout = detect_layout(probe.extra["pre_ln"], self.clip_model_path)
+        layout = self.layout
+        weights = probe.cls_attention(0, layout.cls_row)
+        first = layout.first_output_row
+        if first + n_tokens > len(weights):
+            raise RuntimeError(
+                f"{n_tokens} image tokens from rows {first}.. of a {len(weights)}-row graph"
+            )
+        return weights[first : first + n_tokens]
+
+    def _decode_kept(
+        self,
+        lctx: Any,
+        chunk: Any,
+        rows: np.ndarray,
+        kept: np.ndarray,
+        start: int,
+        seq: Any,
+        n_batch: int,
+        last: bool,
+    ) -> tuple[int, np.ndarray | None]:
+        """Decode the kept rows at contiguous positions from ``start``, as the rows of a
+        sequence; returns the position after them, and their logits for a ``Llama`` made with
+        ``logits_all=True`` (also in ``llama.scores``). The prompt cache compares token lists, so
+        the kept rows are marked by which rows they are, with ids no vocabulary has: another
+        selection never reads as the same prompt."""
+        llama = self._llama
+        positions = start + np.arange(len(kept))
+        logits = _decode_embeddings(llama, lctx, rows, positions[None], seq, n_batch, last)
+        if logits is not None:
+            llama.scores[start : start + len(kept)] = logits
+        llama.input_ids[start : start + len(kept)] = -1 - kept
+        return start + len(kept), logits
 
     def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
         """The stock handler's call; ``selections`` then lists what each image kept."""
@@ -206,20 +265,24 @@ class _PruningBindings:
         # One BLAS thread: the product is small, and a BLAS pool's threads keep spinning
         # after a call, taking the cores llama.cpp's decode needs next (measured: 5x slower).
         with threadpool_limits(limits=1, user_api="blas"):
-            t2i_log = adafv.t2i_scores(visual, text, t2i_scale=options.t2i_scale)
+            # The language model's own input columns: a row may carry more (Qwen3-VL's
+            # DeepStack levels, after them), which T2I does not read (ADAFV-R19).
+            main = visual[:, : text.shape[1]]
+            t2i_log = adafv.t2i_scores(main, text, t2i_scale=options.t2i_scale)
             selection = adafv.select_from_scores(t2i_log, saliency, **options.selection_arguments())
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        _decode_embeddings(llama, lctx, visual[kept], start, seq_id, n_batch, logits_last)
+        end, logits = handler._decode_kept(
+            lctx, chunk, visual[kept], kept, start, seq_id, n_batch, logits_last
+        )
+        new_n_past._obj.value = end
         seconds["decode"] = time.perf_counter() - clock
-        # The prompt cache compares token lists: mark the kept rows by which rows they are,
-        # with ids no vocabulary has, so another selection never reads as the same prompt.
-        llama.input_ids[start : start + len(kept)] = -1 - kept
-        new_n_past._obj.value = start + len(kept)
         self._decoded.update(_address(c) for c in members[1:])
         handler.selections.append(
-            ImageSelection(visual, crop_tokens, query_ids, saliency, t2i_log, kept, start, seconds)
+            ImageSelection(
+                visual, crop_tokens, query_ids, saliency, t2i_log, kept, start, end, seconds, logits
+            )
         )
         return 0
 
@@ -229,7 +292,9 @@ class _PruningBindings:
         """``V`` and ``s`` of one image: each chunk encoded once, its [CLS] row read from the
         same vision pass (ADAFV-R4)."""
         real, handler = self._real, self._handler
-        width = int(_llama_cpp().llama_model_n_embd(handler._llama.model))
+        # The width of an image row as the language model takes it (mtmd's n_embd_inp: wider
+        # than the model for Qwen3-VL, whose rows carry the DeepStack levels too).
+        width = int(_llama_cpp().llama_model_n_embd_inp(handler._llama.model))
         visual, saliency = [], []
         for chunk, n_tokens in zip(members, crop_tokens, strict=True):
             handler.probe.clear()
@@ -238,34 +303,8 @@ class _PruningBindings:
             embd = real.mtmd_get_output_embd(ctx)
             rows = np.ctypeslib.as_array(embd, shape=(n_tokens * width,))
             visual.append(rows.reshape(n_tokens, width).copy())
-            saliency.append(self._saliency(n_tokens))
+            saliency.append(handler._image_saliency(n_tokens, chunk))
         return np.concatenate(visual), np.concatenate(saliency)
-
-    def _saliency(self, n_tokens: int) -> np.ndarray:
-        """The [CLS] query's weights on the ``n_tokens`` rows of one crop the language model
-        receives (``layout``)."""
-        handler = self._handler
-        probe = handler.probe
-        if len(probe.runs) != 1:
-            raise RuntimeError(
-                f"the vision encoder ran {len(probe.runs)} graphs for one image chunk; "
-                "the handler expects one graph per crop, as llama.cpp's LLaVA runs them"
-            )
-        if handler.layout is None:
-            if "pre_ln" not in probe.extra:
-                raise RuntimeError(
-                    "the vision graph has no pre_ln node to read its [CLS] row from; the "
-                    "handler's probe must keep it (VisionProbe(also={'pre_ln'}))"
-                )
-            handler.layout = detect_layout(probe.extra["pre_ln"], handler.clip_model_path)
-        layout = handler.layout
-        weights = probe.cls_attention(0, layout.cls_row)
-        first = layout.first_output_row
-        if first + n_tokens > len(weights):
-            raise RuntimeError(
-                f"{n_tokens} image tokens from rows {first}.. of a {len(weights)}-row graph"
-            )
-        return weights[first : first + n_tokens]
 
     def _image_chunks(self, chunk: Any) -> list[Any]:
         """The chunks of ``chunk``'s image, ``chunk`` first, if ``chunk`` is the image's first
@@ -318,23 +357,39 @@ def _llama_cpp() -> Any:
 
 
 def _decode_embeddings(
-    llama: Any, lctx: Any, rows: np.ndarray, start: int, seq_id: Any, n_batch: int, last: bool
-) -> None:
-    """Decode ``rows`` as embeddings at positions ``start, start + 1, ...``, ``n_batch`` at a
-    time, as ``mtmd_helper_decode_image_chunk`` does for a whole chunk. A ``Llama`` made with
-    ``logits_all=True`` gets these rows' logits in ``llama.scores``, as for its text."""
+    llama: Any,
+    lctx: Any,
+    rows: np.ndarray,
+    positions: np.ndarray,
+    seq_id: Any,
+    n_batch: int,
+    last: bool,
+) -> np.ndarray | None:
+    """Decode ``rows`` as embeddings, ``n_batch`` at a time, as ``mtmd_helper_decode_image_chunk``
+    does for a whole chunk. ``positions`` is ``(1, n)`` for one position per row, or ``(4, n)``
+    for M-RoPE (``t``, ``y``, ``x``, unused), section-major as llama.cpp reads an embedding
+    batch's positions. Returns the rows' ``(n, vocab)`` logits for a ``Llama`` made with
+    ``logits_all=True``, else None."""
     llama_cpp = _llama_cpp()
     n, width = rows.shape
+    if positions.shape[1] != n:
+        raise ValueError(f"positions of shape {positions.shape} for {n} rows")
     seq = int(getattr(seq_id, "value", seq_id))
     every_row = bool(getattr(llama, "_logits_all", False))
+    logits_out = []
     for first in range(0, n, n_batch):
         part = np.ascontiguousarray(rows[first : first + n_batch], dtype=np.float32)
         count = part.shape[0]
+        pos = np.ascontiguousarray(positions[:, first : first + count], dtype=np.int32)
         batch = llama_cpp.llama_batch_init(count, width, 1)
+        # llama_batch_init's own positions (one per row), freed with the batch: kept as an
+        # address, since a pointer read from a ctypes structure aliases the field itself.
+        pointer = type(batch.pos)
+        own_pos = ctypes.cast(batch.pos, ctypes.c_void_p).value
         try:
             ctypes.memmove(batch.embd, part.ctypes.data, part.nbytes)
+            batch.pos = pos.ctypes.data_as(pointer)
             for i in range(count):
-                batch.pos[i] = start + first + i
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = every_row or (last and first + i == n - 1)
@@ -346,7 +401,8 @@ def _decode_embeddings(
                 logits = np.ctypeslib.as_array(
                     llama_cpp.llama_get_logits(lctx), shape=(count * vocab,)
                 )
-                at = start + first
-                llama.scores[at : at + count] = logits.reshape(count, vocab)
+                logits_out.append(logits.reshape(count, vocab).copy())
         finally:
+            batch.pos = ctypes.cast(own_pos, pointer)
             llama_cpp.llama_batch_free(batch)
+    return np.concatenate(logits_out) if every_row else None
