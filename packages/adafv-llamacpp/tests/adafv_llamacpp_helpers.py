@@ -11,6 +11,7 @@ CHECKPOINT = MODEL_FIXTURES / "llava-1.5-tiny"
 NEXT_CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 QWEN25_CHECKPOINT = MODEL_FIXTURES / "qwen2.5-vl-tiny"
 QWEN3_CHECKPOINT = MODEL_FIXTURES / "qwen3-vl-tiny"
+GEMMA3_CHECKPOINT = MODEL_FIXTURES / "gemma3-tiny"
 IMAGES = MODEL_FIXTURES / "images"
 QUESTION = "What color is the circle on the left?"
 

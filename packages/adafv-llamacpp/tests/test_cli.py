@@ -87,3 +87,18 @@ def _rows(out: str) -> dict[str, list[str]]:
     """The printed table's rows: label -> [stock, AdaFV]."""
     cells = [line.split("│") for line in out.splitlines() if "│" in line]
     return {cell[1].strip(): [c.strip() for c in cell[2:4]] for cell in cells}
+
+
+def test_the_handler_follows_the_mmproj(
+    gguf_pair, next_gguf_pair, qwen3_gguf_pair, gemma3_gguf_pair
+):
+    from adafv_llamacpp.cli import stock_handler_name
+
+    names = [stock_handler_name(pair[1]) for pair in (gguf_pair, next_gguf_pair)]
+    names += [stock_handler_name(pair[1]) for pair in (qwen3_gguf_pair, gemma3_gguf_pair)]
+    assert names == [
+        "Llava15ChatHandler",
+        "Llava16ChatHandler",
+        "Qwen25VLChatHandler",  # llama-cpp-python 0.3.36 has no Qwen3-VL handler of its own
+        "MTMDChatHandler",  # the generic handler, with the GGUF's own chat template
+    ]

@@ -1,8 +1,8 @@
 """The conformance backend's report on the model suite: on a build with the defective graph
 layout, every LLaVA-1.5 case is excluded with the upstream issue as its reason; the Qwen-VL
-cases on their family's pixel grid pass at the stated float16 precision and the others are
-excluded with theirs; the other families are unsupported; nothing fails or crashes; the
-backend reads the layout from the running build."""
+and Gemma 3 cases on pictures neither stack resizes pass at the stated float16 precision and
+the others are excluded with theirs; the other families are unsupported; nothing fails or
+crashes; the backend reads the layout from the running build."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from adafv_llamacpp.conformance_backend import (
     DEFECT,
     FLOAT16_PATCHES,
-    QWEN_GRID,
-    QWEN_PADDING,
+    OTHER_PIXELS,
+    UNRESIZED,
     LlamaCppBackend,
 )
 from adafv_llamacpp.layout import CLS_LAST
@@ -30,7 +30,7 @@ def test_the_backend_reads_the_layout_of_the_running_build():
     defect = {case for case, reason in backend.exclusions.items() if reason == DEFECT}
     assert bool(defect) == (build_layout() == CLS_LAST)
     lifted = LlamaCppBackend(honour_defect=False).exclusions
-    assert set(lifted.values()) == {QWEN_PADDING}
+    assert set(lifted.values()) == {OTHER_PIXELS}
 
 
 @pytest.mark.skipif(build_layout() != CLS_LAST, reason="the stock build's report")
@@ -44,14 +44,14 @@ def test_the_model_suite_reports_exclusions_and_unsupported_families_with_reason
         res = by_id[case.id]
         if config["model_type"] == "llava":
             assert (res.status, res.message) == ("skipped", f"excluded: {DEFECT}")
-        elif config["model_type"] in QWEN_GRID and res.status == "passed":
+        elif config["model_type"] in UNRESIZED and res.status == "passed":
             assert res.message.endswith(FLOAT16_PATCHES.reason)
             passed.add(config["model_type"])
-        elif config["model_type"] in QWEN_GRID:
-            assert (res.status, res.message) == ("skipped", f"excluded: {QWEN_PADDING}")
+        elif config["model_type"] in UNRESIZED:
+            assert (res.status, res.message) == ("skipped", f"excluded: {OTHER_PIXELS}")
         else:
             assert res.status == "unsupported" and res.message.startswith("unsupported: ")
-    assert passed == set(QWEN_GRID)  # each Qwen family's case on its grid
+    assert passed == set(UNRESIZED)  # each family's case on a picture neither stack resizes
     assert report.ok
 
 

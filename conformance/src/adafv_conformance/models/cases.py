@@ -305,6 +305,19 @@ CASES = (
         rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
     ),
     ModelCase(
+        id="gemma3-aligned-k64",
+        model="gemma3-tiny",
+        description=(
+            "Gemma 3 on an 896 x 896 picture, the tower's input size, which no image processor "
+            "resizes: every stack from the same pixels; the kept tokens attend to each other "
+            "as one image."
+        ),
+        prompts=(GEMMA3_QUESTION,),
+        images=((17,),),
+        params={"budget": 64},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18"),
+    ),
+    ModelCase(
         id="gemma3-ratio-0.1",
         model="gemma3-tiny",
         description=(

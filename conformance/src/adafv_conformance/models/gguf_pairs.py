@@ -221,8 +221,8 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     return out
 
 
-def _qwen_vocabulary_metadata(checkpoint: Path, text: dict, size: int) -> dict:
-    """The tokenizer keys of a Qwen checkpoint's GGUF: the tiny word-level vocabulary as
+def _vocabulary_metadata(checkpoint: Path, text: dict, size: int) -> dict:
+    """The tokenizer keys of a Qwen or Gemma checkpoint's GGUF: the tiny word-level vocabulary as
     whole WordPiece words, as for LLaVA (the checkpoint's tokenizer has no ``<unk>``, so
     llama.cpp's unknown id is its padding token)."""
     import gguf
@@ -297,7 +297,7 @@ def write_qwen_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -
         "rope_dimension_sections": sections + [0] * (4 - len(sections)),
         "rope_freq_base": float(rope["rope_theta"]),
         "layer_norm_rms_eps": text["rms_norm_eps"],
-        **_qwen_vocabulary_metadata(
+        **_vocabulary_metadata(
             checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]
         ),
     }
@@ -387,6 +387,101 @@ def write_qwen_mmproj(checkpoint: Path, out: Path) -> Path:
     return out
 
 
+def _gemma3_tensors(checkpoint: Path) -> dict[str, np.ndarray]:
+    """A Gemma 3 checkpoint's tensors under the names llama.cpp's converter reads
+    (``vision_tower.vision_model.*``, ``model.*``), with Gemma's norms as llama.cpp stores
+    them: ``1 + w``, as ``Gemma3RMSNorm`` applies them (``conversion/gemma.py``; the SigLIP
+    tower's LayerNorms are plain)."""
+    renamed = {}
+    for name, array in _tensors(checkpoint).items():
+        name = name.replace("language_model.model.", "model.", 1)
+        name = name.replace("model.language_model.", "model.", 1)
+        if name.startswith("vision_tower.") and not name.startswith("vision_tower.vision_model."):
+            name = name.replace("vision_tower.", "vision_tower.vision_model.", 1)
+        name = name.replace("mm_input_projection_weight", "mm_input_projection.weight")
+        gemma_norm = name.startswith("model.") or "soft_emb_norm" in name
+        if gemma_norm and name.endswith("norm.weight"):
+            array = array + np.float32(1.0)
+        renamed[name] = array
+    return renamed
+
+
+def write_gemma3_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
+    """The language model of a Gemma 3 checkpoint as llama.cpp's ``gemma3`` GGUF, as
+    ``conversion/gemma.py`` writes it: the global layers' rotary base, the sliding window
+    and its layers' base, tied output embeddings (no ``output`` tensor)."""
+    import gguf
+
+    config = _config(checkpoint)
+    text = config["text_config"]
+    rope = text["rope_parameters"]
+    matrices = _matrix_dtype(dtype)
+    tensors = {n: a for n, a in _gemma3_tensors(checkpoint).items() if n.startswith("model.")}
+    head_dim = text["head_dim"]
+    metadata = {
+        "name": "adafv tiny gemma3 language model",
+        "context_length": text["max_position_embeddings"],
+        "embedding_length": text["hidden_size"],
+        "block_count": text["num_hidden_layers"],
+        "feed_forward_length": text["intermediate_size"],
+        "head_count": text["num_attention_heads"],
+        "head_count_kv": text["num_key_value_heads"],
+        "key_length": head_dim,
+        "value_length": head_dim,
+        "rope_freq_base": float(rope["full_attention"]["rope_theta"]),
+        "rope_freq_base_swa": float(rope["sliding_attention"]["rope_theta"]),
+        "sliding_window": text["sliding_window"],
+        "layer_norm_rms_eps": text["rms_norm_eps"],
+        **_vocabulary_metadata(
+            checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]
+        ),
+    }
+    if matrices != np.float32:
+        metadata["file_type"] = gguf.LlamaFileType.MOSTLY_F16
+    writer = gguf.GGUFWriter(str(out), gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.GEMMA3])
+    for key, value in metadata.items():
+        getattr(writer, f"add_{key}")(value)
+    _mapped(writer, tensors, gguf.MODEL_ARCH.GEMMA3, text["num_hidden_layers"], matrices)
+    _finish(writer)
+    return out
+
+
+def write_gemma3_mmproj(checkpoint: Path, out: Path) -> Path:
+    """The SigLIP tower and projector of a Gemma 3 checkpoint as an ``mmproj`` GGUF
+    (projector ``gemma3``), as ``conversion/gemma.py`` writes it, float32 throughout: the
+    pooling factor written where it is not the released 4 (the tiny checkpoint's tower has
+    the released 896-pixel input, so it is 4 here too)."""
+    import gguf
+
+    config = _config(checkpoint)
+    vision = config["vision_config"]
+    settings = image_processor_settings(checkpoint)
+    writer = gguf.GGUFWriter(str(out), "clip")
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_name("adafv tiny gemma3 mmproj")
+    writer.add_clip_has_vision_encoder(True)
+    writer.add_vision_projection_dim(config["text_config"]["hidden_size"])
+    writer.add_vision_image_size(vision["image_size"])
+    writer.add_vision_patch_size(vision["patch_size"])
+    writer.add_vision_embedding_length(vision["hidden_size"])
+    writer.add_vision_feed_forward_length(vision["intermediate_size"])
+    writer.add_vision_block_count(vision["num_hidden_layers"])
+    writer.add_vision_head_count(vision["num_attention_heads"])
+    writer.add_vision_image_mean([float(x) for x in settings["image_mean"]])
+    writer.add_vision_image_std([float(x) for x in settings["image_std"]])
+    writer.add_clip_projector_type(gguf.VisionProjectorType.GEMMA3)
+    writer.add_vision_attention_layernorm_eps(vision.get("layer_norm_eps", 1e-6))
+    writer.add_vision_use_gelu(True)
+    per_side = int(config["mm_tokens_per_image"] ** 0.5)
+    pooling = (vision["image_size"] // vision["patch_size"]) // per_side
+    if pooling != 4:
+        writer.add_vision_projector_scale_factor(pooling)
+    tensors = {n: a for n, a in _gemma3_tensors(checkpoint).items() if not n.startswith("model.")}
+    _mapped(writer, tensors, gguf.MODEL_ARCH.MMPROJ, vision["num_hidden_layers"], np.float32)
+    _finish(writer)
+    return out
+
+
 def _finish(writer) -> None:
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -408,6 +503,11 @@ def write_pair(
     float16)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if _config(checkpoint)["model_type"] == "gemma3":
+        return (
+            write_gemma3_language_model(checkpoint, out_dir / "model.gguf", dtype),
+            write_gemma3_mmproj(checkpoint, out_dir / "mmproj.gguf"),
+        )
     if _config(checkpoint)["model_type"] in ("qwen2_5_vl", "qwen3_vl"):
         return (
             write_qwen_language_model(checkpoint, out_dir / "model.gguf", dtype),

@@ -33,7 +33,7 @@ QWEN_VL_TYPES = ONE_IMAGE_PER_PROMPT[1:]
 
 # (width, height) of the pictures that are not 300 x 220: LLaVA-NeXT tiles by aspect ratio.
 # 11 and 16 lie on the grids no Qwen processor resizes: 28 pixels (Qwen2-VL, Qwen2.5-VL) and
-# 32 (Qwen3-VL), so every stack reads them from the same pixels.
+# 32 (Qwen3-VL); 17 is Gemma 3's input size. Every stack reads them from the same pixels.
 PICTURE_SIZES = {
     7: (500, 300),
     8: (220, 400),
@@ -41,6 +41,7 @@ PICTURE_SIZES = {
     10: (1500, 1500),
     11: (336, 336),
     16: (384, 320),
+    17: (896, 896),
 }
 
 

@@ -8,6 +8,7 @@ checking its version; ``adafv_llamacpp`` imports it only when one of them is fir
 from __future__ import annotations
 
 from adafv_llamacpp.compat import LLAMA_CPP
+from adafv_llamacpp.gemma3 import Gemma3Vision
 from adafv_llamacpp.handler import AdaFVChatHandler
 from adafv_llamacpp.qwen import QwenVision
 
@@ -33,9 +34,17 @@ class AdaFVQwen25VLChatHandler(QwenVision, AdaFVChatHandler, llama_chat_format.Q
     :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
 
 
+class AdaFVMTMDChatHandler(Gemma3Vision, AdaFVChatHandler, llama_chat_format.MTMDChatHandler):
+    """llama-cpp-python's generic ``MTMDChatHandler`` (the GGUF's own chat template) for Gemma
+    3, keeping ``K`` tokens of each image, decoded together as the stock path decodes an
+    image (``adafv_llamacpp.gemma3``); takes the arguments of
+    :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
+
+
 # The stock handler's name -> the AdaFV handler built on it (adafv_llamacpp.handler_class).
 HANDLERS: dict[str, type[AdaFVChatHandler]] = {
     "Llava15ChatHandler": AdaFVLlava15ChatHandler,
     "Llava16ChatHandler": AdaFVLlava16ChatHandler,
     "Qwen25VLChatHandler": AdaFVQwen25VLChatHandler,
+    "MTMDChatHandler": AdaFVMTMDChatHandler,
 }

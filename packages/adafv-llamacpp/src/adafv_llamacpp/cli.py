@@ -1,6 +1,7 @@
 """``python -m adafv_llamacpp``: one image and question through llama-cpp-python, with the
 stock handler and with AdaFV, timed to the first token. The handler follows the ``mmproj``:
-Qwen2.5-VL's for the projector types ``qwen2.5vl_merger`` and ``qwen3vl_merger``; for LLaVA's
+Qwen2.5-VL's for the projector types ``qwen2.5vl_merger`` and ``qwen3vl_merger``, the generic
+``MTMDChatHandler`` (the GGUF's chat template) for ``gemma3``; for LLaVA's
 ``mlp``, LLaVA-1.6 when
 the ``mmproj`` has grid pinpoints (llama.cpp then slices images into crops), else LLaVA-1.5.
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import adafv
+from adafv_llamacpp.mmproj import projector_type
 
 
 def _messages(image: Path, prompt: str) -> list[dict[str, Any]]:
@@ -55,6 +57,7 @@ PROJECTORS = {
     "mlp": "Llava15ChatHandler",
     "qwen2.5vl_merger": "Qwen25VLChatHandler",
     "qwen3vl_merger": "Qwen25VLChatHandler",
+    "gemma3": "MTMDChatHandler",
 }
 
 
@@ -67,14 +70,13 @@ def stock_handler_name(mmproj: str | Path) -> str:
     """
     import gguf
 
-    fields = gguf.GGUFReader(str(mmproj)).fields
-    field = fields.get("clip.projector_type")
-    projector = field.contents() if field is not None else "mlp"
+    projector = projector_type(mmproj)
     if projector not in PROJECTORS:
         raise ValueError(
             f"mmproj={str(mmproj)!r} has projector type {projector!r}; the AdaFV handlers "
             f"read {', '.join(sorted(PROJECTORS))}"
         )
+    fields = gguf.GGUFReader(str(mmproj)).fields
     if projector == "mlp" and "clip.vision.image_grid_pinpoints" in fields:
         return "Llava16ChatHandler"
     return PROJECTORS[projector]

@@ -59,19 +59,29 @@ VERBATIM = (
 )
 IMAGE_MARKER = "<image>"
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
-# The stock handler each model type runs on, and where its prompts hold an image.
+GEMMA3_IMAGE = "<start_of_image>"
+# The stock handler each model type runs on, and where its prompts hold an image (mtmd adds
+# the Qwen and Gemma markers around each image itself).
 HANDLED = {
     "llava": ("Llava15ChatHandler", IMAGE_MARKER),
     "qwen2_5_vl": ("Qwen25VLChatHandler", QWEN_IMAGE),
     "qwen3_vl": ("Qwen25VLChatHandler", QWEN_IMAGE),
+    "gemma3": ("MTMDChatHandler", GEMMA3_IMAGE),
 }
-# The pixel grid of each Qwen family's merged patches: pictures on it are not resized.
-QWEN_GRID = {"qwen2_5_vl": 28, "qwen3_vl": 32}
-QWEN_PADDING = (
-    "llama.cpp pads the picture to the merged patches' grid (black, bottom and right) where "
-    "Transformers' processor stretches it onto the grid: the two stacks see other pixels; "
-    "the cases on the grid (qwen2.5-vl-aligned-k48, qwen3-vl-aligned-k40) compare them on "
-    "the same ones"
+# Where neither stack resizes a picture, so both read the same pixels: the pixel grid of a Qwen
+# family's merged patches (llama.cpp pads onto it where Transformers stretches), and Gemma 3's
+# input size (llama.cpp and Transformers resize to it with different filters).
+UNRESIZED = {
+    "qwen2_5_vl": lambda w, h: w % 28 == 0 and h % 28 == 0,
+    "qwen3_vl": lambda w, h: w % 32 == 0 and h % 32 == 0,
+    "gemma3": lambda w, h: (w, h) == (896, 896),
+}
+OTHER_PIXELS = (
+    "llama.cpp resizes this picture otherwise than Transformers' processor (a Qwen picture is "
+    "padded onto the merged patches' grid where Transformers stretches it; Gemma 3's is "
+    "resized to 896 x 896 with another filter): the two stacks see other pixels; the cases "
+    "on pictures neither resizes (qwen2.5-vl-aligned-k48, qwen3-vl-aligned-k40, "
+    "gemma3-aligned-k64) compare them on the same ones"
 )
 # ggml_conv_2d (ggml/src/ggml.c, llama-cpp-python 0.3.36) builds its im2col in float16 unless
 # the kernel is bfloat16, so the patch embedding sees pixels and kernel rounded to float16;
@@ -108,9 +118,8 @@ class LlamaCppBackend:
 
     @property
     def tolerances(self) -> dict[str, Precision]:
-        """The Qwen2.5-VL cases on the same pixels, at float16's tolerance
-        (:data:`FLOAT16_PATCHES`)."""
-        return {case: FLOAT16_PATCHES for family in QWEN_GRID for case in self._cases_of(family)}
+        """The Qwen-VL and Gemma 3 cases, at float16's precision (:data:`FLOAT16_PATCHES`)."""
+        return {case: FLOAT16_PATCHES for family in UNRESIZED for case in self._cases_of(family)}
 
     def _cases_of(self, model_type: str) -> list[str]:
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
@@ -120,19 +129,19 @@ class LlamaCppBackend:
 
     @property
     def exclusions(self) -> dict[str, str]:
-        """The Qwen2.5-VL cases whose pictures are off the 28-pixel grid (:data:`QWEN_PADDING`);
-        and the LLaVA-1.5 cases when the running llama.cpp has the [CLS]-order defect
-        (:meth:`graph_layout`); none without llama-cpp-python (every case is then skipped
-        for that)."""
+        """The Qwen-VL and Gemma 3 cases on pictures llama.cpp resizes otherwise than
+        Transformers (:data:`OTHER_PIXELS`); and the LLaVA-1.5 cases when the running
+        llama.cpp has the [CLS]-order defect (:meth:`graph_layout`); none without
+        llama-cpp-python (every case is then skipped for that)."""
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
         if self.unsupported_reason("cpu") is not None:
             return {}
         suite = load_suite(MODEL_FIXTURES)
         excluded = {
-            case.id: QWEN_PADDING
+            case.id: OTHER_PIXELS
             for case in suite.cases
-            if _model_type(case.params()) in QWEN_GRID and not _on_grid(case.params())
+            if _model_type(case.params()) in UNRESIZED and not _unresized(case.params())
         }
         if self.honour_defect and self.graph_layout() == CLS_LAST:
             excluded |= {case: DEFECT for case in self._cases_of("llava")}
@@ -226,11 +235,9 @@ class LlamaCppBackend:
             verbose=False,
             **budget,
         )
-        handler.CHAT_FORMAT = VERBATIM
-        text = prompt
-        for url in urls:
-            text = text.replace(marker, url, 1)
-        content = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+        handler.CHAT_FORMAT = VERBATIM  # the LLaVA handlers' template
+        handler._get_chat_template = lambda llama: VERBATIM  # the generic handler's
+        content = _content(prompt, marker, urls, generic=stock == "MTMDChatHandler")
         f32 = llama_cpp.GGML_TYPE_F32
         llm = Llama(
             model_path=str(model),
@@ -244,7 +251,7 @@ class LlamaCppBackend:
             verbose=False,
         )
         try:
-            messages = [{"role": "user", "content": [*content, {"type": "text", "text": text}]}]
+            messages = [{"role": "user", "content": content}]
             out = llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
             n = out["usage"]["prompt_tokens"]
             ids, scores = _pruned_prompt(
@@ -304,16 +311,34 @@ def _pruned_prompt(
     return np.concatenate(id_parts), np.concatenate(score_parts)
 
 
-def _on_grid(params: dict) -> bool:
-    """Whether every picture of the case has sides that are multiples of its Qwen family's
-    grid (:data:`QWEN_GRID`; sizes from the PNG header), which neither stack resizes."""
+def _content(prompt: str, marker: str, urls: list[str], generic: bool) -> list[dict]:
+    """The message content of ``prompt`` with the images at its markers: for the LLaVA
+    handlers (whose template renders text only) the images first and their URLs in the text,
+    where the handler finds them; for the generic handler (which renders each image part as
+    mtmd's marker) the text and image parts in the prompt's order."""
+    pieces = prompt.split(marker)
+    if not generic:
+        text = pieces[0] + "".join(url + piece for url, piece in zip(urls, pieces[1:], strict=True))
+        images = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+        return [*images, {"type": "text", "text": text}]
+    content = [{"type": "text", "text": pieces[0]}]
+    for url, piece in zip(urls, pieces[1:], strict=True):
+        content += [
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": piece},
+        ]
+    return content
+
+
+def _unresized(params: dict) -> bool:
+    """Whether neither stack resizes any picture of the case (:data:`UNRESIZED`; sizes from
+    the PNG header)."""
     import struct
 
-    grid = QWEN_GRID[_model_type(params)]
+    unresized = UNRESIZED[_model_type(params)]
     for row in params["image_paths"]:
         for path in row:
-            width, height = struct.unpack(">II", Path(path).read_bytes()[16:24])
-            if width % grid or height % grid:
+            if not unresized(*struct.unpack(">II", Path(path).read_bytes()[16:24])):
                 return False
     return True
 

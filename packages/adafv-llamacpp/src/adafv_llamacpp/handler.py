@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 import adafv
 from adafv import OptionArguments, Options
 from adafv_llamacpp.layout import GraphLayout, detect_layout
+from adafv_llamacpp.mmproj import projector_type
 from adafv_llamacpp.saliency import VisionProbe
 from adafv_llamacpp.token_embeddings import token_embeddings
 
@@ -76,7 +77,12 @@ class ImageSelection:
     logits: np.ndarray | None = None
 
 
-STOCK_HANDLERS = ("Llava15ChatHandler", "Llava16ChatHandler", "Qwen25VLChatHandler")
+STOCK_HANDLERS = (
+    "Llava15ChatHandler",
+    "Llava16ChatHandler",
+    "Qwen25VLChatHandler",
+    "MTMDChatHandler",
+)
 
 
 class AdaFVChatHandler:
@@ -99,6 +105,10 @@ class AdaFVChatHandler:
         ValueError: a parameter is invalid (ADAFV-R2).
     """
 
+    projectors: tuple[str, ...] = ("mlp",)
+    """The ``mmproj`` projector types (``clip.projector_type``) whose graphs this handler reads;
+    another is refused when the handler is made."""
+
     layout: GraphLayout | None = None
     """The vision graph's layout (``adafv_llamacpp.layout``): None until the first image is
     encoded, then the one read from that vision pass (the [CLS] row found against the
@@ -113,6 +123,13 @@ class AdaFVChatHandler:
         **loose: Unpack[OptionArguments],
     ):
         options = adafv.options_from(options, loose)  # before the stock handler loads a model
+        projector = projector_type(clip_model_path)
+        if projector not in self.projectors:
+            raise ValueError(
+                f"clip_model_path={clip_model_path!r} is a {projector!r} mmproj; "
+                f"{type(self).__name__} reads {', '.join(self.projectors)} (see "
+                "adafv_llamacpp.cli.PROJECTORS for the handler of each)"
+            )
         super().__init__(clip_model_path=clip_model_path, verbose=verbose)
         self.options = options
         self.probe = self._vision_probe()

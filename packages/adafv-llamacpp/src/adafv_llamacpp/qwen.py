@@ -96,6 +96,7 @@ class QwenVision:
     """The Qwen2.5-VL and Qwen3-VL steps of an AdaFV handler: put it before
     :class:`AdaFVChatHandler` in the bases (``adafv_llamacpp.chat_handlers``)."""
 
+    projectors = ("qwen2.5vl_merger", "qwen3vl_merger")
     clip_model_path: str
     probe: VisionProbe
     _llama: Any
