@@ -297,9 +297,7 @@ def write_qwen_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -
         "rope_dimension_sections": sections + [0] * (4 - len(sections)),
         "rope_freq_base": float(rope["rope_theta"]),
         "layer_norm_rms_eps": text["rms_norm_eps"],
-        **_vocabulary_metadata(
-            checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]
-        ),
+        **_vocabulary_metadata(checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]),
     }
     if qwen3:
         metadata["num_deepstack_layers"] = len(config["vision_config"]["deepstack_visual_indexes"])
@@ -432,9 +430,7 @@ def write_gemma3_language_model(checkpoint: Path, out: Path, dtype: str = "f32")
         "rope_freq_base_swa": float(rope["sliding_attention"]["rope_theta"]),
         "sliding_window": text["sliding_window"],
         "layer_norm_rms_eps": text["rms_norm_eps"],
-        **_vocabulary_metadata(
-            checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]
-        ),
+        **_vocabulary_metadata(checkpoint, text, tensors["model.embed_tokens.weight"].shape[0]),
     }
     if matrices != np.float32:
         metadata["file_type"] = gguf.LlamaFileType.MOSTLY_F16
