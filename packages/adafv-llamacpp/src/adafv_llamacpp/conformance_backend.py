@@ -72,15 +72,17 @@ HANDLED = {
 # family's merged patches (llama.cpp pads onto it where Transformers stretches), and Gemma 3's
 # input size (llama.cpp and Transformers resize to it with different filters).
 UNRESIZED = {
+    "llava": lambda w, h: (w, h) == (336, 336),  # padded to a square, where HF crops
     "qwen2_5_vl": lambda w, h: w % 28 == 0 and h % 28 == 0,
     "qwen3_vl": lambda w, h: w % 32 == 0 and h % 32 == 0,
     "gemma3": lambda w, h: (w, h) == (896, 896),
 }
 OTHER_PIXELS = (
-    "llama.cpp resizes this picture otherwise than Transformers' processor (a Qwen picture is "
-    "padded onto the merged patches' grid where Transformers stretches it; Gemma 3's is "
-    "resized to 896 x 896 with another filter): the two stacks see other pixels; the cases "
-    "on pictures neither resizes (qwen2.5-vl-aligned-k48, qwen3-vl-aligned-k40, "
+    "llama.cpp resizes this picture otherwise than Transformers' processor (LLaVA's is padded "
+    "to a square where Transformers crops its centre; a Qwen picture is padded onto the "
+    "merged patches' grid where Transformers stretches it; Gemma 3's is resized to 896 x 896 "
+    "with another filter): the two stacks see other pixels; the cases on pictures neither "
+    "resizes (llava15-square-k64, qwen2.5-vl-aligned-k48, qwen3-vl-aligned-k40, "
     "gemma3-aligned-k64) compare them on the same ones"
 )
 # ggml_conv_2d (ggml/src/ggml.c, llama-cpp-python 0.3.36) builds its im2col in float16 unless
@@ -92,6 +94,16 @@ FLOAT16_PATCHES = Precision(
     "float16",
     16,
     "ggml_conv_2d rounds the pixels and the patch kernel to float16 (its im2col is float16)",
+)
+# LLaVA's CLIP graph has more float16 stages than the patch embedding: its GELUs come from
+# float16 tables (GGML_GELU_QUICK_FP16, GGML_GELU_FP16 in ggml-cpu/vec.h), and the projector's
+# is the tanh approximation. Measured on llava15-square-k64 with PR #25844 applied, in float16
+# epsilons of each output's scale: saliency 1.2, T2I log-scores 5.2, logits 2.4.
+FLOAT16_CLIP = Precision(
+    "float16",
+    16,
+    "ggml_conv_2d rounds the pixels and the patch kernel to float16 (its im2col is float16), "
+    "and ggml's CLIP takes its GELUs from float16 tables (the projector's the tanh one)",
 )
 DEFECT = (
     "ggml-org/llama.cpp#25814: the vendored LLaVA graph puts [CLS] after the patches and "
@@ -118,8 +130,13 @@ class LlamaCppBackend:
 
     @property
     def tolerances(self) -> dict[str, Precision]:
-        """The Qwen-VL and Gemma 3 cases, at float16's precision (:data:`FLOAT16_PATCHES`)."""
-        return {case: FLOAT16_PATCHES for family in UNRESIZED for case in self._cases_of(family)}
+        """Every case at float16's precision: :data:`FLOAT16_CLIP` for LLaVA, whose cases run
+        on a build with the [CLS]-order fix, and :data:`FLOAT16_PATCHES` for the others."""
+        return {
+            case: FLOAT16_CLIP if family == "llava" else FLOAT16_PATCHES
+            for family in UNRESIZED
+            for case in self._cases_of(family)
+        }
 
     def _cases_of(self, model_type: str) -> list[str]:
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
@@ -129,10 +146,10 @@ class LlamaCppBackend:
 
     @property
     def exclusions(self) -> dict[str, str]:
-        """The Qwen-VL and Gemma 3 cases on pictures llama.cpp resizes otherwise than
-        Transformers (:data:`OTHER_PIXELS`); and the LLaVA-1.5 cases when the running
-        llama.cpp has the [CLS]-order defect (:meth:`graph_layout`); none without
-        llama-cpp-python (every case is then skipped for that)."""
+        """The cases on pictures llama.cpp resizes otherwise than Transformers
+        (:data:`OTHER_PIXELS`); and every LLaVA-1.5 case when the running llama.cpp has the
+        [CLS]-order defect (:meth:`graph_layout`); none without llama-cpp-python (every case
+        is then skipped for that)."""
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
         if self.unsupported_reason("cpu") is not None:
@@ -143,7 +160,7 @@ class LlamaCppBackend:
             for case in suite.cases
             if _model_type(case.params()) in UNRESIZED and not _unresized(case.params())
         }
-        if self.honour_defect and self.graph_layout() == CLS_LAST:
+        if self.honour_defect and self.graph_layout() == CLS_LAST:  # the defect comes first
             excluded |= {case: DEFECT for case in self._cases_of("llava")}
         return excluded
 
@@ -246,7 +263,8 @@ class LlamaCppBackend:
             n_gpu_layers=-1 if device == "cuda" else 0,
             logits_all=True,
             # float32 keys and values: llama.cpp's default cache is float16
-            **({"type_k": f32, "type_v": f32} if config["model_type"] != "llava" else {}),
+            type_k=f32,
+            type_v=f32,
             seed=0,
             verbose=False,
         )
