@@ -9,8 +9,8 @@ last layer, mean over heads and queries (ADAFV-R18), then pooled by the projecto
 pooling module into one value per token (``pooled_saliency``). A forward pre-hook records
 what the last layer hands its attention module (the normed patches); the queries and keys
 are recomputed from those with the module's own fused projection, so the tower keeps its
-fast attention. Under tensor parallelism each rank holds some heads: their weights are
-summed across ranks before the mean.
+fast attention, and the weights are formed one head at a time. Under tensor parallelism
+each rank holds some heads: their weights are summed across ranks before the mean.
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ def _received(attention: nn.Module, inputs: AttentionInputs) -> torch.Tensor:
     local = attention.num_attention_heads_per_partition
     queries = queries.reshape(length, local, attention.head_size).transpose(0, 1)
     keys = keys.reshape(length, attention.num_attention_kv_heads_per_partition, -1)
+    keys = keys.transpose(0, 1)
     scale = attention.softmax_scale or attention.head_size**-0.5
-    summed = received_attention(queries, keys.transpose(0, 1), scale).float() * local
+    # One head at a time: a 4,096-patch image's weights take 64 MiB per head in float32,
+    # 1 GiB for the 16 heads of Gemma 3's SigLIP at once.
+    summed = sum(
+        received_attention(queries[h : h + 1], keys[h : h + 1], scale).float() for h in range(local)
+    )
     if attention.tp_size > 1:
         from sglang.srt.distributed import tensor_model_parallel_all_reduce
 
