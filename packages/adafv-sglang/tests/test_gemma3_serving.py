@@ -27,8 +27,9 @@ OTHER_QUESTION = "user : <start_of_image> how many dots are there in the picture
 
 @pytest.fixture(scope="module")
 def process():
-    """``process(prompt, adafv)``: SGLang's hooked Gemma 3 processor's output for the case's
-    image with ``prompt`` and ``custom_params={"adafv": adafv}``."""
+    """``process(prompt, adafv, paths=None)``: SGLang's hooked Gemma 3 processor's output for
+    the images at ``paths`` (the case's image by default) with ``prompt`` and
+    ``custom_params={"adafv": adafv}``."""
     from sglang.srt.managers.io_struct import GenerateReqInput
     from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
     from sglang.srt.multimodal.transport import determine_tensor_transport_mode
@@ -49,9 +50,11 @@ def process():
     )
     (path,) = load_suite(MODEL_FIXTURES).case(CASE).params()["image_paths"][0]
 
-    def run(prompt: str, adafv):
+    def run(prompt: str, adafv, paths: list[str] | None = None):
         request = GenerateReqInput(
-            text=prompt, image_data=[path], sampling_params={"custom_params": {"adafv": adafv}}
+            text=prompt,
+            image_data=paths or [path],
+            sampling_params={"custom_params": {"adafv": adafv}},
         )
         return asyncio.run(
             processor.process_mm_data_async(
@@ -115,6 +118,67 @@ def test_k_of_n_or_more_leaves_sglangs_processor_output(process):  # ADAFV-R3
             MultimodalInputs.from_processor_output(out).mm_items[0] for out in (full, stock)
         )
         assert (ours.hash, ours.pad_value) == (theirs.hash, theirs.pad_value)
+
+
+def test_two_images_each_keep_the_transformers_integrations_tokens(process):
+    # ADAFV-R1, ADAFV-R3: each image gets K placeholders, and its query is the text after
+    # it (the second image's start and end tokens included, not its soft tokens), as in the
+    # Transformers integration, whose pruned prompt and kept tokens these equal.
+    from PIL import Image
+    from sglang.srt.managers.schedule_batch import MultimodalInputs
+
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
+    from adafv_sglang.gemma3 import selection
+    from adafv_sglang.gemma3.tower import gemma3_encoder
+    from adafv_transformers.pruning import prune_inputs
+
+    cases = load_suite(MODEL_FIXTURES)
+    paths = [cases.case(c).params()["image_paths"][0][0] for c in (CASE, "gemma3-ratio-0.1")]
+    prompt = "user : <start_of_image> and <start_of_image> which circle is larger ? assistant :"
+    output = process(prompt, {"budget": 32}, paths)
+    model, processor = load_model(CHECKPOINT)
+    images = [Image.open(path).convert("RGB") for path in paths]
+    with torch.no_grad():
+        pruned = prune_inputs(model, budget=32, **build_inputs(model, processor, images, [prompt]))
+    assert output.input_ids == pruned["input_ids"][0].tolist()
+    image = model.config.image_token_id
+    spans = [item.offsets for item in output.mm_items]
+    runs = np.flatnonzero(np.asarray(output.input_ids) == image).reshape(2, 32)
+    assert spans == [[(int(run[0]), int(run[-1]))] for run in runs]
+    encoder = gemma3_encoder(CHECKPOINT)
+    mm = MultimodalInputs.from_processor_output(output)
+    kept = []
+    with torch.no_grad():
+        selection.image_features(
+            encoder.vision_tower,
+            encoder.multi_modal_projector,
+            model.get_input_embeddings(),
+            mm.mm_items,
+            torch.float32,
+            report=lambda item, values: kept.append(values["kept"].tolist()),
+        )
+    assert kept == [theirs.selected.tolist() for theirs in pruned.images]
+
+
+def test_an_image_in_several_crops_is_refused_with_adafv_on():
+    from sglang.srt.managers.schedule_batch import (
+        Modality,
+        MultimodalDataItem,
+        MultimodalProcessorOutput,
+    )
+
+    from adafv_sglang.gemma3.prompt import prune_prompt
+    from adafv_sglang.options import as_plain
+    from adafv_transformers.options import Options
+
+    item = MultimodalDataItem(modality=Modality.IMAGE, feature=np.zeros((2, 3, 4, 4)))
+    item.offsets = [(3, 258), (261, 516)]
+    output = MultimodalProcessorOutput(mm_items=[item], input_ids=[104] * 520)
+    options = as_plain(Options(budget=64))
+    with pytest.raises(ValueError, match=r"image 0 spans 2 runs of image tokens"):
+        prune_prompt(output, options, 104)
+    assert prune_prompt(output, None, 104).input_ids == [104] * 520  # AdaFV off: untouched
 
 
 def test_sglangs_tower_runs_as_transformers_tower_with_the_activation_repair():
