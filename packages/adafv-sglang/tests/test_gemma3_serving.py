@@ -29,7 +29,7 @@ OTHER_QUESTION = "user : <start_of_image> how many dots are there in the picture
 def process():
     """``process(prompt, adafv, paths=None)``: SGLang's hooked Gemma 3 processor's output for
     the images at ``paths`` (the case's image by default) with ``prompt`` and
-    ``custom_params={"adafv": adafv}``."""
+    ``custom_params={"adafv": adafv}`` (no ``custom_params`` for ``None``)."""
     from sglang.srt.managers.io_struct import GenerateReqInput
     from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
     from sglang.srt.multimodal.transport import determine_tensor_transport_mode
@@ -54,7 +54,7 @@ def process():
         request = GenerateReqInput(
             text=prompt,
             image_data=paths or [path],
-            sampling_params={"custom_params": {"adafv": adafv}},
+            sampling_params={} if adafv is None else {"custom_params": {"adafv": adafv}},
         )
         return asyncio.run(
             processor.process_mm_data_async(
@@ -102,6 +102,34 @@ def test_the_question_and_the_options_are_in_the_item_hash(process):  # ADAFV-R1
     assert len({hashes[n] for n in ("question A", "question B", "question A, K=32")}) == 3
     # The image's own hash, SGLang's, is the same for all of them.
     assert len({item.model_specific_data[IMAGE_HASH_KEY] for item in items.values()}) == 1
+
+
+def test_the_servers_options_apply_to_a_request_without_its_own(process, monkeypatch):
+    params, _ = _case()
+    prompt = params["prompts"][0]
+    monkeypatch.setenv("ADAFV_KEEP_RATIO", "0.1")
+    ((start, end),) = process(prompt, None).mm_items[0].offsets
+    assert end - start + 1 == 26  # ceil(0.1 x 256), ADAFV-R3
+    ((start, end),) = process(prompt, {"budget": 48}).mm_items[0].offsets
+    assert end - start + 1 == 48
+    assert process(prompt, False).mm_items[0].offsets == [(3, 258)]
+
+
+def test_other_models_keep_sglangs_own_code():
+    from types import SimpleNamespace
+
+    from adafv_sglang.gemma3 import hooks
+
+    model = SimpleNamespace(config=SimpleNamespace(model_type="llava"))
+    calls = []
+
+    def original(*args):
+        calls.append(args[1:])
+        return "original"
+
+    assert hooks.get_image_feature(original, model, ["item"]) == "original"
+    assert hooks.load_weights(original, model, "weights") == "original"
+    assert calls == [(["item"],), ("weights",)]
 
 
 def test_k_of_n_or_more_leaves_sglangs_processor_output(process):  # ADAFV-R3
