@@ -189,7 +189,7 @@ def test_two_images_each_keep_the_transformers_integrations_tokens(process):
     assert kept == [theirs.selected.tolist() for theirs in pruned.images]
 
 
-def test_an_image_in_several_crops_is_refused_with_adafv_on():
+def test_an_image_adafv_cannot_select_from_is_refused_with_adafv_on():
     from sglang.srt.managers.schedule_batch import (
         Modality,
         MultimodalDataItem,
@@ -205,8 +205,14 @@ def test_an_image_in_several_crops_is_refused_with_adafv_on():
     output = MultimodalProcessorOutput(mm_items=[item], input_ids=[104] * 520)
     options = as_plain(Options(budget=64))
     with pytest.raises(ValueError, match=r"image 0 spans 2 runs of image tokens"):
-        prune_prompt(output, options, 104)
-    assert prune_prompt(output, None, 104).input_ids == [104] * 520  # AdaFV off: untouched
+        prune_prompt(output, options, 104, 256)
+    assert prune_prompt(output, None, 104, 256).input_ids == [104] * 520  # AdaFV off
+    item.offsets = [(3, 258)]
+    item.precomputed_embeddings = torch.zeros(256, 64)
+    with pytest.raises(ValueError, match=r"image 0 comes as precomputed embeddings"):
+        prune_prompt(output, options, 104, 256)
+    with pytest.raises(ValueError, match=r"256 image tokens, not the mm_tokens_per_image=64"):
+        prune_prompt(output, options, 104, 64)
 
 
 def test_sglangs_tower_runs_as_transformers_tower_with_the_activation_repair():

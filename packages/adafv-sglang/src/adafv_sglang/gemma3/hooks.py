@@ -42,7 +42,12 @@ async def process_mm_data_async(
     output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
     if is_gemma3(self.hf_config):
         options = options_of_request(request_obj)
-        return prune_prompt(output, options, self.mm_tokens.image_token_id)
+        return prune_prompt(
+            output,
+            options,
+            self.mm_tokens.image_token_id,
+            self.hf_config.mm_tokens_per_image,
+        )
     return output
 
 

@@ -19,14 +19,18 @@ from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY, fold_query_into_hash
 
 
-def prune_prompt(output: Any, options: dict[str, Any] | None, image_token_id: int) -> Any:
-    """Shorten a Gemma 3 ``MultimodalProcessorOutput`` in place: ``K`` soft tokens per image,
-    each item's offsets to match, its query (the text after it, ADAFV-R1) and options on it
-    and both folded into its hash. An image with ``K >= N`` keeps SGLang's prompt and item.
+def prune_prompt(
+    output: Any, options: dict[str, Any] | None, image_token_id: int, tokens_per_image: int
+) -> Any:
+    """Shorten a Gemma 3 ``MultimodalProcessorOutput`` in place: ``K`` soft tokens per image
+    (``K`` of ``N = tokens_per_image``, the config's ``mm_tokens_per_image``), each item's
+    offsets to match, its query (the text after it, ADAFV-R1) and options on it and both
+    folded into its hash. An image with ``K >= N`` keeps SGLang's prompt and item.
 
     Raises:
-        ValueError: an image item spans several runs of soft tokens (pan-and-scan crops),
-            which AdaFV does not select across.
+        ValueError: an image item spans several runs of soft tokens (pan-and-scan crops), or
+            a run of another length than ``N``, or comes as precomputed embeddings, which
+            AdaFV does not select from.
     """
     parsed = from_plain(options)
     for item in output.mm_items:
@@ -44,11 +48,21 @@ def prune_prompt(output: Any, options: dict[str, Any] | None, image_token_id: in
                 "do_pan_and_scan=False or custom_params={'adafv': false}"
             )
         ((start, end),) = item.offsets
-        n = end - start + 1
+        n = tokens_per_image
+        if end - start + 1 != n:
+            raise ValueError(
+                f"image {index} has {end - start + 1} image tokens, not the "
+                f"mm_tokens_per_image={n} of the checkpoint's config"
+            )
         k = adafv.kept_count(n, budget=parsed.budget, keep_ratio=parsed.keep_ratio)
         if k >= n:  # ADAFV-R3: every token; SGLang's own item and prompt
             item.offsets = [(start - removed, end - removed)]
             continue
+        if item.precomputed_embeddings is not None:
+            raise ValueError(
+                f"image {index} comes as precomputed embeddings: AdaFV selects from the "
+                "tower's output; send pixels, or custom_params={'adafv': false}"
+            )
         query = [int(t) for t in ids[end + 1 :] if t != image_token_id]
         item.model_specific_data[QUERY_KEY] = query
         item.model_specific_data[OPTIONS_KEY] = options
