@@ -23,11 +23,11 @@ QWEN_CHECKPOINTS = {
 TOLERANCE = {"cpu": 1e-5, "cuda": 1e-4}
 
 
-def serving_engine(model_path, device: str, **environment: str):
+def serving_engine(model_path, device: str, engine_args: dict | None = None, **environment: str):
     """A real SGLang engine on ``device`` with the plugin (``adafv_sglang.engine``), float32
     as the fixtures (on CPU SGLang would pick bfloat16), ``environment`` set for its
-    processes. On CUDA its ``triton`` attention, which computes in float32 (FlashInfer does
-    not)."""
+    processes, ``engine_args`` added to its arguments. On CUDA its ``triton`` attention,
+    which computes in float32 (FlashInfer does not)."""
     from adafv_sglang.engine import sglang_engine
 
     cuda = {"attention_backend": "triton"} if device == "cuda" else {}
@@ -41,6 +41,7 @@ def serving_engine(model_path, device: str, **environment: str):
         # it would take most of it.
         max_total_tokens=8192,
         **cuda,
+        **(engine_args or {}),
     )
 
 

@@ -88,3 +88,51 @@ def qwen_rank(rank: int, port: int, results) -> None:
             report=lambda item, values: reports.append(values),
         )
     results[rank] = (reports[0]["kept"].tolist(), reports[0]["saliency"].tolist())
+
+
+GEMMA3_CASE = "gemma3-single-k64"
+
+
+def gemma3_rank(rank: int, port: int, results) -> None:
+    from PIL import Image
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
+
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_sglang.gemma3.selection import image_features
+    from adafv_sglang.gemma3.tower import gemma3_encoder
+    from adafv_sglang.options import as_plain
+    from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+    from adafv_transformers.options import Options
+
+    checkpoint = MODEL_FIXTURES / "gemma3-tiny"
+    encoder = gemma3_encoder(checkpoint, tp_size=WORLD, rank=rank, port=port)
+    attention = encoder.vision_tower.vision_model.encoder.layers[-1].self_attn
+    if attention.num_attention_heads_per_partition * WORLD != 4:
+        raise AssertionError(f"rank {rank} does not hold half of the tower's 4 heads")
+    case = load_suite(MODEL_FIXTURES).case(GEMMA3_CASE)
+    inputs, _ = case.load()
+    params = case.params()
+    model, processor = load_model(checkpoint)
+    image = Image.open(params["image_paths"][0][0]).convert("RGB")
+    pixels = processor.image_processor(image, return_tensors="pt")["pixel_values"]
+    ids = inputs["input_ids"][0]
+    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    item = MultimodalDataItem(
+        modality=Modality.IMAGE,
+        feature=pixels,
+        model_specific_data={
+            OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
+            QUERY_KEY: [int(t) for t in ids[last + 1 :]],
+        },
+    )
+    reports = []
+    with torch.no_grad():
+        image_features(
+            encoder.vision_tower,
+            encoder.multi_modal_projector,
+            model.get_input_embeddings(),
+            [item],
+            torch.float32,
+            report=lambda item, values: reports.append(values),
+        )
+    results[rank] = (reports[0]["kept"].tolist(), reports[0]["saliency"].tolist())

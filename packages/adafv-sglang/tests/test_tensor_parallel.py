@@ -7,7 +7,7 @@ the table, looks up its own ids and sums the slices' rows across ranks. Here two
 on CPU (gloo), each with SGLang's real parallel groups and ``VocabParallelEmbedding`` loaded
 by its own weight loader, and the plugin's encoder step; every rank must keep the same
 indices as the unsharded model, which are the Transformers fixture's (LLaVA-1.5 and LLaVA-NeXT,
-whose tower is replicated the same way). For Qwen2-VL the tower
+whose tower is replicated the same way). For Qwen2-VL and Gemma 3 the tower
 itself is sharded: each rank's attention holds half the heads, and the saliency's sum over
 heads crosses the ranks.
 """
@@ -37,16 +37,22 @@ def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model(name):
         np.testing.assert_array_equal(kept, expected["indices"][0])
 
 
-def test_qwen_ranks_holding_half_the_heads_each_give_the_whole_saliency():  # ADAFV-R18
-    # Each rank computes the received attention of its own heads; summed across ranks, it is
-    # the mean over all heads, so every rank keeps what one rank with all heads keeps.
+@pytest.mark.parametrize(
+    "run_rank, case_id",
+    [(ranks.qwen_rank, ranks.QWEN_CASE), (ranks.gemma3_rank, ranks.GEMMA3_CASE)],
+    ids=["qwen2-vl", "gemma3"],
+)
+def test_ranks_holding_half_the_heads_each_give_the_whole_saliency(run_rank, case_id):
+    # ADAFV-R18: each rank computes the received attention of its own heads; summed across
+    # ranks, it is the mean over all heads, so every rank keeps what one rank with all heads
+    # keeps.
     from adafv_sglang.cpu_runtime import free_port
 
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(ranks.qwen_rank, args=(free_port(), results), nprocs=ranks.WORLD)
+        mp.spawn(run_rank, args=(free_port(), results), nprocs=ranks.WORLD)
         per_rank = [results[rank] for rank in range(ranks.WORLD)]
-    case = load_suite(MODEL_FIXTURES).case(ranks.QWEN_CASE)
+    case = load_suite(MODEL_FIXTURES).case(case_id)
     _, expected = case.load()
     # The fixture's own tolerance for saliency, as the conformance runner applies it: two
     # ranks' float32 partials do not always reproduce one process's rounding bit for bit

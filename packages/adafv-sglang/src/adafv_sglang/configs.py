@@ -64,3 +64,8 @@ def image_token_id(config: Any) -> int:
     """The image placeholder's token id (llava-hf configs name it ``image_token_index``)."""
     value = getattr(config, "image_token_index", None)
     return int(value if value is not None else config.image_token_id)
+
+
+def is_gemma3(config: Any) -> bool:
+    """A Gemma 3 config with its SigLIP tower (``Gemma3ForConditionalGeneration``)."""
+    return getattr(config, "model_type", None) == "gemma3"

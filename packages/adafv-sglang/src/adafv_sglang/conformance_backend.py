@@ -20,10 +20,18 @@ Each case goes through what SGLang does with a request, with SGLang's own classe
   positions. For Qwen3-VL ``embed_mm_inputs`` also splits each kept row into its main
   features and its DeepStack levels (SGLang's ``separate_deepstack_embeds``) and scatters the
   levels to the image placeholders, as SGLang's model does before its language model.
+- Gemma 3: SGLang's own ``Gemma3SGLangImageProcessor`` with the plugin's hook (the prompt
+  with ``K`` placeholders per image), the scheduler's ``MultimodalInputs`` and the model's
+  padding between each image's start and end tokens (``pad_mm_token_pairs``), and
+  ``embed_mm_inputs`` calling the plugin's encoder step on SGLang's own SigLIP tower and
+  projector. The language model attends as SGLang's Triton backend makes Gemma 3 attend
+  (``Gemma3ForConditionalGeneration.prepare_attn_masks``): causally, and the kept tokens of
+  each image, the span of its item's offsets, both ways.
 
 SGLang's language models need CUDA or SGLang's compiled CPU kernels to be built outside an
 engine, so the logits come from the checkpoint's Transformers language model, fed the
-embeddings, positions and (Qwen3-VL) DeepStack rows SGLang's path produced
+embeddings, positions, (Qwen3-VL) DeepStack rows and (Gemma 3) image spans SGLang's path
+produced
 (``tests/test_engine*.py`` run a real engine).
 
 It reports per image the saliency, T2I log-scores and kept indices, and per prompt the token
@@ -44,6 +52,7 @@ import torch
 from adafv_conformance import Unsupported, model_outputs
 from adafv_sglang.configs import (
     image_token_id,
+    is_gemma3,
     is_llava_anyres,
     is_llava_hf,
     is_llava_onevision,
@@ -51,6 +60,8 @@ from adafv_sglang.configs import (
     tokens_per_image,
 )
 from adafv_sglang.cpu_runtime import DeepStackSplit, qwen_tower
+from adafv_sglang.gemma3 import selection as gemma3_selection
+from adafv_sglang.gemma3.tower import gemma3_encoder
 from adafv_sglang.llava import next as llava_next
 from adafv_sglang.llava import onevision, selection
 from adafv_sglang.options import as_plain
@@ -59,13 +70,6 @@ from adafv_sglang.qwen import selection as qwen_selection
 from adafv_sglang.qwen.positions import KeptPositions, place
 from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
-
-UNSUPPORTED = {
-    "gemma3": (
-        "not served by adafv-sglang yet (SGLang 0.5.23 attends bidirectionally over Gemma 3's "
-        "image tokens only with its Triton and XPU attention backends)"
-    ),
-}
 
 
 class SGLangBackend(TransformersBackend):
@@ -82,9 +86,9 @@ class SGLangBackend(TransformersBackend):
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
         config = AutoConfig.from_pretrained(params["model_dir"])
-        if not (is_llava_hf(config) or is_llava_anyres(config) or is_qwen_vl(config)):
-            reason = UNSUPPORTED.get(config.model_type, f"no SGLang path for {config.model_type!r}")
-            raise Unsupported(reason)
+        served = (is_llava_hf, is_llava_anyres, is_qwen_vl, is_gemma3)
+        if not any(family(config) for family in served):
+            raise Unsupported(f"no SGLang path for {config.model_type!r}")
         model, processor = self._load(params["model_dir"], device)
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
         options = Options(
@@ -104,6 +108,10 @@ class SGLangBackend(TransformersBackend):
             if is_qwen_vl(config):
                 rows.append(
                     self._run_qwen_prompt(model, params["model_dir"], prompt, paths, options)
+                )
+            elif is_gemma3(config):
+                rows.append(
+                    self._run_gemma3_prompt(model, params["model_dir"], prompt, paths, options)
                 )
             else:
                 rows.append(
@@ -315,6 +323,123 @@ class SGLangBackend(TransformersBackend):
             "ids": np.asarray(output.input_ids, dtype=np.int64),
             "logits": logits.float().cpu().numpy(),
         }
+
+    def _gemma3_processor(self, model_dir: str) -> Any:
+        """SGLang's Gemma 3 processor for the checkpoint, with the PIL image processor the
+        fixtures were made with, and SGLang's tower and projector
+        (``adafv_sglang.gemma3.tower``)."""
+        from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
+        from sglang.srt.multimodal.transport import determine_tensor_transport_mode
+        from sglang.srt.plugins import load_plugins
+        from sglang.srt.server_args import ServerArgs
+        from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
+
+        key = ("gemma3-processor", model_dir)
+        if key not in self._loaded:
+            load_plugins()  # the plugin's hook on SGLang's processor
+            encoder = gemma3_encoder(model_dir)  # publishes SGLang's config, as a server does
+            hf_processor = AutoProcessor.from_pretrained(model_dir)
+            hf_processor.image_processor = AutoImageProcessor.from_pretrained(
+                model_dir, backend="pil"
+            )
+            self._loaded[key] = (
+                Gemma3SGLangImageProcessor(
+                    AutoConfig.from_pretrained(model_dir),
+                    ServerArgs(model_path=model_dir, device="cpu"),
+                    hf_processor,
+                    determine_tensor_transport_mode(),
+                ),
+                encoder,
+            )
+        return self._loaded[key]
+
+    def _run_gemma3_prompt(
+        self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
+    ) -> dict[str, Any]:
+        """One Gemma 3 prompt through SGLang's processor, scheduler inputs and embedding."""
+        from sglang.srt.managers import mm_schedule
+        from sglang.srt.managers.io_struct import GenerateReqInput
+        from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_token_pairs
+        from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
+
+        processor, encoder = self._gemma3_processor(model_dir)
+        request = GenerateReqInput(
+            text=prompt,
+            # SGLang reads a string that is not an absolute path or URL as base64 data.
+            image_data=[str(Path(path).resolve()) for path in paths],
+            sampling_params={"custom_params": {"adafv": as_plain(options)}},
+        )
+        output = asyncio.run(
+            processor.process_mm_data_async(
+                image_data=request.image_data, input_text=prompt, request_obj=request
+            )
+        )
+        mm = MultimodalInputs.from_processor_output(output)
+        # Gemma3ForConditionalGeneration.pad_input_ids: the tokens between each image's start
+        # and end tokens.
+        padded = pad_mm_token_pairs(
+            array("q", output.input_ids), mm, data_token_pairs=[(mm.im_start_id, mm.im_end_id)]
+        )
+        padded = torch.tensor(padded, dtype=torch.long)
+        reports = []
+
+        def encode(items: list[Any]) -> torch.Tensor:
+            def record(item: Any, values: dict[str, torch.Tensor]) -> None:
+                reports.append({k: v.detach().cpu().numpy() for k, v in values.items()})
+
+            return gemma3_selection.image_features(
+                encoder.vision_tower,
+                encoder.multi_modal_projector,
+                model.get_input_embeddings(),
+                items,
+                torch.float32,
+                report=record,
+            )
+
+        if mm_schedule.embedding_cache is None:
+            mm_schedule.init_mm_embedding_cache(256 * 1024 * 1024)
+        mm_schedule.embedding_cache.clear()
+        with torch.no_grad():
+            embeds, _ = embed_mm_inputs(
+                [mm],
+                [0],
+                [len(padded)],
+                padded.clone(),
+                model.get_input_embeddings(),
+                data_embedding_func_mapping={Modality.IMAGE: encode},
+            )
+            hidden = model.model.language_model(
+                inputs_embeds=embeds[None],
+                attention_mask=_image_span_mask(model.config, len(padded), mm.mm_items),
+                use_cache=False,
+            ).last_hidden_state
+            logits = model.lm_head(hidden)[0]
+        return {
+            "reports": reports,
+            "ids": np.asarray(output.input_ids, dtype=np.int64),
+            "logits": logits.float().cpu().numpy(),
+        }
+
+
+def _image_span_mask(config: Any, length: int, items: list[Any]) -> dict[str, torch.Tensor]:
+    """Gemma 3's attention over a prompt of ``length`` tokens as SGLang's Triton backend gets
+    it from ``Gemma3ForConditionalGeneration.prepare_attn_masks`` (SGLang 0.5.23): causal,
+    and each span of an image item's ``offsets`` attending within itself both ways; as the
+    additive mask Transformers' Gemma 3 language model takes for each of its layer types.
+
+    Raises:
+        ValueError: the prompt is longer than the sliding window, which this mask does not
+            apply.
+    """
+    window = config.text_config.sliding_window
+    if length > window:
+        raise ValueError(f"a prompt of {length} tokens is longer than the sliding window {window}")
+    allowed = torch.ones(length, length, dtype=torch.bool).tril()
+    for item in items:
+        for start, end in item.offsets:
+            allowed[start : end + 1, start : end + 1] = True
+    additive = torch.zeros(length, length).masked_fill(~allowed, torch.finfo(torch.float32).min)
+    return {"full_attention": additive[None, None], "sliding_attention": additive[None, None]}
 
 
 def _one_token_per_image(expanded_ids: np.ndarray, image: int) -> array:

@@ -4,8 +4,9 @@ them in the scheduler.
 
 The hooks themselves are grouped by model family, each module with its table of SGLang
 targets and the functions that wrap them: ``adafv_sglang.llava.hooks`` (llava-hf LLaVA-1.5
-and LLaVA-NeXT) and ``adafv_sglang.qwen.hooks`` (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5);
-``adafv_sglang.plugin`` registers both, and ``HOOKS`` here.
+and LLaVA-NeXT), ``adafv_sglang.qwen.hooks`` (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5) and
+``adafv_sglang.gemma3.hooks`` (Gemma 3); ``adafv_sglang.plugin`` registers them, and
+``HOOKS`` here.
 """
 
 from __future__ import annotations
