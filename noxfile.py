@@ -334,9 +334,11 @@ def llamacpp_patched(session: nox.Session) -> None:
     lock. The handler reads the graph layout from the build, so the conformance backend runs
     the LLaVA-1.5 cases here instead of excluding them
     (``build/llamacpp-patched/conformance-cpu.json``, beside the wheel rather than with the
-    matrix's reports), after the package's tests. On 0.3.36 with PR #25844 they fail still
-    (ggml's float16 CLIP stages; llama.cpp pads pictures where Transformers crops them):
-    ``docs/llamacpp.md`` gives the figures, and the same build steps by hand.
+    matrix's reports), after the package's tests. On 0.3.36 with PR #25844 the case both
+    stacks read from the same pixels passes at the float16 precision the backend states for
+    ggml's CLIP (the other LLaVA-1.5 pictures are excluded: llama.cpp pads them where
+    Transformers crops them); ``docs/llamacpp.md`` gives the figures, and the same build
+    steps by hand.
     """
     wheel = _patched_llama_cpp_wheel(session)
     _install(session, "--force-reinstall", "--no-deps", str(wheel))
