@@ -96,6 +96,40 @@ def precomputed_images(checkpoint, paths: list[str]) -> list[dict]:
     return images
 
 
+def assert_fixture_logprobs(engine, checkpoint, case_id: str, image_token_id: int, tolerance):
+    """Serve a LLaVA-family fixture case's prompts with its pictures (``precomputed_images``)
+    and AdaFV options, and check each prompt's length against the fixture's pruned prompt and
+    its text tokens' log-probabilities within ``tolerance`` of the fixture's
+    (ADAFV-R1, ADAFV-R3, ADAFV-R5, ADAFV-R10)."""
+    from adafv_conformance.suite import load_suite
+
+    case = load_suite(MODEL_FIXTURES).case(case_id)
+    _, expected = case.load()
+    params = case.params()
+    options = {
+        k: params[k]
+        for k in ("budget", "keep_ratio", "guarantee", "t2i_scale", "image_newline")
+        if k in params
+    }
+    outs = engine.generate(
+        prompt=params["prompts"],
+        image_data=[precomputed_images(checkpoint, paths) for paths in params["image_paths"]],
+        sampling_params={
+            "max_new_tokens": 1,
+            "temperature": 0.0,
+            "custom_params": {"adafv": options},
+        },
+        return_logprob=True,
+        logprob_start_len=0,
+    )
+    for row, out in enumerate(outs):
+        meta = out["meta_info"]
+        assert meta["prompt_tokens"] == int((expected["pruned_input_ids"][row] >= 0).sum())
+        errors = text_logprob_errors(meta, expected, image_token_id, row=row)
+        assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
+        assert max(errors) < tolerance, (row, errors)
+
+
 def onevision_processor(checkpoint):
     """Transformers' ``LlavaOnevisionProcessor`` for the tiny checkpoint, with the PIL image
     processor the fixtures were made with. The checkpoint carries no processor config, so the

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from adafv_sglang_helpers import TOLERANCE, precomputed_images, serving_engine, text_logprob_errors
+from adafv_sglang_helpers import (
+    TOLERANCE,
+    assert_fixture_logprobs,
+    precomputed_images,
+    serving_engine,
+)
 
 CHECKPOINT = MODEL_FIXTURES / "llava-next-tiny"
 CASES = ["llava-next-wide-ratio-0.1", "llava-next-tall-k64-drop-newlines", "llava-next-batch-k48"]
@@ -70,27 +75,7 @@ def test_every_image_of_a_request_is_served(engine):
 @pytest.mark.parametrize("case_id", CASES)
 def test_prompt_logprobs_equal_the_transformers_fixtures(engine, device, case_id):
     # ADAFV-R1, ADAFV-R3, ADAFV-R4, ADAFV-R5, ADAFV-R10
-    case = load_suite(MODEL_FIXTURES).case(case_id)
-    _, expected = case.load()
-    params = case.params()
-    options = {
-        k: params[k]
-        for k in ("budget", "keep_ratio", "guarantee", "t2i_scale", "image_newline")
-        if k in params
-    }
-    outs = engine.generate(
-        prompt=params["prompts"],
-        image_data=[precomputed_images(CHECKPOINT, paths) for paths in params["image_paths"]],
-        sampling_params=dict(SAMPLING, custom_params={"adafv": options}),
-        return_logprob=True,
-        logprob_start_len=0,
-    )
-    for row, out in enumerate(outs):
-        meta = out["meta_info"]
-        assert meta["prompt_tokens"] == int((expected["pruned_input_ids"][row] >= 0).sum())
-        errors = text_logprob_errors(meta, expected, _image_token_id(), row=row)
-        assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
-        assert max(errors) < TOLERANCE[device], (row, errors)
+    assert_fixture_logprobs(engine, CHECKPOINT, case_id, _image_token_id(), TOLERANCE[device])
 
 
 def test_a_precomputed_image_without_its_size_fails_that_request_alone(engine):

@@ -15,6 +15,7 @@ import adafv
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 from adafv_sglang_helpers import (
     TOLERANCE,
+    assert_fixture_logprobs,
     onevision_processor,
     precomputed_images,
     serving_engine,
@@ -84,27 +85,9 @@ def test_an_image_takes_k_content_tokens_and_its_separators(engine, custom_param
 @pytest.mark.parametrize("case_id", CASES)
 def test_prompt_logprobs_equal_the_transformers_fixtures(engine, device, case_id):
     # ADAFV-R1, ADAFV-R3, ADAFV-R5, ADAFV-R10, ADAFV-R18
-    case = load_suite(MODEL_FIXTURES).case(case_id)
-    _, expected = case.load()
-    params = case.params()
-    options = {
-        k: params[k]
-        for k in ("budget", "keep_ratio", "guarantee", "t2i_scale", "image_newline")
-        if k in params
-    }
-    outs = engine.generate(
-        prompt=params["prompts"],
-        image_data=[precomputed_images(CHECKPOINT, paths) for paths in params["image_paths"]],
-        sampling_params=dict(SAMPLING, custom_params={"adafv": options}),
-        return_logprob=True,
-        logprob_start_len=0,
+    assert_fixture_logprobs(
+        engine, CHECKPOINT, case_id, _config().image_token_id, TOLERANCE[device]
     )
-    for row, out in enumerate(outs):
-        meta = out["meta_info"]
-        assert meta["prompt_tokens"] == int((expected["pruned_input_ids"][row] >= 0).sum())
-        errors = text_logprob_errors(meta, expected, _config().image_token_id, row=row)
-        assert len(errors) == meta["prompt_tokens"] - meta["image_tokens"] - 1
-        assert max(errors) < TOLERANCE[device], (row, errors)
 
 
 def test_a_budget_of_every_content_token_serves_what_adafv_off_serves(engine):

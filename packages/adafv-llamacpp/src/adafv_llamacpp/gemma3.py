@@ -16,11 +16,14 @@ the image, and the text after it follows at the shortened positions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adafv_llamacpp.saliency import VisionProbe
+
+if TYPE_CHECKING:
+    from adafv_llamacpp.handler import ChunkStep
 
 
 class Gemma3Vision:
@@ -54,15 +57,7 @@ class Gemma3Vision:
         return grid.mean(axis=(1, 3)).reshape(-1)
 
     def _decode_kept(
-        self,
-        lctx: Any,
-        chunk: Any,
-        rows: np.ndarray,
-        kept: np.ndarray,
-        start: int,
-        seq: Any,
-        n_batch: int,
-        last: bool,
+        self, step: ChunkStep, rows: np.ndarray, kept: np.ndarray, start: int
     ) -> tuple[int, np.ndarray | None]:
         """The base handler's decode of the kept rows, as one batch with causal attention
         off, as ``mtmd_helper_decode_image_chunk`` decodes an image Gemma 3 attends within.
@@ -76,15 +71,13 @@ class Gemma3Vision:
         from adafv_llamacpp.handler import AdaFVChatHandler
 
         ubatch = int(self._llama.context_params.n_ubatch)
-        if len(kept) > min(n_batch, ubatch):
+        if len(kept) > min(step.n_batch, ubatch):
             raise ValueError(
-                f"{len(kept)} kept image tokens do not fit one batch (n_batch={n_batch}, "
+                f"{len(kept)} kept image tokens do not fit one batch (n_batch={step.n_batch}, "
                 f"n_ubatch={ubatch}): Gemma 3 decodes an image's tokens together; raise both"
             )
-        llama_cpp.llama_set_causal_attn(lctx, False)
+        llama_cpp.llama_set_causal_attn(step.lctx, False)
         try:
-            return AdaFVChatHandler._decode_kept(
-                self, lctx, chunk, rows, kept, start, seq, n_batch, last
-            )
+            return AdaFVChatHandler._decode_kept(self, step, rows, kept, start)
         finally:
-            llama_cpp.llama_set_causal_attn(lctx, True)
+            llama_cpp.llama_set_causal_attn(step.lctx, True)

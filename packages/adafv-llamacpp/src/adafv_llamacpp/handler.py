@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -42,6 +42,18 @@ from adafv_llamacpp.layout import GraphLayout, detect_layout
 from adafv_llamacpp.mmproj import projector_type
 from adafv_llamacpp.saliency import VisionProbe
 from adafv_llamacpp.token_embeddings import token_embeddings
+
+
+class ChunkStep(NamedTuple):
+    """What ``mtmd_helper_eval_chunk_single`` was called with for an image's first chunk,
+    that decoding its kept rows needs: the language model's context, the chunk, the
+    sequence, the batch size, and whether the last row's logits are wanted."""
+
+    lctx: Any
+    chunk: Any
+    seq_id: Any
+    n_batch: int
+    logits_last: bool
 
 
 @dataclass(frozen=True)
@@ -178,15 +190,7 @@ class AdaFVChatHandler:
         return weights[first : first + n_tokens]
 
     def _decode_kept(
-        self,
-        lctx: Any,
-        chunk: Any,
-        rows: np.ndarray,
-        kept: np.ndarray,
-        start: int,
-        seq: Any,
-        n_batch: int,
-        last: bool,
+        self, step: ChunkStep, rows: np.ndarray, kept: np.ndarray, start: int
     ) -> tuple[int, np.ndarray | None]:
         """Decode the kept rows at contiguous positions from ``start``, as the rows of a
         sequence; returns the position after them, and their logits for a ``Llama`` made with
@@ -195,7 +199,7 @@ class AdaFVChatHandler:
         selection never reads as the same prompt."""
         llama = self._llama
         positions = start + np.arange(len(kept))
-        logits = _decode_embeddings(llama, lctx, rows, positions[None], seq, n_batch, last)
+        logits = _decode_embeddings(llama, step, rows, positions[None])
         if logits is not None:
             llama.scores[start : start + len(kept)] = logits
         llama.input_ids[start : start + len(kept)] = -1 - kept
@@ -290,9 +294,8 @@ class _PruningBindings:
         kept = np.asarray(selection.indices)
         seconds["select"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        end, logits = handler._decode_kept(
-            lctx, chunk, visual[kept], kept, start, seq_id, n_batch, logits_last
-        )
+        step = ChunkStep(lctx, chunk, seq_id, n_batch, logits_last)
+        end, logits = handler._decode_kept(step, visual[kept], kept, start)
         new_n_past._obj.value = end
         seconds["decode"] = time.perf_counter() - clock
         self._decoded.update(_address(c) for c in members[1:])
@@ -374,13 +377,7 @@ def _llama_cpp() -> Any:
 
 
 def _decode_embeddings(
-    llama: Any,
-    lctx: Any,
-    rows: np.ndarray,
-    positions: np.ndarray,
-    seq_id: Any,
-    n_batch: int,
-    last: bool,
+    llama: Any, step: ChunkStep, rows: np.ndarray, positions: np.ndarray
 ) -> np.ndarray | None:
     """Decode ``rows`` as embeddings, ``n_batch`` at a time, as ``mtmd_helper_decode_image_chunk``
     does for a whole chunk. ``positions`` is ``(1, n)`` for one position per row, or ``(4, n)``
@@ -391,7 +388,8 @@ def _decode_embeddings(
     n, width = rows.shape
     if positions.shape[1] != n:
         raise ValueError(f"positions of shape {positions.shape} for {n} rows")
-    seq = int(getattr(seq_id, "value", seq_id))
+    seq = int(getattr(step.seq_id, "value", step.seq_id))
+    n_batch, last = step.n_batch, step.logits_last
     every_row = bool(getattr(llama, "_logits_all", False))
     logits_out = []
     for first in range(0, n, n_batch):
@@ -411,12 +409,12 @@ def _decode_embeddings(
                 batch.seq_id[i][0] = seq
                 batch.logits[i] = every_row or (last and first + i == n - 1)
             batch.n_tokens = count
-            if llama_cpp.llama_decode(lctx, batch) != 0:
+            if llama_cpp.llama_decode(step.lctx, batch) != 0:
                 raise RuntimeError("llama_decode failed on the kept image embeddings")
             if every_row:
                 vocab = llama.n_vocab()
                 logits = np.ctypeslib.as_array(
-                    llama_cpp.llama_get_logits(lctx), shape=(count * vocab,)
+                    llama_cpp.llama_get_logits(step.lctx), shape=(count * vocab,)
                 )
                 logits_out.append(logits.reshape(count, vocab).copy())
         finally:

@@ -24,11 +24,14 @@ keeps the stock positions (ADAFV-R20), so a kept token sits exactly where it sat
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adafv_llamacpp.saliency import VisionProbe
+
+if TYPE_CHECKING:
+    from adafv_llamacpp.handler import ChunkStep
 
 MERGE = 2  # patches per side of a merged token; llama.cpp's Qwen-VL graphs fix it
 
@@ -131,15 +134,7 @@ class QwenVision:
         return saliency
 
     def _decode_kept(
-        self,
-        lctx: Any,
-        chunk: Any,
-        rows: np.ndarray,
-        kept: np.ndarray,
-        start: int,
-        seq: Any,
-        n_batch: int,
-        last: bool,
+        self, step: ChunkStep, rows: np.ndarray, kept: np.ndarray, start: int
     ) -> tuple[int, np.ndarray | None]:
         """Decode the kept rows at llama.cpp's own M-RoPE coordinates for their indices
         (ADAFV-R20); returns the stock path's position after the image, and the rows' logits
@@ -148,13 +143,14 @@ class QwenVision:
         in the token list with an id no vocabulary has."""
         from adafv_llamacpp.handler import _decode_embeddings
 
+        chunk = step.chunk
         mtmd, llama = self._mtmd_cpp, self._llama
         image = mtmd.mtmd_input_chunk_get_tokens_image(chunk)
         at = [mtmd.mtmd_image_tokens_get_decoder_pos(image, start, int(i)) for i in kept]
         positions = np.array(
             [[p.t for p in at], [p.y for p in at], [p.x for p in at], [p.z for p in at]]
         )
-        logits = _decode_embeddings(llama, lctx, rows, positions, seq, n_batch, last)
+        logits = _decode_embeddings(llama, step, rows, positions)
         n_pos = int(mtmd.mtmd_input_chunk_get_n_pos(chunk))
         llama.input_ids[start : start + n_pos] = -1
         return start + n_pos, logits

@@ -223,44 +223,49 @@ class SGLangBackend(TransformersBackend):
             kept_ids[start : end + 1] = image
         return {"reports": reports, "ids": kept_ids, "logits": logits.float().cpu().numpy()}
 
-    def _qwen_processor(self, model_dir: str) -> Any:
-        """SGLang's Qwen-VL processor for the checkpoint, with the PIL image processor the
-        fixtures were made with (Transformers' default here is its torchvision variant)."""
+    def _sglang_processor(self, model_dir: str, family: str) -> Any:
+        """SGLang's image processor of ``family`` (``"qwen"`` or ``"gemma3"``) for the
+        checkpoint, with the PIL image processor the fixtures were made with (Transformers'
+        default here is its torchvision variant), and SGLang's own vision modules for it
+        (``cpu_runtime.qwen_tower``, ``gemma3.tower.gemma3_encoder``), built as a server
+        builds them, which publishes SGLang's config."""
+        from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
         from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
         from sglang.srt.multimodal.transport import determine_tensor_transport_mode
         from sglang.srt.plugins import load_plugins
         from sglang.srt.server_args import ServerArgs
         from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
 
-        key = ("qwen-processor", model_dir)
+        processor_class, vision = {
+            "qwen": (QwenVLImageProcessor, qwen_tower),
+            "gemma3": (Gemma3SGLangImageProcessor, gemma3_encoder),
+        }[family]
+        key = (family, model_dir)
         if key not in self._loaded:
-            load_plugins()  # the plugin's hooks on SGLang's processor and positions
-            tower = qwen_tower(model_dir)  # publishes SGLang's config, as a server does
+            load_plugins()  # the plugin's hooks on SGLang's processors and positions
+            modules = vision(model_dir)
             hf_processor = AutoProcessor.from_pretrained(model_dir)
             hf_processor.image_processor = AutoImageProcessor.from_pretrained(
                 model_dir, backend="pil"
             )
             self._loaded[key] = (
-                QwenVLImageProcessor(
+                processor_class(
                     AutoConfig.from_pretrained(model_dir),
                     ServerArgs(model_path=model_dir, device="cpu"),
                     hf_processor,
                     determine_tensor_transport_mode(),
                 ),
-                tower,
+                modules,
             )
         return self._loaded[key]
 
-    def _run_qwen_prompt(
-        self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
-    ) -> dict[str, Any]:
-        """One Qwen prompt through SGLang's processor, scheduler inputs and embedding."""
-        from sglang.srt.managers import mm_schedule
+    @staticmethod
+    def _processed(processor: Any, prompt: str, paths: list[str], options: Options) -> Any:
+        """What SGLang's ``processor`` makes of a request with the prompt, its pictures and
+        the AdaFV options: its output and the scheduler's ``MultimodalInputs``."""
         from sglang.srt.managers.io_struct import GenerateReqInput
-        from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
-        from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
+        from sglang.srt.managers.schedule_batch import MultimodalInputs
 
-        processor, tower = self._qwen_processor(model_dir)
         request = GenerateReqInput(
             text=prompt,
             # SGLang reads a string that is not an absolute path or URL as base64 data.
@@ -272,7 +277,18 @@ class SGLangBackend(TransformersBackend):
                 image_data=request.image_data, input_text=prompt, request_obj=request
             )
         )
-        mm = MultimodalInputs.from_processor_output(output)
+        return output, MultimodalInputs.from_processor_output(output)
+
+    def _run_qwen_prompt(
+        self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
+    ) -> dict[str, Any]:
+        """One Qwen prompt through SGLang's processor, scheduler inputs and embedding."""
+        from sglang.srt.managers import mm_schedule
+        from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
+        from sglang.srt.managers.schedule_batch import Modality
+
+        processor, tower = self._sglang_processor(model_dir, "qwen")
+        output, mm = self._processed(processor, prompt, paths, options)
         padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
         kept, reports = KeptPositions(), []
         levels = qwen_selection.deepstack_levels(tower)
@@ -324,57 +340,16 @@ class SGLangBackend(TransformersBackend):
             "logits": logits.float().cpu().numpy(),
         }
 
-    def _gemma3_processor(self, model_dir: str) -> Any:
-        """SGLang's Gemma 3 processor for the checkpoint, with the PIL image processor the
-        fixtures were made with, and SGLang's tower and projector
-        (``adafv_sglang.gemma3.tower``)."""
-        from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
-        from sglang.srt.multimodal.transport import determine_tensor_transport_mode
-        from sglang.srt.plugins import load_plugins
-        from sglang.srt.server_args import ServerArgs
-        from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
-
-        key = ("gemma3-processor", model_dir)
-        if key not in self._loaded:
-            load_plugins()  # the plugin's hook on SGLang's processor
-            encoder = gemma3_encoder(model_dir)  # publishes SGLang's config, as a server does
-            hf_processor = AutoProcessor.from_pretrained(model_dir)
-            hf_processor.image_processor = AutoImageProcessor.from_pretrained(
-                model_dir, backend="pil"
-            )
-            self._loaded[key] = (
-                Gemma3SGLangImageProcessor(
-                    AutoConfig.from_pretrained(model_dir),
-                    ServerArgs(model_path=model_dir, device="cpu"),
-                    hf_processor,
-                    determine_tensor_transport_mode(),
-                ),
-                encoder,
-            )
-        return self._loaded[key]
-
     def _run_gemma3_prompt(
         self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
     ) -> dict[str, Any]:
         """One Gemma 3 prompt through SGLang's processor, scheduler inputs and embedding."""
         from sglang.srt.managers import mm_schedule
-        from sglang.srt.managers.io_struct import GenerateReqInput
         from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_token_pairs
-        from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
+        from sglang.srt.managers.schedule_batch import Modality
 
-        processor, encoder = self._gemma3_processor(model_dir)
-        request = GenerateReqInput(
-            text=prompt,
-            # SGLang reads a string that is not an absolute path or URL as base64 data.
-            image_data=[str(Path(path).resolve()) for path in paths],
-            sampling_params={"custom_params": {"adafv": as_plain(options)}},
-        )
-        output = asyncio.run(
-            processor.process_mm_data_async(
-                image_data=request.image_data, input_text=prompt, request_obj=request
-            )
-        )
-        mm = MultimodalInputs.from_processor_output(output)
+        processor, encoder = self._sglang_processor(model_dir, "gemma3")
+        output, mm = self._processed(processor, prompt, paths, options)
         # Gemma3ForConditionalGeneration.pad_input_ids: the tokens between each image's start
         # and end tokens.
         padded = pad_mm_token_pairs(
