@@ -93,7 +93,6 @@ def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Pat
     head_dim = text.get("head_dim") or text["hidden_size"] // heads
     matrices = _matrix_dtype(dtype)
     embed = tensors[prefix + "embed_tokens.weight"]
-    pieces, types = _vocabulary(checkpoint, embed.shape[0])
     # GGUFWriter.add_<key>(value), in the order llama.cpp's converter writes them.
     metadata = {
         "name": "adafv tiny llava language model",
@@ -106,21 +105,10 @@ def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Pat
         "rope_dimension_count": head_dim,
         "rope_freq_base": float(text.get("rope_parameters", {}).get("rope_theta", 10000.0)),
         "layer_norm_rms_eps": text["rms_norm_eps"],
-        "file_type": (
-            gguf.LlamaFileType.ALL_F32 if matrices == np.float32 else gguf.LlamaFileType.MOSTLY_F16
-        ),
-        "tokenizer_model": "bert",
-        "tokenizer_pre": "default",
-        "token_list": pieces,
-        "token_types": types,
-        "unk_token_id": pieces.index("<unk>"),
-        "pad_token_id": text["pad_token_id"],
-        "bos_token_id": text["bos_token_id"],
-        "eos_token_id": text["eos_token_id"],
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "add_sep_token": False,
+        **_vocabulary_metadata(checkpoint, text, embed.shape[0]),
     }
+    if matrices != np.float32:
+        metadata["file_type"] = gguf.LlamaFileType.MOSTLY_F16
     writer = gguf.GGUFWriter(str(out), "llama")
     for key, value in metadata.items():
         getattr(writer, f"add_{key}")(value)
@@ -222,9 +210,9 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
 
 
 def _vocabulary_metadata(checkpoint: Path, text: dict, size: int) -> dict:
-    """The tokenizer keys of a Qwen or Gemma checkpoint's GGUF: the tiny word-level vocabulary as
-    whole WordPiece words, as for LLaVA (the checkpoint's tokenizer has no ``<unk>``, so
-    llama.cpp's unknown id is its padding token)."""
+    """The tokenizer keys of a tiny checkpoint's GGUF, float32: its word-level vocabulary as
+    whole WordPiece words (``_vocabulary``); a tokenizer without ``<unk>`` (the Qwen and
+    Gemma ones) gives llama.cpp its padding token as the unknown one."""
     import gguf
 
     pieces, types = _vocabulary(checkpoint, size)
