@@ -1,8 +1,8 @@
 """SGLang serving benchmark: time to first token and request throughput, full vs AdaFV.
 
 A real SGLang engine with the plugin serves random-weight llava-hf LLaVA-1.5 and LLaVA-NeXT
-checkpoints (speed does not depend on the weights' values), and each variant is a request
-option, so every variant runs on the same engine:
+checkpoints, and a Qwen3-VL one with DeepStack (speed does not depend on the weights' values),
+and each variant is a request option, so every variant runs on the same engine:
 
 - ``full``: every image token (``{"adafv": false}``);
 - ``keep 10%`` and ``keep 5%``: a 90% and a 95% reduction of each image's content tokens
@@ -40,7 +40,9 @@ from adafv_conformance.models.checkpoints import (
     LLAVA_15_7B,
     tiny_llava,
     tiny_llava_next,
+    tiny_qwen3_vl,
 )
+from adafv_conformance.models.vocabulary import QWEN_IMAGE
 
 ASK = "describe the picture in detail please ."
 
@@ -55,6 +57,10 @@ class Geometry(NamedTuple):
 GEOMETRIES = {
     "LLaVA-1.5": Geometry(tiny_llava, (300, 220), f"USER: <image>\n{ASK} ASSISTANT:"),
     "LLaVA-NeXT": Geometry(tiny_llava_next, (672, 672), f"USER: <image>\n{ASK} ASSISTANT:"),
+    # 441 tokens per 672 x 672 picture; no 8B-sized builder (its depths are the tiny ones).
+    "Qwen3-VL": Geometry(
+        tiny_qwen3_vl, (672, 672), f"user: {QWEN_IMAGE} {ASK} assistant :", sizes=("cpu",)
+    ),
 }
 VARIANTS = {"full": False, "keep 10%": {"keep_ratio": 0.1}, "keep 5%": {"keep_ratio": 0.05}}
 NEW_TOKENS = 16
