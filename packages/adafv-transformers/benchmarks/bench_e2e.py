@@ -6,7 +6,7 @@ Random weights (speed does not depend on their values). On CPU a mid-size model
 bfloat16. Attention is SDPA. LLaVA-1.5 keeps K of 576 tokens; LLaVA-NeXT, on a 672 x 672
 image (2,880 tile tokens and 48 newlines), keeps 10% and 5% of the 2,880 (a 90% and a 95%
 reduction) with the newlines kept, and 10% with them dropped. Qwen3-VL (CPU only: the
-tiny builder's 4-block tower with DeepStack from three of them, and a language model of the
+CPU size's tower with DeepStack from its first three blocks, and a language model of the
 CPU size's widths, 32-wide heads and interleaved M-RoPE) reads a 672 x 672 image as 441
 tokens, and keeps 10% and 5% of them. Variants are timed
 interleaved, round by round in a rotating order, so machine noise hits all alike; medians
@@ -77,7 +77,7 @@ GEOMETRIES = {
         (672, 672),
         {**REDUCTIONS, "keep 10%, no newlines": {"keep_ratio": 0.1, "image_newline": "drop"}},
     ),
-    # No 8B-sized builder: the tiny one's depths are fixed (see the module's docstring).
+    # CPU only: there is no 8B-sized Qwen3-VL builder.
     "Qwen3-VL": Geometry(tiny_qwen3_vl, _qwen_inputs, (672, 672), REDUCTIONS, devices=("cpu",)),
 }
 

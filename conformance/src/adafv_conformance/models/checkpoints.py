@@ -545,14 +545,18 @@ def tiny_qwen3_vl(
     added to the hidden states of the image's tokens after the first three language-model
     layers. Real Qwen3-VL-8B: a 27-block tower (width 1152, 16 heads), DeepStack from blocks
     8, 16 and 24; Qwen3-VL-2B and 4B: 24 blocks (width 1024), DeepStack from 5, 11 and 17. The
-    tiny tower: 4 blocks, DeepStack from blocks 0, 1 and 2 (every block but the last, which
-    feeds the main merger, as 24 < 26 and 17 < 23 are). Language model as in
+    tiny tower: 4 blocks (``sizes``' depth where it is more, as for the benchmarks), DeepStack
+    from blocks 0, 1 and 2 (before the last, which feeds the main merger, as 24 < 26 and
+    17 < 23 are). Language model as in
     ``_qwen3_vl_text``. Not a ``Qwen3VLProcessor``: it needs torchvision (its video processor
     does); ``inputs.qwen2_vl_inputs`` does its job for images.
     """
     return _qwen3(
         ("Qwen3VLConfig", "Qwen3VLForConditionalGeneration"),
-        {**_qwen3_vision(sizes, 4), "deepstack_visual_indexes": [0, 1, 2]},
+        {
+            **_qwen3_vision(sizes, max(sizes.vision_layers, 4)),
+            "deepstack_visual_indexes": [0, 1, 2],
+        },
         _qwen3_vl_text(sizes),
         seed,
         dtype,
@@ -575,7 +579,10 @@ def tiny_qwen3_vl_moe(
     token, a 27-block tower with DeepStack from blocks 8, 16 and 24)."""
     return _qwen3(
         ("Qwen3VLMoeConfig", "Qwen3VLMoeForConditionalGeneration"),
-        {**_qwen3_vision(sizes, 4), "deepstack_visual_indexes": [0, 1, 2]},
+        {
+            **_qwen3_vision(sizes, max(sizes.vision_layers, 4)),
+            "deepstack_visual_indexes": [0, 1, 2],
+        },
         {**_qwen3_vl_text(sizes), **_TINY_EXPERTS, "decoder_sparse_step": 1},
         seed,
         dtype,
