@@ -92,6 +92,7 @@ class GraphSettings:
 
 @lru_cache(maxsize=8)
 def graph_settings(mmproj_path: str) -> GraphSettings:
+    """The :class:`GraphSettings` of ``mmproj_path``, read once per file."""
     return GraphSettings(mmproj_path)
 
 
