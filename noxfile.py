@@ -663,7 +663,8 @@ def bench(session: nox.Session) -> None:
 
     ``select`` against the authors' procedure and the matrix-product floor; prefill and
     decode of LLaVA-1.5- and LLaVA-NeXT-shaped models in Transformers, full vs AdaFV;
-    llama.cpp's LLaVA-1.5 handler, stock vs AdaFV, in F16 and Q4_K_M.
+    llama.cpp's LLaVA-1.5 and Qwen2.5-VL handlers, stock vs AdaFV, in F16 and Q4_K_M, with the
+    time to first token broken into its parts.
     """
     _install(
         session,

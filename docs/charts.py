@@ -23,9 +23,11 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from measured import (
+    LLAMACPP_FAMILIES,
     headline_machines,
     headline_sizes,
     headlines,
+    llamacpp_title,
     load,
     machine,
     model_size,
@@ -72,13 +74,13 @@ def _group(
     ax.set_ylabel("speedup over full (x)")
 
 
-def _figure(panels: int, height: float = 3.0, stacked: bool = False) -> tuple[Figure, list[Axes]]:
-    """``panels`` side by side, or one above the other (``stacked``, each ``height`` high)."""
-    if stacked:
-        shape, size = (panels, 1), (WIDTH, height * panels)
-    else:
-        shape, size = (1, panels), (WIDTH, height)
-    fig, axes = plt.subplots(*shape, figsize=size, squeeze=False)
+def _figure(
+    panels: int, height: float = 3.0, columns: int | None = None
+) -> tuple[Figure, list[Axes]]:
+    """``panels`` in rows of ``columns`` (all side by side if None), each row ``height`` high."""
+    columns = columns or panels
+    rows = -(-panels // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(WIDTH, height * rows), squeeze=False)
     return fig, list(axes.flat)
 
 
@@ -120,7 +122,7 @@ def transformers() -> str:
 def llamacpp() -> str:
     """bench_llamacpp: time to first token and the LM prefill of the image, per weights."""
     data = load("llamacpp")
-    fig, axes = _figure(len(data["results"]))
+    fig, axes = _figure(len(data["results"]), height=2.6, columns=2)
     for ax, result in zip(axes, data["results"], strict=True):
         rows = [r for r in result["rows"] if r["variant"] != "stock"]
         _group(
@@ -132,15 +134,19 @@ def llamacpp() -> str:
             },
             [r["ideal_image_prefill_speedup"] for r in rows],
         )
-        ax.set_title(f"LLaVA-1.5 {result['weights']}")
-    sizes = model_size(named_sizes(data["machine"]["sizes"]))
-    return _finish(fig, axes, f"llama.cpp, {sizes}; measured {machine(data['machine'])}")
+        ax.set_title(f"{llamacpp_title(result)} ({result['image_tokens']} image tokens)")
+    sizes = "\n".join(
+        dict.fromkeys(
+            f"{LLAMACPP_FAMILIES[r['family']]}: {model_size(r['model'])}" for r in data["results"]
+        )
+    )
+    return _finish(fig, axes, f"llama.cpp, {sizes}\nmeasured {machine(data['machine'])}")
 
 
 def sglang() -> str:
     """bench_sglang: time to first token and requests per second, per geometry."""
     data = load("sglang")
-    fig, axes = _figure(len(data["results"]), height=2.4, stacked=True)
+    fig, axes = _figure(len(data["results"]), height=2.4, columns=1)
     for ax, result in zip(axes, data["results"], strict=True):
         rows = [r for r in result["rows"] if r["variant"] != "full"]
         _group(

@@ -231,14 +231,13 @@ def headlines() -> list[Headline]:
                 None,
             )
         )
-    llamacpp = load("llamacpp")
-    for result in llamacpp["results"]:
+    for result in load("llamacpp")["results"]:
         row = next(r for r in result["rows"] if r["variant"] == "K=64")
         rows.append(
             Headline(
                 "llama.cpp",
-                f"LLaVA-1.5 {result['weights']}, K=64",
-                model_size(named_sizes(llamacpp["machine"]["sizes"])),
+                f"{llamacpp_title(result)}, K=64",
+                model_size(result["model"]),
                 row["ttft_speedup"],
                 row["image_prefill_speedup"],
                 row["ideal_image_prefill_speedup"],
@@ -354,6 +353,14 @@ def bench_transformers() -> str:
     )
 
 
+LLAMACPP_FAMILIES = {"llava-1.5": "LLaVA-1.5", "qwen2.5-vl": "Qwen2.5-VL"}
+
+
+def llamacpp_title(result: dict) -> str:
+    """A llama.cpp benchmark result's model family and weights, e.g. "Qwen2.5-VL F16"."""
+    return f"{LLAMACPP_FAMILIES[result['family']]} {result['weights']}"
+
+
 def bench_llamacpp() -> str:
     return _per_result(
         "llamacpp",
@@ -367,7 +374,9 @@ def bench_llamacpp() -> str:
             "decode tok/s",
         ],
         lambda res: (
-            f"**{res['weights']}** (encode {_ms(res['encode_ms'])}, saliency probe "
+            f"**{llamacpp_title(res)}** ({res['image_tokens']} image tokens; "
+            f"{model_size(res['model'])}; vision encoder {_ms(res['tower_ms'])}, "
+            f"{_ms(res['tower_flash_attention_ms'])} with flash attention; saliency probe "
             f"{_x(res['probe_overhead'])} the encoder)"
         ),
         lambda r: [
@@ -380,6 +389,37 @@ def bench_llamacpp() -> str:
             f"{r['decode_tokens_per_s']:.1f}",
         ],
     )
+
+
+LLAMACPP_PARTS = {
+    "load": "image read",
+    "bitmap": "image decode",
+    "tokenize": "preprocess and tokenize",
+    "text prefill": "LM prefill of the text",
+    "encode": "vision encoder",
+    "select": "saliency and selection",
+    "image prefill": "LM prefill of the image",
+    "first token": "to the first token",
+    "rest": "rest",
+}
+
+
+def bench_llamacpp_parts() -> str:
+    """The time to first token of each llama.cpp variant, part by part (medians of the parts,
+    which need not add up to the median total)."""
+    data = load("llamacpp")
+    header = ["model", "variant", *LLAMACPP_PARTS.values(), "TTFT"]
+    rows = [
+        [
+            llamacpp_title(res),
+            r["variant"],
+            *(_ms(r["parts_ms"][part]) for part in LLAMACPP_PARTS),
+            _ms(r["ttft_ms"]),
+        ]
+        for res in data["results"]
+        for r in res["rows"]
+    ]
+    return _table(header, rows) + f"\n\nMeasured {machine(data['machine'])}.\n"
 
 
 def bench_sglang() -> str:
@@ -448,8 +488,14 @@ def chart_transformers() -> str:
 
 
 def chart_llamacpp() -> str:
-    sizes = named_sizes(load("llamacpp")["machine"]["sizes"])
-    return _bench_chart("llamacpp", "llamacpp", "llama.cpp, time to first token", sizes)
+    data = load("llamacpp")
+    sizes = "; ".join(
+        dict.fromkeys(
+            f"{LLAMACPP_FAMILIES[r['family']]}: {model_size(r['model'])}" for r in data["results"]
+        )
+    )
+    what = "llama.cpp, time to first token"
+    return _chart("llamacpp", what, f"{sizes}; measured {machine(data['machine'])}")
 
 
 def chart_sglang() -> str:
@@ -513,6 +559,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "bench-select": bench_select,
     "bench-transformers": bench_transformers,
     "bench-llamacpp": bench_llamacpp,
+    "bench-llamacpp-parts": bench_llamacpp_parts,
     "bench-sglang": bench_sglang,
     "chart-headline": chart_headline,
     "chart-transformers": chart_transformers,

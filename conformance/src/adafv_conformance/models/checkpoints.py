@@ -377,17 +377,31 @@ def tiny_qwen2_vl(
     )
 
 
+# Qwen2.5-VL's released vision tower (the same in its 3B, 7B and 32B checkpoints): 32 blocks
+# of width 1280 with 16 heads and a 3420-wide SwiGLU, full attention in blocks 7, 15, 23, 31.
+QWEN25_VL_TOWER = {
+    "depth": 32,
+    "hidden_size": 1280,
+    "intermediate_size": 3420,
+    "num_heads": 16,
+    "fullatt_block_indexes": [7, 15, 23, 31],
+}
+
+
 def tiny_qwen2_5_vl(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     attn_implementation: str = "sdpa",
     sizes: LlavaSizes = TINY,
     device: str = "cpu",
+    tower: dict[str, Any] | None = None,
 ) -> tuple[Any, Any, Any]:
     """``(Qwen2_5_VLForConditionalGeneration, image processor, tokenizer)``: as
     :func:`tiny_qwen2_vl`, with Qwen2.5-VL's tower: windowed attention over 112-pixel windows
     (4 x 4 language-model tokens) in all blocks but every second one here (real 7B: 32
-    blocks, full attention in blocks 7, 15, 23 and 31), patches reordered window by window."""
+    blocks, full attention in blocks 7, 15, 23 and 31), patches reordered window by window.
+    ``tower`` (e.g. :data:`QWEN25_VL_TOWER`) replaces the tower's depth and widths derived
+    from ``sizes``."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     depth = max(sizes.vision_layers, 4)
@@ -399,6 +413,7 @@ def tiny_qwen2_5_vl(
         "num_heads": sizes.vision_heads,
         "window_size": 112,
         "fullatt_block_indexes": list(range(1, depth, 2)),
+        **(tower or {}),
     }
     return _qwen_vl(
         Qwen2_5_VLConfig,
@@ -713,11 +728,12 @@ def tiny_gemma3(
     return model, Gemma3Processor(image_processor=image_processor, tokenizer=tok)
 
 
-def save(model: Any, processor: Any, path: str | Path) -> Path:
-    """Write a tiny model and its processor in the standard Hugging Face layout."""
+def save(built: tuple[Any, ...], path: str | Path) -> Path:
+    """Write what a builder returned (the model, then its processor, image processor or
+    tokenizer) to ``path`` in the standard Hugging Face layout."""
     path = Path(path)
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
+    for part in built:
+        part.save_pretrained(path)
     return path
 
 
@@ -737,10 +753,7 @@ BUILDERS: dict[str, Callable[..., tuple[Any, ...]]] = {
 def build_model(name: str, directory: str | Path) -> None:
     """Write the tiny model ``name`` (weights, config, tokenizer, image processor, and the
     processor where it can be built without torchvision) to ``directory``."""
-    model, *processing = BUILDERS[name](seed=0)
-    model.save_pretrained(directory)
-    for part in processing:
-        part.save_pretrained(directory)
+    save(BUILDERS[name](seed=0), directory)
 
 
 def load_model(directory: str | Path, attn_implementation: str = "eager") -> tuple[Any, Any]:

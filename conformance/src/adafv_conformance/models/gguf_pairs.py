@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,11 +138,13 @@ def write_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -> Pat
     return out
 
 
-def write_mmproj(checkpoint: Path, out: Path) -> Path:
+def write_mmproj(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
     """The CLIP tower and MLP projector of a LLaVA-1.5 or LLaVA-NeXT checkpoint as an
-    ``mmproj`` GGUF."""
+    ``mmproj`` GGUF: the blocks' and projector's matrices in ``dtype``, the rest float32
+    (patch embedding float16)."""
     import gguf
 
+    matrices = _matrix_dtype(dtype)
     config = _config(checkpoint)
     vision = config["vision_config"]
     tensors = _tensors(checkpoint)
@@ -154,7 +157,7 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     writer.add_bool("clip.has_text_encoder", False)
     writer.add_bool("clip.has_vision_encoder", True)
     writer.add_bool("clip.has_llava_projector", True)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(_file_type(dtype))
     writer.add_name("adafv tiny llava mmproj")
     writer.add_string("clip.projector_type", "mlp")
     writer.add_uint32("clip.vision.image_size", vision["image_size"])
@@ -178,9 +181,9 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     def put(name: str, array: np.ndarray, dtype: type = np.float32) -> None:
         writer.add_tensor(name, np.ascontiguousarray(array, dtype=dtype))
 
-    put("mm.0.weight", tensors["multi_modal_projector.linear_1.weight"])
+    put("mm.0.weight", tensors["multi_modal_projector.linear_1.weight"], matrices)
     put("mm.0.bias", tensors["multi_modal_projector.linear_1.bias"])
-    put("mm.2.weight", tensors["multi_modal_projector.linear_2.weight"])
+    put("mm.2.weight", tensors["multi_modal_projector.linear_2.weight"], matrices)
     put("mm.2.bias", tensors["multi_modal_projector.linear_2.bias"])
     if "image_newline" in tensors:  # loaded by llama.cpp, not used by its LLaVA graph
         put("v.image_newline", tensors["image_newline"])
@@ -203,8 +206,9 @@ def write_mmproj(checkpoint: Path, out: Path) -> Path:
     }
     for i in range(block_count):
         for hf, ours in names.items():
-            for part in ("weight", "bias"):
-                put(f"v.blk.{i}.{ours}.{part}", tensors[f"{tower}encoder.layers.{i}.{hf}.{part}"])
+            weight = tensors[f"{tower}encoder.layers.{i}.{hf}.weight"]
+            put(f"v.blk.{i}.{ours}.weight", weight, matrices if weight.ndim == 2 else np.float32)
+            put(f"v.blk.{i}.{ours}.bias", tensors[f"{tower}encoder.layers.{i}.{hf}.bias"])
     _finish(writer)
     return out
 
@@ -300,13 +304,13 @@ def write_qwen_language_model(checkpoint: Path, out: Path, dtype: str = "f32") -
     return out
 
 
-def write_qwen_mmproj(checkpoint: Path, out: Path) -> Path:
+def write_qwen_mmproj(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
     """The vision tower and merger of a Qwen2.5-VL or Qwen3-VL checkpoint as an ``mmproj``
-    GGUF, as ``conversion/qwenvl.py`` and ``conversion/qwen3vl.py`` write them, float32
-    throughout: the temporal patch kernel split into two spatial ones; for Qwen2.5-VL
-    (``qwen2.5vl_merger``) the fused ``qkv`` split into query, key and value and the window
-    period from ``fullatt_block_indexes``; for Qwen3-VL (``qwen3vl_merger``) the learned
-    position table, and each DeepStack merger under the tower block it reads."""
+    GGUF, as ``conversion/qwenvl.py`` and ``conversion/qwen3vl.py`` write them, the matrices
+    in ``dtype`` and the rest float32: the temporal patch kernel split into two spatial ones;
+    for Qwen2.5-VL (``qwen2.5vl_merger``) the fused ``qkv`` split into query, key and value
+    and the window period from ``fullatt_block_indexes``; for Qwen3-VL (``qwen3vl_merger``)
+    the learned position table, and each DeepStack merger under the tower block it reads."""
     import gguf
 
     config = _config(checkpoint)
@@ -315,7 +319,8 @@ def write_qwen_mmproj(checkpoint: Path, out: Path) -> Path:
     preprocessor = image_processor_settings(checkpoint)
     blocks = vision["depth"]
     writer = gguf.GGUFWriter(str(out), "clip")
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    matrices = _matrix_dtype(dtype)
+    writer.add_file_type(_file_type(dtype))
     writer.add_name(f"adafv tiny {config['model_type']} mmproj")
     writer.add_clip_has_vision_encoder(True)
     writer.add_vision_projection_dim(config["text_config"]["hidden_size"])
@@ -368,7 +373,7 @@ def write_qwen_mmproj(checkpoint: Path, out: Path) -> Path:
         for name in [n for n in tensors if ".attn.qkv." in n]:
             for which, rows in zip("qkv", np.split(tensors.pop(name), 3), strict=True):
                 tensors[name.replace(".qkv.", f".{which}.")] = rows
-    _mapped(writer, tensors, gguf.MODEL_ARCH.MMPROJ, blocks, np.float32)
+    _mapped(writer, tensors, gguf.MODEL_ARCH.MMPROJ, blocks, matrices)
     _finish(writer)
     return out
 
@@ -430,18 +435,18 @@ def write_gemma3_language_model(checkpoint: Path, out: Path, dtype: str = "f32")
     return out
 
 
-def write_gemma3_mmproj(checkpoint: Path, out: Path) -> Path:
+def write_gemma3_mmproj(checkpoint: Path, out: Path, dtype: str = "f32") -> Path:
     """The SigLIP tower and projector of a Gemma 3 checkpoint as an ``mmproj`` GGUF
-    (projector ``gemma3``), as ``conversion/gemma.py`` writes it, float32 throughout: the
-    pooling factor written where it is not the released 4 (the tiny checkpoint's tower has
-    the released 896-pixel input, so it is 4 here too)."""
+    (projector ``gemma3``), as ``conversion/gemma.py`` writes it, the matrices in ``dtype``
+    and the rest float32: the pooling factor written where it is not the released 4 (the
+    tiny checkpoint's tower has the released 896-pixel input, so it is 4 here too)."""
     import gguf
 
     config = _config(checkpoint)
     vision = config["vision_config"]
     settings = image_processor_settings(checkpoint)
     writer = gguf.GGUFWriter(str(out), "clip")
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(_file_type(dtype))
     writer.add_name("adafv tiny gemma3 mmproj")
     writer.add_clip_has_vision_encoder(True)
     writer.add_vision_projection_dim(config["text_config"]["hidden_size"])
@@ -461,7 +466,9 @@ def write_gemma3_mmproj(checkpoint: Path, out: Path) -> Path:
     if pooling != 4:
         writer.add_vision_projector_scale_factor(pooling)
     tensors = {n: a for n, a in _gemma3_tensors(checkpoint).items() if not n.startswith("model.")}
-    _mapped(writer, tensors, gguf.MODEL_ARCH.MMPROJ, vision["num_hidden_layers"], np.float32)
+    _mapped(
+        writer, tensors, gguf.MODEL_ARCH.MMPROJ, vision["num_hidden_layers"], _matrix_dtype(dtype)
+    )
     _finish(writer)
     return out
 
@@ -479,25 +486,32 @@ def _matrix_dtype(dtype: str) -> type:
     return np.float32 if dtype == "f32" else np.float16
 
 
+def _file_type(dtype: str) -> Any:
+    """The GGUF ``general.file_type`` of a file whose matrices are in ``dtype``."""
+    import gguf
+
+    _matrix_dtype(dtype)
+    return gguf.LlamaFileType.ALL_F32 if dtype == "f32" else gguf.LlamaFileType.MOSTLY_F16
+
+
 def write_pair(
-    checkpoint: str | Path, out_dir: str | Path, dtype: str = "f32"
+    checkpoint: str | Path, out_dir: str | Path, dtype: str = "f32", mmproj_dtype: str = "f32"
 ) -> tuple[Path, Path]:
-    """``(model.gguf, mmproj.gguf)`` of a LLaVA-1.5 or LLaVA-NeXT checkpoint in ``out_dir``;
-    the language model's matrices in ``dtype``, the ``mmproj`` in float32 (patch embedding
-    float16)."""
+    """``(model.gguf, mmproj.gguf)`` of a LLaVA-1.5, LLaVA-NeXT, Qwen2.5-VL, Qwen3-VL or Gemma 3
+    checkpoint in ``out_dir``: the language model's matrices in ``dtype``, the vision tower's
+    in ``mmproj_dtype`` (float32 for the conformance cases; released ``mmproj`` files are
+    F16)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if _config(checkpoint)["model_type"] == "gemma3":
-        return (
-            write_gemma3_language_model(checkpoint, out_dir / "model.gguf", dtype),
-            write_gemma3_mmproj(checkpoint, out_dir / "mmproj.gguf"),
-        )
-    if _config(checkpoint)["model_type"] in ("qwen2_5_vl", "qwen3_vl"):
-        return (
-            write_qwen_language_model(checkpoint, out_dir / "model.gguf", dtype),
-            write_qwen_mmproj(checkpoint, out_dir / "mmproj.gguf"),
-        )
+    writers = {
+        "gemma3": (write_gemma3_language_model, write_gemma3_mmproj),
+        "qwen2_5_vl": (write_qwen_language_model, write_qwen_mmproj),
+        "qwen3_vl": (write_qwen_language_model, write_qwen_mmproj),
+    }
+    language_model, mmproj = writers.get(
+        _config(checkpoint)["model_type"], (write_language_model, write_mmproj)
+    )
     return (
-        write_language_model(checkpoint, out_dir / "model.gguf", dtype),
-        write_mmproj(checkpoint, out_dir / "mmproj.gguf"),
+        language_model(checkpoint, out_dir / "model.gguf", dtype),
+        mmproj(checkpoint, out_dir / "mmproj.gguf", mmproj_dtype),
     )

@@ -43,6 +43,7 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ class LlamaCppBackend:
         self._workdir = tempfile.TemporaryDirectory(prefix="adafv-llamacpp-conformance-")
         self._layout: GraphLayout | None = None
 
-    @property
+    @cached_property
     def tolerances(self) -> dict[str, Precision]:
         """Every case at float16's precision: :data:`FLOAT16_CLIP` for LLaVA, whose cases run
         on a build with the [CLS]-order fix, and :data:`FLOAT16_PATCHES` for the others."""
@@ -138,27 +139,28 @@ class LlamaCppBackend:
             for case in self._cases_of(family)
         }
 
-    def _cases_of(self, model_type: str) -> list[str]:
+    @cached_property
+    def _cases(self) -> dict[str, dict]:
+        """The suite's model cases' parameters by id, read once."""
         from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
-        suite = load_suite(MODEL_FIXTURES)
-        return [case.id for case in suite.cases if _model_type(case.params()) == model_type]
+        return {case.id: case.params() for case in load_suite(MODEL_FIXTURES).cases}
 
-    @property
+    def _cases_of(self, model_type: str) -> list[str]:
+        return [case for case, params in self._cases.items() if _model_type(params) == model_type]
+
+    @cached_property
     def exclusions(self) -> dict[str, str]:
         """The cases on pictures llama.cpp resizes otherwise than Transformers
         (:data:`OTHER_PIXELS`); and every LLaVA-1.5 case when the running llama.cpp has the
         [CLS]-order defect (:meth:`graph_layout`); none without llama-cpp-python (every case
         is then skipped for that)."""
-        from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-
         if self.unsupported_reason("cpu") is not None:
             return {}
-        suite = load_suite(MODEL_FIXTURES)
         excluded = {
-            case.id: OTHER_PIXELS
-            for case in suite.cases
-            if _model_type(case.params()) in UNRESIZED and not _unresized(case.params())
+            case: OTHER_PIXELS
+            for case, params in self._cases.items()
+            if _model_type(params) in UNRESIZED and not _unresized(params)
         }
         if self.honour_defect and self.graph_layout() == CLS_LAST:  # the defect comes first
             excluded |= {case: DEFECT for case in self._cases_of("llava")}
@@ -171,7 +173,7 @@ class LlamaCppBackend:
             from adafv_conformance.suite import MODEL_FIXTURES
 
             checkpoint = MODEL_FIXTURES / "llava-1.5-tiny"
-            config = json.loads((checkpoint / "config.json").read_text())
+            config = _config(str(checkpoint))
             params = {
                 "model_dir": str(checkpoint),
                 "guarantee": 0.25,
@@ -218,7 +220,7 @@ class LlamaCppBackend:
                 "a prompt that ends in an image: llama-cpp-python computes no logits for an "
                 "image's last row, and its sampler aborts the process (the stock handler too)"
             )
-        config = json.loads((Path(params["model_dir"]) / "config.json").read_text())
+        config = _config(params["model_dir"])
         rows = [
             self._run_row(prompt, [_data_url(path) for path in paths], params, device, config)
             for prompt, paths in zip(params["prompts"], params["image_paths"], strict=True)
@@ -295,7 +297,13 @@ class LlamaCppBackend:
 
 
 def _model_type(params: dict) -> str:
-    return json.loads((Path(params["model_dir"]) / "config.json").read_text())["model_type"]
+    return _config(params["model_dir"])["model_type"]
+
+
+@cache
+def _config(model_dir: str) -> dict:
+    """A checkpoint's ``config.json``, read once (callers do not change it)."""
+    return json.loads((Path(model_dir) / "config.json").read_text())
 
 
 def _image_id(config: dict) -> int:

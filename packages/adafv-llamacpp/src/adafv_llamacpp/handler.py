@@ -276,16 +276,17 @@ class _PruningBindings:
         )
         if kept_count >= n_tokens:  # ADAFV-R13: nothing to prune, the stock path exactly
             return real.mtmd_helper_eval_chunk_single(*stock)
-        clock = time.perf_counter()
-        visual, saliency = self._encode(ctx, members, crop_tokens)
-        seconds = {"encode": time.perf_counter() - clock}
-        clock = time.perf_counter()
-        llama = handler._llama
-        query_ids = self._text_after(members[-1])
-        text = token_embeddings(llama.model_path).rows(query_ids)
-        # One BLAS thread: the product is small, and a BLAS pool's threads keep spinning
-        # after a call, taking the cores llama.cpp's decode needs next (measured: 5x slower).
+        # One BLAS thread for the saliency readout and the selection: their products are
+        # small, and a BLAS pool's threads keep spinning after a call, taking the cores
+        # llama.cpp's decode needs next (measured: 5x slower).
         with threadpool_limits(limits=1, user_api="blas"):
+            clock = time.perf_counter()
+            visual, saliency = self._encode(ctx, members, crop_tokens)
+            seconds = {"encode": time.perf_counter() - clock}
+            clock = time.perf_counter()
+            llama = handler._llama
+            query_ids = self._text_after(members[-1])
+            text = token_embeddings(llama.model_path).rows(query_ids)
             # The language model's own input columns: a row may carry more (Qwen3-VL's
             # DeepStack levels, after them), which T2I does not read (ADAFV-R19).
             main = visual[:, : text.shape[1]]

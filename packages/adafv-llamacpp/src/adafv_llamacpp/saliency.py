@@ -94,15 +94,17 @@ class VisionProbe:
 
     def received_attention(self, run: int) -> np.ndarray:
         """``(L,)`` float64: the attention each row receives, the softmax of every query over
-        all keys, mean over heads and queries (ADAFV-R18)."""
+        all keys, mean over heads and queries (ADAFV-R18). The logits are batched matrix
+        products (BLAS), a block of queries at a time."""
         queries, keys = self._captured(run)
         scale = queries.shape[-1] ** -0.5
+        by_head = queries.transpose(1, 0, 2) * scale  # (heads, L, head_dim)
+        keys_t = keys.transpose(1, 2, 0)  # (heads, head_dim, L)
         total = np.zeros(keys.shape[0])
         for first in range(0, queries.shape[0], _QUERY_BLOCK):
-            logits = np.einsum("qhd,lhd->hql", queries[first : first + _QUERY_BLOCK], keys)
-            logits *= scale
+            logits = np.matmul(by_head[:, first : first + _QUERY_BLOCK], keys_t)
             logits -= logits.max(axis=2, keepdims=True)
-            weights = np.exp(logits)
+            weights = np.exp(logits, out=logits)
             weights /= weights.sum(axis=2, keepdims=True)
             total += weights.sum(axis=(0, 1))
         return total / (queries.shape[0] * queries.shape[1])
@@ -111,7 +113,7 @@ class VisionProbe:
         """``(L,)`` float64 softmax of the [CLS] query over all keys, mean over heads."""
         queries, keys = self._captured(run)
         scale = queries.shape[-1] ** -0.5
-        logits = np.einsum("hd,lhd->hl", queries[cls_row], keys) * scale
+        logits = np.matmul(queries[cls_row][:, None, :], keys.transpose(1, 2, 0))[:, 0] * scale
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         weights /= weights.sum(axis=1, keepdims=True)
