@@ -8,7 +8,6 @@ kept rows' values are checked against the fixture by the conformance suite."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from array import array
 
@@ -17,7 +16,7 @@ import pytest
 import torch
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from adafv_sglang.cpu_runtime import publish_server_args
+from adafv_sglang.cpu_runtime import multimodal_processor, process_request, publish_server_args
 from adafv_sglang.placeholders import IMAGE_HASH_KEY
 
 CHECKPOINT = MODEL_FIXTURES / "gemma3-tiny"
@@ -30,37 +29,17 @@ def process():
     """``process(prompt, adafv, paths=None)``: SGLang's hooked Gemma 3 processor's output for
     the images at ``paths`` (the case's image by default) with ``prompt`` and
     ``custom_params={"adafv": adafv}`` (no ``custom_params`` for ``None``)."""
-    from sglang.srt.managers.io_struct import GenerateReqInput
     from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
-    from sglang.srt.multimodal.transport import determine_tensor_transport_mode
     from sglang.srt.plugins import load_plugins
-    from sglang.srt.server_args import ServerArgs
-    from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
 
     load_plugins()
     publish_server_args(CHECKPOINT, role="tokenizer")
-    hf_processor = AutoProcessor.from_pretrained(CHECKPOINT)
-    # The PIL image processor the fixtures were made with.
-    hf_processor.image_processor = AutoImageProcessor.from_pretrained(CHECKPOINT, backend="pil")
-    processor = Gemma3SGLangImageProcessor(
-        AutoConfig.from_pretrained(CHECKPOINT),
-        ServerArgs(model_path=str(CHECKPOINT), device="cpu"),
-        hf_processor,
-        determine_tensor_transport_mode(),
-    )
+    processor = multimodal_processor(Gemma3SGLangImageProcessor, CHECKPOINT)
     (path,) = load_suite(MODEL_FIXTURES).case(CASE).params()["image_paths"][0]
 
     def run(prompt: str, adafv, paths: list[str] | None = None):
-        request = GenerateReqInput(
-            text=prompt,
-            image_data=paths or [path],
-            sampling_params={} if adafv is None else {"custom_params": {"adafv": adafv}},
-        )
-        return asyncio.run(
-            processor.process_mm_data_async(
-                image_data=request.image_data, input_text=prompt, request_obj=request
-            )
-        )
+        custom_params = None if adafv is None else {"adafv": adafv}
+        return process_request(processor, prompt, paths or [path], custom_params)
 
     return run
 

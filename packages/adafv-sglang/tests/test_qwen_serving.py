@@ -9,7 +9,6 @@ DeepStack rows equal the Transformers integration's (fixtures ``*-single-k48``).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from array import array
 
@@ -18,7 +17,7 @@ import pytest
 import torch
 
 from adafv_conformance.suite import MODEL_FIXTURES, load_suite
-from adafv_sglang.cpu_runtime import publish_server_args
+from adafv_sglang.cpu_runtime import multimodal_processor, process_request, publish_server_args
 from adafv_sglang_helpers import QWEN_CHECKPOINTS
 
 CASES = {
@@ -34,12 +33,8 @@ def served(request):
     """The hooked processor's output for the case's request, and the Transformers
     integration's pruned inputs for the same image and prompt."""
     from PIL import Image
-    from sglang.srt.managers.io_struct import GenerateReqInput
     from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
-    from sglang.srt.multimodal.transport import determine_tensor_transport_mode
     from sglang.srt.plugins import load_plugins
-    from sglang.srt.server_args import ServerArgs
-    from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
 
     from adafv_conformance.models.checkpoints import load_model
     from adafv_conformance.models.inputs import build_inputs
@@ -53,25 +48,9 @@ def served(request):
     params = case.params()
     (path,) = params["image_paths"][0]
     publish_server_args(checkpoint, role="tokenizer")
-    hf_processor = AutoProcessor.from_pretrained(checkpoint)
-    # The PIL image processor the fixtures were made with (Transformers' default here would
-    # be its torchvision variant, whose pixels differ slightly).
-    hf_processor.image_processor = AutoImageProcessor.from_pretrained(checkpoint, backend="pil")
-    processor = QwenVLImageProcessor(
-        AutoConfig.from_pretrained(checkpoint),
-        ServerArgs(model_path=str(checkpoint), device="cpu"),
-        hf_processor,
-        determine_tensor_transport_mode(),
-    )
-    request = GenerateReqInput(
-        text=params["prompts"][0],
-        image_data=[path],
-        sampling_params={"custom_params": {"adafv": {"budget": params["budget"]}}},
-    )
-    output = asyncio.run(
-        processor.process_mm_data_async(
-            image_data=request.image_data, input_text=request.text, request_obj=request
-        )
+    processor = multimodal_processor(QwenVLImageProcessor, checkpoint)
+    output = process_request(
+        processor, params["prompts"][0], [path], {"adafv": {"budget": params["budget"]}}
     )
     model, hf = load_model(checkpoint, attn_implementation="sdpa")
     inputs = build_inputs(model, hf, [Image.open(path).convert("RGB")], params["prompts"])

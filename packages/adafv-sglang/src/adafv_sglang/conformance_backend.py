@@ -41,9 +41,7 @@ the language model's logits over them.
 
 from __future__ import annotations
 
-import asyncio
 from array import array
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,7 +57,12 @@ from adafv_sglang.configs import (
     is_qwen_vl,
     tokens_per_image,
 )
-from adafv_sglang.cpu_runtime import DeepStackSplit, qwen_tower
+from adafv_sglang.cpu_runtime import (
+    DeepStackSplit,
+    multimodal_processor,
+    process_request,
+    qwen_tower,
+)
 from adafv_sglang.gemma3 import selection as gemma3_selection
 from adafv_sglang.gemma3.tower import gemma3_encoder
 from adafv_sglang.llava import next as llava_next
@@ -225,16 +228,12 @@ class SGLangBackend(TransformersBackend):
 
     def _sglang_processor(self, model_dir: str, family: str) -> Any:
         """SGLang's image processor of ``family`` (``"qwen"`` or ``"gemma3"``) for the
-        checkpoint, with the PIL image processor the fixtures were made with (Transformers'
-        default here is its torchvision variant), and SGLang's own vision modules for it
-        (``cpu_runtime.qwen_tower``, ``gemma3.tower.gemma3_encoder``), built as a server
+        checkpoint (``cpu_runtime.multimodal_processor``), and SGLang's own vision modules for
+        it (``cpu_runtime.qwen_tower``, ``gemma3.tower.gemma3_encoder``), built as a server
         builds them, which publishes SGLang's config."""
         from sglang.srt.multimodal.processors.gemma3 import Gemma3SGLangImageProcessor
         from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
-        from sglang.srt.multimodal.transport import determine_tensor_transport_mode
         from sglang.srt.plugins import load_plugins
-        from sglang.srt.server_args import ServerArgs
-        from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
 
         processor_class, vision = {
             "qwen": (QwenVLImageProcessor, qwen_tower),
@@ -244,39 +243,16 @@ class SGLangBackend(TransformersBackend):
         if key not in self._loaded:
             load_plugins()  # the plugin's hooks on SGLang's processors and positions
             modules = vision(model_dir)
-            hf_processor = AutoProcessor.from_pretrained(model_dir)
-            hf_processor.image_processor = AutoImageProcessor.from_pretrained(
-                model_dir, backend="pil"
-            )
-            self._loaded[key] = (
-                processor_class(
-                    AutoConfig.from_pretrained(model_dir),
-                    ServerArgs(model_path=model_dir, device="cpu"),
-                    hf_processor,
-                    determine_tensor_transport_mode(),
-                ),
-                modules,
-            )
+            self._loaded[key] = (multimodal_processor(processor_class, model_dir), modules)
         return self._loaded[key]
 
     @staticmethod
     def _processed(processor: Any, prompt: str, paths: list[str], options: Options) -> Any:
         """What SGLang's ``processor`` makes of a request with the prompt, its pictures and
         the AdaFV options: its output and the scheduler's ``MultimodalInputs``."""
-        from sglang.srt.managers.io_struct import GenerateReqInput
         from sglang.srt.managers.schedule_batch import MultimodalInputs
 
-        request = GenerateReqInput(
-            text=prompt,
-            # SGLang reads a string that is not an absolute path or URL as base64 data.
-            image_data=[str(Path(path).resolve()) for path in paths],
-            sampling_params={"custom_params": {"adafv": as_plain(options)}},
-        )
-        output = asyncio.run(
-            processor.process_mm_data_async(
-                image_data=request.image_data, input_text=prompt, request_obj=request
-            )
-        )
+        output = process_request(processor, prompt, paths, {"adafv": as_plain(options)})
         return output, MultimodalInputs.from_processor_output(output)
 
     def _run_qwen_prompt(

@@ -1,5 +1,6 @@
-"""SGLang's process-wide runtime in CPU processes, and its Qwen vision towers built there:
-what the conformance backend and the tests need to run SGLang's own modules outside an engine.
+"""SGLang's process-wide runtime in CPU processes, its multimodal processors and its Qwen
+vision towers built there: what the conformance backend and the tests need to run SGLang's own
+modules outside an engine.
 
 An engine publishes its server arguments and sets up its parallel groups in each process it
 starts; SGLang's layers read both when they are built. Outside an engine each rank does the
@@ -31,6 +32,47 @@ def publish_server_args(
     )
     ranks = SpawnRanks(world_rank=rank) if role == "scheduler" else None
     publish(args, role=role, ranks=ranks)
+
+
+def multimodal_processor(processor_class: Any, checkpoint: str | Path) -> Any:
+    """SGLang's multimodal processor ``processor_class`` (e.g. ``QwenVLImageProcessor``) for
+    ``checkpoint``, as the tokenizer manager builds it, over the checkpoint's PIL image
+    processor: the one the fixtures were made with (Transformers' default here is its
+    torchvision variant, whose pixels differ slightly)."""
+    from sglang.srt.multimodal.transport import determine_tensor_transport_mode
+    from sglang.srt.server_args import ServerArgs
+    from transformers import AutoConfig, AutoImageProcessor, AutoProcessor
+
+    hf_processor = AutoProcessor.from_pretrained(checkpoint)
+    hf_processor.image_processor = AutoImageProcessor.from_pretrained(checkpoint, backend="pil")
+    return processor_class(
+        AutoConfig.from_pretrained(checkpoint),
+        ServerArgs(model_path=str(checkpoint), device="cpu"),
+        hf_processor,
+        determine_tensor_transport_mode(),
+    )
+
+
+def process_request(
+    processor: Any, prompt: str, paths: list[str], custom_params: dict | None = None
+) -> Any:
+    """What SGLang's multimodal ``processor`` makes of a generate request with ``prompt``, the
+    pictures at ``paths`` and ``custom_params`` in its sampling parameters (none if None)."""
+    import asyncio
+
+    from sglang.srt.managers.io_struct import GenerateReqInput
+
+    request = GenerateReqInput(
+        text=prompt,
+        # SGLang reads a string that is not an absolute path or URL as base64 data.
+        image_data=[str(Path(path).resolve()) for path in paths],
+        sampling_params={} if custom_params is None else {"custom_params": custom_params},
+    )
+    return asyncio.run(
+        processor.process_mm_data_async(
+            image_data=request.image_data, input_text=prompt, request_obj=request
+        )
+    )
 
 
 def free_port() -> int:
