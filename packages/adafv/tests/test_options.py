@@ -63,6 +63,31 @@ def test_budget_and_keep_ratio_replace_each_other():
         options.replace(image_newline="drop")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"video_budget": 0}, "video_budget must be an integer >= 1, got 0"),
+        ({"video_budget": True}, "video_budget must be an integer >= 1, got True"),
+        ({"video_keep_ratio": 1.5}, r"video_keep_ratio must be a number in \(0, 1\], got 1.5"),
+        (
+            {"video_budget": 4, "video_keep_ratio": 0.5},
+            "give exactly one of video_budget and video_keep_ratio",
+        ),
+    ],
+)
+def test_invalid_video_budgets_name_themselves(kwargs, message):  # ADAFV-R2, ADAFV-R21
+    with pytest.raises(ValueError, match=message):
+        Options(budget=8, **kwargs)
+
+
+def test_videos_take_their_own_budget_or_the_images():  # ADAFV-R21
+    plain = Options(budget=8, guarantee=0.5)
+    assert plain.for_videos() is plain
+    own = Options(budget=8, guarantee=0.5, video_keep_ratio=0.1)
+    assert own.for_videos() == Options(keep_ratio=0.1, guarantee=0.5, video_keep_ratio=0.1)
+    assert own.replace(video_budget=20) == Options(budget=8, guarantee=0.5, video_budget=20)
+
+
 def test_options_from_loose_arguments_or_an_object():
     loose = {"budget": None, "keep_ratio": 0.5, "guarantee": None, "t2i_scale": None}
     assert options_from(None, loose) == Options(keep_ratio=0.5)

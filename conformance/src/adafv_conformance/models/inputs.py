@@ -68,6 +68,15 @@ def picture(seed: int, size: tuple[int, int] | None = None) -> Any:
     return image
 
 
+def video(seed: int, frames: int, size: tuple[int, int]) -> list[Any]:
+    """A test video: picture ``seed`` at ``size``, each frame shifted 4 pixels right of the
+    one before (wrapping), so that every frame differs from the last."""
+    from PIL import Image
+
+    base = np.asarray(picture(seed, size))
+    return [Image.fromarray(np.roll(base, 4 * f, axis=1)) for f in range(frames)]
+
+
 def image_name(seed: int) -> str:
     """The file name of picture ``seed`` among the fixtures' images."""
     return f"picture-{seed}.png"
@@ -120,22 +129,111 @@ def onevision_inputs(
     return BatchFeature({**text, **pixels})
 
 
-def qwen2_vl_inputs(image_processor: Any, tok: Any, images: list[Any], prompts: list[str]) -> Any:
-    """What ``Qwen2VLProcessor(images=images, text=prompts)`` returns: pixels and
-    ``image_grid_thw`` from the image processor, each ``<|image_pad|>`` repeated
-    ``t * h * w / 4`` times, and ``mm_token_type_ids`` (1 on image tokens). Qwen3-VL's and
-    Qwen3.5's processors expand images the same way (their image processor is Qwen2-VL's, with
-    16-pixel patches)."""
+def qwen2_vl_inputs(
+    image_processor: Any,
+    tok: Any,
+    images: list[Any],
+    prompts: list[str],
+    videos: list[list[Any]] | None = None,
+    fps: float | None = None,
+) -> Any:
+    """What ``Qwen2VLProcessor(images=images, videos=videos, text=prompts)`` returns: pixels
+    and ``image_grid_thw`` from the image processor, ``pixel_values_videos`` and
+    ``video_grid_thw`` as its video processor lays them out (:func:`qwen2_vl_video_pixels`),
+    each ``<|image_pad|>`` and ``<|video_pad|>`` repeated ``t * h * w / 4`` times, and
+    ``mm_token_type_ids`` (1 on image tokens, 2 on video tokens). Qwen3-VL's and Qwen3.5's
+    processors expand images the same way (their image processor is Qwen2-VL's, with 16-pixel
+    patches); with ``fps`` (the frames' rate), a video as Qwen3-VL's processor expands it:
+    each token frame its timestamp as text, ``<t seconds>`` (the mean time of the frames it
+    folds, one decimal), then its own ``<|vision_start|>``, placeholders and
+    ``<|vision_end|>``, in place of the prompt's ``<|video_pad|>``."""
     from transformers import BatchFeature
 
-    pixels = image_processor(images=images, return_tensors="pt")
-    counts = iter((pixels["image_grid_thw"].prod(-1) // 4).tolist())
-    pad = QWEN_SPECIAL_TOKENS["image_token"]
+    features: dict[str, Any] = {}
+    expansions: dict[str, list[str]] = {}  # per marker, each item's placeholders in order
+    if images:
+        features |= image_processor(images=images, return_tensors="pt")
+        pad = QWEN_SPECIAL_TOKENS["image_token"]
+        expansions[pad] = [pad * n for n in (features["image_grid_thw"].prod(-1) // 4).tolist()]
+    if videos:
+        features |= qwen2_vl_video_pixels(image_processor, videos)
+        grids = features["video_grid_thw"]
+        pad = QWEN_SPECIAL_TOKENS["video_token"]
+        expansions[pad] = (
+            [pad * n for n in (grids.prod(-1) // 4).tolist()]
+            if fps is None
+            else list(
+                _timestamped(
+                    grids, [len(v) for v in videos], image_processor.temporal_patch_size, fps
+                )
+            )
+        )
+    items = {pad: iter(expanded) for pad, expanded in expansions.items()}
     texts = []
     for prompt in prompts:
-        parts = prompt.split(pad)
-        texts.append(parts[0] + "".join(pad * next(counts) + part for part in parts[1:]))
+        for pad, expanded in items.items():
+            parts = prompt.split(pad)
+            prompt = parts[0] + "".join(next(expanded) + part for part in parts[1:])
+        texts.append(prompt)
     text = tok(texts, return_tensors="pt", padding=True)
-    image_id = tok.convert_tokens_to_ids(pad)
-    mm_token_type_ids = (text["input_ids"] == image_id).int()
-    return BatchFeature({**text, "mm_token_type_ids": mm_token_type_ids, **pixels})
+    image_id = tok.convert_tokens_to_ids(QWEN_SPECIAL_TOKENS["image_token"])
+    video_id = tok.convert_tokens_to_ids(QWEN_SPECIAL_TOKENS["video_token"])
+    mm_token_type_ids = (text["input_ids"] == image_id).int() + 2 * (
+        text["input_ids"] == video_id
+    ).int()
+    return BatchFeature({**text, "mm_token_type_ids": mm_token_type_ids, **features})
+
+
+def _timestamped(grids: Any, frame_counts: list[int], temporal: int, fps: float) -> Any:
+    """Each video's expansion as Qwen3-VL's processor writes it (``qwen2_vl_inputs``): frames
+    ``0 .. F - 1``, the last repeated to a multiple of ``temporal``."""
+    pad = QWEN_SPECIAL_TOKENS["video_token"]
+    start, end = QWEN_SPECIAL_TOKENS["vision_start_token"], QWEN_SPECIAL_TOKENS["vision_end_token"]
+    for (grid_t, grid_h, grid_w), frames in zip(grids.tolist(), frame_counts, strict=True):
+        per_frame = pad * (grid_h * grid_w // 4)
+        indices = [min(i, frames - 1) for i in range(grid_t * temporal)]
+        times = [
+            (indices[i] + indices[i + temporal - 1]) / 2 / fps
+            for i in range(0, len(indices), temporal)
+        ]
+        yield "".join(f"<{time:.1f} seconds>{start}{per_frame}{end}" for time in times)
+
+
+def qwen2_vl_video_pixels(image_processor: Any, videos: list[list[Any]]) -> dict[str, Any]:
+    """``pixel_values_videos`` and ``video_grid_thw`` of ``videos`` (each a list of RGB
+    frames of one size), as ``Qwen2VLVideoProcessor`` lays them out, restated from its
+    definition (it needs torchvision): frames rescaled and normalised with the image
+    processor's settings, the last frame repeated to a multiple of ``temporal_patch_size``,
+    and each ``temporal_patch_size`` frames one token frame whose patches are ordered 2 x 2
+    merge group by merge group, row-major. Frames must already lie on the merged patch grid
+    (a multiple of ``patch_size * merge_size`` on each side): the processor would resize
+    others, and these inputs do not."""
+    import torch
+
+    patch = image_processor.patch_size
+    merge = image_processor.merge_size
+    temporal = image_processor.temporal_patch_size
+    mean = np.asarray(image_processor.image_mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(image_processor.image_std, dtype=np.float32)[:, None, None]
+    scale = np.float32(image_processor.rescale_factor)
+    pixels, grids = [], []
+    for frames in videos:
+        array = np.stack([np.asarray(frame.convert("RGB"), dtype=np.float32) for frame in frames])
+        count, height, width, channels = array.shape
+        if height % (patch * merge) or width % (patch * merge):
+            raise ValueError(
+                f"frames of {width} x {height}: not a multiple of {patch * merge} on each side"
+            )
+        array = (array.transpose(0, 3, 1, 2) * scale - mean) / std
+        if pad := -count % temporal:
+            array = np.concatenate([array, np.repeat(array[-1:], pad, axis=0)])
+        grid_t, grid_h, grid_w = len(array) // temporal, height // patch, width // patch
+        patches = array.reshape(
+            grid_t, temporal, channels, grid_h // merge, merge, patch, grid_w // merge, merge, patch
+        ).transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
+        pixels.append(patches.reshape(grid_t * grid_h * grid_w, -1))
+        grids.append([grid_t, grid_h, grid_w])
+    return {
+        "pixel_values_videos": torch.from_numpy(np.concatenate(pixels)),
+        "video_grid_thw": torch.tensor(grids),
+    }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import adafv
 
 IMAGE_NEWLINE_POLICIES = ("keep", "drop")
+VIDEO_SELECTIONS = ("adafv", "evs")
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,23 @@ class Options(adafv.Options):
             an image's tiles (LLaVA-NeXT's ``image_newline``): ``"keep"`` keeps all of them,
             outside the budget; ``"drop"`` drops all of them. They stand for no patch, so they
             are never candidates (ADAFV-R4). Models without them ignore this.
+        video_selection: which rule keeps a video's tokens: ``"adafv"`` (the default), or
+            ``"evs"``, the text-agnostic baseline serving engines ship (ADAFV-R22), to the
+            same budget, so that comparing the two is this one option.
     """
 
     image_newline: str = "keep"
+    video_selection: str = "adafv"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.image_newline not in IMAGE_NEWLINE_POLICIES:
             raise ValueError(
                 f"image_newline={self.image_newline!r} is not one of {IMAGE_NEWLINE_POLICIES}"
+            )
+        if self.video_selection not in VIDEO_SELECTIONS:
+            raise ValueError(
+                f"video_selection={self.video_selection!r} is not one of {VIDEO_SELECTIONS}"
             )
 
 
@@ -36,3 +45,4 @@ class OptionArguments(adafv.OptionArguments, total=False):
     ``image_newline``."""
 
     image_newline: str | None
+    video_selection: str | None

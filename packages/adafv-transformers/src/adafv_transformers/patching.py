@@ -1,7 +1,8 @@
 """``apply`` and ``remove``: AdaFV on the user's own model object, reversibly.
 
 ``apply`` adds two things to the model instance and nothing to its class:
-- a forward pre-hook that prunes a call carrying ``pixel_values`` (``model(**inputs)``);
+- a forward pre-hook that prunes a call carrying ``pixel_values`` or ``pixel_values_videos``
+  (``model(**inputs)``);
 - an instance ``generate`` that prunes the prompt once, runs the model's own ``generate``
   with the kept features, and returns sequences that start with the caller's unpruned
   ``input_ids``, so ``out[:, inputs["input_ids"].shape[1]:]`` is still the new text.
@@ -83,13 +84,16 @@ def _as_kwargs(model: nn.Module, args: tuple, kwargs: dict) -> dict:
     return arguments
 
 
+def _visual(inputs: dict) -> bool:
+    """Whether a call carries pixels to prune: images or videos."""
+    return inputs.get("pixel_values") is not None or inputs.get("pixel_values_videos") is not None
+
+
 def _prune_forward(model: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-    if kwargs.get("pixel_values") is None and not any(
-        isinstance(a, torch.Tensor) and a.ndim == 4 for a in args
-    ):
+    if not _visual(kwargs) and not any(isinstance(a, torch.Tensor) and a.ndim == 4 for a in args):
         return None
     inputs = _as_kwargs(model, args, kwargs)
-    if inputs.get("pixel_values") is None:
+    if not _visual(inputs):
         return None
     return (), dict(prune_inputs(model, **inputs))
 
@@ -101,7 +105,7 @@ def _generate(model: nn.Module, *args: Any, **kwargs: Any) -> Any:
         inputs["input_ids"] = args[0]
         if len(args) > 1:
             raise TypeError("pass generate's arguments after input_ids by keyword")
-    if inputs.get("pixel_values") is None or inputs.get("input_ids") is None:
+    if not _visual(inputs) or inputs.get("input_ids") is None:
         return original(model, **inputs)
     config = inputs.get("generation_config") or model.generation_config
     check_chunked_prefill(

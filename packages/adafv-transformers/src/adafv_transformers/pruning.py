@@ -6,6 +6,12 @@ per image in one batched ``adafv.select`` call, then drop the other placeholders
 ``input_ids`` and ``attention_mask`` and hand the kept features to the model through
 ``mm_encoder_outputs``. The language model then sees a shorter sequence at contiguous
 positions, which is what the authors' code feeds it.
+
+Videos, for the families that prune them, go the same way as one more kind of item: each
+video is one selection over all its token frames (ADAFV-R21), with the video budget where the
+options give one, its placeholders found by the video token, its kept features handed back as
+the ``video`` encoder output. The query of any item is the text after it: neither image nor
+video placeholders are ever query text.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import adafv
 from adafv_transformers.applied import applied_options
 from adafv_transformers.compat import TRANSFORMERS
 from adafv_transformers.families import EncodedImages, family_for
+from adafv_transformers.families.base import refuse_videos
 from adafv_transformers.options import Options
 
 # Inputs laid out one entry per token, pruned with the sequence; the value pads new slots.
@@ -65,10 +72,13 @@ class PrunedInputs(dict):
 
     Attributes:
         images: one :class:`ImageSelection` per image, in placeholder order.
+        videos: one :class:`ImageSelection` per video, in placeholder order: a video is
+            selected as one item whose tokens are all its frames' (ADAFV-R21).
         kept_positions: per row, the input positions of the tokens the pruned row holds.
     """
 
     images: list[ImageSelection]
+    videos: list[ImageSelection]
     kept_positions: list[torch.Tensor]
 
     def __init__(
@@ -76,9 +86,11 @@ class PrunedInputs(dict):
         inputs: Mapping[str, Any],
         images: list[ImageSelection],
         kept_positions: list[torch.Tensor],
+        videos: list[ImageSelection] | None = None,
     ):
         super().__init__(inputs)
         self.images = images
+        self.videos = videos or []
         self.kept_positions = kept_positions
 
 
@@ -119,7 +131,10 @@ def prune_inputs(
         raise ValueError(
             "prune_inputs needs input_ids: inputs_embeds alone do not say where the image is"
         )
-    if inputs.get("pixel_values") is None:
+    refuse_videos(family, inputs)
+    has_images = inputs.get("pixel_values") is not None
+    has_videos = inputs.get("pixel_values_videos") is not None
+    if not has_images and not has_videos:
         return PrunedInputs(inputs, images=[], kept_positions=[])
     if inputs.get("mm_encoder_outputs"):
         raise ValueError("pass pixel_values or mm_encoder_outputs, not both")
@@ -127,19 +142,43 @@ def prune_inputs(
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
 
+    token_ids = {"image": family.image_token_id(model)}
+    if has_videos:
+        token_ids["video"] = family.video_token_id(model)
+    visual_tokens = torch.zeros_like(input_ids, dtype=torch.bool)
+    for token_id in token_ids.values():
+        visual_tokens |= input_ids == token_id
+    encoded: dict[str, EncodedImages] = {}
+    selected: dict[str, list[ImageSelection]] = {"image": [], "video": []}
     with torch.no_grad():
-        encoded = family.encode(model, inputs)
-        placeholders = input_ids == family.image_token_id(model)
-        spans = _image_spans(placeholders, encoded)
-        images = _select(model, encoded, spans, input_ids, attention_mask, placeholders, options)
+        for modality, present in (("image", has_images), ("video", has_videos)):
+            if not present:
+                continue
+            if modality == "image":
+                encoded[modality] = family.encode(model, inputs)
+                item_options = options
+            else:
+                encoded[modality] = family.encode_videos(model, inputs)
+                item_options = options.for_videos()
+            spans = _item_spans(input_ids == token_ids[modality], encoded[modality], modality)
+            selected[modality] = _select(
+                model,
+                encoded[modality],
+                spans,
+                input_ids,
+                attention_mask,
+                visual_tokens,
+                item_options,
+            )
 
-    keep = attention_mask.bool() & ~placeholders
-    for image in images:
-        keep[image.row, image.positions[image.kept]] = True
+    keep = attention_mask.bool() & ~visual_tokens
+    for item in selected["image"] + selected["video"]:
+        keep[item.row, item.positions[item.kept]] = True
     kept_positions = [row.nonzero().squeeze(1) for row in keep]
     left = _pads_left(attention_mask)
-    pruned = {key: value for key, value in inputs.items() if key not in family.consumed_inputs}
-    pad_id = _pad_id(model, family.image_token_id(model))
+    consumed = family.consumed_inputs + (family.video_inputs if has_videos else ())
+    pruned = {key: value for key, value in inputs.items() if key not in consumed}
+    pad_id = _pad_id(model, set(token_ids.values()))
     pruned["input_ids"] = _gather_rows(input_ids, kept_positions, pad_id, left)
     pruned["attention_mask"] = _gather_rows(
         torch.ones_like(attention_mask), kept_positions, 0, left
@@ -151,9 +190,16 @@ def prune_inputs(
     for key, pad in PER_TOKEN_INPUTS.items():
         if inputs.get(key) is not None:
             pruned[key] = _gather_rows(inputs[key], kept_positions, pad, left)
-    kept = [image.kept for image in images]
-    pruned["mm_encoder_outputs"] = family.encoder_outputs(model, encoded, kept)
-    return PrunedInputs(pruned, images=images, kept_positions=kept_positions)
+    pruned["mm_encoder_outputs"] = {}
+    for modality, items in encoded.items():
+        kept = [item.kept for item in selected[modality]]
+        pruned["mm_encoder_outputs"] |= family.encoder_outputs(model, items, kept, modality)
+    return PrunedInputs(
+        pruned,
+        images=selected["image"],
+        kept_positions=kept_positions,
+        videos=selected["video"],
+    )
 
 
 def _options(model: nn.Module, options: Options | int | None, loose: dict[str, Any]) -> Options:
@@ -171,34 +217,38 @@ def _options(model: nn.Module, options: Options | int | None, loose: dict[str, A
     return adafv.options_from(options, loose, Options)
 
 
-def _image_spans(
-    placeholders: torch.Tensor, encoded: EncodedImages
+def _item_spans(
+    placeholders: torch.Tensor, encoded: EncodedImages, modality: str = "image"
 ) -> list[tuple[int, torch.Tensor]]:
-    """``(row, positions)`` of each image: placeholders are filled in row-major order."""
+    """``(row, positions)`` of each image (or video): placeholders are filled in row-major
+    order. A video's placeholders need not be one run: Qwen3-VL puts each frame's timestamp
+    between them."""
     sizes = [int(f.shape[0]) for f in encoded.features]
     rows, cols = placeholders.nonzero(as_tuple=True)
     if rows.numel() != sum(sizes):
         raise ValueError(
-            f"input_ids hold {rows.numel()} image placeholder tokens but the images have "
-            f"{sum(sizes)} features ({sizes}); were the inputs made by this model's processor?"
+            f"input_ids hold {rows.numel()} {modality} placeholder tokens but the {modality}s "
+            f"have {sum(sizes)} features ({sizes}); were the inputs made by this model's "
+            "processor?"
         )
     spans = []
-    for image, (image_rows, image_cols) in enumerate(
+    for item, (item_rows, item_cols) in enumerate(
         zip(rows.split(sizes), cols.split(sizes), strict=True)
     ):
-        if image_rows[0] != image_rows[-1]:
-            raise ValueError(f"image {image}'s placeholder tokens span more than one row")
-        spans.append((int(image_rows[0]), image_cols))
+        if item_rows[0] != item_rows[-1]:
+            raise ValueError(f"{modality} {item}'s placeholder tokens span more than one row")
+        spans.append((int(item_rows[0]), item_cols))
     return spans
 
 
 def _query_positions(
-    row: int, last: int, attention_mask: torch.Tensor, placeholders: torch.Tensor
+    row: int, last: int, attention_mask: torch.Tensor, visual_tokens: torch.Tensor
 ) -> torch.Tensor:
-    """The query text of an image (ADAFV-R1): the valid, non-image tokens after it."""
-    after = torch.zeros_like(placeholders[row])
+    """The query text of an item (ADAFV-R1): the valid tokens after it that are no image's or
+    video's placeholders."""
+    after = torch.zeros_like(visual_tokens[row])
     after[last + 1 :] = True
-    return (after & attention_mask[row].bool() & ~placeholders[row]).nonzero().squeeze(1)
+    return (after & attention_mask[row].bool() & ~visual_tokens[row]).nonzero().squeeze(1)
 
 
 def _select(
@@ -207,7 +257,7 @@ def _select(
     spans: list[tuple[int, torch.Tensor]],
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    placeholders: torch.Tensor,
+    visual_tokens: torch.Tensor,
     options: Options,
 ) -> list[ImageSelection]:
     """One batched ``adafv.select`` over all images of the call (ADAFV-R14)."""
@@ -216,7 +266,7 @@ def _select(
     contents = [encoded.content(i) for i in range(len(encoded.features))]
     features = [f[c] for f, c in zip(encoded.features, contents, strict=True)]
     queries = [
-        embed(input_ids[row, _query_positions(row, int(cols[-1]), attention_mask, placeholders)])
+        embed(input_ids[row, _query_positions(row, int(cols[-1]), attention_mask, visual_tokens)])
         for row, cols in spans
     ]
     visual = pad_sequence(features, batch_first=True)
@@ -230,16 +280,26 @@ def _select(
     scores = adafv.t2i_scores(
         visual, text, t2i_scale=options.t2i_scale, visual_mask=visual_mask, text_mask=text_mask
     )
-    sel = adafv.select_from_scores(
-        scores, saliency, **options.selection_arguments(), visual_mask=visual_mask
-    )
-    counts, k_t2i, k_sal, overlap = (
-        x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)
-    )
+    if encoded.frames is not None and options.video_selection == "evs":
+        # ADAFV-R22: the text-agnostic baseline, to the same budget, video by video.
+        budget = {"budget": options.budget, "keep_ratio": options.keep_ratio}
+        chosen = [
+            adafv.evs_select(f, frames, **budget).indices
+            for f, frames in zip(features, encoded.frames, strict=True)
+        ]
+        k_t2i = k_sal = overlap = [0] * len(chosen)
+    else:
+        sel = adafv.select_from_scores(
+            scores, saliency, **options.selection_arguments(), visual_mask=visual_mask
+        )
+        counts, k_t2i, k_sal, overlap = (
+            x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)
+        )
+        chosen = [sel.indices[i, : counts[i]] for i in range(len(spans))]
     images = []
     for i, (row, cols) in enumerate(spans):
         content = contents[i].to(cols.device)
-        selected = sel.indices[i, : counts[i]].to(cols.device)
+        selected = chosen[i].to(cols.device)
         kept = content[selected]
         if encoded.separators is not None and options.image_newline == "keep":
             separators = encoded.separators[i].nonzero().squeeze(1).to(cols.device)
@@ -274,13 +334,16 @@ def _pads_left(attention_mask: torch.Tensor) -> bool:
     )
 
 
-def _pad_id(model: nn.Module, image_token_id: int) -> int:
+def _pad_id(model: nn.Module, placeholder_ids: set[int]) -> int:
     config = getattr(model.config, "text_config", model.config)
     pad = getattr(config, "pad_token_id", None)
     pad = 0 if pad is None else int(pad)
-    if pad == image_token_id:  # a pad slot must never read as an image placeholder
-        pad = 1 if image_token_id == 0 else 0
-    return pad
+    # A pad slot must never read as an image or video placeholder.
+    return (
+        min(set(range(len(placeholder_ids) + 1)) - placeholder_ids)
+        if pad in placeholder_ids
+        else pad
+    )
 
 
 def _gather_rows(

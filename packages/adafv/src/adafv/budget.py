@@ -15,23 +15,24 @@ import numbers
 ROUNDING_SLACK = 1e-9
 
 
-def check_budget(budget: int | None, keep_ratio: float | None) -> None:
-    """Raise ValueError unless exactly one of a valid ``budget`` or ``keep_ratio`` is given."""
+def check_budget(budget: int | None, keep_ratio: float | None, prefix: str = "") -> None:
+    """Raise ValueError unless exactly one of a valid ``budget`` or ``keep_ratio`` is given;
+    the messages name them with ``prefix`` (``"video_"`` for a video's own pair)."""
     if (budget is None) == (keep_ratio is None):
         raise ValueError(
-            f"give exactly one of budget and keep_ratio, got budget={budget!r}, "
-            f"keep_ratio={keep_ratio!r}"
+            f"give exactly one of {prefix}budget and {prefix}keep_ratio, got "
+            f"{prefix}budget={budget!r}, {prefix}keep_ratio={keep_ratio!r}"
         )
     if budget is not None:
         if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
-            raise ValueError(f"budget must be an integer >= 1, got {budget!r}")
+            raise ValueError(f"{prefix}budget must be an integer >= 1, got {budget!r}")
     else:
         if (
             isinstance(keep_ratio, bool)
             or not isinstance(keep_ratio, numbers.Real)
             or not 0.0 < float(keep_ratio) <= 1.0
         ):
-            raise ValueError(f"keep_ratio must be a number in (0, 1], got {keep_ratio!r}")
+            raise ValueError(f"{prefix}keep_ratio must be a number in (0, 1], got {keep_ratio!r}")
 
 
 def check_guarantee(guarantee: float) -> None:

@@ -40,6 +40,8 @@ class OptionArguments(TypedDict, total=False):
     keep_ratio: float | None
     guarantee: float | None
     t2i_scale: float | None
+    video_budget: int | None
+    video_keep_ratio: float | None
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,33 @@ class Options:
         guarantee: tau in [0, 0.5]; each source keeps its top ``floor(tau * K)`` (ADAFV-R7, R8).
         t2i_scale: beta, the finite, positive temperature of the text-to-image softmax
             (ADAFV-R5).
+        video_budget: a video's own budget, in place of ``budget`` or ``keep_ratio`` for
+            videos (ADAFV-R21: one budget per video, over all its frames); or give
+            ``video_keep_ratio``; neither: videos keep what images keep.
+        video_keep_ratio: a video's own keep ratio, in (0, 1].
     """
 
     budget: int | None = None
     keep_ratio: float | None = None
     guarantee: float = DEFAULT_GUARANTEE
     t2i_scale: float = DEFAULT_T2I_SCALE
+    video_budget: int | None = None
+    video_keep_ratio: float | None = None
 
     def __post_init__(self) -> None:
         # ADAFV-R2: the budget configuration, tau and beta; errors name argument and value.
         check_budget(self.budget, self.keep_ratio)
+        if self.video_budget is not None or self.video_keep_ratio is not None:
+            check_budget(self.video_budget, self.video_keep_ratio, prefix="video_")
         check_guarantee(self.guarantee)
         check_t2i_scale(self.t2i_scale)
+
+    def for_videos(self: OptionsT) -> OptionsT:
+        """The options a video is selected with (ADAFV-R21): ``video_budget`` or
+        ``video_keep_ratio`` as the budget, where one is given; else these options."""
+        if self.video_budget is None and self.video_keep_ratio is None:
+            return self
+        return self.replace(budget=self.video_budget, keep_ratio=self.video_keep_ratio)
 
     def selection_arguments(self) -> dict[str, Any]:
         """``budget``, ``keep_ratio`` and ``guarantee`` as keyword arguments of
@@ -79,7 +96,8 @@ class Options:
         """A copy with ``changes``; ``budget`` and ``keep_ratio`` replace each other.
 
         ``options.replace(budget=32)`` on options with a keep ratio gives options with the
-        budget alone, where ``dataclasses.replace`` would refuse the two together.
+        budget alone, where ``dataclasses.replace`` would refuse the two together; likewise
+        ``video_budget`` and ``video_keep_ratio``.
 
         Raises:
             TypeError: a name in ``changes`` is not a field.
@@ -88,10 +106,11 @@ class Options:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise TypeError(f"{type(self).__name__} has no fields {unknown}")
-        if "budget" in changes and "keep_ratio" not in changes:
-            changes["keep_ratio"] = None
-        if "keep_ratio" in changes and "budget" not in changes:
-            changes["budget"] = None
+        for budget, ratio in (("budget", "keep_ratio"), ("video_budget", "video_keep_ratio")):
+            if budget in changes and ratio not in changes:
+                changes[ratio] = None
+            if ratio in changes and budget not in changes:
+                changes[budget] = None
         return dataclasses.replace(self, **changes)
 
 

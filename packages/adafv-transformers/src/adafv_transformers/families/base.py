@@ -14,7 +14,8 @@ from torch import nn
 
 @dataclass
 class EncodedImages:
-    """Every image of a call, encoded once.
+    """Every image of a call, encoded once; or every video, each video one item whose tokens
+    are all its frames' in the order the language model receives them (ADAFV-R21).
 
     Attributes:
         features: per image, ``(P_i, D)``: the vector of each of the image's placeholder
@@ -27,12 +28,15 @@ class EncodedImages:
         deepstack: per DeepStack level, per image, ``(P_i, D)``: the vectors the model adds
             to each placeholder token's hidden state deeper in the language model (Qwen3-VL);
             cut to the kept tokens as ``features`` are. ``None`` when the family has none.
+        frames: per video, its token frames ``F`` (its ``N`` tokens are ``F`` frames of
+            ``N / F``, frame by frame); ``None`` for images.
     """
 
     features: list[torch.Tensor]
     saliency: list[torch.Tensor]
     separators: list[torch.Tensor] | None = None
     deepstack: list[list[torch.Tensor]] | None = None
+    frames: list[int] | None = None
 
     def content(self, image: int) -> torch.Tensor:
         """Indices of image ``image``'s content tokens among its placeholder tokens."""
@@ -70,25 +74,42 @@ class Family(ABC):
     model_types: ClassVar[tuple[str, ...]]
     # Inputs that the pruned call must not pass again: ``mm_encoder_outputs`` replaces them.
     consumed_inputs: ClassVar[tuple[str, ...]]
+    # The video inputs a family that prunes videos consumes; none: it prunes no videos, and a
+    # call with ``pixel_values_videos`` is refused.
+    video_inputs: ClassVar[tuple[str, ...]] = ()
 
     def image_token_id(self, model: nn.Module) -> int:
         """The token id of the model's image placeholders: the config's ``image_token_id``."""
         return int(model.config.image_token_id)
+
+    def video_token_id(self, model: nn.Module) -> int:
+        """The token id of the model's video placeholders: the config's ``video_token_id``."""
+        return int(model.config.video_token_id)
 
     @abstractmethod
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """Every image of ``inputs`` encoded once: features in placeholder order and saliency
         of the content tokens, from one pass of the tower."""
 
+    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """Every video of ``inputs`` encoded once, each one item over all its frames
+        (ADAFV-R21); only for a family with ``video_inputs``."""
+        raise NotImplementedError(f"{self.name} prunes no videos")
+
     def encoder_outputs(
-        self, model: nn.Module, encoded: EncodedImages, kept: list[torch.Tensor] | None = None
+        self,
+        model: nn.Module,
+        encoded: EncodedImages,
+        kept: list[torch.Tensor] | None = None,
+        modality: str = "image",
     ) -> dict[str, Any]:
         """The ``mm_encoder_outputs`` that make the model use the placeholder tokens ``kept``
-        (per image, indices into its features; every token for ``None``) of ``encoded``: by
-        default its ``image`` encoder output, one tensor per image."""
+        (per item, indices into its features; every token for ``None``) of ``encoded``, the
+        ``modality`` (``"image"`` or ``"video"``) encoder output: by default one tensor per
+        item."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        return {"image": BaseModelOutputWithPooling(pooler_output=encoded.kept_features(kept))}
+        return {modality: BaseModelOutputWithPooling(pooler_output=encoded.kept_features(kept))}
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
         """Positions of the unpruned prompt, ``(..., B, L)``, when the model does not number
@@ -103,9 +124,14 @@ def base_model(model: nn.Module) -> nn.Module:
     return inner if hasattr(inner, "vision_tower") or hasattr(inner, "visual") else model
 
 
-def refuse_videos(inputs: Mapping[str, Any]) -> None:
-    """AdaFV prunes images here; a call carrying video frames is refused, not half-pruned."""
-    if inputs.get("pixel_values_videos") is not None:
+def refuse_videos(family: Family, inputs: Mapping[str, Any]) -> None:
+    """A call carrying video frames to a family that prunes no videos is refused, not
+    half-pruned."""
+    if inputs.get("pixel_values_videos") is not None and not family.video_inputs:
+        from adafv_transformers.families import FAMILIES
+
+        pruning = sorted({f.name for f in FAMILIES.values() if f.video_inputs})
         raise ValueError(
-            "pixel_values_videos: adafv_transformers prunes images; run videos without it"
+            f"pixel_values_videos: adafv_transformers prunes the videos of {', '.join(pruning)}"
+            f", not {family.name}'s; run its videos without AdaFV"
         )

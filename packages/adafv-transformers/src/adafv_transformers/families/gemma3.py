@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages, base_model, refuse_videos
+from adafv_transformers.families.base import EncodedImages, base_model
 from adafv_transformers.families.llava_style import LlavaStyle
 
 
@@ -48,17 +48,20 @@ class Gemma3(LlavaStyle):
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The model's own image features, and the received attention at the tower's last
         layer pooled as the projector pools."""
-        refuse_videos(inputs)
         # Every patch is a token of the projector's input: the ``full`` strategy.
         features, per_patch = self.probed_features(model, inputs, -1, "full")
         saliency = pooled_saliency(base_model(model).multi_modal_projector, per_patch)
         return EncodedImages(features=features, saliency=list(saliency))
 
     def encoder_outputs(
-        self, model: nn.Module, encoded: EncodedImages, kept: list[torch.Tensor] | None = None
+        self,
+        model: nn.Module,
+        encoded: EncodedImages,
+        kept: list[torch.Tensor] | None = None,
+        modality: str = "image",
     ) -> dict[str, Any]:
         """The kept features, all images' rows in one tensor, as Gemma 3 scatters them."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         features = torch.cat(encoded.kept_features(kept))
-        return {"image": BaseModelOutputWithPooling(pooler_output=features)}
+        return {modality: BaseModelOutputWithPooling(pooler_output=features)}

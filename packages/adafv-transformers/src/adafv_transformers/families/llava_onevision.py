@@ -16,7 +16,6 @@ from typing import Any
 from torch import nn
 
 from adafv_transformers.families.anyres import AnyRes
-from adafv_transformers.families.base import EncodedImages, refuse_videos
 
 
 class LlavaOnevision(AnyRes):
@@ -30,11 +29,6 @@ class LlavaOnevision(AnyRes):
     select_strategy_reason = (
         "LLaVA-OneVision's SigLIP tower has no [CLS] token to drop; its checkpoints use 'full'"
     )
-
-    def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
-        """The packed features, and the received-attention saliency packed the same way."""
-        refuse_videos(inputs)
-        return super().encode(model, inputs)
 
     def feature_options(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """How many images each prompt has: a prompt with several does not tile them."""

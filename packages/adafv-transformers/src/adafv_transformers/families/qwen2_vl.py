@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_transformers.families.base import EncodedImages, Family, base_model, refuse_videos
+from adafv_transformers.families.base import EncodedImages, Family, base_model
 from adafv_transformers.saliency import AttentionInputs, received_attention
 
 
@@ -55,35 +55,55 @@ def received_attention_within_images(attention: nn.Module, inputs: AttentionInpu
 
 
 class Qwen2VL(Family):
-    """Qwen2-VL: 2 x 2 merged patches, received-attention saliency, M-RoPE positions."""
+    """Qwen2-VL: 2 x 2 merged patches, received-attention saliency, M-RoPE positions; images
+    and videos."""
 
     name = "Qwen2-VL"
     model_types = ("qwen2_vl",)
     consumed_inputs = ("pixel_values", "image_grid_thw")
+    video_inputs = ("pixel_values_videos", "video_grid_thw")
 
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The merged features, and each merged token's mean received attention (ADAFV-R18)."""
         out, saliency = self.probed_features(model, inputs)
         return EncodedImages(features=list(out.pooler_output), saliency=saliency)
 
+    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """Each video's merged features over all its token frames, and each token's mean
+        received attention within its frame, the sequence the tower attends over (ADAFV-R21)."""
+        out, saliency = self.probed_features(model, inputs, "video")
+        frames = inputs["video_grid_thw"][:, 0].tolist()
+        return EncodedImages(features=list(out.pooler_output), saliency=saliency, frames=frames)
+
     def probed_features(
-        self, model: nn.Module, inputs: Mapping[str, Any]
+        self, model: nn.Module, inputs: Mapping[str, Any], modality: str = "image"
     ) -> tuple[Any, list[torch.Tensor]]:
-        """``(out, saliency)``: what the model's own ``get_image_features`` returns
-        (``pooler_output``: one ``(P_i, D)`` tensor per image), and per image the mean
-        received attention of each merged token at :meth:`saliency_block` (ADAFV-R18), from
-        the same pass of the tower."""
-        refuse_videos(inputs)
-        grid = inputs.get("image_grid_thw")
+        """``(out, saliency)``: what the model's own ``get_image_features`` (or
+        ``get_video_features``) returns (``pooler_output``: one ``(P_i, D)`` tensor per item),
+        and per item the mean received attention of each merged token at
+        :meth:`saliency_block` (ADAFV-R18), from the same pass of the tower. The tower attends
+        within each image and within each token frame of a video (``cu_seqlens``), and so
+        does the saliency (ADAFV-R21)."""
+        pixels, grid_key = (
+            ("pixel_values", "image_grid_thw")
+            if modality == "image"
+            else ("pixel_values_videos", "video_grid_thw")
+        )
+        grid = inputs.get(grid_key)
         if grid is None:
-            raise ValueError(f"{self.name} inputs need image_grid_thw, as its processor gives")
+            raise ValueError(f"{self.name} inputs need {grid_key}, as its processor gives")
         base = base_model(model)
         visual = base.visual
         attention = visual.blocks[self.saliency_block(visual)].attn
         with AttentionInputs(attention) as captured:
-            out = base.get_image_features(
-                pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
-            )
+            if modality == "image":
+                out = base.get_image_features(
+                    pixel_values=inputs[pixels], image_grid_thw=grid, return_dict=True
+                )
+            else:
+                out = base.get_video_features(
+                    pixel_values_videos=inputs[pixels], video_grid_thw=grid, return_dict=True
+                )
         merge = visual.spatial_merge_size**2
         saliency = received_attention_within_images(attention, captured)
         saliency = saliency.view(-1, merge).mean(dim=1)
@@ -111,12 +131,16 @@ class Qwen2VL(Family):
                 f"{self.name} inputs need mm_token_type_ids (its processor returns them) to "
                 "place the image tokens in M-RoPE positions"
             )
+        timing = {  # Qwen2.5-VL's video frame times (Qwen2-VL's takes none)
+            key: inputs[key] for key in ("second_per_grid_ts",) if inputs.get(key) is not None
+        }
         positions, _ = base_model(model).get_rope_index(
             inputs["input_ids"],
             mm_token_type_ids,
-            image_grid_thw=inputs["image_grid_thw"],
+            image_grid_thw=inputs.get("image_grid_thw"),
             video_grid_thw=inputs.get("video_grid_thw"),
             attention_mask=inputs.get("attention_mask"),
+            **timing,
         )
         return positions
 

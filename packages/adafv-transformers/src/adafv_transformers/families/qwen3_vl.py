@@ -49,27 +49,43 @@ class Qwen3VL(Qwen2VL):
     def encode(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
         """The merged features and their DeepStack levels, and each merged token's mean
         received attention at the last block (ADAFV-R18)."""
-        out, saliency = self.probed_features(model, inputs)
+        return self._encoded(model, inputs, "image")
+
+    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """As :meth:`encode`, each video one item over all its token frames (ADAFV-R21)."""
+        return self._encoded(model, inputs, "video")
+
+    def _encoded(self, model: nn.Module, inputs: Mapping[str, Any], modality: str) -> EncodedImages:
+        out, saliency = self.probed_features(model, inputs, modality)
         deepstack = None
         if self.has_deepstack:
             levels = getattr(out, "deepstack_features", None)
             if levels is None:
                 raise TypeError(
-                    f"{type(model).__name__}.get_image_features returned no deepstack_features; "
+                    f"{type(model).__name__}.get_{modality}_features returned no "
+                    "deepstack_features; "
                     f"{self.name} needs them to keep each DeepStack level with its token"
                 )
             deepstack = [list(level) for level in levels]
+        frames = inputs["video_grid_thw"][:, 0].tolist() if modality == "video" else None
         return EncodedImages(
-            features=list(out.pooler_output), saliency=saliency, deepstack=deepstack
+            features=list(out.pooler_output),
+            saliency=saliency,
+            deepstack=deepstack,
+            frames=frames,
         )
 
     def encoder_outputs(
-        self, model: nn.Module, encoded: EncodedImages, kept: list[torch.Tensor] | None = None
+        self,
+        model: nn.Module,
+        encoded: EncodedImages,
+        kept: list[torch.Tensor] | None = None,
+        modality: str = "image",
     ) -> dict[str, Any]:
-        """Qwen3-VL's image output, with the kept rows of the main features and of every
-        DeepStack level (the same rows, in the same order); Qwen3.5's has no levels."""
+        """Qwen3-VL's image or video output, with the kept rows of the main features and of
+        every DeepStack level (the same rows, in the same order); Qwen3.5's has no levels."""
         if not self.has_deepstack:
-            return super().encoder_outputs(model, encoded, kept)
+            return super().encoder_outputs(model, encoded, kept, modality)
         from transformers.models.qwen3_vl.modeling_qwen3_vl import (
             BaseModelOutputWithDeepstackFeatures,
         )
@@ -78,7 +94,7 @@ class Qwen3VL(Qwen2VL):
             pooler_output=encoded.kept_features(kept),
             deepstack_features=encoded.kept_deepstack(kept),
         )
-        return {"image": output}
+        return {modality: output}
 
 
 class Qwen35(Qwen3VL):
