@@ -1,4 +1,5 @@
-"""End-to-end benchmark: prefill and decode of LLaVA-1.5, LLaVA-NeXT and Qwen3-VL, full vs AdaFV.
+"""End-to-end benchmark: prefill and decode of LLaVA-1.5, LLaVA-NeXT, Qwen3-VL and Qwen2.5-VL
+videos, full vs AdaFV (and EVS for videos).
 
 Random weights (speed does not depend on their values). On CPU a mid-size model
 (``checkpoints.CPU_BENCH``) in float32; on CUDA the real 7B architectures
@@ -8,7 +9,9 @@ image (2,880 tile tokens and 48 newlines), keeps 10% and 5% of the 2,880 (a 90% 
 reduction) with the newlines kept, and 10% with them dropped. Qwen3-VL (CPU only: the
 CPU size's tower with DeepStack from its first three blocks, and a language model of the
 CPU size's widths, 32-wide heads and interleaved M-RoPE) reads a 672 x 672 image as 441
-tokens, and keeps 10% and 5% of them. Variants are timed
+tokens, and keeps 10% and 5% of them. Qwen2.5-VL videos (CPU only, the CPU size's widths):
+16 and 64 frames of 336 x 336, 144 tokens per token frame of two frames (1,152 and 4,608
+tokens), AdaFV against EVS (ADAFV-R22) at the same 90% and 95% reductions. Variants are timed
 interleaved, round by round in a rotating order, so machine noise hits all alike; medians
 are reported.
 
@@ -18,7 +21,7 @@ are reported.
   MLPs). Attention grows with the square of the length, so on long prompts (LLaVA-NeXT) the
   measured speedup can exceed that ratio.
 - ``decode``: tokens per second after the prefill (32 greedy tokens).
-- ``saliency probe``: the vision tower with the [CLS] probe against the tower alone.
+- ``saliency probe``: the vision tower with the saliency probe against the tower alone.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from adafv_conformance.models.checkpoints import (
     LLAVA_15_7B,
     tiny_llava,
     tiny_llava_next,
+    tiny_qwen2_5_vl,
     tiny_qwen3_vl,
 )
-from adafv_conformance.models.inputs import picture, qwen2_vl_inputs
-from adafv_conformance.models.vocabulary import QWEN_IMAGE
+from adafv_conformance.models.inputs import picture, qwen2_vl_inputs, video
+from adafv_conformance.models.vocabulary import QWEN_IMAGE, QWEN_VIDEO
 from adafv_transformers.families import family_for
 
 NEW_TOKENS = 32
@@ -58,15 +62,33 @@ def _qwen_inputs(built: tuple[Any, ...], image: Any) -> Any:
     return qwen2_vl_inputs(image_processor, tok, [image], [prompt])
 
 
+def _qwen_video_inputs(frames: int) -> Callable[[tuple[Any, ...], Any], Any]:
+    """Inputs of one ``frames``-frame clip of the picture, shifted frame by frame."""
+
+    def inputs(built: tuple[Any, ...], image: Any) -> Any:
+        _, image_processor, tok = built
+        prompt = f"<|im_start|>user\n{QWEN_VIDEO}{ASK}<|im_end|>\n<|im_start|>assistant\n"
+        clip = video(0, frames, image.size)
+        return qwen2_vl_inputs(image_processor, tok, [], [prompt], videos=[clip])
+
+    return inputs
+
+
 class Geometry(NamedTuple):
     build: Callable[..., tuple[Any, ...]]  # a builder of adafv_conformance.models.checkpoints
     inputs: Callable[[tuple[Any, ...], Any], Any]  # (what it built, the picture) -> inputs
     picture_size: tuple[int, int]
     variants: dict[str, dict[str, Any]]  # name -> prune_inputs options
     devices: tuple[str, ...] = ("cpu", "cuda")
+    modality: str = "image"
 
 
 REDUCTIONS = {"keep 10%": {"keep_ratio": 0.1}, "keep 5%": {"keep_ratio": 0.05}}
+VIDEO_REDUCTIONS = {
+    **REDUCTIONS,
+    "EVS 10%": {"keep_ratio": 0.1, "video_selection": "evs"},
+    "EVS 5%": {"keep_ratio": 0.05, "video_selection": "evs"},
+}
 GEOMETRIES = {
     "LLaVA-1.5": Geometry(
         tiny_llava, _llava_inputs, (300, 220), {f"K={k}": {"budget": k} for k in (64, 128, 192)}
@@ -79,6 +101,17 @@ GEOMETRIES = {
     ),
     # CPU only: there is no 8B-sized Qwen3-VL builder.
     "Qwen3-VL": Geometry(tiny_qwen3_vl, _qwen_inputs, (672, 672), REDUCTIONS, devices=("cpu",)),
+    **{
+        f"Qwen2.5-VL, {frames} frames": Geometry(
+            tiny_qwen2_5_vl,
+            _qwen_video_inputs(frames),
+            (336, 336),
+            VIDEO_REDUCTIONS,
+            devices=("cpu",),
+            modality="video",
+        )
+        for frames in (16, 64)
+    },
 }
 
 
@@ -96,10 +129,16 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
     built = spec.build(seed=0, dtype=dtype, sizes=sizes, device=device)
     model = built[0]
     inputs = spec.inputs(built, picture(0, spec.picture_size)).to(device)
-    inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
     family = family_for(model)
-    encoded = family.encode(model, inputs)
-    image_inputs = {k: inputs[k] for k in family.consumed_inputs if k in inputs}
+    if spec.modality == "video":
+        inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(dtype)
+        encode, get_features = family.encode_videos, model.model.get_video_features
+        tower_inputs = {k: inputs[k] for k in family.video_inputs if k in inputs}
+    else:
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+        encode, get_features = family.encode, model.model.get_image_features
+        tower_inputs = {k: inputs[k] for k in family.consumed_inputs if k in inputs}
+    encoded = encode(model, inputs)
     # Every token kept: the language model's full input (features, and positions where the
     # model computes them from the image), as the pruned variants get theirs.
     lm_full = adafv_transformers.prune_inputs(model, keep_ratio=1.0, **inputs)
@@ -112,8 +151,8 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
     candidates: dict[str, Callable[[], object]] = {
         "prefill/full": lambda: model(**inputs),
         "lm/full": lambda: model(**lm_full),
-        "tower": lambda: model.model.get_image_features(**image_inputs, return_dict=True),
-        "tower+probe": lambda: family.encode(model, inputs),
+        "tower": lambda: get_features(**tower_inputs, return_dict=True),
+        "tower+probe": lambda: encode(model, inputs),
         "generate1/full": generate(inputs, 1),
         f"generate{NEW_TOKENS + 1}/full": generate(inputs, NEW_TOKENS + 1),
     }

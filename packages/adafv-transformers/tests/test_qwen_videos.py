@@ -25,6 +25,7 @@ from adafv_conformance.models.checkpoints import (
     tiny_qwen3_vl,
 )
 from adafv_conformance.models.inputs import picture, qwen2_vl_inputs, video
+from adafv_conformance.models.vocabulary import QWEN_VIDEO
 from adafv_transformers_helpers import (
     QWEN_RECORDED,
     QwenImage,
@@ -35,7 +36,6 @@ from adafv_transformers_helpers import (
 
 transformers = pytest.importorskip("transformers")
 
-QWEN_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
 PROMPT = f"user: {QWEN_VIDEO} what color is the circle on the left ? assistant :"
 BOTH = f"user: {QWEN_IMAGE} and {QWEN_VIDEO} which one has the red circle ? assistant :"
 # (builder, frame size on the merged patch grid, fps for Qwen3-VL's timestamps)

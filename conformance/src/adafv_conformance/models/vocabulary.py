@@ -29,6 +29,7 @@ QWEN_SPECIAL_TOKENS = {
     "vision_end_token": "<|vision_end|>",
 }
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"  # what a Qwen prompt holds
+QWEN_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
 
 GEMMA3_SPECIAL_TOKENS = {
     "image_token": "<image_soft_token>",
