@@ -102,8 +102,10 @@ def _finish(fig: Figure, axes: list[Axes], footer: str) -> str:
 def transformers() -> str:
     """bench_e2e: prefill (tower and selection included) and LM prefill, per geometry."""
     data = load("e2e")
-    fig, axes = _figure(len(data["results"]))
-    for ax, result in zip(axes, data["results"], strict=True):
+    fig, axes = _figure(len(data["results"]), height=2.8, columns=3)
+    for ax in axes[len(data["results"]) :]:  # an incomplete last row
+        ax.set_visible(False)
+    for ax, result in zip(axes, data["results"], strict=False):
         rows = [r for r in result["rows"] if r["variant"] != "full"]
         _group(
             ax,
@@ -114,7 +116,8 @@ def transformers() -> str:
             },
             [r["ideal_lm_speedup"] for r in rows],
         )
-        ax.set_title(f"{result['geometry']} ({result['image_tokens']} image tokens)")
+        tokens = f"{result['image_tokens']} {result.get('modality', 'image')} tokens"
+        ax.set_title(f"{result['geometry']}\n({tokens})")
     sizes = model_size(data["results"][0]["model"])
     return _finish(fig, axes, f"Transformers, {sizes}; measured {machine(data['machine'])}")
 

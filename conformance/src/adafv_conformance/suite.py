@@ -52,7 +52,8 @@ class Case:
     def params(self) -> dict:
         """The params passed to a backend: the manifest's plus ``input_dtype``, ``batched``
         and, for model cases, ``model_dir`` (the checkpoint's directory), ``prompts`` (one
-        per row) and ``image_paths`` (per row, the PNG files of its images)."""
+        per row), ``image_paths`` (per row, the PNG files of its images) and ``video_paths``
+        (per row, per video, the PNG files of its frames; none for most cases)."""
         params = {
             **self.entry["params"],
             "input_dtype": self.entry["input_dtype"],
@@ -63,6 +64,10 @@ class Case:
             params["prompts"] = list(self.entry["prompts"])
             params["image_paths"] = [
                 [str(self.directory / name) for name in row] for row in self.entry["images"]
+            ]
+            params["video_paths"] = [
+                [[str(self.directory / name) for name in clip] for clip in row]
+                for row in self.entry.get("videos", [[] for _ in self.entry["prompts"]])
             ]
         return params
 

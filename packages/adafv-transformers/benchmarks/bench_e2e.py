@@ -184,6 +184,7 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
         )
     return {
         "geometry": geometry,
+        "modality": spec.modality,
         "image_tokens": int(sum(len(f) for f in encoded.features)),
         "device": device,
         "dtype": str(dtype).removeprefix("torch."),

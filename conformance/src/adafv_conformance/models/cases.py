@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adafv_conformance.models.vocabulary import GEMMA3_IMAGE, QWEN_IMAGE
+from adafv_conformance.models.vocabulary import GEMMA3_IMAGE, QWEN_IMAGE, QWEN_VIDEO
 
 SCORES_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
 LOGITS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
@@ -23,7 +23,9 @@ T2I_TOLERANCE = {"rtol": 1e-4, "atol": 2e-5}
 class ModelCase:
     """One model-level case: a fixture checkpoint (``model``), ``prompts`` (a batch when more
     than one, left-padded), ``images`` (per prompt, the picture seeds of its images),
-    ``params`` (AdaFV's options beyond the defaults) and the ``rules`` it tests."""
+    ``videos`` (per prompt, the seeds of its videos, :data:`VIDEO_CLIPS`), ``params``
+    (AdaFV's options beyond the defaults, and ``fps`` for a video's timestamps) and the
+    ``rules`` it tests."""
 
     id: str
     model: str
@@ -32,6 +34,13 @@ class ModelCase:
     images: tuple[tuple[int, ...], ...]
     params: dict
     rules: tuple[str, ...] = ("ADAFV-R1", "ADAFV-R3", "ADAFV-R4", "ADAFV-R5")
+    videos: tuple[tuple[int, ...], ...] = ()
+
+
+# The fixtures' videos by seed: (frames, (width, height)), ``inputs.video(seed, ...)``; sizes on
+# the merged patch grid (28 pixels for Qwen2-VL, 32 for Qwen3-VL), so no processor resizes.
+VIDEO_CLIPS = {20: (8, (112, 84)), 21: (8, (128, 96))}
+QWEN_VIDEO_QUESTION = f"user: {QWEN_VIDEO} what color is the circle on the left ? assistant :"
 
 
 QUESTION = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
@@ -342,5 +351,32 @@ CASES = (
         images=((14,), (15,)),
         params={"budget": 32},
         rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R14", "ADAFV-R18"),
+    ),
+    ModelCase(
+        id="qwen2-vl-video-k20",
+        model="qwen2-vl-tiny",
+        description=(
+            "Qwen2-VL on an 8-frame video: 4 token frames of 12 tokens, one selection over all "
+            "48, saliency received within each token frame, kept tokens at their (time, row, "
+            "column) positions."
+        ),
+        prompts=(QWEN_VIDEO_QUESTION,),
+        images=((),),
+        videos=((20,),),
+        params={"budget": 20},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18", "ADAFV-R20", "ADAFV-R21"),
+    ),
+    ModelCase(
+        id="qwen3-vl-video-k20",
+        model="qwen3-vl-tiny",
+        description=(
+            "Qwen3-VL on an 8-frame video at 2 fps: each token frame behind its timestamp, "
+            "text that is never pruned; one selection over all 48 tokens."
+        ),
+        prompts=(QWEN_VIDEO_QUESTION,),
+        images=((),),
+        videos=((21,),),
+        params={"budget": 20, "fps": 2.0},
+        rules=("ADAFV-R1", "ADAFV-R3", "ADAFV-R5", "ADAFV-R18", "ADAFV-R20", "ADAFV-R21"),
     ),
 )

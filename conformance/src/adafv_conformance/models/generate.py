@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +24,11 @@ from adafv_conformance.models.cases import (
     LOGITS_TOLERANCE,
     SCORES_TOLERANCE,
     T2I_TOLERANCE,
+    VIDEO_CLIPS,
+    ModelCase,
 )
 from adafv_conformance.models.checkpoints import build_model, load_model
-from adafv_conformance.models.inputs import image_name, picture
+from adafv_conformance.models.inputs import image_name, picture, video, video_name
 from adafv_conformance.models.reference import expected_for
 from adafv_conformance.rounding import rounding_difference
 
@@ -43,8 +46,6 @@ GENERATOR = (
 
 def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
     """Write every model and case under ``out``; return the manifest."""
-    from safetensors.numpy import save
-
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     loaded: dict[str, tuple] = {}
@@ -53,45 +54,7 @@ def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
         if case.model not in loaded:
             build_model(case.model, model_dir)
             loaded[case.model] = load_model(model_dir)
-        model, processor = loaded[case.model]
-        for row in case.images:
-            for seed in row:
-                path = out / "images" / image_name(seed)
-                path.parent.mkdir(exist_ok=True)
-                picture(seed).save(path)
-        inputs, expected, margins = expected_for(case, model, processor)
-        tensors = {**inputs, **{f"expected.{k}": v for k, v in expected.items()}}
-        data = save(tensors)
-        name = f"{case.id}.safetensors"
-        (out / name).write_bytes(data)
-        if verbose:
-            print(f"{case.id}: {', '.join(f'{k} {v.shape}' for k, v in expected.items())}")
-        entries.append(
-            {
-                "id": case.id,
-                "kind": "model",
-                "description": case.description,
-                "rules": list(case.rules),
-                "file": name,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "inputs": "file",
-                "inputs_sha256": None,
-                "model": case.model,
-                "prompts": list(case.prompts),
-                "images": [[f"images/{image_name(seed)}" for seed in row] for row in case.images],
-                "params": {
-                    "guarantee": 0.25,
-                    "t2i_scale": 100.0,
-                    "image_newline": "keep",
-                    **case.params,
-                },
-                "input_dtype": "float32",
-                "batched": len(case.prompts) > 1,
-                "tolerance": SCORES_TOLERANCE,
-                "output_tolerances": {"logits": LOGITS_TOLERANCE, "t2i_log": T2I_TOLERANCE},
-                "margins": margins,
-            }
-        )
+        entries.append(write_case(case, out, *loaded[case.model], verbose=verbose))
     manifest = {
         "suite": SUITE,
         "format_version": FORMAT_VERSION,
@@ -110,6 +73,69 @@ def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def write_case(
+    case: ModelCase, out: Path, model: Any, processor: Any, verbose: bool = False
+) -> dict:
+    """Write one case's pictures, video frames and expected tensors under ``out``; return its
+    manifest entry."""
+    from safetensors.numpy import save
+
+    for row in case.images:
+        for seed in row:
+            path = out / "images" / image_name(seed)
+            path.parent.mkdir(exist_ok=True)
+            picture(seed).save(path)
+    for row in case.videos:
+        for seed in row:
+            for frame, image in enumerate(video(seed, *VIDEO_CLIPS[seed])):
+                path = out / "videos" / video_name(seed, frame)
+                path.parent.mkdir(exist_ok=True)
+                image.save(path)
+    inputs, expected, margins = expected_for(case, model, processor)
+    tensors = {**inputs, **{f"expected.{k}": v for k, v in expected.items()}}
+    data = save(tensors)
+    name = f"{case.id}.safetensors"
+    (out / name).write_bytes(data)
+    if verbose:
+        print(f"{case.id}: {', '.join(f'{k} {v.shape}' for k, v in expected.items())}")
+    return {
+        "id": case.id,
+        "kind": "model",
+        "description": case.description,
+        "rules": list(case.rules),
+        "file": name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "inputs": "file",
+        "inputs_sha256": None,
+        "model": case.model,
+        "prompts": list(case.prompts),
+        "images": [[f"images/{image_name(seed)}" for seed in row] for row in case.images],
+        **({"videos": _video_paths(case)} if case.videos else {}),
+        "params": {
+            "guarantee": 0.25,
+            "t2i_scale": 100.0,
+            "image_newline": "keep",
+            **case.params,
+        },
+        "input_dtype": "float32",
+        "batched": len(case.prompts) > 1,
+        "tolerance": SCORES_TOLERANCE,
+        "output_tolerances": {"logits": LOGITS_TOLERANCE, "t2i_log": T2I_TOLERANCE},
+        "margins": margins,
+    }
+
+
+def _video_paths(case: ModelCase) -> list[list[list[str]]]:
+    """Per prompt, per video, its frames' files under the fixtures."""
+    return [
+        [
+            [f"videos/{video_name(seed, frame)}" for frame in range(VIDEO_CLIPS[seed][0])]
+            for seed in row
+        ]
+        for row in case.videos
+    ]
 
 
 def verify(fixtures: Path = DEFAULT_OUT) -> list[str]:
@@ -142,6 +168,13 @@ def verify(fixtures: Path = DEFAULT_OUT) -> list[str]:
                 stored = np.asarray(Image.open(fixtures / path).convert("RGB"))
                 if not np.array_equal(stored, np.asarray(picture(seed))):
                     problems.append(f"{entry['id']}: {path} is not picture({seed})")
+        for row, seeds in zip(entry.get("videos", []), case.videos, strict=True):
+            for frames, seed in zip(row, seeds, strict=True):
+                clip = video(seed, *VIDEO_CLIPS[seed])
+                for frame, (path, want) in enumerate(zip(frames, clip, strict=True)):
+                    stored = np.asarray(Image.open(fixtures / path).convert("RGB"))
+                    if not np.array_equal(stored, np.asarray(want)):
+                        problems.append(f"{entry['id']}: {path} is not frame {frame} of {seed}")
         if case.model not in loaded:
             loaded[case.model] = load_model(fixtures / case.model)
         recomputed = expected_for(case, *loaded[case.model])

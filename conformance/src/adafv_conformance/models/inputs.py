@@ -68,6 +68,11 @@ def picture(seed: int, size: tuple[int, int] | None = None) -> Any:
     return image
 
 
+def video_name(seed: int, frame: int) -> str:
+    """The file name of frame ``frame`` of video ``seed`` among the fixtures' videos."""
+    return f"video-{seed}-frame-{frame}.png"
+
+
 def video(seed: int, frames: int, size: tuple[int, int]) -> list[Any]:
     """A test video: picture ``seed`` at ``size``, each frame shifted 4 pixels right of the
     one before (wrapping), so that every frame differs from the last."""
@@ -82,20 +87,32 @@ def image_name(seed: int) -> str:
     return f"picture-{seed}.png"
 
 
-def build_inputs(model: Any, processor: Any, images: list[Any], prompts: list[str]) -> Any:
-    """What the model's processor returns for ``images`` and ``prompts``.
+def build_inputs(
+    model: Any,
+    processor: Any,
+    images: list[Any],
+    prompts: list[str],
+    videos: list[list[Any]] | None = None,
+    fps: float | None = None,
+) -> Any:
+    """What the model's processor returns for ``images``, ``videos`` (Qwen models only) and
+    ``prompts``.
 
     LLaVA-OneVision's and Qwen's processors need torchvision (for their video processors); for
     them ``processor`` is ``(image processor, tokenizer)`` and the text is expanded as their
-    processors do it (``onevision_inputs``, ``qwen2_vl_inputs``), one image per prompt.
+    processors do it (``onevision_inputs``, ``qwen2_vl_inputs``), one image per prompt. A
+    Qwen3-VL or Qwen3.5 video gets its timestamps from ``fps``.
     """
     model_type = model.config.model_type
+    if videos and model_type not in QWEN_VL_TYPES:
+        raise ValueError(f"videos: the suite builds video inputs for Qwen models, not {model_type}")
     if model_type == "llava_onevision":
         image_processor, tok = processor
         return onevision_inputs(model, image_processor, tok, images, prompts)
     if model_type in QWEN_VL_TYPES:
         image_processor, tok = processor
-        return qwen2_vl_inputs(image_processor, tok, images, prompts)
+        timestamps = fps if model_type.startswith("qwen3") else None
+        return qwen2_vl_inputs(image_processor, tok, images, prompts, videos, timestamps)
     if model_type == "gemma3":  # its processor takes the images grouped by prompt
         counts = [prompt.count(GEMMA3_IMAGE) for prompt in prompts]
         starts = np.cumsum([0, *counts])

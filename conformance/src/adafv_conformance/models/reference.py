@@ -42,8 +42,8 @@ import numpy as np
 
 from adafv_conformance import oracle
 from adafv_conformance.models import anyres
-from adafv_conformance.models.cases import ModelCase
-from adafv_conformance.models.inputs import build_inputs, picture
+from adafv_conformance.models.cases import VIDEO_CLIPS, ModelCase
+from adafv_conformance.models.inputs import build_inputs, picture, video
 from adafv_conformance.protocol import pad_images
 
 # Smallest relative gap between consecutive sorted scores at a rank boundary the selection
@@ -154,10 +154,12 @@ def _recording_eager(
     return out, weights
 
 
-def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
+def _qwen_references(model: Any, inputs: Any, modality: str = "image") -> list[ImageReference]:
     """Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5: recorded eager attention of the last block,
     pooled per token; Qwen3-VL's DeepStack levels from the recorded outputs of its DeepStack
-    blocks through their own mergers, checked against the model's ``deepstack_features``."""
+    blocks through their own mergers, checked against the model's ``deepstack_features``.
+    For ``modality="video"``, every video of ``inputs``: the tower attends within each token
+    frame, so the last block records one attention per token frame (ADAFV-R21)."""
     import copy
 
     import torch
@@ -182,12 +184,20 @@ def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
                 lambda m, a, out, index=index: block_outputs.__setitem__(index, out)
             )
         )
-    grid = inputs["image_grid_thw"]
     _RECORDED.clear()
     with torch.no_grad():
-        encoded = recording.model.get_image_features(
-            pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
-        )
+        if modality == "video":
+            grid = inputs["video_grid_thw"]
+            encoded = recording.model.get_video_features(
+                pixel_values_videos=inputs["pixel_values_videos"],
+                video_grid_thw=grid,
+                return_dict=True,
+            )
+        else:
+            grid = inputs["image_grid_thw"]
+            encoded = recording.model.get_image_features(
+                pixel_values=inputs["pixel_values"], image_grid_thw=grid, return_dict=True
+            )
         pooled = encoded.pooler_output
         levels = [
             visual.deepstack_merger_list[j](block_outputs[index]).double()
@@ -195,14 +205,14 @@ def _qwen_references(model: Any, inputs: Any) -> list[ImageReference]:
         ]
     for hook in hooks:
         hook.remove()
-    images = len(grid)
+    sequences = int(grid[:, 0].sum())  # one per image, one per token frame of a video
     rows = torch.cat(pooled)
     order = (rows[:, None, :] == merged[0][None, :, :]).all(-1).nonzero()
     if not torch.equal(order[:, 0], torch.arange(len(rows))):
         raise AssertionError("the tower's output rows are not a permutation of the merger's")
     merge = visual.spatial_merge_size**2
     per_token = torch.cat(
-        [w[0].double().mean(dim=(0, 1)).view(-1, merge).mean(dim=1) for w in _RECORDED[-images:]]
+        [w[0].double().mean(dim=(0, 1)).view(-1, merge).mean(dim=1) for w in _RECORDED[-sequences:]]
     )[order[:, 1]]
     sizes = [int(n) // merge for n in grid.prod(-1)]
     # No window reordering where there is DeepStack: the levels are in the merger's order.
@@ -247,34 +257,45 @@ def mrope_positions(
     input_ids: np.ndarray,
     attention_mask: np.ndarray,
     image_token_id: int,
-    image_grid_thw: np.ndarray,
+    image_grid_thw: np.ndarray | None,
     merge: int = 2,
+    video_token_id: int | None = None,
+    video_grid_thw: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``(3, B, L)`` M-RoPE positions (time, row, column) of a Qwen2-VL prompt of images.
+    """``(3, B, L)`` M-RoPE positions (time, row, column) of a Qwen2-VL prompt.
 
     Text tokens count up one by one on all three axes; an image of ``h x w`` merged tokens
     starting at position ``p`` puts token ``(r, c)`` at ``(p, p + r, p + c)``, and the text
-    after it resumes at ``p + max(h, w)``. Padding is 0.
+    after it resumes at ``p + max(h, w)``. A video of ``t`` token frames puts token
+    ``(f, r, c)`` at ``(p + f, p + r, p + c)``; the text after it resumes at
+    ``p + max(h, w)`` too, which is its largest position plus one, as the released Qwen code
+    places it, only while ``t <= max(h, w)``: the reference covers no longer video. Each grid
+    is one run of placeholders (Qwen3-VL's frames, which timestamps separate, are one grid of
+    ``t = 1`` each). Padding is 0.
     """
     batch, length = input_ids.shape
     out = np.zeros((3, batch, length), dtype=np.int64)
-    grids = iter(image_grid_thw.tolist())
+    grids = {image_token_id: iter([] if image_grid_thw is None else image_grid_thw.tolist())}
+    if video_token_id is not None:
+        grids[video_token_id] = iter([] if video_grid_thw is None else video_grid_thw.tolist())
     for b in range(batch):
         valid = np.flatnonzero(attention_mask[b])
         nxt, i = 0, 0
         while i < len(valid):
-            if input_ids[b, valid[i]] != image_token_id:
+            token = int(input_ids[b, valid[i]])
+            if token not in grids:
                 out[:, b, valid[i]] = nxt
                 nxt, i = nxt + 1, i + 1
                 continue
-            t, h, w = next(grids)
-            if t != 1:
-                raise ValueError("the reference positions cover still images (t = 1) only")
+            t, h, w = next(grids[token])
             h, w = h // merge, w // merge
-            for r in range(h):
-                for c in range(w):
-                    out[:, b, valid[i]] = (nxt, nxt + r, nxt + c)
-                    i += 1
+            if t > max(h, w):
+                raise ValueError(f"a video of {t} token frames of {h} x {w} tokens: t > max(h, w)")
+            for f in range(t):
+                for r in range(h):
+                    for c in range(w):
+                        out[:, b, valid[i]] = (nxt + f, nxt + r, nxt + c)
+                        i += 1
             nxt += max(h, w)
     return out
 
@@ -284,17 +305,27 @@ def _reference_positions(model: Any, inputs: Any) -> np.ndarray | None:
     and checked against the model's ``get_rope_index``; None where positions are contiguous."""
     if model.config.model_type not in QWEN_TYPES:
         return None
+    image_grid = inputs.get("image_grid_thw")
+    video_grid = inputs.get("video_grid_thw")
+    frames = video_grid
+    if video_grid is not None and model.config.model_type.startswith("qwen3"):
+        # Qwen3-VL's timestamps separate a video's frames: each is a run of its own.
+        frames = video_grid.repeat_interleave(video_grid[:, 0], dim=0)
+        frames[:, 0] = 1
     positions = mrope_positions(
         inputs["input_ids"].numpy(),
         inputs["attention_mask"].numpy(),
         model.config.image_token_id,
-        inputs["image_grid_thw"].numpy(),
+        None if image_grid is None else image_grid.numpy(),
         model.config.vision_config.spatial_merge_size,
+        model.config.video_token_id,
+        None if frames is None else frames.numpy(),
     )
     theirs, _ = model.model.get_rope_index(
         inputs["input_ids"],
         inputs["mm_token_type_ids"],
-        image_grid_thw=inputs["image_grid_thw"],
+        image_grid_thw=image_grid,
+        video_grid_thw=video_grid,
         attention_mask=inputs["attention_mask"],
     )
     if not np.array_equal(positions, theirs.numpy()):
@@ -373,15 +404,31 @@ def expected_for(case: ModelCase, model: Any, processor: Any) -> tuple[dict, dic
     import torch
 
     images = [picture(seed) for row in case.images for seed in row]
-    inputs = build_inputs(model, processor, images, list(case.prompts))
+    videos = [video(seed, *VIDEO_CLIPS[seed]) for row in case.videos for seed in row]
+    if images and videos:
+        raise ValueError(f"{case.id}: the reference covers cases of images or of videos")
+    inputs = build_inputs(
+        model, processor, images, list(case.prompts), videos or None, case.params.get("fps")
+    )
     input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
-    image_id = model.config.image_token_id
-    encoder_inputs = {k: inputs[k] for k in ENCODER_INPUTS if k in inputs}
     with torch.no_grad():
-        packed = model.model.get_image_features(**encoder_inputs, return_dict=True).pooler_output
+        if videos:
+            packed = model.model.get_video_features(
+                pixel_values_videos=inputs["pixel_values_videos"],
+                video_grid_thw=inputs["video_grid_thw"],
+                return_dict=True,
+            ).pooler_output
+        else:
+            encoder_inputs = {k: inputs[k] for k in ENCODER_INPUTS if k in inputs}
+            packed = model.model.get_image_features(**encoder_inputs, return_dict=True)
+            packed = packed.pooler_output
         embeds = model.get_input_embeddings()(input_ids)
-    references = image_references(model, inputs, images)
-    placeholders = input_ids == image_id
+    if videos:
+        references = _qwen_references(model, inputs, "video")
+        placeholders = input_ids == model.config.video_token_id
+    else:
+        references = image_references(model, inputs, images)
+        placeholders = input_ids == model.config.image_token_id
     rows, cols = placeholders.nonzero(as_tuple=True)
     sizes = [len(ref.content) for ref in references]
     saliency, t2i, kept, margins, features = [], [], [], [], []

@@ -155,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-ratio", type=float, help="instead of --budget: the kept share")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama-cpp-python's, half the cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: llama-cpp-python's, half the cores)",
+    )
     parser.add_argument(
         "--flash-attn",
         action="store_true",

@@ -206,6 +206,8 @@ class LlamaCppBackend:
         """One model case through the handler, as a user's chat request would go."""
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
+        if any(params.get("video_paths", [])):
+            raise Unsupported("llama-cpp-python's chat handlers take no videos")
         model_type = _model_type(params)
         if model_type == "llava_next":
             raise Unsupported(

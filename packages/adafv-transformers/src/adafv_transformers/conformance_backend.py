@@ -2,9 +2,9 @@
 
 ``python -m adafv_conformance run --backend adafv_transformers.conformance_backend:backend
 --fixtures conformance/fixtures/models --device cpu`` loads each tiny checkpoint with
-``from_pretrained`` (SDPA attention, as users run it), preprocesses the case's PNGs and
-prompts with the checkpoint's own processor, and reports what ``prune_inputs`` selected and
-the logits of the pruned forward pass.
+``from_pretrained`` (SDPA attention, as users run it), preprocesses the case's PNGs (a
+video's frames too) and prompts with the checkpoint's own processor, and reports what
+``prune_inputs`` selected, images then videos, and the logits of the pruned forward pass.
 """
 
 from __future__ import annotations
@@ -55,7 +55,14 @@ class TransformersBackend:
 
         model, processor = self._load(params["model_dir"], device)
         images = [Image.open(path).convert("RGB") for row in params["image_paths"] for path in row]
-        batch = build_inputs(model, processor, images, params["prompts"]).to(device)
+        videos = [
+            [Image.open(path).convert("RGB") for path in clip]
+            for row in params.get("video_paths", [])
+            for clip in row
+        ]
+        batch = build_inputs(
+            model, processor, images, params["prompts"], videos or None, params.get("fps")
+        ).to(device)
         if not np.array_equal(batch["input_ids"].cpu().numpy(), inputs["input_ids"]):
             raise AssertionError("the checkpoint's processor produced other input_ids")
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
@@ -72,8 +79,10 @@ class TransformersBackend:
         valid = pruned["attention_mask"].bool()
         ids = torch.where(valid, pruned["input_ids"], -1)
 
+        items = pruned.images + pruned.videos
+
         def per_image(name: str, pad: float) -> np.ndarray:
-            return pad_images([getattr(i, name).cpu().numpy() for i in pruned.images], pad)
+            return pad_images([getattr(i, name).cpu().numpy() for i in items], pad)
 
         return {
             "saliency": per_image("saliency", -np.inf),
