@@ -99,17 +99,23 @@ def _finish(fig: Figure, axes: list[Axes], footer: str) -> str:
     return out.getvalue()
 
 
+def _stacked(variant: str) -> str:
+    """A variant's name on as many lines as it has parts ("keep 10%, no newlines" on three),
+    so that four variants fit under one panel."""
+    return variant.replace(", ", "\n").replace("keep ", "keep\n").replace("EVS ", "EVS\n")
+
+
 def transformers() -> str:
     """bench_e2e: prefill (tower and selection included) and LM prefill, per geometry."""
     data = load("e2e")
-    fig, axes = _figure(len(data["results"]), height=2.8, columns=3)
+    fig, axes = _figure(len(data["results"]), height=3.3, columns=3)
     for ax in axes[len(data["results"]) :]:  # an incomplete last row
         ax.set_visible(False)
     for ax, result in zip(axes, data["results"], strict=False):
         rows = [r for r in result["rows"] if r["variant"] != "full"]
         _group(
             ax,
-            [r["variant"].replace(", ", "\n") for r in rows],
+            [_stacked(r["variant"]) for r in rows],
             {
                 "prefill": [r["prefill_speedup"] for r in rows],
                 "LM prefill": [r["lm_prefill_speedup"] for r in rows],
@@ -125,7 +131,7 @@ def transformers() -> str:
 def llamacpp() -> str:
     """bench_llamacpp: time to first token and the LM prefill of the image, per weights."""
     data = load("llamacpp")
-    fig, axes = _figure(len(data["results"]), height=2.6, columns=2)
+    fig, axes = _figure(len(data["results"]), height=3.0, columns=2)
     for ax, result in zip(axes, data["results"], strict=True):
         rows = [r for r in result["rows"] if r["variant"] != "stock"]
         _group(
