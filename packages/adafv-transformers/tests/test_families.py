@@ -51,3 +51,14 @@ def test_half_precision_models(model_type, dtype, device):  # ADAFV-R16
     adafv_transformers.apply(model, budget=40)
     out = model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     assert out.shape[1] == inputs["input_ids"].shape[1] + 3
+
+
+def test_a_family_that_prunes_no_videos_refuses_them_naming_those_that_do():
+    from adafv_transformers.families.base import refuse_videos
+
+    video = {"pixel_values_videos": torch.zeros(1, 2, 3, 8, 8)}
+    with pytest.raises(ValueError, match=r"pixel_values_videos: .* LLaVA-OneVision, Qwen2-VL"):
+        refuse_videos(FAMILIES["gemma3"], video)
+    with pytest.raises(ValueError, match=r"not LLaVA-NeXT's"):
+        refuse_videos(FAMILIES["llava_next"], video)
+    refuse_videos(FAMILIES["qwen2_vl"], video)  # Qwen prunes them: nothing raised

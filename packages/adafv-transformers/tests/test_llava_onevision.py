@@ -21,9 +21,19 @@ import adafv
 import adafv_transformers
 from adafv_conformance.models import anyres
 from adafv_conformance.models.checkpoints import tiny_llava_onevision
-from adafv_conformance.models.inputs import onevision_inputs, picture
+from adafv_conformance.models.inputs import (
+    onevision_inputs,
+    onevision_video_inputs,
+    picture,
+    video,
+)
 from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
-from adafv_transformers_helpers import assert_is_the_language_model_on_kept
+from adafv_transformers_helpers import (
+    assert_is_the_language_model_on_kept,
+    assert_unchanged_at_budgets_of_n_or_more,
+    hand_built_embeddings,
+    language_model_logits,
+)
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
 # (width, height): a 1 x 2 grid unpadded by columns; a 3 x 1 grid of a tall image; a 4 x 4
@@ -150,13 +160,89 @@ def test_batch_rows_match_single_samples(model, checkpoint):  # ADAFV-R14
         torch.testing.assert_close(batched[row, -alone.shape[0] :], alone, rtol=1e-4, atol=1e-5)
 
 
-def test_videos_and_the_default_strategy_are_refused(model, checkpoint):
+def test_the_default_strategy_is_refused(model, checkpoint):
     inputs = _inputs(checkpoint, [picture(1)], [PROMPT])
-    with pytest.raises(ValueError, match="pixel_values_videos"):
-        adafv_transformers.prune_inputs(
-            model, budget=8, pixel_values_videos=torch.zeros(1, 1, 3, 384, 384), **inputs
-        )
     with pytest.raises(ValueError, match="vision_feature_select_strategy='default'"):
         adafv_transformers.prune_inputs(
             model, budget=8, vision_feature_select_strategy="default", **inputs
         )
+
+
+VIDEO_PROMPT = "USER: <video>\nWhat color is the circle on the left? ASSISTANT:"
+
+
+def _video_inputs(checkpoint, clips, prompts):
+    model, image_processor, tok = checkpoint
+    return onevision_video_inputs(model, image_processor, tok, clips, prompts)
+
+
+def _video_reference(model, eager, inputs, budget):
+    """``(saliency, features, selection)`` of the one video, without the package: each
+    frame's received attention pooled as the projector pools (bilinear to 14 x 14), the
+    model's own video features (the newline last), ``adafv.select`` on the frames' tokens."""
+    frames = inputs["pixel_values_videos"][0]
+    per_patch = received_attention(eager, frames)  # (frames, 729)
+    side = int(per_patch.shape[1] ** 0.5)
+    grid = per_patch.reshape(-1, 1, side, side)
+    pooled = torch.nn.functional.interpolate(grid, size=((side + 1) // 2,) * 2, mode="bilinear")
+    saliency = pooled.flatten().float()
+    with torch.no_grad():
+        features = model.model.get_video_features(
+            pixel_values_videos=inputs["pixel_values_videos"],
+            vision_feature_layer=model.config.vision_feature_layer,
+            vision_feature_select_strategy=model.config.vision_feature_select_strategy,
+        ).pooler_output[0]
+        ids = inputs["input_ids"][0]
+        last = int((ids == model.config.video_token_id).nonzero()[-1])
+        text = model.get_input_embeddings()(ids[last + 1 :])
+    selection = adafv.select(features[:-1], text, saliency, budget)
+    return saliency, features, selection
+
+
+def test_video_saliency_is_each_frames_received_attention_pooled(
+    model, checkpoint, eager
+):  # ADAFV-R18, ADAFV-R21
+    inputs = _video_inputs(checkpoint, [video(3, 4, (384, 384))], [VIDEO_PROMPT])
+    want, *_ = _video_reference(model, eager, inputs, 64)
+    pruned = adafv_transformers.prune_inputs(model, budget=64, **inputs)
+    (item,) = pruned.videos
+    torch.testing.assert_close(item.saliency, want, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("newline", ["keep", "drop"])
+def test_video_logits_equal_the_language_model_on_the_kept_rows(
+    model, checkpoint, eager, newline
+):  # ADAFV-R1, ADAFV-R4, ADAFV-R21
+    inputs = _video_inputs(checkpoint, [video(4, 4, (384, 384))], [VIDEO_PROMPT])
+    _, features, selection = _video_reference(model, eager, inputs, 60)
+    pruned = adafv_transformers.prune_inputs(model, budget=60, image_newline=newline, **inputs)
+    (item,) = pruned.videos
+    assert torch.equal(item.selected, selection.indices)
+    newline_row = torch.tensor([len(features) - 1] if newline == "keep" else [])
+    kept = torch.cat([selection.indices, newline_row.long()])
+    assert torch.equal(item.kept, kept)
+    ids = inputs["input_ids"][0]
+    placeholders = (ids == model.config.video_token_id).nonzero().squeeze(1)
+    embeds = hand_built_embeddings(model, ids, features, placeholders, kept)
+    want = language_model_logits(model, embeds)
+    with torch.no_grad():
+        got = model(**pruned).logits[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_video_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3, R13
+    inputs = _video_inputs(checkpoint, [video(5, 2, (384, 384))], [VIDEO_PROMPT])
+    assert_unchanged_at_budgets_of_n_or_more(model, inputs)
+
+
+def test_video_evs_keeps_what_the_baseline_keeps(model, checkpoint):  # ADAFV-R22
+    inputs = _video_inputs(checkpoint, [video(6, 4, (384, 384))], [VIDEO_PROMPT])
+    pruned = adafv_transformers.prune_inputs(model, keep_ratio=0.2, video_selection="evs", **inputs)
+    with torch.no_grad():
+        features = model.model.get_video_features(
+            pixel_values_videos=inputs["pixel_values_videos"],
+            vision_feature_layer=model.config.vision_feature_layer,
+            vision_feature_select_strategy=model.config.vision_feature_select_strategy,
+        ).pooler_output[0]
+    want = adafv.evs_select(features[:-1], 4, keep_ratio=0.2).indices
+    assert torch.equal(pruned.videos[0].selected, want)

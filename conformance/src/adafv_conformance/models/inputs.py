@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from adafv_conformance.models.vocabulary import GEMMA3_IMAGE, IMAGE_TOKEN, QWEN_SPECIAL_TOKENS
+from adafv_conformance.models.vocabulary import (
+    GEMMA3_IMAGE,
+    IMAGE_TOKEN,
+    QWEN_SPECIAL_TOKENS,
+    VIDEO_TOKEN,
+)
 
 # The families whose fixture checkpoints carry no processor: ``(image processor, tokenizer)``
 # stands in for it, one image per prompt.
@@ -104,10 +109,12 @@ def build_inputs(
     Qwen3-VL or Qwen3.5 video gets its timestamps from ``fps``.
     """
     model_type = model.config.model_type
-    if videos and model_type not in QWEN_VL_TYPES:
-        raise ValueError(f"videos: the suite builds video inputs for Qwen models, not {model_type}")
+    if videos and model_type not in (*QWEN_VL_TYPES, "llava_onevision"):
+        raise ValueError(f"videos: the suite builds no video inputs for {model_type}")
     if model_type == "llava_onevision":
         image_processor, tok = processor
+        if videos:
+            return onevision_video_inputs(model, image_processor, tok, videos, prompts)
         return onevision_inputs(model, image_processor, tok, images, prompts)
     if model_type in QWEN_VL_TYPES:
         image_processor, tok = processor
@@ -144,6 +151,44 @@ def onevision_inputs(
     ]
     text = tok(texts, return_tensors="pt", padding=True)
     return BatchFeature({**text, **pixels})
+
+
+def onevision_video_inputs(
+    model: Any, image_processor: Any, tok: Any, videos: list[list[Any]], prompts: list[str]
+) -> Any:
+    """What ``LlavaOnevisionProcessor(videos=videos, text=prompts)`` returns, one video per
+    prompt, restated from its video processor (it needs torchvision): ``pixel_values_videos``
+    ``(videos, frames, 3, size, size)`` rescaled and normalised with the image processor's
+    settings, from frames already at the tower's input size (which it would resize others
+    to), and each ``<video>`` repeated ``frames x ceil(side / 2)^2 + 1`` times (the pooled
+    frames and one newline)."""
+    import math
+
+    import torch
+    from transformers import BatchFeature
+
+    if len(videos) != len(prompts):
+        raise ValueError(f"one video per prompt: {len(videos)} videos, {len(prompts)} prompts")
+    vision = model.config.vision_config
+    mean = np.asarray(image_processor.image_mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(image_processor.image_std, dtype=np.float32)[:, None, None]
+    scale = np.float32(image_processor.rescale_factor)
+    clips = []
+    for frames in videos:
+        array = np.stack([np.asarray(frame.convert("RGB"), dtype=np.float32) for frame in frames])
+        if array.shape[1:3] != (vision.image_size, vision.image_size):
+            raise ValueError(
+                f"frames of {array.shape[2]} x {array.shape[1]}: not the tower's "
+                f"{vision.image_size} x {vision.image_size}"
+            )
+        clips.append((array.transpose(0, 3, 1, 2) * scale - mean) / std)
+    pooled = math.ceil(vision.image_size // vision.patch_size / 2) ** 2
+    texts = [
+        prompt.replace(VIDEO_TOKEN, VIDEO_TOKEN * (len(frames) * pooled + 1))
+        for prompt, frames in zip(prompts, videos, strict=True)
+    ]
+    text = tok(texts, return_tensors="pt", padding=True)
+    return BatchFeature({**text, "pixel_values_videos": torch.from_numpy(np.stack(clips))})
 
 
 def qwen2_vl_inputs(

@@ -6,6 +6,12 @@ downsampled (``vision_aspect_ratio="anyres_max_9"``), and in a prompt with sever
 each image is its base view and one newline. SigLIP has no [CLS] token, so saliency is the
 attention each patch receives at the feature layer (ADAFV-R18), put through the model's own
 packing like LLaVA-NeXT's, which applies the same downsampling weights to it.
+
+A video is its frames, each through the tower on its own and its 27 x 27 tokens pooled
+bilinearly to 14 x 14 (the model's ``apply_pooling``), then one newline after the last frame.
+Each frame's saliency is the attention its patches receive, pooled by the same
+``apply_pooling``; the video is one selection over all its frames' tokens (ADAFV-R21), and the
+newline is a separator, kept or dropped as ``image_newline`` says.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from adafv_transformers.families.anyres import AnyRes
+from adafv_transformers.families.base import EncodedImages, base_model
+from adafv_transformers.families.llava_style import attention_probe, vision_settings
 
 
 class LlavaOnevision(AnyRes):
@@ -24,11 +33,68 @@ class LlavaOnevision(AnyRes):
     name = "LLaVA-OneVision"
     model_types = ("llava_onevision",)
     consumed_inputs = ("pixel_values", "image_sizes", "batch_num_images")
+    video_inputs = ("pixel_values_videos",)
     tower_has_cls = False
     select_strategy = "full"
     select_strategy_reason = (
         "LLaVA-OneVision's SigLIP tower has no [CLS] token to drop; its checkpoints use 'full'"
     )
+
+    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+        """Each video's pooled frame tokens and its newline, from the model's own
+        ``get_video_features``; each frame's received attention (ADAFV-R18) pooled by the
+        model's ``apply_pooling`` (ADAFV-R21)."""
+        layer, strategy = vision_settings(model, inputs)
+        if strategy != self.select_strategy:
+            raise ValueError(
+                f"vision_feature_select_strategy={strategy!r}: {self.select_strategy_reason}"
+            )
+        base = base_model(model)
+        pixels = inputs["pixel_values_videos"]
+        if pixels.ndim != 5:
+            raise ValueError(
+                f"pixel_values_videos of shape {tuple(pixels.shape)}: {self.name} takes "
+                "(videos, frames, channels, height, width), as its video processor gives"
+            )
+        videos, frames = pixels.shape[:2]
+        with attention_probe(base.vision_tower, layer) as probe:
+            out = base.get_video_features(
+                pixel_values_videos=pixels,
+                vision_feature_layer=layer,
+                vision_feature_select_strategy=strategy,
+                return_dict=True,
+            )
+        per_frame = self.crop_saliency(probe, strategy).double()  # (videos * frames, patches)
+        pooled = base.apply_pooling(per_frame[..., None])[..., 0]
+        saliency = pooled.reshape(videos, -1).float()
+        features = list(out.pooler_output)  # per video: its frames' tokens, then the newline
+        separators = []
+        for feature in features:
+            newline = torch.zeros(feature.shape[0], dtype=torch.bool, device=feature.device)
+            newline[-1] = True
+            separators.append(newline)
+        return EncodedImages(
+            features=features,
+            saliency=list(saliency),
+            separators=separators,
+            frames=[int(frames)] * int(videos),
+        )
+
+    def encoder_outputs(
+        self,
+        model: nn.Module,
+        encoded: EncodedImages,
+        kept: list[torch.Tensor] | None = None,
+        modality: str = "image",
+    ) -> dict[str, Any]:
+        """The image output as LLaVA-NeXT's; the video output as one ``(1, rows, D)`` tensor
+        of every video's kept rows, which the model flattens and scatters in order."""
+        if modality == "image":
+            return super().encoder_outputs(model, encoded, kept, modality)
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        rows = torch.cat(encoded.kept_features(kept))[None]
+        return {"video": BaseModelOutputWithPooling(pooler_output=rows)}
 
     def feature_options(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """How many images each prompt has: a prompt with several does not tile them."""
