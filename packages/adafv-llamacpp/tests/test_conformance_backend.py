@@ -42,7 +42,10 @@ def test_the_model_suite_reports_exclusions_and_unsupported_families_with_reason
     for case in suite.cases:
         config = json.loads((Path(case.params()["model_dir"]) / "config.json").read_text())
         res = by_id[case.id]
-        if config["model_type"] == "llava":
+        if any(case.params()["video_paths"]):
+            want = "unsupported: llama-cpp-python's chat handlers take no videos"
+            assert (res.status, res.message) == ("unsupported", want)
+        elif config["model_type"] == "llava":
             assert (res.status, res.message) == ("skipped", f"excluded: {DEFECT}")
         elif config["model_type"] in UNRESIZED and res.status == "passed":
             assert res.message.endswith(FLOAT16_PATCHES.reason)
