@@ -133,12 +133,14 @@ def _cell(results: list[dict], cases: int, notes: list[str]) -> str:
         return f"**fails** {failed} of {len(results)}"
     if passed == len(results):
         return f"passes {passed}/{passed}"
-    others = sorted({r["message"] for r in results if r["status"] != "passed"})
-    numbers = [_note(message, notes) for message in others]
-    kind = next(r["status"] for r in results if r["status"] != "passed")
-    label = "excluded" if kind == "skipped" else kind
-    prefix = f"passes {passed}, " if passed else ""
-    return f"{prefix}{label} {' '.join(numbers)}"
+    parts = [f"passes {passed}"] if passed else []
+    # One part per kind of result, its reasons as notes; comma-separated, since "[5] [6]"
+    # would read as a Markdown reference link.
+    for kind in sorted({r["status"] for r in results} - {"passed"}):
+        reasons = sorted({r["message"] for r in results if r["status"] == kind})
+        label = "excluded" if kind == "skipped" else kind
+        parts.append(f"{label} {', '.join(_note(message, notes) for message in reasons)}")
+    return ", ".join(parts)
 
 
 def status() -> str:
