@@ -120,25 +120,44 @@ def qwen_recording_copy(model):
     return recording
 
 
-def eager_token_saliency(recording, inputs) -> list[torch.Tensor]:
-    """Per image: attention received in the tower's last block (full attention in every
-    supported Qwen model; mean over heads and queries of that image), averaged over each group
-    of patches the merger fuses, in the order of the tower's output (for Qwen2.5-VL's windows,
-    recovered by matching the merger's output rows, not from the model's window index)."""
+# Per Qwen modality: the model's feature getter, and the processor's pixels and grid (named
+# as the getter takes them).
+QWEN_MODALITIES = {
+    "image": ("get_image_features", "pixel_values", "image_grid_thw"),
+    "video": ("get_video_features", "pixel_values_videos", "video_grid_thw"),
+}
+
+
+def qwen_features(model, inputs, modality: str = "image"):
+    """The model's own ``get_image_features`` or ``get_video_features`` output for every item
+    of ``inputs`` of ``modality``."""
+    getter, pixels, grid = QWEN_MODALITIES[modality]
+    with torch.no_grad():
+        return getattr(model.model, getter)(
+            **{pixels: inputs[pixels], grid: inputs[grid]}, return_dict=True
+        )
+
+
+def eager_token_saliency(recording, inputs, modality: str = "image") -> list[torch.Tensor]:
+    """Per image or video: attention received in the tower's last block (full attention in
+    every supported Qwen model; mean over heads and queries of each token frame, the sequence
+    the tower attends over: an image is one, a video one per ``temporal_patch_size`` frames),
+    averaged over each group of patches the merger fuses, in the order of the tower's output
+    (for Qwen2.5-VL's windows, recovered by matching the merger's output rows, not from the
+    model's window index)."""
     visual = recording.model.visual
     assert len(visual.blocks) - 1 in getattr(visual, "fullatt_block_indexes", [-1, -1]) or (
         not hasattr(visual, "fullatt_block_indexes")
     )
     merge = visual.spatial_merge_size**2
+    grid = inputs[QWEN_MODALITIES[modality][2]]
     merged = []
     hook = visual.merger.register_forward_hook(lambda m, a, out: merged.append(out))
     QWEN_RECORDED.clear()
-    with torch.no_grad():
-        pooled = recording.model.get_image_features(
-            pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"]
-        ).pooler_output
+    pooled = qwen_features(recording, inputs, modality).pooler_output
     hook.remove()
-    images = len(inputs["image_grid_thw"])
+    frames = int(grid[:, 0].sum())
+    assert len(QWEN_RECORDED) >= frames
     # The merger's rows in the block's order; the output's rows are a permutation of them.
     pooled = torch.cat(pooled)
     order = (pooled[:, None, :] == merged[0][None, :, :]).all(-1).nonzero()
@@ -146,17 +165,17 @@ def eager_token_saliency(recording, inputs) -> list[torch.Tensor]:
     per_token = torch.cat(
         [
             w[0].double().mean(dim=(0, 1)).view(-1, merge).mean(dim=1)
-            for w in QWEN_RECORDED[-images:]
+            for w in QWEN_RECORDED[-frames:]
         ]
     )[order[:, 1]]
-    return list(per_token.split([int(n) // merge for n in inputs["image_grid_thw"].prod(-1)]))
+    return list(per_token.split((grid.prod(-1) // merge).tolist()))
 
 
 @dataclass
 class QwenImage:
-    """One image of a Qwen prompt, computed without the package: its ``row``, the sequence
-    ``positions`` of its placeholders, its ``features``, its DeepStack ``levels`` (per level,
-    ``(P, D)``; empty without DeepStack) and ``adafv.select``'s ``selection``."""
+    """One image or video of a Qwen prompt, computed without the package: its ``row``, the
+    sequence ``positions`` of its placeholders, its ``features``, its DeepStack ``levels``
+    (per level, ``(P, D)``; empty without DeepStack) and ``adafv.select``'s ``selection``."""
 
     row: int
     positions: torch.Tensor
@@ -165,41 +184,40 @@ class QwenImage:
     selection: adafv.Selection
 
 
-def qwen_reference(model, recording, inputs, budget) -> tuple[list[QwenImage], torch.Tensor]:
-    """Every image of ``inputs`` (placeholder order) and the ``(3, B, L)`` M-RoPE positions of
-    the whole prompt from the model's ``get_rope_index``; each image's query is the valid
-    text after it in its row (ADAFV-R1)."""
-    saliency = eager_token_saliency(recording, inputs)
+def qwen_reference(
+    model, recording, inputs, budget, modality: str = "image"
+) -> tuple[list[QwenImage], torch.Tensor]:
+    """Every image or video of ``inputs`` (placeholder order) and the ``(3, B, L)`` M-RoPE
+    positions of the whole prompt from the model's ``get_rope_index``; each item's query is
+    the valid text after it in its row, no image or video placeholder (ADAFV-R1)."""
+    saliency = eager_token_saliency(recording, inputs, modality)
     ids, valid = inputs["input_ids"], inputs["attention_mask"].bool()
-    image_id = model.config.image_token_id
+    token_id = getattr(model.config, f"{modality}_token_id")
+    visual = (ids == model.config.image_token_id) | (ids == model.config.video_token_id)
+    out = qwen_features(model, inputs, modality)
+    levels = [list(level) for level in getattr(out, "deepstack_features", None) or []]
     with torch.no_grad():
-        out = model.model.get_image_features(
-            pixel_values=inputs["pixel_values"],
-            image_grid_thw=inputs["image_grid_thw"],
-            return_dict=True,
-        )
-        levels = [list(level) for level in getattr(out, "deepstack_features", None) or []]
         positions, _ = model.model.get_rope_index(
             ids,
             inputs["mm_token_type_ids"],
-            image_grid_thw=inputs["image_grid_thw"],
+            image_grid_thw=inputs.get("image_grid_thw"),
+            video_grid_thw=inputs.get("video_grid_thw"),
             attention_mask=inputs["attention_mask"],
         )
-    rows, cols = (ids == image_id).nonzero(as_tuple=True)
+    rows, cols = (ids == token_id).nonzero(as_tuple=True)
     sizes = [len(f) for f in out.pooler_output]
-    images = []
-    for i, (image_rows, image_cols) in enumerate(
+    items = []
+    for i, (item_rows, item_cols) in enumerate(
         zip(rows.split(sizes), cols.split(sizes), strict=True)
     ):
-        row, last = int(image_rows[0]), int(image_cols[-1])
+        row, last = int(item_rows[0]), int(item_cols[-1])
         after = torch.arange(ids.shape[1]) > last
-        query = ids[row][after & valid[row] & (ids[row] != image_id)]
         with torch.no_grad():
-            text = model.get_input_embeddings()(query)
+            text = model.get_input_embeddings()(ids[row][after & valid[row] & ~visual[row]])
         features = out.pooler_output[i]
         selection = adafv.select(features, text, saliency[i].float(), budget)
-        images.append(QwenImage(row, image_cols, features, [lv[i] for lv in levels], selection))
-    return images, positions
+        items.append(QwenImage(row, item_cols, features, [lv[i] for lv in levels], selection))
+    return items, positions
 
 
 def qwen_kept_logits(model, inputs, images: list[QwenImage], positions, row: int = 0):

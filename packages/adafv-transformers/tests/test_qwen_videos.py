@@ -27,11 +27,12 @@ from adafv_conformance.models.checkpoints import (
 from adafv_conformance.models.inputs import picture, qwen2_vl_inputs, video
 from adafv_conformance.models.vocabulary import QWEN_VIDEO
 from adafv_transformers_helpers import (
-    QWEN_RECORDED,
-    QwenImage,
     assert_unchanged_at_budgets_of_n_or_more,
+    eager_token_saliency,
+    qwen_features,
     qwen_kept_logits,
     qwen_recording_copy,
+    qwen_reference,
 )
 
 transformers = pytest.importorskip("transformers")
@@ -65,79 +66,12 @@ def _inputs(family, prompts, videos, images=()):
     return qwen2_vl_inputs(image_processor, tok, list(images), prompts, videos=videos, fps=fps)
 
 
-def _video_saliency(recording, inputs) -> list[torch.Tensor]:
-    """Per video: the attention each patch receives in the last block within its token frame
-    (mean over heads and queries of the frame), averaged over each merged group, in the
-    tower's output order."""
-    visual = recording.model.visual
-    merge = visual.spatial_merge_size**2
-    grid = inputs["video_grid_thw"]
-    merged = []
-    hook = visual.merger.register_forward_hook(lambda m, a, out: merged.append(out))
-    QWEN_RECORDED.clear()
-    with torch.no_grad():
-        pooled = recording.model.get_video_features(
-            pixel_values_videos=inputs["pixel_values_videos"], video_grid_thw=grid
-        ).pooler_output
-    hook.remove()
-    frames = int(grid[:, 0].sum())
-    pooled = torch.cat(pooled)
-    order = (pooled[:, None, :] == merged[0][None, :, :]).all(-1).nonzero()
-    assert torch.equal(order[:, 0], torch.arange(len(pooled)))
-    assert len(QWEN_RECORDED) >= frames
-    per_token = torch.cat(
-        [
-            w[0].double().mean(dim=(0, 1)).view(-1, merge).mean(dim=1)
-            for w in QWEN_RECORDED[-frames:]
-        ]
-    )[order[:, 1]]
-    return list(per_token.split((grid.prod(-1) // merge).tolist()))
-
-
-def _reference(model, recording, inputs, budget) -> tuple[list[QwenImage], torch.Tensor]:
-    """Every video of ``inputs`` as ``qwen_kept_logits`` takes it, and the M-RoPE positions of
-    the whole prompt from the model's ``get_rope_index``; a video's query is the valid text
-    after its last placeholder (ADAFV-R1)."""
-    saliency = _video_saliency(recording, inputs)
-    ids, valid = inputs["input_ids"], inputs["attention_mask"].bool()
-    video_id = model.config.video_token_id
-    visual = (ids == video_id) | (ids == model.config.image_token_id)
-    with torch.no_grad():
-        out = model.model.get_video_features(
-            pixel_values_videos=inputs["pixel_values_videos"],
-            video_grid_thw=inputs["video_grid_thw"],
-            return_dict=True,
-        )
-        levels = [list(level) for level in getattr(out, "deepstack_features", None) or []]
-        positions, _ = model.model.get_rope_index(
-            ids,
-            inputs["mm_token_type_ids"],
-            image_grid_thw=inputs.get("image_grid_thw"),
-            video_grid_thw=inputs["video_grid_thw"],
-            attention_mask=inputs["attention_mask"],
-        )
-    rows, cols = (ids == video_id).nonzero(as_tuple=True)
-    sizes = [len(f) for f in out.pooler_output]
-    videos = []
-    for i, (video_rows, video_cols) in enumerate(
-        zip(rows.split(sizes), cols.split(sizes), strict=True)
-    ):
-        row, last = int(video_rows[0]), int(video_cols[-1])
-        after = torch.arange(ids.shape[1]) > last
-        with torch.no_grad():
-            text = model.get_input_embeddings()(ids[row][after & valid[row] & ~visual[row]])
-        features = out.pooler_output[i]
-        selection = adafv.select(features, text, saliency[i].float(), budget)
-        videos.append(QwenImage(row, video_cols, features, [lv[i] for lv in levels], selection))
-    return videos, positions
-
-
 def test_video_saliency_is_the_attention_received_within_each_token_frame(
     model, family
 ):  # ADAFV-R21, ADAFV-R18
     _, size, _, recording = family
     inputs = _inputs(family, [PROMPT, PROMPT], [video(3, 8, size), video(5, 6, size)])
-    want = _video_saliency(recording, inputs)
+    want = eager_token_saliency(recording, inputs, "video")
     pruned = adafv_transformers.prune_inputs(model, budget=16, **inputs)
     assert len(pruned.videos) == 2 and not pruned.images
     for item, expected in zip(pruned.videos, want, strict=True):
@@ -150,7 +84,7 @@ def test_logits_equal_the_language_model_on_the_kept_video_tokens(
 ):  # ADAFV-R1, ADAFV-R20, ADAFV-R21
     _, size, _, recording = family
     inputs = _inputs(family, [PROMPT], [video(4, 8, size)])
-    videos, positions = _reference(model, recording, inputs, budget)
+    videos, positions = qwen_reference(model, recording, inputs, budget, "video")
     pruned = adafv_transformers.prune_inputs(model, budget=budget, **inputs)
     (item,) = pruned.videos
     assert torch.equal(item.selected, videos[0].selection.indices)
@@ -196,11 +130,7 @@ def test_evs_keeps_what_the_baseline_keeps(model, family):  # ADAFV-R22
     pruned = adafv_transformers.prune_inputs(
         model, keep_ratio=0.25, video_selection="evs", **inputs
     )
-    with torch.no_grad():
-        features = model.model.get_video_features(
-            pixel_values_videos=inputs["pixel_values_videos"],
-            video_grid_thw=inputs["video_grid_thw"],
-        ).pooler_output[0]
+    features = qwen_features(model, inputs, "video").pooler_output[0]
     frames = int(inputs["video_grid_thw"][0, 0])
     want = adafv.evs_select(features, frames, keep_ratio=0.25).indices
     assert torch.equal(pruned.videos[0].selected, want)
@@ -238,11 +168,7 @@ def test_a_needle_the_question_names_survives_adafv_and_not_evs(
     cell = image_processor.patch_size * image_processor.merge_size
     frames = _needle_video(size, cell)
     probe = _inputs(family, [PROMPT], [frames])
-    with torch.no_grad():
-        features = model.model.get_video_features(
-            pixel_values_videos=probe["pixel_values_videos"],
-            video_grid_thw=probe["video_grid_thw"],
-        ).pooler_output[0]
+    features = qwen_features(model, probe, "video").pooler_output[0]
     _, grid_h, grid_w = probe["video_grid_thw"][0].tolist()
     per_frame = grid_h * grid_w // 4
     needle = 4 * per_frame + 1 * (grid_w // 2) + 1  # token frame 4 (frames 8, 9), token (1, 1)
