@@ -84,10 +84,14 @@ def language_model_logits(model, embeds: torch.Tensor) -> torch.Tensor:
         return model.lm_head(hidden.last_hidden_state)[0]
 
 
-def assert_is_the_language_model_on_kept(model, pruned, input_ids, features, kept) -> None:
+def assert_is_the_language_model_on_kept(
+    model, pruned, input_ids, features, kept, modality: str = "image"
+) -> None:
     """The pruned call's logits (one row) are the bare language model's on the row's
-    embeddings with only the ``kept`` rows of the image's ``features``, built by hand."""
-    placeholders = (input_ids == model.config.image_token_id).nonzero().squeeze(1)
+    embeddings with only the ``kept`` rows of the image's or video's ``features``, built by
+    hand."""
+    token_id = getattr(model.config, f"{modality}_token_id")
+    placeholders = (input_ids == token_id).nonzero().squeeze(1)
     embeds = hand_built_embeddings(model, input_ids, features, placeholders, kept)
     want = language_model_logits(model, embeds)
     with torch.no_grad():

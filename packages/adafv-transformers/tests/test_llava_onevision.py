@@ -31,8 +31,6 @@ from adafv_transformers.families.anyres import crops_per_image, pack_per_crop
 from adafv_transformers_helpers import (
     assert_is_the_language_model_on_kept,
     assert_unchanged_at_budgets_of_n_or_more,
-    hand_built_embeddings,
-    language_model_logits,
 )
 
 PROMPT = "USER: <image>\nWhat color is the circle on the left? ASSISTANT:"
@@ -176,6 +174,16 @@ def _video_inputs(checkpoint, clips, prompts):
     return onevision_video_inputs(model, image_processor, tok, clips, prompts)
 
 
+def _video_features(model, inputs):
+    """The model's own features of the first video, its frames' tokens then the newline."""
+    with torch.no_grad():
+        return model.model.get_video_features(
+            pixel_values_videos=inputs["pixel_values_videos"],
+            vision_feature_layer=model.config.vision_feature_layer,
+            vision_feature_select_strategy=model.config.vision_feature_select_strategy,
+        ).pooler_output[0]
+
+
 def _video_reference(model, eager, inputs, budget):
     """``(saliency, features, selection)`` of the one video, without the package: each
     frame's received attention pooled as the projector pools (bilinear to 14 x 14), the
@@ -186,12 +194,8 @@ def _video_reference(model, eager, inputs, budget):
     grid = per_patch.reshape(-1, 1, side, side)
     pooled = torch.nn.functional.interpolate(grid, size=((side + 1) // 2,) * 2, mode="bilinear")
     saliency = pooled.flatten().float()
+    features = _video_features(model, inputs)
     with torch.no_grad():
-        features = model.model.get_video_features(
-            pixel_values_videos=inputs["pixel_values_videos"],
-            vision_feature_layer=model.config.vision_feature_layer,
-            vision_feature_select_strategy=model.config.vision_feature_select_strategy,
-        ).pooler_output[0]
         ids = inputs["input_ids"][0]
         last = int((ids == model.config.video_token_id).nonzero()[-1])
         text = model.get_input_embeddings()(ids[last + 1 :])
@@ -221,13 +225,9 @@ def test_video_logits_equal_the_language_model_on_the_kept_rows(
     newline_row = torch.tensor([len(features) - 1] if newline == "keep" else [])
     kept = torch.cat([selection.indices, newline_row.long()])
     assert torch.equal(item.kept, kept)
-    ids = inputs["input_ids"][0]
-    placeholders = (ids == model.config.video_token_id).nonzero().squeeze(1)
-    embeds = hand_built_embeddings(model, ids, features, placeholders, kept)
-    want = language_model_logits(model, embeds)
-    with torch.no_grad():
-        got = model(**pruned).logits[0]
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert_is_the_language_model_on_kept(
+        model, pruned, inputs["input_ids"][0], features, kept, "video"
+    )
 
 
 def test_a_video_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAFV-R3, R13
@@ -238,11 +238,6 @@ def test_a_video_budget_of_n_or_more_changes_nothing(model, checkpoint):  # ADAF
 def test_video_evs_keeps_what_the_baseline_keeps(model, checkpoint):  # ADAFV-R22
     inputs = _video_inputs(checkpoint, [video(6, 4, (384, 384))], [VIDEO_PROMPT])
     pruned = adafv_transformers.prune_inputs(model, keep_ratio=0.2, video_selection="evs", **inputs)
-    with torch.no_grad():
-        features = model.model.get_video_features(
-            pixel_values_videos=inputs["pixel_values_videos"],
-            vision_feature_layer=model.config.vision_feature_layer,
-            vision_feature_select_strategy=model.config.vision_feature_select_strategy,
-        ).pooler_output[0]
+    features = _video_features(model, inputs)
     want = adafv.evs_select(features[:-1], 4, keep_ratio=0.2).indices
     assert torch.equal(pruned.videos[0].selected, want)
