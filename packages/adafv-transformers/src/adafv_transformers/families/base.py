@@ -105,11 +105,26 @@ class Family(ABC):
     ) -> dict[str, Any]:
         """The ``mm_encoder_outputs`` that make the model use the placeholder tokens ``kept``
         (per item, indices into its features; every token for ``None``) of ``encoded``, the
-        ``modality`` (``"image"`` or ``"video"``) encoder output: by default one tensor per
-        item."""
+        ``modality`` (``"image"`` or ``"video"``) encoder output: the model's own output type
+        (:meth:`output_type`) with the kept rows laid out as its ``get_*_features`` lays them
+        (:meth:`feature_layout`), and with DeepStack the kept rows of every level, the same
+        rows in the same order (ADAFV-R19). A family overrides the hooks, not this."""
+        fields = {"pooler_output": self.feature_layout(encoded.kept_features(kept), modality)}
+        if encoded.deepstack is not None:
+            fields["deepstack_features"] = encoded.kept_deepstack(kept)
+        return {modality: self.output_type()(**fields)}
+
+    def feature_layout(self, features: list[torch.Tensor], modality: str) -> Any:
+        """The ``pooler_output`` the model scatters into its placeholders, from the kept
+        ``(K_i, D)`` rows of each item: by default the list itself, one tensor per item."""
+        return features
+
+    def output_type(self) -> type:
+        """The class of the model's ``get_*_features`` output, which ``mm_encoder_outputs``
+        must be: by default ``BaseModelOutputWithPooling``."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        return {modality: BaseModelOutputWithPooling(pooler_output=encoded.kept_features(kept))}
+        return BaseModelOutputWithPooling
 
     def position_ids(self, model: nn.Module, inputs: Mapping[str, Any]) -> torch.Tensor | None:
         """Positions of the unpruned prompt, ``(..., B, L)``, when the model does not number

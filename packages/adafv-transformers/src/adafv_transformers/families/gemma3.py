@@ -53,15 +53,6 @@ class Gemma3(LlavaStyle):
         saliency = pooled_saliency(base_model(model).multi_modal_projector, per_patch)
         return EncodedImages(features=features, saliency=list(saliency))
 
-    def encoder_outputs(
-        self,
-        model: nn.Module,
-        encoded: EncodedImages,
-        kept: list[torch.Tensor] | None = None,
-        modality: str = "image",
-    ) -> dict[str, Any]:
-        """The kept features, all images' rows in one tensor, as Gemma 3 scatters them."""
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        features = torch.cat(encoded.kept_features(kept))
-        return {modality: BaseModelOutputWithPooling(pooler_output=features)}
+    def feature_layout(self, features: list[torch.Tensor], modality: str) -> torch.Tensor:
+        """All images' kept rows in one tensor, as Gemma 3 scatters them."""
+        return torch.cat(features)

@@ -80,21 +80,12 @@ class LlavaOnevision(AnyRes):
             frames=[int(frames)] * int(videos),
         )
 
-    def encoder_outputs(
-        self,
-        model: nn.Module,
-        encoded: EncodedImages,
-        kept: list[torch.Tensor] | None = None,
-        modality: str = "image",
-    ) -> dict[str, Any]:
-        """The image output as LLaVA-NeXT's; the video output as one ``(1, rows, D)`` tensor
-        of every video's kept rows, which the model flattens and scatters in order."""
+    def feature_layout(self, features: list[torch.Tensor], modality: str) -> Any:
+        """Images as LLaVA-NeXT's; videos as one ``(1, rows, D)`` tensor of every video's
+        kept rows, which the model flattens and scatters in order."""
         if modality == "image":
-            return super().encoder_outputs(model, encoded, kept, modality)
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        rows = torch.cat(encoded.kept_features(kept))[None]
-        return {"video": BaseModelOutputWithPooling(pooler_output=rows)}
+            return super().feature_layout(features, modality)
+        return torch.cat(features)[None]
 
     def feature_options(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """How many images each prompt has: a prompt with several does not tile them."""

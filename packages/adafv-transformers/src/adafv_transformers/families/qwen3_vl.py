@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import torch
 from torch import nn
 
 from adafv_transformers.families.base import EncodedImages
@@ -75,26 +74,16 @@ class Qwen3VL(Qwen2VL):
             frames=frames,
         )
 
-    def encoder_outputs(
-        self,
-        model: nn.Module,
-        encoded: EncodedImages,
-        kept: list[torch.Tensor] | None = None,
-        modality: str = "image",
-    ) -> dict[str, Any]:
-        """Qwen3-VL's image or video output, with the kept rows of the main features and of
-        every DeepStack level (the same rows, in the same order); Qwen3.5's has no levels."""
+    def output_type(self) -> type:
+        """Qwen3-VL's output, which carries the kept rows of every DeepStack level beside the
+        main features; Qwen3.5's has no levels."""
         if not self.has_deepstack:
-            return super().encoder_outputs(model, encoded, kept, modality)
+            return super().output_type()
         from transformers.models.qwen3_vl.modeling_qwen3_vl import (
             BaseModelOutputWithDeepstackFeatures,
         )
 
-        output = BaseModelOutputWithDeepstackFeatures(
-            pooler_output=encoded.kept_features(kept),
-            deepstack_features=encoded.kept_deepstack(kept),
-        )
-        return {modality: output}
+        return BaseModelOutputWithDeepstackFeatures
 
 
 class Qwen35(Qwen3VL):
