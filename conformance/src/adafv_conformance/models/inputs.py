@@ -170,18 +170,15 @@ def onevision_video_inputs(
     if len(videos) != len(prompts):
         raise ValueError(f"one video per prompt: {len(videos)} videos, {len(prompts)} prompts")
     vision = model.config.vision_config
-    mean = np.asarray(image_processor.image_mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(image_processor.image_std, dtype=np.float32)[:, None, None]
-    scale = np.float32(image_processor.rescale_factor)
     clips = []
     for frames in videos:
-        array = np.stack([np.asarray(frame.convert("RGB"), dtype=np.float32) for frame in frames])
-        if array.shape[1:3] != (vision.image_size, vision.image_size):
+        array = _normalised(image_processor, frames)
+        if array.shape[2:] != (vision.image_size, vision.image_size):
             raise ValueError(
-                f"frames of {array.shape[2]} x {array.shape[1]}: not the tower's "
+                f"frames of {array.shape[3]} x {array.shape[2]}: not the tower's "
                 f"{vision.image_size} x {vision.image_size}"
             )
-        clips.append((array.transpose(0, 3, 1, 2) * scale - mean) / std)
+        clips.append(array)
     pooled = math.ceil(vision.image_size // vision.patch_size / 2) ** 2
     texts = [
         prompt.replace(VIDEO_TOKEN, VIDEO_TOKEN * (len(frames) * pooled + 1))
@@ -275,18 +272,14 @@ def qwen2_vl_video_pixels(image_processor: Any, videos: list[list[Any]]) -> dict
     patch = image_processor.patch_size
     merge = image_processor.merge_size
     temporal = image_processor.temporal_patch_size
-    mean = np.asarray(image_processor.image_mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(image_processor.image_std, dtype=np.float32)[:, None, None]
-    scale = np.float32(image_processor.rescale_factor)
     pixels, grids = [], []
     for frames in videos:
-        array = np.stack([np.asarray(frame.convert("RGB"), dtype=np.float32) for frame in frames])
-        count, height, width, channels = array.shape
+        array = _normalised(image_processor, frames)
+        count, channels, height, width = array.shape
         if height % (patch * merge) or width % (patch * merge):
             raise ValueError(
                 f"frames of {width} x {height}: not a multiple of {patch * merge} on each side"
             )
-        array = (array.transpose(0, 3, 1, 2) * scale - mean) / std
         if pad := -count % temporal:
             array = np.concatenate([array, np.repeat(array[-1:], pad, axis=0)])
         grid_t, grid_h, grid_w = len(array) // temporal, height // patch, width // patch
@@ -299,3 +292,15 @@ def qwen2_vl_video_pixels(image_processor: Any, videos: list[list[Any]]) -> dict
         "pixel_values_videos": torch.from_numpy(np.concatenate(pixels)),
         "video_grid_thw": torch.tensor(grids),
     }
+
+
+def _normalised(image_processor: Any, frames: list[Any]) -> np.ndarray:
+    """``frames`` (pictures of one size) as one ``(F, 3, H, W)`` float32 RGB array, rescaled
+    by the image processor's ``rescale_factor`` and normalised by its ``image_mean`` and
+    ``image_std``: what the LLaVA-OneVision and Qwen2-VL video processors do to frames that
+    need no resizing."""
+    mean = np.asarray(image_processor.image_mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(image_processor.image_std, dtype=np.float32)[:, None, None]
+    scale = np.float32(image_processor.rescale_factor)
+    array = np.stack([np.asarray(frame.convert("RGB"), dtype=np.float32) for frame in frames])
+    return (array.transpose(0, 3, 1, 2) * scale - mean) / std
