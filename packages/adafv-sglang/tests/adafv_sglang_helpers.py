@@ -161,6 +161,7 @@ def qwen_case_item(checkpoint, case_id: str):
     from adafv_conformance.suite import load_suite
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
+    from adafv_sglang.qwen.prompt import REGION_KEY
     from adafv_transformers.options import Options
 
     case = load_suite(MODEL_FIXTURES).case(case_id)
@@ -170,7 +171,8 @@ def qwen_case_item(checkpoint, case_id: str):
     image = Image.open(params["image_paths"][0][0]).convert("RGB")
     pixels = image_processor(images=[image], return_tensors="pt")
     ids = inputs["input_ids"][0]
-    last = int(np.nonzero(ids == model.config.image_token_id)[0][-1])
+    placeholders = np.nonzero(ids == model.config.image_token_id)[0]
+    first, last = int(placeholders[0]), int(placeholders[-1])
     item = MultimodalDataItem(
         modality=Modality.IMAGE,
         feature=pixels["pixel_values"],
@@ -178,6 +180,7 @@ def qwen_case_item(checkpoint, case_id: str):
             "image_grid_thw": pixels["image_grid_thw"],
             OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
             QUERY_KEY: [int(t) for t in ids[last + 1 :]],
+            REGION_KEY: [int(t) for t in ids[first : last + 1]],
         },
     )
     return item, pixels, model, expected

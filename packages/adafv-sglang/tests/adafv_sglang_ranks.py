@@ -71,7 +71,7 @@ def llava_rank(rank: int, port: int, case_id: str, results) -> None:
 
 def qwen_rank(rank: int, port: int, results) -> None:
     from adafv_sglang.cpu_runtime import qwen_tower
-    from adafv_sglang.qwen.selection import image_features
+    from adafv_sglang.qwen.selection import item_features
     from adafv_sglang_helpers import QWEN_CHECKPOINT, qwen_case_item
 
     tower = qwen_tower(QWEN_CHECKPOINT, tp_size=WORLD, rank=rank, port=port)
@@ -81,7 +81,7 @@ def qwen_rank(rank: int, port: int, results) -> None:
     item, _, model, _ = qwen_case_item(QWEN_CHECKPOINT, QWEN_CASE)
     reports = []
     with torch.no_grad():
-        image_features(
+        item_features(
             tower,
             model.get_input_embeddings(),
             [item],

@@ -4,7 +4,10 @@ log-probabilities after the image equal the Transformers integration's fixtures
 (``qwen2-vl-single-k48``, ``qwen2.5-vl-single-k48``, ``qwen3-vl-single-k48``); they can only
 do so with the same kept rows at the same 3-D positions, which the plugin writes in after the
 encoder step has chosen them, and for Qwen3-VL with every DeepStack level cut to those rows.
-A budget of ``N`` or more is SGLang's own serving, bit for bit.
+A budget of ``N`` or more is SGLang's own serving, bit for bit. Videos (sent as the
+processor's output, ``processor_output_videos``) likewise equal the fixtures
+``qwen2-vl-video-k20`` and ``qwen3-vl-video-k20``, Qwen3-VL's with its timestamps between
+frames kept as text among the kept tokens.
 
 Qwen3.5 is not served here: SGLang's CPU engine runs its Gated DeltaNet layers with compiled
 CPU kernels (``sgl_kernel.mamba.causal_conv1d_update_cpu``, ``fused_gdn_gating_cpu``, ...)
@@ -27,6 +30,7 @@ CASES = {
     "qwen2.5-vl": "qwen2.5-vl-single-k48",
     "qwen3-vl": "qwen3-vl-single-k48",
 }
+VIDEO_CASES = {"qwen2-vl": "qwen2-vl-video-k20", "qwen3-vl": "qwen3-vl-video-k20"}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -93,3 +97,114 @@ def test_a_budget_of_n_or_more_is_sglangs_own_serving(engine):  # ADAFV-R3
         assert (full["image_tokens"], full["prompt_tokens"]) == (n, stock["prompt_tokens"])
         assert full["input_token_logprobs"] == stock["input_token_logprobs"]
         assert full["output_token_logprobs"] == stock["output_token_logprobs"]
+
+
+def _video_case(engine):
+    name, _ = engine
+    if name not in VIDEO_CASES:
+        pytest.skip(
+            f"no {name} video fixture: Transformers' Qwen2.5-VL places the text after a video "
+            "otherwise than the model's published position rule, so the reference has no "
+            "video case to check it against"
+        )
+    return load_suite(MODEL_FIXTURES).case(VIDEO_CASES[name])
+
+
+def _ask_video(engine, options) -> dict:
+    """The video case's prompt served with AdaFV ``options`` (``False``: off), one new token."""
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_sglang.conformance_backend import processor_output_videos
+
+    name, llm = engine
+    params = _video_case(engine).params()
+    model, processor = load_model(QWEN_CHECKPOINTS[name])
+    (clips,) = params["video_paths"]
+    videos = processor_output_videos(
+        model, processor, params["prompts"][0], clips, params.get("fps")
+    )
+    out = llm.generate(
+        prompt=params["prompts"][0],
+        video_data=videos,
+        sampling_params={
+            "max_new_tokens": 1,
+            "temperature": 0.0,
+            "custom_params": {"adafv": options},
+        },
+        return_logprob=True,
+        logprob_start_len=0,
+    )
+    return out["meta_info"]
+
+
+def _after_the_video(meta: dict, ids, logits, video_token_id: int) -> list[float]:
+    """Per token after the video's last kept token, the difference between the engine's
+    prompt log-probability of it and the one ``logits`` (over the pruned prompt ``ids``)
+    give; the tokens must be ``ids``'."""
+    import torch
+
+    last = max(i for i, t in enumerate(ids) if t == video_token_id)
+    want = torch.as_tensor(logits).double().log_softmax(-1)
+    served = meta["input_token_logprobs"]
+    assert len(served) == len(ids)
+    errors = []
+    for i in range(last + 1, len(ids)):
+        value, token, _ = served[i]
+        if token == 0:  # SGLang names <|vision_end|> 0 in these log-probabilities
+            continue
+        assert token == ids[i]
+        errors.append(abs(value - float(want[i - 1, token])))
+    return errors
+
+
+def test_video_prompt_logprobs_equal_the_transformers_fixture(engine):
+    # ADAFV-R20, ADAFV-R21: one selection over the whole video, kept tokens at their own
+    # (time, row, column) positions, Qwen3-VL's timestamps kept as text.
+    name, _ = engine
+    case = _video_case(engine)
+    _, expected = case.load()
+    config = json.loads((QWEN_CHECKPOINTS[name] / "config.json").read_text())
+    ids = expected["pruned_input_ids"][0]
+    meta = _ask_video(engine, {"budget": case.params()["budget"]})
+    assert meta["prompt_tokens"] == len(ids)
+    errors = _after_the_video(meta, ids.tolist(), expected["logits"], config["video_token_id"])
+    assert len(errors) >= 8
+    assert max(errors) < 1e-4, errors
+
+
+def test_a_video_budget_of_n_or_more_is_sglangs_own_serving(engine):  # ADAFV-R3, ADAFV-R21
+    _video_case(engine)
+    stock = _ask_video(engine, False)
+    for options in ({"budget": 10_000}, {"budget": 8, "video_keep_ratio": 1.0}):
+        full = _ask_video(engine, options)
+        assert full["prompt_tokens"] == stock["prompt_tokens"]
+        assert full["input_token_logprobs"] == stock["input_token_logprobs"]
+        assert full["output_token_logprobs"] == stock["output_token_logprobs"]
+
+
+def test_evs_through_sglang_equals_evs_through_transformers(engine):  # ADAFV-R22
+    # The video budget apart from the image budget, and the text-agnostic baseline picked
+    # per request: SGLang's prompt log-probabilities equal the Transformers integration's
+    # forward pass on its own pruned inputs for the same options.
+    import torch
+    from PIL import Image
+
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
+    from adafv_transformers.pruning import prune_inputs
+
+    name, _ = engine
+    params = _video_case(engine).params()
+    options = {"budget": 64, "video_budget": 12, "video_selection": "evs"}
+    meta = _ask_video(engine, options)
+    model, processor = load_model(QWEN_CHECKPOINTS[name])
+    (clips,) = params["video_paths"]
+    frames = [[Image.open(path).convert("RGB") for path in clip] for clip in clips]
+    inputs = build_inputs(model, processor, [], params["prompts"], frames, params.get("fps"))
+    with torch.no_grad():
+        pruned = prune_inputs(model, **options, **inputs)
+        logits = model(**pruned).logits[0]
+    (kept,) = pruned.videos
+    assert len(kept.selected) == 12
+    ids = pruned["input_ids"][0].tolist()
+    errors = _after_the_video(meta, ids, logits.numpy(), model.config.video_token_id)
+    assert max(errors) < 1e-4, errors

@@ -15,6 +15,10 @@ def test_no_budget_in_the_environment_means_adafv_is_off():
 def test_the_environment_sets_the_server_default():
     got = server_options({"ADAFV_KEEP_RATIO": "0.25", "ADAFV_GUARANTEE": "0.5"})
     assert got == Options(keep_ratio=0.25, guarantee=0.5)
+    video = {"ADAFV_BUDGET": "64", "ADAFV_VIDEO_KEEP_RATIO": "0.05", "ADAFV_VIDEO_SELECTION": "evs"}
+    got = server_options(video)
+    assert got == Options(budget=64, video_keep_ratio=0.05, video_selection="evs")
+    assert (got.for_videos().budget, got.for_videos().keep_ratio) == (None, 0.05)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +28,9 @@ def test_the_environment_sets_the_server_default():
         ({"ADAFV_BUDGET": "0"}, r"budget must be an integer >= 1, got 0"),
         ({"ADAFV_GUARANTEE": "0.5"}, r"ADAFV_GUARANTEE set without ADAFV_BUDGET"),
         ({"ADAFV_BUDGET": "64", "ADAFV_KEEP_RATIO": "0.1"}, r"budget|keep_ratio"),
+        ({"ADAFV_BUDGET": "64", "ADAFV_VIDEO_BUDGET": "2.5"}, r"ADAFV_VIDEO_BUDGET='2.5' is not"),
+        ({"ADAFV_VIDEO_BUDGET": "8"}, r"ADAFV_VIDEO_BUDGET set without ADAFV_BUDGET"),
+        ({"ADAFV_BUDGET": "8", "ADAFV_VIDEO_SELECTION": "fast"}, r"video_selection='fast'"),
     ],
 )
 def test_bad_environment_values_name_the_variable(environ, message):

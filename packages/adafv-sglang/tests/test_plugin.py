@@ -175,15 +175,16 @@ def test_sglangs_qwen3_vl_moe_and_qwen3_5_models_inherit_the_hooked_encoder_step
 
     from adafv_sglang.qwen import hooks as qwen_hooks
 
-    hooked = loaded[f"{qwen_hooks.QWEN3_VL}.get_image_feature"]
-    assert Qwen3VLForConditionalGeneration.get_image_feature is hooked
-    for model_class in (
-        Qwen3VLMoeForConditionalGeneration,
-        Qwen3_5ForConditionalGeneration,
-        Qwen3_5MoeForConditionalGeneration,
-    ):
-        assert "get_image_feature" not in vars(model_class)
-        assert model_class.get_image_feature is hooked
+    for step in ("get_image_feature", "get_video_feature"):
+        hooked = loaded[f"{qwen_hooks.QWEN3_VL}.{step}"]
+        assert getattr(Qwen3VLForConditionalGeneration, step) is hooked
+        for model_class in (
+            Qwen3VLMoeForConditionalGeneration,
+            Qwen3_5ForConditionalGeneration,
+            Qwen3_5MoeForConditionalGeneration,
+        ):
+            assert step not in vars(model_class)
+            assert getattr(model_class, step) is hooked
     for model_type in ("qwen3_vl", "qwen3_vl_moe_text", "qwen3_5_text", "qwen3_5_moe_text"):
         assert configs.is_qwen_vl(SimpleNamespace(model_type=model_type))
     for model_type in ("qwen3", "qwen3_moe", "qwen3_omni_moe", "qwen3_next"):
@@ -191,5 +192,5 @@ def test_sglangs_qwen3_vl_moe_and_qwen3_5_models_inherit_the_hooked_encoder_step
     # Without AdaFV options on the items (any other model's requests), SGLang's own step.
     calls = []
     model = SimpleNamespace(config=SimpleNamespace(model_type="qwen3_omni_moe"))
-    qwen_hooks.get_image_feature(lambda *args: calls.append(args) or "original", model, [])
+    qwen_hooks.get_visual_feature(lambda *args: calls.append(args) or "original", model, [])
     assert calls == [(model, [])]

@@ -23,12 +23,12 @@ CASES = {
 def _encode(sglang_towers, name):
     """The encoder step's rows for the case's image, its one report, the Transformers
     model's image features for it, and the case's expected outputs."""
-    from adafv_sglang.qwen.selection import image_features
+    from adafv_sglang.qwen.selection import item_features
 
     item, pixels, model, expected = qwen_case_item(QWEN_CHECKPOINTS[name], CASES[name])
     reports = []
     with torch.no_grad():
-        rows = image_features(
+        rows = item_features(
             sglang_towers(name),
             model.get_input_embeddings(),
             [item],

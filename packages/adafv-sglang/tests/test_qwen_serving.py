@@ -5,7 +5,8 @@ placeholders, the query in the hash), the scheduler's ``MultimodalInputs`` and
 SGLang's own vision tower (for Qwen3-VL splitting each row into its features and DeepStack
 levels, as SGLang's model does), and the positions of a prefill, whole or in two chunks split
 inside the image. The prompt, the kept tokens, their M-RoPE positions and Qwen3-VL's
-DeepStack rows equal the Transformers integration's (fixtures ``*-single-k48``)."""
+DeepStack rows equal the Transformers integration's (fixtures ``*-single-k48``); the same
+for a video (``*-video-k20``), whose Qwen3-VL region holds the timestamps between frames."""
 
 from __future__ import annotations
 
@@ -80,11 +81,11 @@ def _prefill(served, tower, cuts):
     def encode(items):
         calls.append(len(items))
         with torch.no_grad():
-            return qwen_selection.image_features(
+            return qwen_selection.item_features(
                 tower,
                 model.get_input_embeddings(),
                 items,
-                report=lambda item, values: kept.record(item, values["kept"]),
+                report=lambda item, values: kept.record(item, values["columns"]),
             )
 
     if mm_schedule.embedding_cache is None:
@@ -103,8 +104,8 @@ def _prefill(served, tower, cuts):
                 padded[start:stop].clone(),
                 model.get_input_embeddings(),
                 multimodal_model=DeepStackSplit(model.config) if deepstack else None,
-                data_embedding_func_mapping={Modality.IMAGE: encode},
-                use_deepstack={Modality.IMAGE: True} if deepstack else {},
+                data_embedding_func_mapping={Modality.IMAGE: encode, Modality.VIDEO: encode},
+                use_deepstack={Modality.IMAGE: True, Modality.VIDEO: True} if deepstack else {},
             )
         place(chunk, [mm], [start], [stop - start], encode, kept)
         embeds.append(rows)
@@ -166,3 +167,91 @@ def test_deepstack_rows_are_the_transformers_integrations_kept_rows(served, sgla
     text = torch.ones(len(stacked), dtype=torch.bool)
     text[start : end + 1] = False
     assert not stacked[text].any()
+
+
+VIDEO_CASES = {"qwen2-vl": "qwen2-vl-video-k20", "qwen3-vl": "qwen3-vl-video-k20"}
+
+
+@pytest.fixture(scope="module", params=sorted(VIDEO_CASES))
+def served_video(request):
+    """``served`` for a video case: the hooked processor's output for the video sent as the
+    processor's output, and the Transformers integration's pruned inputs for it."""
+    from PIL import Image
+    from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
+    from sglang.srt.plugins import load_plugins
+
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
+    from adafv_sglang.conformance_backend import processor_output_videos
+    from adafv_transformers.pruning import prune_inputs
+
+    load_plugins()
+    name = request.param
+    checkpoint = QWEN_CHECKPOINTS[name]
+    case = load_suite(MODEL_FIXTURES).case(VIDEO_CASES[name])
+    _, expected = case.load()
+    params = case.params()
+    (clips,) = params["video_paths"]
+    publish_server_args(checkpoint, role="tokenizer")
+    processor = multimodal_processor(QwenVLImageProcessor, checkpoint)
+    model, hf = load_model(checkpoint, attn_implementation="sdpa")
+    prompt, fps = params["prompts"][0], params.get("fps")
+    videos = processor_output_videos(model, hf, prompt, clips, fps)
+    output = process_request(processor, prompt, [], {"adafv": {"budget": params["budget"]}}, videos)
+    frames = [[Image.open(path).convert("RGB") for path in clip] for clip in clips]
+    inputs = build_inputs(model, hf, [], params["prompts"], frames, fps)
+    with torch.no_grad():
+        pruned = prune_inputs(model, budget=params["budget"], **inputs)
+    return name, output, model, pruned, expected
+
+
+@pytest.mark.parametrize("cut", [None, 9], ids=["whole", "chunk-inside-the-video"])
+def test_a_videos_kept_tokens_text_and_positions_equal_the_transformers_integrations(
+    served_video, sglang_towers, cut
+):  # ADAFV-R20, ADAFV-R21
+    name, output, model, pruned, expected = served_video
+    (item,) = output.mm_items
+    ((start, end),) = item.offsets  # one region: K placeholders and the text between frames
+    cuts = [] if cut is None else [start + cut]
+    mm, embeds, positions, calls, stacked = _prefill(served_video, sglang_towers(name), cuts)
+    assert calls == [1]
+    assert len(output.input_ids) == expected["pruned_input_ids"].shape[1]
+    assert torch.equal(positions, pruned["position_ids"][:, 0])
+    assert torch.equal(mm.mrope_positions, pruned["position_ids"][:, 0])
+    ids = pruned["input_ids"][0]
+    video = ids == model.config.video_token_id
+    assert video.nonzero().min() == start and video.nonzero().max() == end
+    with torch.no_grad():
+        want = model.get_input_embeddings()(ids)
+    torch.testing.assert_close(embeds[~video], want[~video])  # the timestamps' rows too
+    theirs = getattr(pruned["mm_encoder_outputs"]["video"], "deepstack_features", None)
+    assert bool(theirs) == (name == "qwen3-vl") == (stacked is not None)
+    if theirs:
+        levels = torch.cat([torch.cat(list(level)) for level in theirs], dim=-1)
+        torch.testing.assert_close(stacked[video], levels, rtol=1e-4, atol=1e-5)
+        assert not stacked[~video].any()
+
+
+def test_an_item_holding_several_videos_is_refused():
+    # SGLang 0.5.23 keeps a prompt's Qwen2-VL videos in one item when each has more than one
+    # token frame; AdaFV selects per video (ADAFV-R21), so the request is refused, not
+    # selected over two videos at once.
+    from sglang.srt.managers.schedule_batch import (
+        Modality,
+        MultimodalDataItem,
+        MultimodalProcessorOutput,
+    )
+
+    from adafv_sglang.qwen.prompt import prune_prompt
+
+    item = MultimodalDataItem(
+        modality=Modality.VIDEO,
+        offsets=[(1, 8), (11, 18)],
+        model_specific_data={"video_grid_thw": torch.tensor([[2, 4, 4], [2, 4, 4]])},
+    )
+    ids = [0] + [7] * 8 + [0, 0] + [7] * 8 + [0]
+    output = MultimodalProcessorOutput(
+        input_ids=ids, mm_items=[item], mrope_positions=torch.arange(len(ids)).expand(3, -1)
+    )
+    with pytest.raises(ValueError, match="one item holds 2 videos"):
+        prune_prompt(output, {"budget": 4}, {"image": 6, "video": 7})

@@ -71,6 +71,7 @@ from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import OPTIONS_KEY, pad_input_ids
 from adafv_sglang.qwen import selection as qwen_selection
 from adafv_sglang.qwen.positions import KeptPositions, place
+from adafv_sglang.qwen.prompt import REGION_KEY
 from adafv_transformers.conformance_backend import TransformersBackend
 from adafv_transformers.options import Options
 
@@ -88,12 +89,13 @@ class SGLangBackend(TransformersBackend):
 
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
-        if any(params.get("video_paths", [])):
-            raise Unsupported("adafv-sglang prunes images; its video items are not built yet")
         config = AutoConfig.from_pretrained(params["model_dir"])
         served = (is_llava_hf, is_llava_anyres, is_qwen_vl, is_gemma3)
         if not any(family(config) for family in served):
             raise Unsupported(f"no SGLang path for {config.model_type!r}")
+        videos = params.get("video_paths") or [[] for _ in params["prompts"]]
+        if any(videos) and not is_qwen_vl(config):
+            raise Unsupported(f"adafv-sglang prunes no videos of {config.model_type!r}")
         model, processor = self._load(params["model_dir"], device)
         budget = {k: params[k] for k in ("budget", "keep_ratio") if k in params}
         options = Options(
@@ -103,14 +105,22 @@ class SGLangBackend(TransformersBackend):
             image_newline=params["image_newline"],
         )
         rows = []
-        for ids, valid, prompt, paths in zip(
+        for ids, valid, prompt, paths, clips in zip(
             inputs["input_ids"],
             inputs["attention_mask"],
             params["prompts"],
             params["image_paths"],
+            videos,
             strict=True,
         ):
-            if is_qwen_vl(config):
+            if is_qwen_vl(config) and clips:
+                request = processor_output_videos(
+                    model, processor, prompt, clips, params.get("fps")
+                )
+                rows.append(
+                    self._run_qwen_prompt(model, params["model_dir"], prompt, [], options, request)
+                )
+            elif is_qwen_vl(config):
                 rows.append(
                     self._run_qwen_prompt(model, params["model_dir"], prompt, paths, options)
                 )
@@ -249,16 +259,29 @@ class SGLangBackend(TransformersBackend):
         return self._loaded[key]
 
     @staticmethod
-    def _processed(processor: Any, prompt: str, paths: list[str], options: Options) -> Any:
-        """What SGLang's ``processor`` makes of a request with the prompt, its pictures and
-        the AdaFV options: its output and the scheduler's ``MultimodalInputs``."""
+    def _processed(
+        processor: Any,
+        prompt: str,
+        paths: list[str],
+        options: Options,
+        videos: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        """What SGLang's ``processor`` makes of a request with the prompt, its pictures (and
+        videos) and the AdaFV options: its output and the scheduler's ``MultimodalInputs``."""
         from sglang.srt.managers.schedule_batch import MultimodalInputs
 
-        output = process_request(processor, prompt, paths, {"adafv": as_plain(options)})
+        custom = {"adafv": as_plain(options)}
+        output = process_request(processor, prompt, paths, custom, videos)
         return output, MultimodalInputs.from_processor_output(output)
 
     def _run_qwen_prompt(
-        self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
+        self,
+        model: Any,
+        model_dir: str,
+        prompt: str,
+        paths: list[str],
+        options: Options,
+        videos: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """One Qwen prompt through SGLang's processor, scheduler inputs and embedding."""
         from sglang.srt.managers import mm_schedule
@@ -266,17 +289,22 @@ class SGLangBackend(TransformersBackend):
         from sglang.srt.managers.schedule_batch import Modality
 
         processor, tower = self._sglang_processor(model_dir, "qwen")
-        output, mm = self._processed(processor, prompt, paths, options)
+        output, mm = self._processed(processor, prompt, paths, options, videos)
         padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
         kept, reports = KeptPositions(), []
         levels = qwen_selection.deepstack_levels(tower)
+        ids = np.asarray(output.input_ids, dtype=np.int64)
 
         def encode(items: list[Any]) -> torch.Tensor:
             def record(item: Any, values: dict[str, torch.Tensor]) -> None:
-                kept.record(item, values["kept"])
+                kept.record(item, values["columns"])
                 reports.append({k: v.detach().cpu().numpy() for k, v in values.items()})
+                # The pruned region's tokens as the Transformers integration writes them.
+                ((start, end),) = item.offsets
+                region = np.asarray(item.model_specific_data[REGION_KEY], dtype=np.int64)
+                ids[start : end + 1] = region[values["columns"].cpu().numpy()]
 
-            return qwen_selection.image_features(
+            return qwen_selection.item_features(
                 tower, model.get_input_embeddings(), items, report=record
             )
 
@@ -292,15 +320,15 @@ class SGLangBackend(TransformersBackend):
                 padded.clone(),
                 model.get_input_embeddings(),
                 multimodal_model=DeepStackSplit(model.config) if levels else None,
-                data_embedding_func_mapping={Modality.IMAGE: encode},
-                use_deepstack={Modality.IMAGE: True} if levels else {},
+                data_embedding_func_mapping={Modality.IMAGE: encode, Modality.VIDEO: encode},
+                use_deepstack={Modality.IMAGE: True, Modality.VIDEO: True} if levels else {},
             )
             place(positions, [mm], [0], [len(padded)], encode, kept)
             if levels:
                 image = torch.zeros(len(padded), dtype=torch.bool)
                 for item in mm.mm_items:
-                    ((start, end),) = item.offsets
-                    image[start : end + 1] = True
+                    for start, end in item.offsets:
+                        image[start : end + 1] = True
                 stacked = other["input_deepstack_embeds"][image]
                 hidden = model.model.language_model(
                     inputs_embeds=embeds[None],
@@ -312,11 +340,7 @@ class SGLangBackend(TransformersBackend):
             else:
                 logits = model(inputs_embeds=embeds[None], position_ids=positions[:, None])
                 logits = logits.logits[0]
-        return {
-            "reports": reports,
-            "ids": np.asarray(output.input_ids, dtype=np.int64),
-            "logits": logits.float().cpu().numpy(),
-        }
+        return {"reports": reports, "ids": ids, "logits": logits.float().cpu().numpy()}
 
     def _run_gemma3_prompt(
         self, model: Any, model_dir: str, prompt: str, paths: list[str], options: Options
@@ -372,6 +396,25 @@ class SGLangBackend(TransformersBackend):
             "ids": np.asarray(output.input_ids, dtype=np.int64),
             "logits": logits.float().cpu().numpy(),
         }
+
+
+def processor_output_videos(
+    model: Any, processor: Any, prompt: str, clips: list[list[str]], fps: float | None
+) -> list[dict[str, Any]]:
+    """A request's videos (each a list of frame files) in SGLang's ``processor_output`` form:
+    the checkpoint's processor's output for the prompt and its videos (``input_ids``,
+    ``pixel_values_videos``, ``video_grid_thw``; ``fps`` for Qwen3-VL's timestamps), which
+    SGLang's processor takes in place of decoding and processing a video itself. The
+    fixtures' videos are frames; SGLang decodes only video files (with torchcodec or
+    decord), neither of which this environment has."""
+    from PIL import Image
+
+    from adafv_conformance.models.inputs import build_inputs
+
+    frames = [[Image.open(path).convert("RGB") for path in clip] for clip in clips]
+    batch = build_inputs(model, processor, [], [prompt], frames, fps)
+    keys = ("input_ids", "pixel_values_videos", "video_grid_thw")
+    return [{"format": "processor_output", **{key: batch[key] for key in keys}}]
 
 
 def _image_span_mask(config: Any, length: int, items: list[Any]) -> dict[str, torch.Tensor]:

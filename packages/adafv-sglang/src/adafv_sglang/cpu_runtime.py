@@ -54,10 +54,15 @@ def multimodal_processor(processor_class: Any, checkpoint: str | Path) -> Any:
 
 
 def process_request(
-    processor: Any, prompt: str, paths: list[str], custom_params: dict | None = None
+    processor: Any,
+    prompt: str,
+    paths: list[str],
+    custom_params: dict | None = None,
+    videos: list[Any] | None = None,
 ) -> Any:
     """What SGLang's multimodal ``processor`` makes of a generate request with ``prompt``, the
-    pictures at ``paths`` and ``custom_params`` in its sampling parameters (none if None)."""
+    pictures at ``paths``, ``custom_params`` in its sampling parameters (none if None) and
+    ``videos`` (SGLang's ``video_data``)."""
     import asyncio
 
     from sglang.srt.managers.io_struct import GenerateReqInput
@@ -65,12 +70,13 @@ def process_request(
     request = GenerateReqInput(
         text=prompt,
         # SGLang reads a string that is not an absolute path or URL as base64 data.
-        image_data=[str(Path(path).resolve()) for path in paths],
+        image_data=[str(Path(path).resolve()) for path in paths] or None,
+        video_data=videos,
         sampling_params={} if custom_params is None else {"custom_params": custom_params},
     )
     return asyncio.run(
         processor.process_mm_data_async(
-            image_data=request.image_data, input_text=prompt, request_obj=request
+            image_data=request.image_data or [], input_text=prompt, request_obj=request
         )
     )
 

@@ -3,7 +3,10 @@ override in the request's ``custom_params``.
 
 The server default is read from ``ADAFV_BUDGET`` or ``ADAFV_KEEP_RATIO`` (one of them; neither
 means AdaFV is off unless a request turns it on), with ``ADAFV_GUARANTEE`` and
-``ADAFV_T2I_SCALE``. SGLang starts its scheduler in fresh processes, which inherit the
+``ADAFV_T2I_SCALE``, and a video's own budget from ``ADAFV_VIDEO_BUDGET`` or
+``ADAFV_VIDEO_KEEP_RATIO`` (ADAFV-R21; without one a video takes the image budget) with
+``ADAFV_VIDEO_SELECTION`` (``adafv``, or ``evs`` for the text-agnostic baseline of
+ADAFV-R22). SGLang starts its scheduler in fresh processes, which inherit the
 environment, so every process reads the same default.
 
 A request overrides it with ``custom_params={"adafv": {...}}`` (in OpenAI-style requests,
@@ -28,6 +31,9 @@ ENVIRONMENT = {
     "guarantee": ("ADAFV_GUARANTEE", float),
     "t2i_scale": ("ADAFV_T2I_SCALE", float),
     "image_newline": ("ADAFV_IMAGE_NEWLINE", str),
+    "video_budget": ("ADAFV_VIDEO_BUDGET", int),
+    "video_keep_ratio": ("ADAFV_VIDEO_KEEP_RATIO", float),
+    "video_selection": ("ADAFV_VIDEO_SELECTION", str),
 }
 REQUEST_KEY = "adafv"
 _KINDS = {int: "an integer", float: "a number", str: "a string"}

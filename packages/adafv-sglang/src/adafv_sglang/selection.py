@@ -1,6 +1,7 @@
-"""The ``K`` rows one image item keeps in an encoder step served by SGLang, whatever the model
-family: its options and query are on the item (``placeholders``), its ``V`` and saliency come
-from the family's tower (``adafv_sglang.llava.selection``, ``adafv_sglang.qwen.selection``).
+"""The ``K`` rows one image or video item keeps in an encoder step served by SGLang, whatever
+the model family: its options and query are on the item (``placeholders``), its ``V`` and
+saliency come from the family's tower (``adafv_sglang.llava.selection``,
+``adafv_sglang.qwen.selection``).
 """
 
 from __future__ import annotations
@@ -24,21 +25,33 @@ def kept_indices(
     saliency: torch.Tensor,
     embed_tokens: nn.Module,
     report: Report | None = None,
+    frames: int | None = None,
 ) -> torch.Tensor | None:
-    """Which of one image's ``(N, d)`` projected tokens AdaFV keeps for ``item``: ``None``
+    """Which of one item's ``(N, d)`` projected tokens AdaFV keeps for ``item``: ``None``
     (all of them) without options, else the ``K`` indices chosen with the query left on the
-    item (ADAFV-R1, R5, R10), ascending. ``report`` gets ``saliency``, ``t2i_log`` and
+    item (ADAFV-R1, R5, R10), ascending. A video (``frames`` token frames, ``V`` frame by
+    frame) is selected with the video budget (ADAFV-R21), by EVS where its options ask for it
+    (``video_selection="evs"``, ADAFV-R22). ``report`` gets ``saliency``, ``t2i_log`` and
     ``kept``."""
     options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
     if options is None:
         return None
+    video = item.is_video()
+    if video:
+        options = options.for_videos()
+        if frames is None:
+            raise ValueError("a video's tokens are selected with its token frame count")
     query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
     text = embed_tokens(query.to(visual.device)).to(visual.dtype)
     scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
-    chosen = adafv.select_from_scores(
-        scores, saliency[None].to(visual.device), **options.selection_arguments()
-    )
-    kept = chosen.indices[0, : int(chosen.count[0])]
+    if video and options.video_selection == "evs":
+        budget = {"budget": options.budget, "keep_ratio": options.keep_ratio}
+        kept = adafv.evs_select(visual, frames, **budget).indices
+    else:
+        chosen = adafv.select_from_scores(
+            scores, saliency[None].to(visual.device), **options.selection_arguments()
+        )
+        kept = chosen.indices[0, : int(chosen.count[0])]
     if report is not None:
         report(item, {"saliency": saliency, "t2i_log": scores[0], "kept": kept})
     return kept

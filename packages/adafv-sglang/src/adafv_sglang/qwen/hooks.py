@@ -2,10 +2,10 @@
 
 Each acts only on Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3.5 requests with AdaFV options and
 calls SGLang's own code for everything else: the processor cuts the prompt to ``K``
-placeholders per image (``adafv_sglang.qwen.prompt``), the encoder step keeps ``K`` rows (for
-Qwen3-VL with their DeepStack levels) and records their positions
-(``adafv_sglang.qwen.selection``), and after the embedding step the kept rows' M-RoPE
-positions are written in (``adafv_sglang.qwen.positions``).
+placeholders per image and per video (``adafv_sglang.qwen.prompt``), the encoder steps of
+images and of videos keep ``K`` rows (for Qwen3-VL with their DeepStack levels) and record
+their positions (``adafv_sglang.qwen.selection``), and after the embedding step the kept
+rows' M-RoPE positions are written in (``adafv_sglang.qwen.positions``).
 """
 
 from __future__ import annotations
@@ -38,30 +38,39 @@ async def process_mm_data_async(
     *args: Any,
     **kwargs: Any,
 ) -> Any:
-    """SGLang's Qwen-VL processor: the prompt cut to ``K`` placeholders per image, the
-    request's options on each image item."""
+    """SGLang's Qwen-VL processor: the prompt cut to ``K`` placeholders per image and per
+    video, the request's options on each item."""
     output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
     if is_qwen_vl(self.hf_config):
         options = options_of_request(request_obj)
-        return prune_prompt(output, options, self.mm_tokens.image_token_id)
+        tokens = {"image": self.mm_tokens.image_token_id, "video": self.mm_tokens.video_token_id}
+        return prune_prompt(output, options, tokens)
     return output
 
 
-def get_image_feature(original: Callable, self: Any, items: list[Any]) -> Any:
-    """SGLang's Qwen-VL encoder step: the kept rows (with Qwen3-VL's DeepStack levels), their
+def get_visual_feature(original: Callable, self: Any, items: list[Any]) -> Any:
+    """SGLang's Qwen-VL encoder step, of images (``get_image_feature``) or of videos
+    (``get_video_feature``): the kept rows (with Qwen3-VL's DeepStack levels), their
     positions recorded for ``prepare_mm_inputs``."""
     if not (is_qwen_vl(self.config) and any_pruned(items)):
         return original(self, items)
-    return selection.image_features(
+    return selection.item_features(
         self.visual,
         self.get_input_embeddings(),
         items,
-        report=lambda item, values: KEPT.record(item, values["kept"]),
+        report=lambda item, values: KEPT.record(item, values["columns"]),
     )
 
 
+def encode(model: Any, items: list[Any]) -> Any:
+    """``model``'s encoder step of ``items`` (all images or all videos), as SGLang calls it."""
+    if items[0].is_video():
+        return model.get_video_feature(items)
+    return model.get_image_feature(items)
+
+
 def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
-    """After the embedding step of a prefill, before the language model: the kept image
+    """After the embedding step of a prefill, before the language model: the kept
     tokens' positions into the positions the language model receives (the Qwen family)."""
     bound = inspect.signature(original).bind(*args, **kwargs)
     batch = bound.arguments["forward_batch"]
@@ -76,7 +85,7 @@ def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
     positions = getattr(batch, "mrope_positions", None)
     with_options = [mm for mm in requests if mm is not None and any_pruned(mm.mm_items)]
     if positions is not None and with_options and model is not None and is_qwen_vl(model.config):
-        place(positions, requests, prefix_lens, extend_lens, model.get_image_feature)
+        place(positions, requests, prefix_lens, extend_lens, lambda items: encode(model, items))
     return result
 
 
@@ -84,8 +93,10 @@ def prepare_mm_inputs(original: Callable, *args: Any, **kwargs: Any) -> Any:
 # original and calls it for models it does not serve).
 HOOKS: dict[str, Callable] = {
     f"{QWEN_PROCESSOR}.process_mm_data_async": process_mm_data_async,
-    f"{QWEN2_VL}.get_image_feature": get_image_feature,
-    f"{QWEN2_5_VL}.get_image_feature": get_image_feature,
-    f"{QWEN3_VL}.get_image_feature": get_image_feature,
+    **{
+        f"{model}.{step}": get_visual_feature
+        for model in (QWEN2_VL, QWEN2_5_VL, QWEN3_VL)
+        for step in ("get_image_feature", "get_video_feature")
+    },
     f"{MM_UTILS}.prepare_mm_inputs": prepare_mm_inputs,
 }

@@ -1,13 +1,14 @@
-"""The kept image tokens' M-RoPE positions, written in once the encoder step has chosen them.
+"""The kept tokens' M-RoPE positions, written in once the encoder step has chosen them.
 
 SGLang slices each request's positions for a prefill chunk (``forward_batch.mrope_positions``,
-the tensor the language model receives) before the model runs, and the image's rows are
-chosen inside the model's embedding step. So the encoder step records, per image item hash,
-the positions of the tokens it kept (``record``), and right after the embedding step, before
-the language model, ``place`` writes them over the provisional columns of the chunk and of
-the request (for its later chunks). The record is keyed like SGLang's embedding cache (the
-hash holds the image, the query and the options), so a chunk whose rows come from that cache
-finds its positions too; should the record have been evicted, the item is encoded again.
+the tensor the language model receives) before the model runs, and an item's rows are
+chosen inside the model's embedding step. So the encoder step records, per item hash, the
+positions of its pruned region (the tokens it kept, and a video's text between frames:
+``prompt.region_columns``), and right after the embedding step, before the language model,
+``place`` writes them over the provisional columns of the chunk and of the request (for its
+later chunks). The record is keyed like SGLang's embedding cache (the hash holds the pixels,
+the query and the options), so a chunk whose rows come from that cache finds its positions
+too; should the record have been evicted, the item is encoded again.
 """
 
 from __future__ import annotations
@@ -20,22 +21,23 @@ import torch
 
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY
-from adafv_sglang.qwen.prompt import IMAGE_POSITIONS_KEY
+from adafv_sglang.qwen.prompt import REGION_POSITIONS_KEY
 
-CAPACITY = 65536  # images; an entry is 3 x K integers
+CAPACITY = 65536  # items; an entry is 3 x (K + text) integers
 
 
 class KeptPositions:
-    """Item hash -> ``(3, K)`` positions of the kept tokens, least recently used out."""
+    """Item hash -> ``(3, K + text)`` positions of a pruned region, least recently used out."""
 
     def __init__(self, capacity: int = CAPACITY):
         self.capacity = capacity
         self._entries: OrderedDict[int, torch.Tensor] = OrderedDict()
 
-    def record(self, item: Any, kept: torch.Tensor) -> None:
-        """Keep the positions of the tokens ``kept`` of ``item``'s image, under its hash."""
-        positions = torch.as_tensor(item.model_specific_data[IMAGE_POSITIONS_KEY])
-        self._entries[int(item.hash)] = positions[:, kept.cpu()].clone()
+    def record(self, item: Any, columns: torch.Tensor) -> None:
+        """Keep the positions of the columns ``columns`` of ``item``'s region (its kept
+        placeholders and its text: ``prompt.region_columns``), under its hash."""
+        positions = torch.as_tensor(item.model_specific_data[REGION_POSITIONS_KEY])
+        self._entries[int(item.hash)] = positions[:, columns.cpu()].clone()
         self._entries.move_to_end(int(item.hash))
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)

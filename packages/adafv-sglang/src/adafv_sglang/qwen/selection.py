@@ -1,6 +1,11 @@
 """The encoder step of a Qwen2-VL, Qwen2.5-VL, Qwen3-VL or Qwen3.5 model served by SGLang:
-the tower's ``N`` merged tokens per image, the saliency of ADAFV-R18 from the same pass, and
-the ``K`` AdaFV keeps.
+the tower's ``N`` merged tokens per image or video, the saliency of ADAFV-R18 from the same
+pass, and the ``K`` AdaFV keeps.
+
+A video is one selection problem over all its token frames (ADAFV-R21). The towers attend
+within each token frame (their sequence boundaries are per frame), so the saliency below is
+per frame, as R21 asks, with no change. A Qwen3-VL video's region also holds the text between
+its frames; its rows are written here in prompt order (``_region_rows``).
 
 SGLang's Qwen towers have no [CLS] token; saliency is the attention each patch receives in
 the last block that attends over the whole image (ADAFV-R18, as the Transformers integration
@@ -8,12 +13,11 @@ computes it), averaged over heads and over the queries of its image, then over t
 patches the merger fuses into one token. For Qwen2-VL that is the last block, which feeds the
 merger. Qwen2.5-VL's tower attends within windows in most blocks and sees the patches window
 by window: its saliency comes from its last full-attention block, and is put back in the
-merger's output order. A forward
-pre-hook records what the block hands its attention module (the normed patches, the image
-boundaries and the rotary tables); the queries and keys are recomputed from those with the
-module's own fused projection and SGLang's rotary function, so the tower keeps its fast
-attention. Under tensor parallelism each rank holds some heads: their weights are summed
-across ranks before the mean.
+merger's output order. A forward pre-hook records what the block hands its attention module
+(the normed patches, the image boundaries and the rotary tables); the queries and keys are
+recomputed from those with the module's own fused projection and SGLang's rotary function, so
+the tower keeps its fast attention. Under tensor parallelism each rank holds some heads: their
+weights are summed across ranks before the mean.
 
 Qwen3-VL's tower (SGLang's ``Qwen3VLMoeVisionModel``, also Qwen3-VL MoE's and Qwen3.5's) is
 Qwen2-VL's in this respect: full attention in every block, so saliency comes from the last
@@ -34,7 +38,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from adafv_sglang.selection import Report, kept_rows
+from adafv_sglang.qwen.prompt import REGION_KEY, region_columns
+from adafv_sglang.selection import Report, kept_indices
 from adafv_transformers.saliency import AttentionInputs, received_attention
 
 
@@ -98,17 +103,19 @@ def deepstack_levels(visual: nn.Module) -> int:
     return len(getattr(visual, "deepstack_visual_indexes", None) or ())
 
 
-def image_features(
-    visual: nn.Module,
-    embed_tokens: nn.Module,
-    items: list[Any],
-    report: Report | None = None,
+def item_features(
+    visual: nn.Module, embed_tokens: nn.Module, items: list[Any], report: Report | None = None
 ) -> torch.Tensor:
-    """The rows of every item, concatenated: all ``N`` without AdaFV options, the kept ``K``
-    (ascending) with them, each row with its DeepStack levels (Qwen3-VL). ``report`` is
-    called per pruned item with its ``saliency``, ``t2i_log`` and ``kept``."""
+    """The rows of every item (all images or all videos, as SGLang batches an encoder step),
+    concatenated: all ``N`` without AdaFV options; with them, the rows of the item's pruned
+    region (``prompt.region_columns``): the kept ``K`` (ascending), each with its DeepStack
+    levels (Qwen3-VL), and a video's text between frames as its token embeddings, with no
+    DeepStack levels (zeros), as the model adds them to visual tokens only. ``report`` is
+    called per pruned item with its ``saliency``, ``t2i_log``, ``kept`` (indices among its
+    ``N`` tokens) and ``columns`` (of its region)."""
+    grid_key = "video_grid_thw" if items[0].is_video() else "image_grid_thw"
     pixels = torch.cat([torch.as_tensor(item.feature) for item in items], dim=0)
-    grid = torch.cat([torch.as_tensor(item.image_grid_thw).reshape(-1, 3) for item in items])
+    grid = torch.cat([torch.as_tensor(getattr(item, grid_key)).reshape(-1, 3) for item in items])
     attention = visual.blocks[saliency_block(visual)].attn
     with AttentionInputs(attention) as recorded:
         features = visual(pixels.to(visual.device, visual.dtype), grid_thw=grid.to(visual.device))
@@ -119,10 +126,38 @@ def image_features(
         saliency = saliency[torch.argsort(window_index.to(saliency.device))]
     sizes = (grid.prod(-1) // merge).tolist()
     width = features.shape[-1] // (1 + deepstack_levels(visual))  # the main merger's
-    rows = [
-        kept_rows(item, item_rows, item_saliency, embed_tokens, report, width=width)
-        for item, item_rows, item_saliency in zip(
-            items, features.split(sizes), saliency.split(sizes), strict=True
+
+    def with_columns(item: Any, values: dict[str, torch.Tensor]) -> None:
+        if report is not None:
+            report(item, {**values, "columns": region_columns(item, values["kept"])})
+
+    rows = []
+    for item, item_rows, item_saliency in zip(
+        items, features.split(sizes), saliency.split(sizes), strict=True
+    ):
+        frames = int(torch.as_tensor(getattr(item, grid_key)).reshape(-1)[0])
+        kept = kept_indices(
+            item, item_rows[:, :width], item_saliency, embed_tokens, with_columns, frames
         )
-    ]
+        if kept is None:
+            rows.append(item_rows)
+        else:
+            rows.append(_region_rows(item, item_rows, kept, embed_tokens, width))
     return torch.cat(rows)
+
+
+def _region_rows(
+    item: Any, features: torch.Tensor, kept: torch.Tensor, embed_tokens: nn.Module, width: int
+) -> torch.Tensor:
+    """The rows of ``item``'s pruned region, in prompt order: ``features[kept]`` at its kept
+    placeholders, and at its text (a video's timestamps and frame delimiters) the tokens'
+    embeddings in the first ``width`` columns and zeros for the DeepStack levels."""
+    region = torch.as_tensor(item.model_specific_data[REGION_KEY])
+    region = region[region_columns(item, kept)].to(features.device)
+    placeholder = region == region[0]  # a region starts with a placeholder
+    rows = features.new_zeros((len(region), features.shape[1]))
+    rows[placeholder] = features[kept.to(features.device)]
+    text = ~placeholder
+    if text.any():
+        rows[text, :width] = embed_tokens(region[text]).to(rows.dtype)
+    return rows
