@@ -1,12 +1,21 @@
 """SGLang serving benchmark: time to first token and request throughput, full vs AdaFV.
 
 A real SGLang engine with the plugin serves random-weight llava-hf LLaVA-1.5 and LLaVA-NeXT
-checkpoints, and a Qwen3-VL one with DeepStack (speed does not depend on the weights' values),
-and each variant is a request option, so every variant runs on the same engine:
+checkpoints, a Qwen3-VL one with DeepStack, and a Qwen2.5-VL one asked about a 16-frame
+video (speed does not depend on the weights' values), and each variant is a request option,
+so every variant runs on the same engine:
 
 - ``full``: every image token (``{"adafv": false}``);
 - ``keep 10%`` and ``keep 5%``: a 90% and a 95% reduction of each image's content tokens
-  (``keep_ratio``), LLaVA-NeXT's row separators kept.
+  (``keep_ratio``), LLaVA-NeXT's row separators kept; for a video, of its tokens over all
+  frames (ADAFV-R21);
+- videos also ``EVS 10%`` and ``EVS 5%``: the text-agnostic baseline (ADAFV-R22) to the same
+  budgets. It still pays AdaFV's saliency pass and T2I scores, which it does not use, so its
+  times are an upper bound on EVS's own.
+
+Videos are sent as the processor's output (``processor_output``: pixels, grid and expanded
+prompt), so the times leave out decoding the video file, which SGLang does the same way in
+every variant.
 
 At each concurrency ``c`` a round sends ``c`` requests at once, each with its own picture
 (so no request reuses another's image from the prefix cache) and generating
@@ -40,9 +49,10 @@ from adafv_conformance.models.checkpoints import (
     LLAVA_15_7B,
     tiny_llava,
     tiny_llava_next,
+    tiny_qwen2_5_vl,
     tiny_qwen3_vl,
 )
-from adafv_conformance.models.vocabulary import QWEN_IMAGE
+from adafv_conformance.models.vocabulary import QWEN_IMAGE, QWEN_VIDEO
 
 ASK = "describe the picture in detail please ."
 
@@ -53,6 +63,7 @@ class Geometry(NamedTuple):
     prompt: str
     sizes: tuple[str, ...] = ("cpu", "7b")
     most_concurrent_on_cpu: int | None = None  # the largest concurrency run on CPU
+    frames: int = 0  # a video of this many frames of ``picture_size`` instead of a picture
 
 
 GEOMETRIES = {
@@ -67,22 +78,41 @@ GEOMETRIES = {
         sizes=("cpu",),
         most_concurrent_on_cpu=1,
     ),
+    # 144 tokens per token frame of two 336 x 336 frames: 1,152 video tokens. SGLang 0.5.23's
+    # vision attention on CPU (VisionSdpaAttention) masks one dense (patches x patches) matrix
+    # over all frames, so its tower grows with the square of the video: 8 s here for 16
+    # frames (Transformers' tower: 0.65 s), 16 times that for 64 frames; SGLang encodes a
+    # round's videos in one call, and at concurrency 8 that matrix took the machine's memory
+    # (the scheduler was killed), so one request at a time on CPU.
+    "Qwen2.5-VL, 16 frames": Geometry(
+        tiny_qwen2_5_vl,
+        (336, 336),
+        f"user: {QWEN_VIDEO} {ASK} assistant :",
+        sizes=("cpu",),
+        most_concurrent_on_cpu=1,
+        frames=16,
+    ),
 }
 VARIANTS = {"full": False, "keep 10%": {"keep_ratio": 0.1}, "keep 5%": {"keep_ratio": 0.05}}
+VIDEO_VARIANTS = {
+    **VARIANTS,
+    "EVS 10%": {"keep_ratio": 0.1, "video_selection": "evs"},
+    "EVS 5%": {"keep_ratio": 0.05, "video_selection": "evs"},
+}
 NEW_TOKENS = 16
 STANDIN = Path(__file__).parents[1] / "cpu-env" / "sgl_kernel_unavailable"
 
 
-def build_checkpoint(geometry: str, sizes: str, directory: Path) -> Path:
+def build_checkpoint(geometry: str, sizes: str, directory: Path) -> tuple[Path, list[Any]]:
     """The geometry's random-weight checkpoint (model, tokenizer and processors) in
-    ``directory``."""
+    ``directory``, and its processors."""
     shape, dtype = (CPU_BENCH, torch.float32) if sizes == "cpu" else (LLAVA_15_7B, torch.bfloat16)
     model, *processing = GEOMETRIES[geometry].build(seed=0, dtype=dtype, sizes=shape)
     path = directory / geometry
     model.save_pretrained(path)
     for part in processing:
         part.save_pretrained(path)
-    return path
+    return path, processing
 
 
 def engine(checkpoint: Path, device: str, max_total_tokens: int):
@@ -97,29 +127,40 @@ def engine(checkpoint: Path, device: str, max_total_tokens: int):
     return sglang_engine(checkpoint, device, {}, dtype="bfloat16")
 
 
-class Pictures:
-    """A new picture file per request, so that no request finds another's image cached."""
+class Media:
+    """A new picture file, or video, per request, so that no request finds another's cached.
+    A video is a clip of the picture shifted frame by frame, as the Qwen2.5-VL processor
+    outputs it (``processor``: its image processor and tokenizer)."""
 
-    def __init__(self, directory: Path, size: tuple[int, int]):
-        self.directory, self.size, self.seeds = directory, size, count()
+    def __init__(self, directory: Path, geometry: Geometry, processing: list[Any]):
+        self.directory, self.geometry, self.processing = directory, geometry, processing
+        self.seeds = count()
 
-    def next(self) -> str:
-        from adafv_conformance.models.inputs import picture
+    def next(self) -> dict[str, Any]:
+        """The request's ``image_data`` or ``video_data``."""
+        from adafv_conformance.models.inputs import picture, qwen2_vl_inputs, video
 
         seed = next(self.seeds)
-        path = self.directory / f"picture-{seed}.png"
-        picture(seed, self.size).save(path)
-        return str(path)
+        size = self.geometry.picture_size
+        if not self.geometry.frames:
+            path = self.directory / f"picture-{seed}.png"
+            picture(seed, size).save(path)
+            return {"image_data": str(path)}
+        image_processor, tok = self.processing
+        clip = video(seed, self.geometry.frames, size)
+        out = qwen2_vl_inputs(image_processor, tok, [], [self.geometry.prompt], videos=[clip])
+        keys = ("input_ids", "pixel_values_videos", "video_grid_thw")
+        return {"video_data": [{"format": "processor_output", **{k: out[k] for k in keys}}]}
 
 
-async def _request(llm, prompt: str, image: str, adafv) -> tuple[float, dict]:
+async def _request(llm, prompt: str, media: dict[str, Any], adafv) -> tuple[float, dict]:
     """``(seconds to the first streamed token, the last chunk's meta_info)``."""
     start = time.perf_counter()
     first = None
     meta: dict = {}
     stream = await llm.async_generate(
         prompt=prompt,
-        image_data=image,
+        **media,
         sampling_params={
             "max_new_tokens": NEW_TOKENS,
             "ignore_eos": True,
@@ -135,12 +176,12 @@ async def _request(llm, prompt: str, image: str, adafv) -> tuple[float, dict]:
     return first, meta
 
 
-def _round(llm, prompt: str, pictures: Pictures, adafv, concurrency: int) -> dict:
+def _round(llm, prompt: str, media: Media, adafv, concurrency: int) -> dict:
+    requests = [media.next() for _ in range(concurrency)]  # made before the clock starts
+
     async def run():
         start = time.perf_counter()
-        done = await asyncio.gather(
-            *(_request(llm, prompt, pictures.next(), adafv) for _ in range(concurrency))
-        )
+        done = await asyncio.gather(*(_request(llm, prompt, m, adafv) for m in requests))
         return time.perf_counter() - start, done
 
     wall, done = llm.loop.run_until_complete(run())
@@ -155,19 +196,20 @@ def _round(llm, prompt: str, pictures: Pictures, adafv, concurrency: int) -> dic
 def bench(
     geometry: str, sizes: str, device: str, concurrencies: list[int], rounds: int, work: Path
 ) -> dict:
-    checkpoint = build_checkpoint(geometry, sizes, work)
-    pictures_dir = work / f"{geometry}-pictures"
-    pictures_dir.mkdir()
+    checkpoint, processing = build_checkpoint(geometry, sizes, work)
+    media_dir = work / f"{geometry}-media"
+    media_dir.mkdir()
     spec = GEOMETRIES[geometry]
-    pictures = Pictures(pictures_dir, spec.picture_size)
+    media = Media(media_dir, spec, processing)
+    variants = VIDEO_VARIANTS if spec.frames else VARIANTS
     results = []
     with engine(checkpoint, device, max_total_tokens=max(concurrencies) * 4096) as llm:
         for concurrency in concurrencies:
-            _round(llm, spec.prompt, pictures, False, concurrency)  # warm-up
-            samples: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-            for _, variant in rotations(list(VARIANTS), rounds):
+            _round(llm, spec.prompt, media, False, concurrency)  # warm-up
+            samples: dict[str, list[dict]] = {v: [] for v in variants}
+            for _, variant in rotations(list(variants), rounds):
                 samples[variant].append(
-                    _round(llm, spec.prompt, pictures, VARIANTS[variant], concurrency)
+                    _round(llm, spec.prompt, media, variants[variant], concurrency)
                 )
             ttfts = medians({v: [r["ttft_s"] for r in runs] for v, runs in samples.items()})
             rates = medians({v: [r["requests_per_s"] for r in runs] for v, runs in samples.items()})
@@ -189,6 +231,7 @@ def bench(
                 )
     return {
         "geometry": geometry,
+        "modality": "video" if spec.frames else "image",
         "sizes": sizes,
         "device": device,
         "rounds": rounds,

@@ -153,3 +153,16 @@ def test_an_untiled_onevision_item_never_shares_a_cache_entry_with_the_tiled_one
         item.set_pad_value()
     assert tiled.feature.shape[0] == 3 and others[0].feature.shape[0] == 1
     assert others[0].hash == others[1].hash != tiled.hash
+
+
+@settings(max_examples=20, deadline=None)
+@given(frames=st.integers(min_value=1, max_value=6), channels=st.integers(min_value=1, max_value=4))
+def test_onevision_video_pooling_equals_transformers(onevision_model, frames, channels):
+    # ADAFV-R21: a video's frames pooled as the model pools them; linear, so saliency too.
+    from adafv_sglang.llava.onevision import pool, video_tokens
+
+    config = onevision_model.config
+    values = torch.randn(frames, 729, channels, dtype=torch.float64)
+    assert torch.equal(pool(values, config), onevision_model.apply_pooling(values))
+    item = MultimodalDataItem(modality=Modality.VIDEO, feature=torch.zeros(1, frames, 3, 2, 2))
+    assert video_tokens(item, config) == (frames * pool(values, config).shape[1], 1)

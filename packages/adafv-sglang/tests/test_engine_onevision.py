@@ -4,7 +4,8 @@ separators, as many as ``adafv.kept_count`` gives; ``K >= N`` serves exactly wha
 serves; the prompt's log-probabilities after the image equal the fixtures' (a tile grid kept
 whole and one downsampled, ADAFV-R18 saliency), which they can only do with the same kept
 rows, packed in the same order, in the same places; and the images of a request with several
-are packed untiled, as the checkpoint's Transformers model packs them."""
+are packed untiled, as the checkpoint's Transformers model packs them. A video (sent as the
+processor's output) is pruned as the Transformers integration prunes it, AdaFV or EVS."""
 
 from __future__ import annotations
 
@@ -156,3 +157,86 @@ def test_the_images_of_a_request_with_several_are_packed_untiled(engine, device)
     assert max(errors) < TOLERANCE[device], errors
     pruned = engine.generate(prompt=TWO_IMAGES, image_data=paths, sampling_params=SAMPLING)
     assert pruned["meta_info"]["image_tokens"] == 2 * (_kept(base, {"budget": SERVER_BUDGET}) + 1)
+
+
+VIDEO_PROMPT = "USER: <video>\nWhat color is the circle on the left? ASSISTANT:"
+
+
+def _video_reference(options: dict | None) -> tuple[dict, np.ndarray, int]:
+    """A 4-frame video through the checkpoint's Transformers model with the Transformers
+    integration (``options``; None: no pruning): SGLang's ``video_data`` entry (the
+    processor's output), ``{"pruned_input_ids", "logits"}`` and the video token id."""
+    import torch
+
+    import adafv_transformers
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import onevision_video_inputs, video
+
+    model, (image_processor, tok) = load_model(CHECKPOINT, attn_implementation="sdpa")
+    size = model.config.vision_config.image_size
+    inputs = onevision_video_inputs(
+        model, image_processor, tok, [video(6, 4, (size, size))], [VIDEO_PROMPT]
+    )
+    with torch.no_grad():
+        pruned = (
+            inputs
+            if options is None
+            else adafv_transformers.prune_inputs(model, **options, **inputs)
+        )
+        logits = model(**pruned).logits[0]
+    entry = {"format": "processor_output", "pixel_values_videos": inputs["pixel_values_videos"]}
+    expected = {"pruned_input_ids": pruned["input_ids"].numpy(), "logits": logits.numpy()}
+    return entry, expected, model.config.video_token_id
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"budget": 40},
+        {"budget": 64, "video_keep_ratio": 0.1, "image_newline": "drop"},
+        {"budget": 64, "video_budget": 30, "video_selection": "evs"},
+    ],
+    ids=["adafv", "video-ratio-no-newline", "evs"],
+)
+def test_a_video_is_pruned_as_the_transformers_integration_prunes_it(engine, device, options):
+    # ADAFV-R21, ADAFV-R22: one selection over the pooled tokens of every frame, the newline
+    # a separator; the prompt's log-probabilities after the video equal the Transformers
+    # model's on the Transformers integration's pruned inputs.
+    entry, expected, video_token = _video_reference(options)
+    out = engine.generate(
+        prompt=VIDEO_PROMPT,
+        video_data=[entry],
+        sampling_params=dict(SAMPLING, custom_params={"adafv": options}),
+        return_logprob=True,
+        logprob_start_len=0,
+    )
+    meta = out["meta_info"]
+    kept = int((expected["pruned_input_ids"][0] == video_token).sum())
+    assert meta["prompt_tokens"] == expected["pruned_input_ids"].shape[1]
+    errors = text_logprob_errors(meta, expected, video_token)
+    assert len(errors) == meta["prompt_tokens"] - kept - 1
+    assert max(errors) < TOLERANCE[device], errors
+
+
+def test_a_video_budget_of_every_token_serves_what_adafv_off_serves(engine):  # ADAFV-R3
+    entry, expected, _ = _video_reference(None)
+    logprobs = []
+    for custom_params in ({"adafv": {"budget": 10_000}}, {"adafv": False}):
+        out = engine.generate(
+            prompt=VIDEO_PROMPT,
+            video_data=[entry],
+            sampling_params=dict(SAMPLING, custom_params=custom_params),
+            return_logprob=True,
+            logprob_start_len=0,
+        )
+        assert out["meta_info"]["prompt_tokens"] == expected["pruned_input_ids"].shape[1]
+        logprobs.append(out["meta_info"]["input_token_logprobs"])
+    assert logprobs[0] == logprobs[1]
+
+
+def test_a_video_given_as_a_file_is_refused_alone(engine):
+    with pytest.raises(ValueError, match=r"video_data\[0\]: a LLaVA-OneVision video is taken"):
+        engine.generate(prompt=VIDEO_PROMPT, video_data=["/no/such/clip.mp4"])
+    (image,) = precomputed_images(CHECKPOINT, [_tokens(CASES[0])[1]])
+    out = engine.generate(prompt=_tokens(CASES[0])[0], image_data=[image], sampling_params=SAMPLING)
+    assert out["meta_info"]["completion_tokens"] == 1

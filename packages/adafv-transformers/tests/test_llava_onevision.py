@@ -241,3 +241,4 @@ def test_video_evs_keeps_what_the_baseline_keeps(model, checkpoint):  # ADAFV-R2
     features = _video_features(model, inputs)
     want = adafv.evs_select(features[:-1], 4, keep_ratio=0.2).indices
     assert torch.equal(pruned.videos[0].selected, want)
+    assert pruned.videos[0].saliency.isnan().all() and pruned.videos[0].t2i_log.isnan().all()

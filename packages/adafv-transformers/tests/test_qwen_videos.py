@@ -135,6 +135,8 @@ def test_evs_keeps_what_the_baseline_keeps(model, family):  # ADAFV-R22
     want = adafv.evs_select(features, frames, keep_ratio=0.25).indices
     assert torch.equal(pruned.videos[0].selected, want)
     assert pruned.videos[0].k_t2i == pruned.videos[0].k_saliency == 0
+    # EVS reads neither signal, so neither is computed (no saliency probe on the tower).
+    assert pruned.videos[0].saliency.isnan().all() and pruned.videos[0].t2i_log.isnan().all()
 
 
 def _needle_video(size, cell, frames=16, needle_frame=9, token=(1, 1)):

@@ -61,48 +61,65 @@ def placeholder_count(content: int, separators: int, options: Options | None) ->
     return k + (separators if options.image_newline == "keep" else 0)
 
 
-def pad_input_ids(input_ids: array, mm_inputs: Any, image_token_id: int, tokens: Tokens) -> array:
-    """``input_ids`` with each image token replaced by its image's placeholders.
+def pad_input_ids(
+    input_ids: array,
+    mm_inputs: Any,
+    image_token_id: int,
+    tokens: Tokens,
+    video_token_id: int | None = None,
+) -> array:
+    """``input_ids`` with each image token (and video token) replaced by its item's
+    placeholders.
 
-    Each item (one per image, in prompt order) gets :func:`placeholder_count` placeholders;
-    its ``offsets`` (which SGLang's LLaVA leaves unset) span them, and
-    ``mm_inputs.image_pad_len`` / ``image_offsets`` are set as SGLang's own LLaVA padding sets
-    them.
+    Each item (the images in prompt order, and the videos in prompt order) gets
+    :func:`placeholder_count` placeholders; its ``offsets`` (which SGLang's LLaVA leaves
+    unset) span them, and ``mm_inputs.image_pad_len`` / ``image_offsets`` are set, in prompt
+    order, as SGLang's own LLaVA padding sets them. An item's query is the text after it:
+    no image's or video's token.
 
     Raises:
-        ValueError: the prompt's image tokens and the request's images differ in number.
+        ValueError: the prompt's image (or video) tokens and the request's images (or videos)
+            differ in number.
     """
     ids = array("q", input_ids)
-    pad_len, offsets = [], []
-    end = 0  # images are filled in prompt order; the next image token is after the last one
-    for index, item in enumerate(mm_inputs.mm_items):
-        try:
-            offset = ids.index(image_token_id, end)
-        except ValueError:
+    markers = {"image": image_token_id, "video": video_token_id}
+    located = []  # (position of its token, item)
+    for kind, token_id in markers.items():
+        mine = [i for i in mm_inputs.mm_items if (kind == "video") == bool(i.is_video())]
+        if not mine and kind == "video":
+            continue
+        if token_id is None:
+            raise ValueError(f"{len(mine)} videos for a model that takes no videos")
+        found = [p for p, t in enumerate(ids) if t == token_id]
+        if len(found) != len(mine):
             raise ValueError(
-                f"the prompt has {index} image tokens (id {image_token_id}) for "
-                f"{len(mm_inputs.mm_items)} images"
-            ) from None
+                f"the prompt has {len(found)} {kind} tokens (id {token_id}) for {len(mine)} {kind}s"
+            )
+        located += zip(found, mine, strict=True)
+    located.sort(key=lambda pair: pair[0])
+    visual = {t for t in markers.values() if t is not None}
+    padded = array("q")
+    pad_len, offsets = [], []
+    last = 0
+    for position, item in located:
+        padded += ids[last:position]
         plain = item.model_specific_data.get(OPTIONS_KEY)
         options = from_plain(plain)
         if options is not None:
-            query = [int(t) for t in ids[offset + 1 :] if t != image_token_id]
+            query = [int(t) for t in ids[position + 1 :] if t not in visual]
             item.model_specific_data[QUERY_KEY] = query
             fold_query_into_hash(item, query, plain)
         elif item.hash is None:
             item.set_pad_value()
+        if options is not None and item.is_video():
+            options = options.for_videos()  # ADAFV-R21
         count = placeholder_count(*tokens(item), options)
-        ids = ids[:offset] + array("q", item.padding_sequence(count)) + ids[offset + 1 :]
-        item.offsets = [(offset, offset + count - 1)]
+        item.offsets = [(len(padded), len(padded) + count - 1)]
         pad_len.append(count)
-        offsets.append(offset)
-        end = offset + count
-    extra = ids[end:].count(image_token_id)
-    if extra:
-        raise ValueError(
-            f"the prompt has {len(offsets) + extra} image tokens (id {image_token_id}) for "
-            f"{len(offsets)} images"
-        )
+        offsets.append(len(padded))
+        padded += array("q", item.padding_sequence(count))
+        last = position + 1
+    padded += ids[last:]
     mm_inputs.image_pad_len = pad_len
     mm_inputs.image_offsets = offsets
-    return ids
+    return padded

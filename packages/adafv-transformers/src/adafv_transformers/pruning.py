@@ -50,8 +50,10 @@ class ImageSelection:
         selected: ``(K,)`` indices into ``content`` of the tokens AdaFV chose, ascending.
         kept: indices into ``positions`` of every placeholder token the pruned input holds:
             the selected content tokens and the kept separators, ascending.
-        saliency: ``(N,)`` float32 saliency of the content tokens (ADAFV-R4).
-        t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5); ``-inf`` without a query.
+        saliency: ``(N,)`` float32 saliency of the content tokens (ADAFV-R4); NaN for a video
+            kept by EVS, which reads none (ADAFV-R22).
+        t2i_log: ``(N,)`` float32 text-to-image log-scores (ADAFV-R5); ``-inf`` without a
+            query; NaN for a video kept by EVS.
         k_t2i, k_saliency, n_overlap: the split of ``K`` (ADAFV-R7 to R9).
     """
 
@@ -158,8 +160,9 @@ def prune_inputs(
                 encoded[modality] = family.encode(model, inputs)
                 item_options = options
             else:
-                encoded[modality] = family.encode_videos(model, inputs)
                 item_options = options.for_videos()
+                evs = item_options.video_selection == "evs"  # reads no saliency (ADAFV-R22)
+                encoded[modality] = family.encode_videos(model, inputs, saliency=not evs)
             spans = _item_spans(input_ids == token_ids[modality], encoded[modality], modality)
             selected[modality] = _select(
                 model,
@@ -276,12 +279,10 @@ def _select(
         text = visual.new_zeros((visual.shape[0], 0, visual.shape[2]))
     visual_mask = _lengths_mask([f.shape[0] for f in features], device)
     text_mask = _lengths_mask([q.shape[0] for q in queries], device)
-    # Stage 1 and stage 2 apart (ADAFV-R11), so the scores can be reported per image.
-    scores = adafv.t2i_scores(
-        visual, text, t2i_scale=options.t2i_scale, visual_mask=visual_mask, text_mask=text_mask
-    )
     if encoded.frames is not None and options.video_selection == "evs":
-        # ADAFV-R22: the text-agnostic baseline, to the same budget, video by video.
+        # ADAFV-R22: the text-agnostic baseline, to the same budget, video by video. It reads
+        # neither saliency nor T2I scores, so neither is computed: both are NaN.
+        scores = visual.new_full(visual.shape[:2], torch.nan, dtype=torch.float32)
         budget = {"budget": options.budget, "keep_ratio": options.keep_ratio}
         chosen = [
             adafv.evs_select(f, frames, **budget).indices
@@ -289,6 +290,10 @@ def _select(
         ]
         k_t2i = k_sal = overlap = [0] * len(chosen)
     else:
+        # Stage 1 and stage 2 apart (ADAFV-R11), so the scores can be reported per image.
+        scores = adafv.t2i_scores(
+            visual, text, t2i_scale=options.t2i_scale, visual_mask=visual_mask, text_mask=text_mask
+        )
         sel = adafv.select_from_scores(
             scores, saliency, **options.selection_arguments(), visual_mask=visual_mask
         )

@@ -157,14 +157,49 @@ async def process_mm_data_async(
                 "custom_params={'adafv': false}"
             )
         return await original(self, image_data, input_text, request_obj, *args, **kwargs)
-    check_request(self, image_data, input_text)
-    if isinstance(image_data, list) and image_data and isinstance(image_data[0], dict):
-        output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
+    videos = onevision_videos(self.hf_config, request_obj.video_data)
+    if not image_data:
+        from sglang.srt.managers.schedule_batch import MultimodalProcessorOutput
+
+        output = MultimodalProcessorOutput(mm_items=[])
     else:
-        output = await llava_images(self, image_data)
+        check_request(self, image_data, input_text)
+        if isinstance(image_data, list) and isinstance(image_data[0], dict):
+            output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
+        else:
+            output = await llava_images(self, image_data)
     if is_llava_onevision(self.hf_config):
         onevision.untile(output.mm_items)
+    output.mm_items.extend(videos)
     return annotate_items(output, request_obj)
+
+
+def onevision_videos(config: Any, video_data: Any) -> list[Any]:
+    """A request's videos, one item each: for LLaVA-OneVision, each given as the processor's
+    output (``{"format": "processor_output", "pixel_values_videos": ...}``), as SGLang's
+    llava-hf path has no video processing of its own.
+
+    Raises:
+        ValueError: videos for LLaVA-1.5 or LLaVA-NeXT, which take none, or a video given
+            otherwise.
+    """
+    from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
+
+    videos = video_data if isinstance(video_data, list) else [video_data] if video_data else []
+    if videos and not is_llava_onevision(config):
+        raise ValueError(f"{config.model_type} takes no videos; video_data has {len(videos)}")
+    items = []
+    for i, video in enumerate(videos):
+        if not (isinstance(video, dict) and video.get("pixel_values_videos") is not None):
+            raise ValueError(
+                f"video_data[{i}]: a LLaVA-OneVision video is taken as the checkpoint's "
+                "processor output, {'format': 'processor_output', 'pixel_values_videos': "
+                "(1, frames, 3, H, W)}; SGLang 0.5.23 has no llava-hf video processing"
+            )
+        item = MultimodalDataItem(modality=Modality.VIDEO, feature=video["pixel_values_videos"])
+        onevision.frames_of(item)  # its shape, checked here rather than in the scheduler
+        items.append(item)
+    return items
 
 
 def to_inner_processor(original: Callable, self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -91,9 +91,13 @@ class Family(ABC):
         """Every image of ``inputs`` encoded once: features in placeholder order and saliency
         of the content tokens, from one pass of the tower."""
 
-    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+    def encode_videos(
+        self, model: nn.Module, inputs: Mapping[str, Any], saliency: bool = True
+    ) -> EncodedImages:
         """Every video of ``inputs`` encoded once, each one item over all its frames
-        (ADAFV-R21); only for a family with ``video_inputs``."""
+        (ADAFV-R21); only for a family with ``video_inputs``. Without ``saliency`` (EVS, which
+        reads none: ADAFV-R22) the tower runs as the model runs it, with no probe, and the
+        saliency is NaN."""
         raise NotImplementedError(f"{self.name} prunes no videos")
 
     def encoder_outputs(

@@ -17,6 +17,7 @@ newline is a separator, kept or dropped as ``image_newline`` says.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -40,7 +41,9 @@ class LlavaOnevision(AnyRes):
         "LLaVA-OneVision's SigLIP tower has no [CLS] token to drop; its checkpoints use 'full'"
     )
 
-    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+    def encode_videos(
+        self, model: nn.Module, inputs: Mapping[str, Any], saliency: bool = True
+    ) -> EncodedImages:
         """Each video's pooled frame tokens and its newline, from the model's own
         ``get_video_features``; each frame's received attention (ADAFV-R18) pooled by the
         model's ``apply_pooling`` (ADAFV-R21)."""
@@ -57,17 +60,20 @@ class LlavaOnevision(AnyRes):
                 "(videos, frames, channels, height, width), as its video processor gives"
             )
         videos, frames = pixels.shape[:2]
-        with attention_probe(base.vision_tower, layer) as probe:
+        with attention_probe(base.vision_tower, layer) if saliency else nullcontext() as probe:
             out = base.get_video_features(
                 pixel_values_videos=pixels,
                 vision_feature_layer=layer,
                 vision_feature_select_strategy=strategy,
                 return_dict=True,
             )
-        per_frame = self.crop_saliency(probe, strategy).double()  # (videos * frames, patches)
-        pooled = base.apply_pooling(per_frame[..., None])[..., 0]
-        saliency = pooled.reshape(videos, -1).float()
         features = list(out.pooler_output)  # per video: its frames' tokens, then the newline
+        if saliency:
+            per_frame = self.crop_saliency(probe, strategy).double()  # (videos x frames, patches)
+            pooled = base.apply_pooling(per_frame[..., None])[..., 0]
+            received = list(pooled.reshape(videos, -1).float())
+        else:
+            received = [torch.full((f.shape[0] - 1,), torch.nan, device=f.device) for f in features]
         separators = []
         for feature in features:
             newline = torch.zeros(feature.shape[0], dtype=torch.bool, device=feature.device)
@@ -75,7 +81,7 @@ class LlavaOnevision(AnyRes):
             separators.append(newline)
         return EncodedImages(
             features=features,
-            saliency=list(saliency),
+            saliency=received,
             separators=separators,
             frames=[int(frames)] * int(videos),
         )

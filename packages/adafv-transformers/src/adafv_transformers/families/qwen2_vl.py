@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import itertools
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -68,22 +69,28 @@ class Qwen2VL(Family):
         out, saliency = self.probed_features(model, inputs)
         return EncodedImages(features=list(out.pooler_output), saliency=saliency)
 
-    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+    def encode_videos(
+        self, model: nn.Module, inputs: Mapping[str, Any], saliency: bool = True
+    ) -> EncodedImages:
         """Each video's merged features over all its token frames, and each token's mean
         received attention within its frame, the sequence the tower attends over (ADAFV-R21)."""
-        out, saliency = self.probed_features(model, inputs, "video")
+        out, saliency = self.probed_features(model, inputs, "video", saliency)
         frames = inputs["video_grid_thw"][:, 0].tolist()
         return EncodedImages(features=list(out.pooler_output), saliency=saliency, frames=frames)
 
     def probed_features(
-        self, model: nn.Module, inputs: Mapping[str, Any], modality: str = "image"
+        self,
+        model: nn.Module,
+        inputs: Mapping[str, Any],
+        modality: str = "image",
+        saliency: bool = True,
     ) -> tuple[Any, list[torch.Tensor]]:
         """``(out, saliency)``: what the model's own ``get_image_features`` (or
         ``get_video_features``) returns (``pooler_output``: one ``(P_i, D)`` tensor per item),
         and per item the mean received attention of each merged token at
         :meth:`saliency_block` (ADAFV-R18), from the same pass of the tower. The tower attends
         within each image and within each token frame of a video (``cu_seqlens``), and so
-        does the saliency (ADAFV-R21)."""
+        does the saliency (ADAFV-R21). Without ``saliency``, no probe and NaN saliency."""
         pixels, grid_key = (
             ("pixel_values", "image_grid_thw")
             if modality == "image"
@@ -95,7 +102,7 @@ class Qwen2VL(Family):
         base = base_model(model)
         visual = base.visual
         attention = visual.blocks[self.saliency_block(visual)].attn
-        with AttentionInputs(attention) as captured:
+        with AttentionInputs(attention) if saliency else nullcontext() as captured:
             if modality == "image":
                 out = base.get_image_features(
                     pixel_values=inputs[pixels], image_grid_thw=grid, return_dict=True
@@ -104,12 +111,16 @@ class Qwen2VL(Family):
                 out = base.get_video_features(
                     pixel_values_videos=inputs[pixels], video_grid_thw=grid, return_dict=True
                 )
-        merge = visual.spatial_merge_size**2
-        saliency = received_attention_within_images(attention, captured)
-        saliency = saliency.view(-1, merge).mean(dim=1)
-        saliency = self.merger_order(visual, grid, saliency)
         sizes = [int(f.shape[0]) for f in out.pooler_output]
-        return out, list(saliency.split(sizes))
+        if not saliency:
+            return out, [
+                torch.full((len(f),), torch.nan, device=f.device) for f in out.pooler_output
+            ]
+        merge = visual.spatial_merge_size**2
+        received = received_attention_within_images(attention, captured)
+        received = received.view(-1, merge).mean(dim=1)
+        received = self.merger_order(visual, grid, received)
+        return out, list(received.split(sizes))
 
     def saliency_block(self, visual: nn.Module) -> int:
         """The block whose attention gives saliency: the last, which feeds the merger."""

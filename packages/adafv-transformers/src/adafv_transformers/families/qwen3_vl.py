@@ -50,12 +50,16 @@ class Qwen3VL(Qwen2VL):
         received attention at the last block (ADAFV-R18)."""
         return self._encoded(model, inputs, "image")
 
-    def encode_videos(self, model: nn.Module, inputs: Mapping[str, Any]) -> EncodedImages:
+    def encode_videos(
+        self, model: nn.Module, inputs: Mapping[str, Any], saliency: bool = True
+    ) -> EncodedImages:
         """As :meth:`encode`, each video one item over all its token frames (ADAFV-R21)."""
-        return self._encoded(model, inputs, "video")
+        return self._encoded(model, inputs, "video", saliency)
 
-    def _encoded(self, model: nn.Module, inputs: Mapping[str, Any], modality: str) -> EncodedImages:
-        out, saliency = self.probed_features(model, inputs, modality)
+    def _encoded(
+        self, model: nn.Module, inputs: Mapping[str, Any], modality: str, saliency: bool = True
+    ) -> EncodedImages:
+        out, saliency = self.probed_features(model, inputs, modality, saliency)
         deepstack = None
         if self.has_deepstack:
             levels = getattr(out, "deepstack_features", None)
