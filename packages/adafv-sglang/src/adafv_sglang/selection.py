@@ -19,6 +19,22 @@ from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
 Report = Callable[[Any, dict[str, torch.Tensor]], None]
 
 
+def uses_evs(item: Any) -> bool:
+    """Whether ``item`` is a video kept by EVS (ADAFV-R22), which reads no saliency and no
+    T2I scores."""
+    options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
+    return bool(item.is_video() and options and options.for_videos().video_selection == "evs")
+
+
+def needs_saliency(items: list[Any]) -> bool:
+    """Whether any of ``items`` is selected by AdaFV, so the tower's pass must record what
+    saliency is computed from."""
+    return any(
+        from_plain(item.model_specific_data.get(OPTIONS_KEY)) and not uses_evs(item)
+        for item in items
+    )
+
+
 def kept_indices(
     item: Any,
     visual: torch.Tensor,
@@ -31,8 +47,8 @@ def kept_indices(
     (all of them) without options, else the ``K`` indices chosen with the query left on the
     item (ADAFV-R1, R5, R10), ascending. A video (``frames`` token frames, ``V`` frame by
     frame) is selected with the video budget (ADAFV-R21), by EVS where its options ask for it
-    (``video_selection="evs"``, ADAFV-R22). ``report`` gets ``saliency``, ``t2i_log`` and
-    ``kept``."""
+    (``video_selection="evs"``, ADAFV-R22; its ``saliency`` may then be NaN, and its T2I
+    scores are). ``report`` gets ``saliency``, ``t2i_log`` and ``kept``."""
     options = from_plain(item.model_specific_data.get(OPTIONS_KEY))
     if options is None:
         return None
@@ -41,13 +57,14 @@ def kept_indices(
         options = options.for_videos()
         if frames is None:
             raise ValueError("a video's tokens are selected with its token frame count")
-    query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
-    text = embed_tokens(query.to(visual.device)).to(visual.dtype)
-    scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
-    if video and options.video_selection == "evs":
+    if uses_evs(item):  # neither signal is read, so neither is computed: NaN
         budget = {"budget": options.budget, "keep_ratio": options.keep_ratio}
         kept = adafv.evs_select(visual, frames, **budget).indices
+        scores = torch.full((1, len(visual)), torch.nan, device=visual.device)
     else:
+        query = torch.tensor(item.model_specific_data[QUERY_KEY], dtype=torch.long)
+        text = embed_tokens(query.to(visual.device)).to(visual.dtype)
+        scores = adafv.t2i_scores(visual[None], text[None], t2i_scale=options.t2i_scale)
         chosen = adafv.select_from_scores(
             scores, saliency[None].to(visual.device), **options.selection_arguments()
         )

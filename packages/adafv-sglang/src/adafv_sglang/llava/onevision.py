@@ -40,7 +40,7 @@ from adafv_sglang.llava.next import (
 from adafv_sglang.llava.selection import check_strategy, encode_crops
 from adafv_sglang.options import from_plain
 from adafv_sglang.placeholders import OPTIONS_KEY
-from adafv_sglang.selection import Report, kept_indices
+from adafv_sglang.selection import Report, kept_indices, uses_evs
 from adafv_transformers.families import FAMILIES
 
 ARCHITECTURE = "LlavaOnevisionForConditionalGeneration"
@@ -99,7 +99,9 @@ def video_features(
     rows = []
     for item in items:
         pixels = frames_of(item)
-        visual, saliency = encode_crops(tower, projector, feature_layer, strategy, pixels, family)
+        visual, saliency = encode_crops(
+            tower, projector, feature_layer, strategy, pixels, family, not uses_evs(item)
+        )
         content = pool(visual, config).reshape(-1, visual.shape[-1])
         pooled = pool(saliency.double()[..., None], config).reshape(-1).float()
         every = torch.cat([content, newline[None].to(content.dtype)])

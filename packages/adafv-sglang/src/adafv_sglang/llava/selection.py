@@ -13,6 +13,7 @@ query left on the item (ADAFV-R1, R5).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -42,20 +43,23 @@ def encode_crops(
     strategy: str,
     pixels: Any,
     family: LlavaStyle = FAMILIES["llava"],
+    saliency: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """An image's crops ``(crops, 3, H, W)`` through the tower and the projector:
     ``(crops, T, d)`` projected tokens and ``(crops, T)`` saliency from the feature layer's
     attention, taken in the same pass as ``family`` (the checkpoint's Transformers family)
     takes it: each crop's [CLS] row (ADAFV-R4), or without [CLS] the attention each patch
-    receives (ADAFV-R18)."""
+    receives (ADAFV-R18). Without ``saliency`` (EVS, ADAFV-R22) no probe, and NaN."""
     strategy = check_strategy(strategy)
     parameter = next(tower.parameters())
     pixels = torch.as_tensor(pixels).to(parameter.device, parameter.dtype)
     if pixels.ndim == 3:
         pixels = pixels[None]
-    with attention_probe(tower, feature_layer) as probe:
+    with attention_probe(tower, feature_layer) if saliency else nullcontext() as probe:
         hidden = tower(pixels, output_hidden_states=True).hidden_states[feature_layer]
     patches = hidden[:, 1:] if strategy == "default" else hidden
+    if not saliency:
+        return projector(patches), torch.full(patches.shape[:2], torch.nan, device=hidden.device)
     return projector(patches), family.crop_saliency(probe, strategy)
 
 

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import importlib
 import itertools
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import nn
 
 from adafv_sglang.qwen.prompt import REGION_KEY, region_columns
-from adafv_sglang.selection import Report, kept_indices
+from adafv_sglang.selection import Report, kept_indices, needs_saliency
 from adafv_transformers.saliency import AttentionInputs, received_attention
 
 
@@ -117,13 +118,17 @@ def item_features(
     pixels = torch.cat([torch.as_tensor(item.feature) for item in items], dim=0)
     grid = torch.cat([torch.as_tensor(getattr(item, grid_key)).reshape(-1, 3) for item in items])
     attention = visual.blocks[saliency_block(visual)].attn
-    with AttentionInputs(attention) as recorded:
+    probe = needs_saliency(items)  # not for EVS alone (ADAFV-R22)
+    with AttentionInputs(attention) if probe else nullcontext() as recorded:
         features = visual(pixels.to(visual.device, visual.dtype), grid_thw=grid.to(visual.device))
     merge = visual.spatial_merge_size**2
-    saliency = _received(attention, recorded).view(-1, merge).mean(dim=1)
-    if hasattr(visual, "get_window_index"):  # Qwen2.5-VL: from window order to the output's
-        window_index, _ = visual.get_window_index(grid)
-        saliency = saliency[torch.argsort(window_index.to(saliency.device))]
+    if probe:
+        saliency = _received(attention, recorded).view(-1, merge).mean(dim=1)
+        if hasattr(visual, "get_window_index"):  # Qwen2.5-VL: from window order to output's
+            window_index, _ = visual.get_window_index(grid)
+            saliency = saliency[torch.argsort(window_index.to(saliency.device))]
+    else:
+        saliency = torch.full((len(features),), torch.nan, device=features.device)
     sizes = (grid.prod(-1) // merge).tolist()
     width = features.shape[-1] // (1 + deepstack_levels(visual))  # the main merger's
 
