@@ -147,9 +147,10 @@ class LlavaNextForConditionalGeneration(LlavaForConditionalGeneration):
             lambda item: item_tokens(item, self.config),
         )
 
-    def get_image_feature(self, items: list[Any]) -> torch.Tensor:
-        """The rows of every item's placeholders, as :func:`image_features` chooses them."""
-        return image_features(
+    def encoder(self) -> tuple[Any, ...]:
+        """What an encoder step reads of the model: tower, projector, newline, input
+        embeddings, config, feature layer and feature strategy, in that order."""
+        return (
             self.vision_tower,
             self.multi_modal_projector,
             self.image_newline,
@@ -157,8 +158,11 @@ class LlavaNextForConditionalGeneration(LlavaForConditionalGeneration):
             self.config,
             self.vision_feature_layer,
             self.vision_feature_select_strategy,
-            items,
         )
+
+    def get_image_feature(self, items: list[Any]) -> torch.Tensor:
+        """The rows of every item's placeholders, as :func:`image_features` chooses them."""
+        return image_features(*self.encoder(), items)
 
 
 def register(architecture: str, model: type, processor: type) -> None:

@@ -138,16 +138,7 @@ class LlavaOnevisionForConditionalGeneration(LlavaNextForConditionalGeneration):
 
     def get_video_feature(self, items: list[Any]) -> torch.Tensor:
         """The rows of every video item's placeholders, as :func:`video_features` chooses."""
-        return video_features(
-            self.vision_tower,
-            self.multi_modal_projector,
-            self.image_newline,
-            self.language_model.get_input_embeddings(),
-            self.config,
-            self.vision_feature_layer,
-            self.vision_feature_select_strategy,
-            items,
-        )
+        return video_features(*self.encoder(), items)
 
     def forward(
         self,
