@@ -208,3 +208,15 @@ def test_evs_through_sglang_equals_evs_through_transformers(engine):  # ADAFV-R2
     ids = pruned["input_ids"][0].tolist()
     errors = _after_the_video(meta, ids, logits.numpy(), model.config.video_token_id)
     assert max(errors) < 1e-4, errors
+
+
+def test_a_video_file_without_a_decoder_is_refused_alone(engine):
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) for m in ("torchcodec", "decord")):
+        pytest.skip("a video decoder is installed here: SGLang decodes the file itself")
+    _, llm = engine
+    prompt = "user: <|vision_start|><|video_pad|><|vision_end|> what moves ? assistant :"
+    with pytest.raises(ValueError, match=r"neither torchcodec nor decord is installed"):
+        llm.generate(prompt=prompt, video_data=["/tmp/clip.mp4"])
+    assert _ask(engine, None)["prompt_tokens"] > 0  # and the next request is served

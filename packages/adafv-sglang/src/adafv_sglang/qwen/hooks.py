@@ -40,12 +40,35 @@ async def process_mm_data_async(
 ) -> Any:
     """SGLang's Qwen-VL processor: the prompt cut to ``K`` placeholders per image and per
     video, the request's options on each item."""
+    if is_qwen_vl(self.hf_config):
+        check_video_decoder(request_obj.video_data)
     output = await original(self, image_data, input_text, request_obj, *args, **kwargs)
     if is_qwen_vl(self.hf_config):
         options = options_of_request(request_obj)
         tokens = {"image": self.mm_tokens.image_token_id, "video": self.mm_tokens.video_token_id}
         return prune_prompt(output, options, tokens)
     return output
+
+
+def check_video_decoder(video_data: Any) -> None:
+    """Refuse, for this request alone and saying what is missing, a video SGLang would have to
+    decode without a decoder: SGLang 0.5.23 decodes video files with torchcodec, else decord,
+    and fails on ``import decord`` when neither is installed.
+
+    Raises:
+        ValueError: a video that is not the processor's output, and neither decoder.
+    """
+    import importlib.util
+
+    videos = video_data if isinstance(video_data, list) else [video_data] if video_data else []
+    to_decode = [v for v in videos if not isinstance(v, dict)]
+    if not to_decode or any(importlib.util.find_spec(m) for m in ("torchcodec", "decord")):
+        return
+    raise ValueError(
+        f"{len(to_decode)} video(s) to decode, and neither torchcodec nor decord is installed, "
+        "which SGLang decodes videos with: install one (pip install decord), or send each "
+        "video as the processor's output ({'format': 'processor_output', ...})"
+    )
 
 
 def get_visual_feature(original: Callable, self: Any, items: list[Any]) -> Any:
