@@ -149,15 +149,16 @@ def onevision_processor(checkpoint):
 
 
 def qwen_case_item(checkpoint, case_id: str):
-    """``(item, pixels, model, expected)``: the fixture case's image as SGLang's Qwen
-    processor hands it on (the checkpoint's PIL image processor's pixels and grid), with the
-    case's budget and query on it; the checkpoint's Transformers model; the case's
+    """``(item, pixels, model, expected)``: the fixture case's image (or video) as SGLang's
+    Qwen processor hands it on (the checkpoint's PIL image processor's pixels and grid), with
+    the case's budget and query on it; the checkpoint's Transformers model; the case's
     expected outputs."""
     import numpy as np
     from PIL import Image
     from sglang.srt.managers.schedule_batch import Modality, MultimodalDataItem
 
     from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
     from adafv_conformance.suite import load_suite
     from adafv_sglang.options import as_plain
     from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY
@@ -167,17 +168,27 @@ def qwen_case_item(checkpoint, case_id: str):
     case = load_suite(MODEL_FIXTURES).case(case_id)
     inputs, expected = case.load()
     params = case.params()
-    model, (image_processor, _) = load_model(checkpoint, attn_implementation="sdpa")
-    image = Image.open(params["image_paths"][0][0]).convert("RGB")
-    pixels = image_processor(images=[image], return_tensors="pt")
+    model, (image_processor, tok) = load_model(checkpoint, attn_implementation="sdpa")
+    clips = [clip for row in params.get("video_paths", []) for clip in row]
+    if clips:
+        (clip,) = clips
+        frames = [[Image.open(path).convert("RGB") for path in clip]]
+        built = build_inputs(model, (image_processor, tok), [], params["prompts"], frames)
+        pixels = {"pixel_values": built["pixel_values_videos"]}
+        modality, grid, token = Modality.VIDEO, "video_grid_thw", model.config.video_token_id
+        pixels[grid] = built[grid]
+    else:
+        image = Image.open(params["image_paths"][0][0]).convert("RGB")
+        pixels = image_processor(images=[image], return_tensors="pt")
+        modality, grid, token = Modality.IMAGE, "image_grid_thw", model.config.image_token_id
     ids = inputs["input_ids"][0]
-    placeholders = np.nonzero(ids == model.config.image_token_id)[0]
+    placeholders = np.nonzero(ids == token)[0]
     first, last = int(placeholders[0]), int(placeholders[-1])
     item = MultimodalDataItem(
-        modality=Modality.IMAGE,
+        modality=modality,
         feature=pixels["pixel_values"],
         model_specific_data={
-            "image_grid_thw": pixels["image_grid_thw"],
+            grid: pixels[grid],
             OPTIONS_KEY: as_plain(Options(budget=params["budget"])),
             QUERY_KEY: [int(t) for t in ids[last + 1 :]],
             REGION_KEY: [int(t) for t in ids[first : last + 1]],

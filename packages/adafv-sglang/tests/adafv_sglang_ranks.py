@@ -12,6 +12,7 @@ from adafv_conformance.suite import MODEL_FIXTURES, load_suite
 
 WORLD = 2
 QWEN_CASE = "qwen2-vl-single-k48"
+QWEN_VIDEO_CASE = "qwen2-vl-video-k20"  # ADAFV-R21: the saliency per token frame
 
 
 def llava_rank(rank: int, port: int, case_id: str, results) -> None:
@@ -70,6 +71,14 @@ def llava_rank(rank: int, port: int, case_id: str, results) -> None:
 
 
 def qwen_rank(rank: int, port: int, results) -> None:
+    _qwen_rank(rank, port, results, QWEN_CASE)
+
+
+def qwen_video_rank(rank: int, port: int, results) -> None:
+    _qwen_rank(rank, port, results, QWEN_VIDEO_CASE)
+
+
+def _qwen_rank(rank: int, port: int, results, case_id: str) -> None:
     from adafv_sglang.cpu_runtime import qwen_tower
     from adafv_sglang.qwen.selection import item_features
     from adafv_sglang_helpers import QWEN_CHECKPOINT, qwen_case_item
@@ -78,7 +87,7 @@ def qwen_rank(rank: int, port: int, results) -> None:
     heads = tower.blocks[-1].attn.num_attention_heads_per_partition
     if heads * WORLD != 4:
         raise AssertionError(f"rank {rank} holds {heads} of the tower's 4 heads")
-    item, _, model, _ = qwen_case_item(QWEN_CHECKPOINT, QWEN_CASE)
+    item, _, model, _ = qwen_case_item(QWEN_CHECKPOINT, case_id)
     reports = []
     with torch.no_grad():
         item_features(

@@ -7,7 +7,7 @@ the table, looks up its own ids and sums the slices' rows across ranks. Here two
 on CPU (gloo), each with SGLang's real parallel groups and ``VocabParallelEmbedding`` loaded
 by its own weight loader, and the plugin's encoder step; every rank must keep the same
 indices as the unsharded model, which are the Transformers fixture's (LLaVA-1.5 and LLaVA-NeXT,
-whose tower is replicated the same way). For Qwen2-VL and Gemma 3 the tower
+whose tower is replicated the same way). For Qwen2-VL (an image and a video) and Gemma 3 the tower
 itself is sharded: each rank's attention holds half the heads, and the saliency's sum over
 heads crosses the ranks.
 """
@@ -39,8 +39,12 @@ def test_every_rank_keeps_the_same_tokens_as_the_unsharded_model(name):
 
 @pytest.mark.parametrize(
     "run_rank, case_id",
-    [(ranks.qwen_rank, ranks.QWEN_CASE), (ranks.gemma3_rank, ranks.GEMMA3_CASE)],
-    ids=["qwen2-vl", "gemma3"],
+    [
+        (ranks.qwen_rank, ranks.QWEN_CASE),
+        (ranks.qwen_video_rank, ranks.QWEN_VIDEO_CASE),
+        (ranks.gemma3_rank, ranks.GEMMA3_CASE),
+    ],
+    ids=["qwen2-vl", "qwen2-vl-video", "gemma3"],
 )
 def test_ranks_holding_half_the_heads_each_give_the_whole_saliency(run_rank, case_id):
     # ADAFV-R18: each rank computes the received attention of its own heads; summed across
