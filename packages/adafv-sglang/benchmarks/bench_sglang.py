@@ -10,8 +10,7 @@ so every variant runs on the same engine:
   (``keep_ratio``), LLaVA-NeXT's row separators kept; for a video, of its tokens over all
   frames (ADAFV-R21);
 - videos also ``EVS 10%`` and ``EVS 5%``: the text-agnostic baseline (ADAFV-R22) to the same
-  budgets. It still pays AdaFV's saliency pass and T2I scores, which it does not use, so its
-  times are an upper bound on EVS's own.
+  budgets, which runs no saliency pass and computes no T2I scores.
 
 Videos are sent as the processor's output (``processor_output``: pixels, grid and expanded
 prompt), so the times leave out decoding the video file, which SGLang does the same way in
