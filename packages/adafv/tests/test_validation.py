@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import adafv
 
@@ -131,3 +133,89 @@ def test_empty_images_are_rejected(to_backend):  # ADAFV-R1
         adafv.select(to_backend(visual[:0]), to_backend(text), to_backend(saliency[:0]), 4)
     with pytest.raises(ValueError, match="t2i_log must have at least one token"):
         adafv.select_from_scores(to_backend(saliency[:0]), to_backend(saliency[:0]), 4)
+
+
+# The value check of ADAFV-R2 reads the norms and scores the arithmetic computes instead of
+# scanning V and T; these properties hold it to the scan it replaces.
+_NON_FINITE = st.sampled_from([np.nan, np.inf, -np.inf])
+_DTYPES = st.sampled_from(["float16", "bfloat16", "float32", "float64"])
+
+
+def _as(to_backend, x: np.ndarray, dtype: str):
+    """``x`` as ``dtype`` on the backend; numpy has no bfloat16, so it gets float32."""
+    converted = to_backend(x)
+    if isinstance(converted, np.ndarray):
+        return converted.astype(np.float32 if dtype == "bfloat16" else dtype)
+    import torch
+
+    return converted.to(getattr(torch, dtype))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.data(),
+    where=st.sampled_from(["visual", "text"]),
+    dtype=_DTYPES,
+    masked=st.booleans(),
+)
+def test_every_non_finite_input_is_named(to_backend, data, where, dtype, masked):  # ADAFV-R2
+    """Any NaN or infinity anywhere, also infinities of both signs in one row (which cancel
+    in a sum) and in padded rows of a batch, is reported for the argument that holds it."""
+    visual, text, saliency = _inputs()
+    target = visual if where == "visual" else text
+    cells = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, target.shape[0] - 1), st.integers(0, D - 1), _NON_FINITE),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    for row, column, value in cells:
+        target[row, column] = value
+    if data.draw(st.booleans()):  # +inf and -inf in one row: their sum is NaN, not inf
+        target[cells[0][0], :2] = (np.inf, -np.inf)
+    visual, text = (_as(to_backend, x[None], dtype) for x in (visual, text))
+    saliency = to_backend(saliency[None])
+    masks = {}
+    if masked:  # the poisoned rows padded away must still be reported, as a scan would
+        masks = {
+            "visual_mask": to_backend(np.arange(N)[None] % 2 == 0),
+            "text_mask": to_backend(np.arange(M)[None] == 0),
+        }
+    with pytest.raises(ValueError, match=f"^{where} contains NaN or infinite values"):
+        adafv.select(visual, text, saliency, 4, **masks)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    # Up to 1e37: the inputs' values stay below float32's largest finite value.
+    visual_scale=st.sampled_from([1e-5, 1.0, 1e15, 1e18, 1e19, 1e20, 1e30, 1e37]),
+    text_scale=st.sampled_from([1e-5, 1.0, 1e15, 1e19, 1e20, 1e37]),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_finite_inputs_give_finite_scores_or_name_the_overflow(
+    to_backend, visual_scale, text_scale, dtype
+):  # ADAFV-R2, ADAFV-R5
+    """Finite values are never reported as non-finite and never give NaN scores: either the
+    scores are those of the unscaled inputs (cosines do not see the scale), or the float32
+    arithmetic overflowed and the error says so, naming both arguments."""
+    visual, text, _ = _inputs()
+    reference = adafv.t2i_scores(visual, text)
+    visual = _as(to_backend, visual.astype(np.float64) * visual_scale, dtype)
+    text = _as(to_backend, text.astype(np.float64) * text_scale, dtype)
+    try:
+        scores = _numpy(adafv.t2i_scores(visual, text))
+    except ValueError as error:
+        assert "visual and text are finite but overflow float32" in str(error)
+        assert "largest magnitude: visual" in str(error)
+        return
+    tolerance = 100 * 1e-6 * np.abs(reference).max()  # beta = 100 amplifies cosine rounding
+    np.testing.assert_allclose(scores, reference, rtol=0, atol=tolerance)
+
+
+def _numpy(x) -> np.ndarray:
+    return x if isinstance(x, np.ndarray) else x.cpu().numpy()

@@ -5,13 +5,15 @@ is chosen from the type of the caller's arrays. torch is only looked at when the
 already imported it, so ``import adafv`` never imports torch.
 
 Every operation keeps shapes static and stays on the arrays' device: the torch backend never
-reads a value back to the host (except in ``all_finite``/``any_negative``, which the value
-checks use and which callers can switch off), so the selection can be captured in a CUDA
+reads a value back to the host (except in ``all_finite``, ``any_true``,
+``finite_and_not_nan`` and ``largest_magnitude``, which only the value checks use and which
+callers can switch off), so the selection can be captured in a CUDA
 graph or compiled with ``torch.compile(fullgraph=True)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -68,6 +70,12 @@ class NumpyOps:
     @staticmethod
     def norm(x: np.ndarray) -> np.ndarray:
         return np.sqrt(np.einsum("...i,...i->...", x, x))
+
+    @staticmethod
+    def overflow_allowed() -> contextlib.AbstractContextManager:
+        """Non-finite inputs are reported by the value check after the arithmetic, so the
+        arithmetic on them stays quiet (torch never warns)."""
+        return np.errstate(invalid="ignore", over="ignore")
 
     @staticmethod
     def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -146,6 +154,15 @@ class NumpyOps:
         return bool(np.any(x))
 
     @staticmethod
+    def finite_and_not_nan(finite: tuple[np.ndarray, ...], not_nan: np.ndarray) -> bool:
+        """Every entry of each of ``finite`` is finite and no entry of ``not_nan`` is NaN."""
+        return all(np.isfinite(x).all() for x in finite) and not np.isnan(not_nan).any()
+
+    @staticmethod
+    def largest_magnitude(x: np.ndarray) -> float:
+        return float(np.max(np.abs(x)))
+
+    @staticmethod
     def any_last(x: np.ndarray) -> np.ndarray:
         return np.any(x, axis=-1)
 
@@ -193,6 +210,10 @@ class TorchOps:
 
     def norm(self, x: Any) -> Any:
         return self.torch.linalg.vector_norm(x, dim=-1)
+
+    @staticmethod
+    def overflow_allowed() -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
     def log_softmax(self, x: Any, axis: int) -> Any:
         return self.torch.log_softmax(x, dim=axis)
@@ -247,6 +268,16 @@ class TorchOps:
 
     def any_true(self, x: Any) -> bool:
         return bool(x.any())
+
+    def finite_and_not_nan(self, finite: tuple[Any, ...], not_nan: Any) -> bool:
+        """As NumpyOps', with one read back from the device."""
+        ok = ~self.torch.isnan(not_nan).any()
+        for x in finite:
+            ok = ok & self.torch.isfinite(x).all()
+        return bool(ok)
+
+    def largest_magnitude(self, x: Any) -> float:
+        return float(x.abs().amax())
 
     def any_last(self, x: Any) -> Any:
         return self.torch.any(x, dim=-1)

@@ -68,30 +68,42 @@ def t2i_scores(
     validation.check_mask(ops, "visual_mask", visual_mask, tuple(visual.shape[:-1]))
     validation.check_mask(ops, "text_mask", text_mask, tuple(text.shape[:-1]))
     validation.check_t2i_scale(t2i_scale)
-    if check_values:
-        validation.check_finite(ops, "visual", visual)
-        validation.check_finite(ops, "text", text)
 
     if not batched:
         visual, text = visual[None], text[None]
         visual_mask = None if visual_mask is None else visual_mask[None]
         text_mask = None if text_mask is None else text_mask[None]
-    scores = _log_scores(ops, visual, text, float(t2i_scale), visual_mask, text_mask)
+    beta = float(t2i_scale)
+    if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
+        if check_values:
+            validation.check_finite(ops, "visual", visual)
+        scores = ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
+    else:
+        with ops.overflow_allowed():
+            scores = _log_scores(ops, visual, text, beta, visual_mask, text_mask, check_values)
     return scores if batched else scores[0]
 
 
-def _log_scores(ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any) -> Any:
-    """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs."""
-    batch, n_visual = visual.shape[0], visual.shape[1]
-    if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
-        return ops.full((batch, n_visual), -math.inf, "float32", like=visual)
-    visual, text = ops.float32(visual), ops.float32(text)
-    # Normalise the product rather than the inputs: no normalised copy of V. The product is
+def _log_scores(
+    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any, check_values: bool
+) -> Any:
+    """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs, ``M >= 1``.
+
+    The value check (ADAFV-R2) reads what the arithmetic computes anyway instead of scanning
+    ``V`` and ``T``, which would cost more than the product on a CPU: a NaN or infinity in a
+    row makes that row's sum of squares, and so its norm, non-finite (squares cannot cancel),
+    and a finite product that overflows float32 makes its column's softmax, and so every
+    score, NaN. Only when that one flag fails are the inputs scanned, to name the culprit.
+    """
+    visual32, text32 = ops.float32(visual), ops.float32(text)
+    norm_text, norm_visual = ops.norm(text32), ops.norm(visual32)
+    # Normalise the product rather than the inputs: no normalised copy of V, and the text's
+    # scale (with beta) folds into the small (M, d) side before the product. The product is
     # laid out (N, M), visual rows first: on CPU BLAS that is about twice as fast as (M, N)
     # for M << N, and the softmax then runs over axis 1.
-    inv_text = 1.0 / ops.maximum(ops.norm(text), EPS)
-    inv_visual = 1.0 / ops.maximum(ops.norm(visual), EPS)
-    logits = ops.matmul_nt(visual, text) * (beta * inv_visual[:, :, None]) * inv_text[:, None, :]
+    scaled_text = text32 * (beta / ops.maximum(norm_text, EPS))[:, :, None]
+    inv_visual = 1.0 / ops.maximum(norm_visual, EPS)
+    logits = ops.matmul_nt(visual32, scaled_text) * inv_visual[:, :, None]
     if vmask is not None:
         logits = ops.where(vmask[:, :, None], logits, -math.inf)
     log_softmax = ops.log_softmax(logits, axis=1)
@@ -100,4 +112,6 @@ def _log_scores(ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask
     scores = ops.amax(log_softmax, axis=2)
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
+    if check_values and not ops.finite_and_not_nan((norm_visual, norm_text), scores):
+        validation.explain_non_finite(ops, visual=visual, text=text)
     return scores

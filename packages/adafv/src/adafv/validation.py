@@ -73,6 +73,21 @@ def check_finite(ops: Ops, name: str, x: Any) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def explain_non_finite(ops: Ops, **arrays: Any) -> None:
+    """Raise the error for inputs whose scores came out non-finite (ADAFV-R2, R5).
+
+    Called only after the cheap check on norms and scores failed: names the first argument
+    that holds a NaN or an infinity, else says that finite values overflowed float32.
+    """
+    for name, x in arrays.items():
+        check_finite(ops, name, x)
+    largest = ", ".join(f"{name} {ops.largest_magnitude(x):.4g}" for name, x in arrays.items())
+    raise ValueError(
+        f"{' and '.join(arrays)} are finite but overflow float32 in ADAFV-R5's norms or "
+        f"product (largest magnitude: {largest}); scale them down"
+    )
+
+
 def check_saliency_values(ops: Ops, saliency: Any) -> None:
     """Saliency is finite and non-negative (ADAFV-R2, R4)."""
     check_finite(ops, "saliency", saliency)
