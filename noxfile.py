@@ -13,6 +13,7 @@
     nox -s docs                  the documentation site, into build/site
     nox -s bench                 benchmarks (not run by default)
     nox -s sglang_bench          SGLang serving, full vs AdaFV (not run by default)
+    nox -s gpu --no-venv         CUDA: conformance cells and benchmarks in minutes, offline
     nox -t cpu                   the sessions that need no GPU
     nox -s lock                  resolve every environment anew and rewrite ``locks/``
     nox -s newest                the tests on the newest releases, against the locks
@@ -677,6 +678,23 @@ def bench(session: nox.Session) -> None:
     _benchmark(session, "packages/adafv/benchmarks/bench_select.py", "select", True)
     _benchmark(session, "packages/adafv-transformers/benchmarks/bench_e2e.py", "e2e")
     _benchmark(session, "packages/adafv-llamacpp/benchmarks/bench_llamacpp.py", "llamacpp")
+
+
+@nox.session(python=False, default=False)
+def gpu(session: nox.Session) -> None:
+    """The CUDA validation: every conformance cell CUDA allows, the selection and the
+    Transformers benchmarks on this machine's GPU, within about eight minutes, offline
+    (``python -m adafv_conformance.gpu``; arguments after ``--`` go to it).
+
+    It runs in the interpreter that runs nox (no environment is made: the locks hold torch's
+    CPU build), whose torch must be a CUDA build; the packages run from their sources.
+    Results go to ``build/conformance``, ``build/bench`` and ``build/gpu``. Skipped where
+    there is no CUDA device.
+    """
+    if not _cuda_visible():
+        session.skip("no CUDA device on this machine: nothing to run")
+    env = {"PYTHONPATH": str(ROOT / "conformance" / "src")}
+    session.run(sys.executable, "-m", "adafv_conformance.gpu", *session.posargs, env=env)
 
 
 def _newest_run(session: nox.Session, *nox_args: str) -> tuple[dict, list[dict]]:
