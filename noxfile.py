@@ -628,7 +628,8 @@ def template(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """AdaFV on the bundled image and question; ``-- --model PATH`` for a real checkpoint.
 
-    Prints kept tokens and prefill time with and without AdaFV, and writes
+    Prints kept tokens and prefill time with and without AdaFV (whole, and the language
+    model's beside its ideal from the token counts), and writes
     ``build/demo/adafv-demo.png``: the kept patches over the image, coloured by source.
     """
     _install(session, *CORE, *TRANSFORMERS, f"transformers=={NEWEST_TRANSFORMERS}")

@@ -13,7 +13,8 @@ tokens, and keeps 10% and 5% of them. Qwen2.5-VL videos (CPU only, the CPU size'
 16 and 64 frames of 336 x 336, 144 tokens per token frame of two frames (1,152 and 4,608
 tokens), AdaFV against EVS (ADAFV-R22) at the same 90% and 95% reductions. Variants are timed
 interleaved, round by round in a rotating order, so machine noise hits all alike; medians
-are reported.
+are reported. Prefill is measured as the demo measures it
+(``adafv_transformers.prefill_timing``):
 
 - ``prefill``: one forward over the prompt, vision tower included; AdaFV adds the selection.
 - ``lm prefill``: the language model alone on the prompt's embeddings (features passed in),
@@ -33,8 +34,7 @@ from typing import Any, NamedTuple
 import torch
 from rich.console import Console
 
-import adafv_transformers
-from adafv.timing import interleaved, medians, print_table, wall_clock
+from adafv.timing import print_table
 from adafv_conformance.models.checkpoints import (
     CPU_BENCH,
     LLAVA_15_7B,
@@ -46,6 +46,7 @@ from adafv_conformance.models.checkpoints import (
 from adafv_conformance.models.inputs import picture, qwen2_vl_inputs, video
 from adafv_conformance.models.vocabulary import QWEN_IMAGE, QWEN_VIDEO
 from adafv_transformers.families import family_for
+from adafv_transformers.prefill_timing import FULL, prefill_candidates, prefill_rows, timed
 
 NEW_TOKENS = 32
 ASK = "Describe the picture in detail please."
@@ -115,14 +116,6 @@ GEOMETRIES = {
 }
 
 
-def _timed(candidates: dict[str, Callable[[], object]], device: str, rounds: int) -> dict:
-    """Median seconds of each candidate, without autograd, after one warm-up call each."""
-    sync = torch.cuda.synchronize if device == "cuda" else None
-    timer = wall_clock(sync)
-    with torch.no_grad():
-        return medians(interleaved(candidates, rounds, timer=timer, warmup=1))
-
-
 def bench(geometry: str, device: str, rounds: int) -> dict:
     spec = GEOMETRIES[geometry]
     sizes, dtype = (LLAVA_15_7B, torch.bfloat16) if device == "cuda" else (CPU_BENCH, torch.float32)
@@ -139,9 +132,7 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
         encode, get_features = family.encode, model.model.get_image_features
         tower_inputs = {k: inputs[k] for k in family.consumed_inputs if k in inputs}
     encoded = encode(model, inputs)
-    # Every token kept: the language model's full input (features, and positions where the
-    # model computes them from the image), as the pruned variants get theirs.
-    lm_full = adafv_transformers.prune_inputs(model, keep_ratio=1.0, **inputs)
+    prefills = prefill_candidates(model, inputs, spec.variants)
 
     def generate(call: dict, new: int) -> Callable[[], object]:
         return lambda: model.generate(
@@ -149,39 +140,20 @@ def bench(geometry: str, device: str, rounds: int) -> dict:
         )
 
     candidates: dict[str, Callable[[], object]] = {
-        "prefill/full": lambda: model(**inputs),
-        "lm/full": lambda: model(**lm_full),
+        **prefills.candidates,
         "tower": lambda: get_features(**tower_inputs, return_dict=True),
         "tower+probe": lambda: encode(model, inputs),
-        "generate1/full": generate(inputs, 1),
-        f"generate{NEW_TOKENS + 1}/full": generate(inputs, NEW_TOKENS + 1),
     }
-    lengths = {"full": inputs["input_ids"].shape[1]}
-    for name, options in spec.variants.items():
-        pruned = adafv_transformers.prune_inputs(model, **options, **inputs)
-        lengths[name] = pruned["input_ids"].shape[1]
-        candidates[f"prefill/{name}"] = lambda options=options: model(
-            **adafv_transformers.prune_inputs(model, **options, **inputs)
-        )
-        candidates[f"lm/{name}"] = lambda pruned=pruned: model(**pruned)
-        candidates[f"generate1/{name}"] = generate(pruned, 1)
-        candidates[f"generate{NEW_TOKENS + 1}/{name}"] = generate(pruned, NEW_TOKENS + 1)
-    med = _timed(candidates, device, rounds)
+    for variant in prefills.lengths:
+        call = inputs if variant == FULL else prefills.lm_inputs[variant]
+        candidates[f"generate1/{variant}"] = generate(call, 1)
+        candidates[f"generate{NEW_TOKENS + 1}/{variant}"] = generate(call, NEW_TOKENS + 1)
+    med = timed(candidates, device, rounds)
     rows = []
-    for variant, length in lengths.items():
+    for row in prefill_rows(med, prefills.lengths):
+        variant = row["variant"]
         decode_s = med[f"generate{NEW_TOKENS + 1}/{variant}"] - med[f"generate1/{variant}"]
-        rows.append(
-            {
-                "variant": variant,
-                "prompt_tokens": length,
-                "prefill_ms": med[f"prefill/{variant}"] * 1e3,
-                "lm_prefill_ms": med[f"lm/{variant}"] * 1e3,
-                "decode_tokens_per_s": NEW_TOKENS / decode_s if decode_s > 0 else None,
-                "prefill_speedup": med["prefill/full"] / med[f"prefill/{variant}"],
-                "lm_prefill_speedup": med["lm/full"] / med[f"lm/{variant}"],
-                "ideal_lm_speedup": lengths["full"] / length,
-            }
-        )
+        rows.append({**row, "decode_tokens_per_s": NEW_TOKENS / decode_s if decode_s > 0 else None})
     return {
         "geometry": geometry,
         "modality": spec.modality,

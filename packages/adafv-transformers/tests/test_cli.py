@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 import torch
 from PIL import Image
@@ -39,6 +41,38 @@ def test_demo_runs_on_the_built_in_model(tmp_path, capsys):
     argv = ["demo", "--repeats", "1", "--max-new-tokens", "2", "--budget", "48", "--out", str(out)]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "random" in printed and "576" in printed and "48" in printed
+    assert "random weights" in printed and "answers are noise" in printed
+    # 586 prompt tokens, 576 of them the image's; 48 kept: 58. The times are not checked.
+    for row in ("image tokens", "prompt tokens"):
+        assert row in printed
+    assert "576" in printed and "586" in printed and "48" in printed and "58" in printed
+    assert "prefill, whole (ms)" in printed and "prefill, language model (ms)" in printed
+    assert "10.10x (586/58)" in printed  # the language model's ideal: the token ratio
+    assert "answer, full:" in printed and "answer, AdaFV:" in printed
     with Image.open(out) as picture_out:
         assert picture_out.size == (672, 672 + 28)
+
+
+def test_the_demo_model_has_the_cpu_benchmarks_sizes():
+    from adafv_conformance.models import checkpoints
+    from adafv_transformers.demo_model import CPU_BENCH
+
+    bench = checkpoints.CPU_BENCH
+    assert tuple(getattr(bench, field) for field in CPU_BENCH._fields) == CPU_BENCH
+
+
+def test_run_loads_a_checkpoint_directory(tmp_path, capsys):
+    from adafv_transformers.demo_model import demo_llava
+
+    model, processor = demo_llava(seed=0)
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    image = resources.files("adafv_transformers") / "data" / "demo.png"
+    argv = ["run", "--model", str(tmp_path / "model"), "--image", str(image)]
+    argv += ["--prompt", cli.DEMO_QUESTION, "--dtype", "float32", "--device", "cpu"]
+    argv += ["--repeats", "1", "--max-new-tokens", "2", "--out", str(tmp_path / "run.png")]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "random weights" not in printed
+    assert "7.92x (586/74)" in printed
+    assert (tmp_path / "run.png").exists()

@@ -1,8 +1,12 @@
 """``adafv-transformers run|demo``: AdaFV on one image and question, timed, with a picture.
 
 ``run`` needs a checkpoint (``--model PATH``, a local Hugging Face directory); ``demo``
-defaults to the bundled image and question and, without ``--model``, to a tiny built-in
-model whose weights are random (its answer is noise; the pipeline is the real one).
+defaults to the bundled image and question and, without ``--model``, to a small built-in
+model whose weights are random (its answer is noise; the pipeline is the real one), sized as
+the CPU benchmarks' model so that, as in real VLMs, the language model is most of the
+prefill. Both print the prefill's time with and without AdaFV, whole and of the language
+model alone, beside the ideal speedup from the prompt lengths
+(``adafv_transformers.prefill_timing``).
 """
 
 from __future__ import annotations
@@ -15,16 +19,17 @@ from typing import Any
 import torch
 
 DEMO_QUESTION = "What color is the car?"
+ADAFV = "AdaFV"  # the pruned variant's name in the timings and the table
 
 
 def _load(model_path: str | None, device: str, dtype: str) -> tuple[Any, Any, str]:
     from rich.console import Console
 
     if model_path is None:
-        from adafv_transformers.demo_model import demo_llava
+        from adafv_transformers.demo_model import CPU_BENCH, demo_llava
 
-        model, processor = demo_llava(seed=0)
-        return model.to(device), processor, "built-in tiny LLaVA-1.5 (random weights)"
+        model, processor = demo_llava(seed=0, sizes=CPU_BENCH)
+        return model.to(device), processor, "built-in small LLaVA-1.5 (random weights)"
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     with Console(stderr=True).status(f"loading {model_path} ..."):
@@ -58,14 +63,14 @@ def _model_view(processor: Any, pixel_values: torch.Tensor) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Ask a question about an image with and without AdaFV, and draw what was kept."""
+    """Ask a question about an image with and without AdaFV, time both prefills (whole, and
+    the language model's alone), and draw what was kept."""
     from PIL import Image
     from rich.console import Console
-    from rich.table import Table
 
-    import adafv_transformers
-    from adafv.timing import interleaved, medians, wall_clock
+    from adafv.timing import print_table
     from adafv_transformers.overlay import draw, kept_sources
+    from adafv_transformers.prefill_timing import FULL, prefill_candidates, prefill_rows, timed
 
     console = Console()
     model, processor, label = _load(args.model, args.device, args.dtype)
@@ -78,18 +83,12 @@ def run(args: argparse.Namespace) -> int:
     budget = {"budget": args.budget} if args.keep_ratio is None else {}
     options = {**budget, "keep_ratio": args.keep_ratio}
 
-    pruned = adafv_transformers.prune_inputs(model, **options, **inputs)
-    prefill = {
-        "full": lambda: model(**inputs),
-        "adafv": lambda: model(**adafv_transformers.prune_inputs(model, **options, **inputs)),
-    }
-    timer = wall_clock(torch.cuda.synchronize if args.device.startswith("cuda") else None)
-    with torch.no_grad():
-        seconds = medians(interleaved(prefill, args.repeats, timer=timer, warmup=1))
-    full_s, adafv_s = seconds["full"], seconds["adafv"]
-    full_tokens, kept_tokens = inputs["input_ids"].shape[1], pruned["input_ids"].shape[1]
+    prefills = prefill_candidates(model, inputs, {ADAFV: options})
+    seconds = timed(prefills.candidates, args.device, args.repeats)
+    full, adafv = prefill_rows(seconds, prefills.lengths)
+    pruned = prefills.lm_inputs[ADAFV]
     answers = {}
-    for name, call in (("full", inputs), ("adafv", pruned)):
+    for name, call in ((FULL, inputs), (ADAFV, pruned)):
         out = model.generate(**call, max_new_tokens=args.max_new_tokens, do_sample=False)
         answers[name] = processor.decode(
             out[0, call["input_ids"].shape[1] :], skip_special_tokens=True
@@ -97,20 +96,39 @@ def run(args: argparse.Namespace) -> int:
 
     selection = pruned.images[0]
     sources = kept_sources(selection)
-    table = Table(title=f"AdaFV on {label}")
-    table.add_column("")
-    table.add_column("full", justify="right")
-    table.add_column("AdaFV", justify="right")
-    table.add_row("image tokens", str(len(selection.positions)), str(len(selection.kept)))
-    table.add_row("prompt tokens", str(full_tokens), str(kept_tokens))
-    table.add_row("prefill (ms, median)", f"{full_s * 1e3:.1f}", f"{adafv_s * 1e3:.1f}")
-    table.add_row("answer", answers["full"], answers["adafv"])
-    console.print(table)
+    ideal = f"{adafv['ideal_lm_speedup']:.2f}x ({full['prompt_tokens']}/{adafv['prompt_tokens']})"
+    print_table(
+        f"AdaFV on {label}, median of {args.repeats} rounds",
+        ("", "full", "AdaFV"),
+        [
+            ("image tokens", str(len(selection.positions)), str(len(selection.kept))),
+            ("prompt tokens", str(full["prompt_tokens"]), str(adafv["prompt_tokens"])),
+            (
+                "prefill, whole (ms)",
+                f"{full['prefill_ms']:.1f}",
+                f"{adafv['prefill_ms']:.1f} ({adafv['prefill_speedup']:.2f}x)",
+            ),
+            (
+                "prefill, language model (ms)",
+                f"{full['lm_prefill_ms']:.1f}",
+                f"{adafv['lm_prefill_ms']:.1f} ({adafv['lm_prefill_speedup']:.2f}x)",
+            ),
+            ("language model, ideal", "", ideal),
+        ],
+    )
+    console.print(
+        "whole: the vision tower, AdaFV's saliency probe and selection, and the language "
+        "model; language model: alone on the kept features; ideal: full prompt tokens / "
+        "AdaFV's prompt tokens.",
+        highlight=False,
+    )
     console.print(
         f"kept by T2I {sources.count('t2i')}, by saliency {sources.count('saliency')}, by both "
         f"{sources.count('both')} (split k_t2i={selection.k_t2i}, "
         f"k_saliency={selection.k_saliency}, overlap {selection.n_overlap} refilled)"
     )
+    for name in (FULL, ADAFV):
+        console.print(f"answer, {name}: {answers[name]}", markup=False, highlight=False)
     vision = model.config.vision_config
     image_size = getattr(vision, "image_size", None)  # Qwen's towers take any size: none
     side = image_size // vision.patch_size if image_size else 0
@@ -144,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--keep-ratio", type=float, help="instead of --budget")
         p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         p.add_argument("--dtype", default="bfloat16", help="for --model (float32 on CPU is safer)")
-        p.add_argument("--repeats", type=int, default=5, help="timed prefills per variant")
+        p.add_argument("--repeats", type=int, default=5, help="timed rounds, every prefill once")
         p.add_argument("--max-new-tokens", type=int, default=20)
         p.add_argument("--out", default="build/demo/adafv-demo.png", help="the overlay PNG")
         p.set_defaults(func=run)

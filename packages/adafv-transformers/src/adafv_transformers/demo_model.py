@@ -2,16 +2,17 @@
 
 ``adafv-transformers demo`` without ``--model`` runs on it, so that a fresh install shows the
 whole pipeline (preprocessing, saliency, T2I scores, selection, pruned generation, overlay)
-without a download. Its answers are noise. The image geometry is LLaVA-1.5's (CLIP 336/14,
-576 image tokens, feature layer -2 without [CLS]); the tower and the language model are
-tiny, and the tokenizer is a word-level one over the demo's own few words (other words
+and what pruning saves of the prefill, without a download. Its answers are noise. The image
+geometry is LLaVA-1.5's (CLIP 336/14, 576 image tokens, feature layer -2 without [CLS]); the
+tower and the language model are small (``TINY`` by default, ``CPU_BENCH`` for the demo's
+timings), and the tokenizer is a word-level one over the demo's own few words (other words
 become ``<unk>``). It is not a test fixture: the suite's checkpoints are built by
 ``adafv_conformance.models.checkpoints``, which no wheel of this package carries.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -23,6 +24,30 @@ user assistant : what color is the car ? a an it red green blue yellow black whi
 purple left right big small one two three
 """
 WORDS = tuple(_WORDS.split())
+
+
+class DemoSizes(NamedTuple):
+    """Widths and depths of the demo model: a CLIP 336/14 tower and a Llama language model,
+    feed-forward widths twice the hidden size."""
+
+    vision_hidden: int
+    vision_layers: int
+    vision_heads: int
+    text_hidden: int
+    text_layers: int
+    text_heads: int
+    text_kv_heads: int
+
+
+# Tiny: builds and runs in milliseconds, for examples; its prefill is cheaper than AdaFV's
+# selection and saliency probe, so it shows no speedup.
+TINY = DemoSizes(64, 3, 4, 64, 2, 4, 2)
+# The widths and depths of the CPU benchmarks' model (``CPU_BENCH`` of
+# ``adafv_conformance.models.checkpoints``, a test checks they agree): the language model
+# is most of the prefill (three quarters of it on 2 CPU cores, the tower most of the
+# rest), as in real VLMs, so the demo's prefill times show what pruning saves. The
+# vocabulary stays the demo's few words: no output projection over the benchmark's 32,064.
+CPU_BENCH = DemoSizes(256, 6, 8, 512, 8, 8, 8)
 
 
 # The special tokens, first in the vocabulary.
@@ -46,11 +71,11 @@ def _tokenizer() -> Any:
     )
 
 
-def demo_llava(seed: int = 0) -> tuple[Any, Any]:
+def demo_llava(seed: int = 0, sizes: DemoSizes = TINY) -> tuple[Any, Any]:
     """``(LlavaForConditionalGeneration, LlavaProcessor)`` in float32 on the CPU, in eval mode.
 
-    Tower: CLIP 336/14, hidden 64, 3 layers, 4 heads; language model: Llama, hidden 64, 2
-    layers, 4 heads (2 key-value heads); feed-forward widths twice the hidden size.
+    ``sizes``: ``TINY`` (tower: CLIP 336/14, hidden 64, 3 layers, 4 heads; language model:
+    Llama, hidden 64, 2 layers, 4 heads, 2 key-value heads) or ``CPU_BENCH``.
     ``seed`` fixes the random weights.
     """
     from transformers import (
@@ -63,26 +88,29 @@ def demo_llava(seed: int = 0) -> tuple[Any, Any]:
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     tok = _tokenizer()
-    widths = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4}
     vision = CLIPVisionConfig(
         image_size=336,
         patch_size=14,
-        num_hidden_layers=3,
-        projection_dim=64,
-        # At the default init scale a tiny tower's [CLS] attention is nearly uniform; real
+        hidden_size=sizes.vision_hidden,
+        intermediate_size=2 * sizes.vision_hidden,
+        num_hidden_layers=sizes.vision_layers,
+        num_attention_heads=sizes.vision_heads,
+        projection_dim=sizes.vision_hidden,
+        # At the default init scale a small tower's [CLS] attention is nearly uniform; real
         # CLIP's is heavy-tailed, which is what makes the overlay worth looking at.
         initializer_factor=6.0,
-        **widths,
     )
     text = LlamaConfig(
         vocab_size=len(tok),
-        num_hidden_layers=2,
-        num_key_value_heads=2,
+        hidden_size=sizes.text_hidden,
+        intermediate_size=2 * sizes.text_hidden,
+        num_hidden_layers=sizes.text_layers,
+        num_attention_heads=sizes.text_heads,
+        num_key_value_heads=sizes.text_kv_heads,
         max_position_embeddings=4096,
         pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
-        **widths,
     )
     config = LlavaConfig(
         vision_config=vision,
