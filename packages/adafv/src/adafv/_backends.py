@@ -14,6 +14,7 @@ graph or compiled with ``torch.compile(fullgraph=True)``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from typing import Any
 
@@ -53,6 +54,11 @@ class NumpyOps:
     @staticmethod
     def arange(n: int, like: np.ndarray) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
+
+    @staticmethod
+    def descending(n: int, like: np.ndarray) -> np.ndarray:
+        """``n - 1, ..., 0`` as int64."""
+        return np.arange(n - 1, -1, -1, dtype=np.int64)
 
     @staticmethod
     def full(shape: tuple[int, ...], value: float, dtype: str, like: np.ndarray) -> np.ndarray:
@@ -98,6 +104,35 @@ class NumpyOps:
         return np.argsort(-x, axis=-1, kind="stable")
 
     @staticmethod
+    def largest(keys: np.ndarray, k: int) -> np.ndarray:
+        """Indices of the ``k`` largest of distinct integer keys along the last axis,
+        largest first."""
+        n = keys.shape[-1]
+        top = np.argpartition(keys, n - k, axis=-1)[..., n - k :] if k < n else None
+        if top is None:
+            return np.argsort(keys, axis=-1)[..., ::-1]
+        inner = np.argsort(np.take_along_axis(keys, top, axis=-1), axis=-1)[..., ::-1]
+        return np.take_along_axis(top, inner, axis=-1)
+
+    @staticmethod
+    def is_float32(x: np.ndarray) -> bool:
+        return x.dtype == np.float32
+
+    @staticmethod
+    def bits_int32(x: np.ndarray) -> np.ndarray:
+        """The bits of float32 ``x``, as int32."""
+        return x.view(np.int32)
+
+    @staticmethod
+    def stack_common(*xs: np.ndarray) -> np.ndarray:
+        """``xs`` stacked on a new first axis, in their common dtype; floats narrower than
+        float32 widen to float32 (exactly)."""
+        dtype = np.result_type(*xs)
+        if dtype == np.float16:
+            dtype = np.dtype(np.float32)
+        return np.stack([x.astype(dtype, copy=False) for x in xs])
+
+    @staticmethod
     def take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return np.take_along_axis(x, idx, axis=-1)
 
@@ -113,7 +148,8 @@ class NumpyOps:
 
     @staticmethod
     def cumsum(x: np.ndarray) -> np.ndarray:
-        return np.cumsum(x, axis=-1)
+        """Along the last axis; booleans count as int64."""
+        return np.cumsum(x, axis=-1, dtype=np.int64 if x.dtype == np.bool_ else None)
 
     @staticmethod
     def argmax(x: np.ndarray) -> np.ndarray:
@@ -199,6 +235,9 @@ class TorchOps:
     def arange(self, n: int, like: Any) -> Any:
         return self.torch.arange(n, dtype=self.torch.int64, device=like.device)
 
+    def descending(self, n: int, like: Any) -> Any:
+        return self.torch.arange(n - 1, -1, -1, dtype=self.torch.int64, device=like.device)
+
     def full(self, shape: tuple[int, ...], value: float, dtype: str, like: Any) -> Any:
         return self.torch.full(shape, value, dtype=getattr(self.torch, dtype), device=like.device)
 
@@ -223,6 +262,24 @@ class TorchOps:
 
     def argsort_desc(self, x: Any) -> Any:
         return self.torch.sort(x, dim=-1, descending=True, stable=True).indices
+
+    def largest(self, keys: Any, k: int) -> Any:
+        if k < keys.shape[-1]:
+            return self.torch.topk(keys, k, dim=-1, largest=True, sorted=True).indices
+        return self.torch.sort(keys, dim=-1, descending=True).indices
+
+    def is_float32(self, x: Any) -> bool:
+        return x.dtype == self.torch.float32
+
+    def bits_int32(self, x: Any) -> Any:
+        return x.view(self.torch.int32)
+
+    def stack_common(self, *xs: Any) -> Any:
+        t = self.torch
+        dtype = functools.reduce(t.promote_types, (x.dtype for x in xs))
+        if dtype in (t.float16, t.bfloat16):
+            dtype = t.float32
+        return t.stack([x.to(dtype) for x in xs])
 
     def take(self, x: Any, idx: Any) -> Any:
         return self.torch.gather(x, -1, idx)

@@ -14,7 +14,13 @@ from typing import Any
 
 from adafv import validation
 from adafv._backends import ops_for
-from adafv.budget import ROUNDING_SLACK, check_budget, check_guarantee, kept_count
+from adafv.budget import (
+    ROUNDING_SLACK,
+    check_budget,
+    check_guarantee,
+    guaranteed_count,
+    kept_count,
+)
 from adafv.options import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE
 from adafv.scores import t2i_scores
 
@@ -141,14 +147,18 @@ def select_from_scores(
     if not batched:
         t2i_log, saliency = t2i_log[None], saliency[None]
         visual_mask = None if visual_mask is None else visual_mask[None]
-    valid = visual_mask if visual_mask is not None else ops.ones_bool(t2i_log.shape, t2i_log)
     if check_values:
         validation.check_saliency_values(ops, saliency)
         if not _scores_checked:
+            valid = (
+                visual_mask if visual_mask is not None else ops.ones_bool(t2i_log.shape, t2i_log)
+            )
             validation.check_log_scores(ops, t2i_log, valid)
 
     width = kept_count(t2i_log.shape[1], budget=budget, keep_ratio=keep_ratio)
-    result = _select_batched(ops, t2i_log, saliency, valid, width, budget, keep_ratio, guarantee)
+    result = _select_batched(
+        ops, t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee
+    )
     if batched:
         return result
     return Selection(*(field[0, ...] for field in _fields(result)))
@@ -168,91 +178,134 @@ def _select_batched(
     keep_ratio: float | None,
     guarantee: float,
 ) -> Selection:
-    """ADAFV-R3 and R6 to R10 on validated ``(B, N)`` inputs; returns indices of width ``width``."""
-    n = t2i_log.shape[1]
-    positions = ops.arange(n, like=t2i_log)[None, :]  # (1, N)
+    """ADAFV-R3 and R6 to R10 on validated ``(B, N)`` inputs; ``valid`` is the padding mask
+    or None. Returns indices of width ``width``.
 
-    # ADAFV-R3, R14: each image's K from its own valid count.
-    n_valid = ops.sum_int(valid)
-    if budget is not None:
-        kept = ops.minimum(n_valid, int(budget))
-    else:
-        wanted = ops.ceil_int(ops.float64(n_valid) * float(keep_ratio) - ROUNDING_SLACK)
-        kept = ops.minimum(ops.maximum(wanted, 1), n_valid)  # n_valid = 0 keeps 0
-    # ADAFV-R7: the guarantee m and the remainder R to split.
-    m = ops.floor_int(ops.float64(kept) * float(guarantee) + ROUNDING_SLACK)
-    remainder = kept - 2 * m
+    Both rankings are carried together, on a leading axis of two sources (0: T2I,
+    1: saliency), and only to their first ``width`` ranks: every rank that R7 to R9 read is
+    below ``K <= width``. R7 reads ranks below ``K - m``. For R9, say the T2I ranking walks
+    first (``a >= b``; the other case is its mirror): its ranks ``a .. a + b - 1 = K - 1``
+    hold at most ``b - n_overlap`` tokens of B, so at least ``n_overlap`` candidates, whose
+    keys are below ``2b``; every token ranked ``width`` or later in both rankings would have a
+    key of at least ``2(width - a) >= 2b``. So the fill is decided below rank ``K``.
+    """
+    depth = width
+    kept, m = _counts(ops, t2i_log, valid, width, budget, keep_ratio, guarantee)
+    remainder = kept - 2 * m  # ADAFV-R7: the remainder R to split
 
     # ADAFV-R6: rankings, score descending, ties by lower index. Padded tokens rank last
     # (valid log-scores are finite or, without text, -inf and unused; saliency is >= 0).
-    log_t = ops.where(valid, ops.float64(t2i_log), -math.inf)
-    sal = ops.where(valid, ops.float64(saliency), -math.inf)
-    order_t, order_s = ops.argsort_desc(log_t), ops.argsort_desc(sal)
-    has_text = ops.any_last(log_t > -math.inf)  # ADAFV-R12
+    values = ops.stack_common(t2i_log, saliency)  # (2, B, N)
+    if valid is not None:
+        values = ops.where(valid, values, -math.inf)
+    order = first_ranks(ops, values, depth)  # (2, B, depth): the token at each rank
+    ranked = ops.float64(ops.take(values, order))
+    has_text = ranked[0, :, 0] > -math.inf  # ADAFV-R12
 
     # ADAFV-R7: P(k) = sum of the scores at ranks m .. m+k-1, in rank order and float64.
     # Zeroing ranks below m makes the running sum start exactly at rank m.
-    from_m = positions >= m[:, None]
-    t_sorted = ops.where(from_m, ops.exp(ops.take(log_t, order_t)), 0.0)
-    s_sorted = ops.where(from_m, ops.take(ops.where(valid, sal, 0.0), order_s), 0.0)
-    prefix_t = ops.concat_zero(ops.cumsum(t_sorted))  # (B, N+1): prefix[j] = P(j - m)
-    prefix_s = ops.concat_zero(ops.cumsum(s_sorted))
-    k = ops.arange(n + 1, like=t2i_log)[None, :]
-    p_t = ops.take(prefix_t, ops.minimum(m[:, None] + k, n))
-    p_s = ops.take(prefix_s, ops.minimum(ops.maximum(m[:, None] + remainder[:, None] - k, 0), n))
-    products = ops.where(k <= remainder[:, None], p_t * p_s, -1.0)
+    rank = ops.arange(depth, like=values)[None, :]  # (1, depth)
+    weights = ops.stack_common(ops.exp(ranked[0]), ops.maximum(ranked[1], 0.0))  # padded: 0
+    weights = ops.where(rank >= m[:, None], weights, 0.0)
+    prefix = ops.concat_zero(ops.cumsum(weights))  # (2, B, depth+1): prefix[j] = P(j - m)
+    k = ops.arange(depth + 1, like=values)[None, :]
+    at_t = ops.minimum(m[:, None] + k, depth)
+    at_s = ops.maximum((kept - m)[:, None] - k, 0)  # m + R - k
+    p = ops.take(prefix, ops.stack_common(at_t, at_s))
+    products = ops.where(k <= remainder[:, None], p[0] * p[1], -1.0)
     k1 = ops.argmax(products)  # the first maximum: the smallest k1 on ties
 
     # ADAFV-R8: A = first a of the T2I ranking, B = first b of the saliency ranking.
     # ADAFV-R12: without query text, everything goes to saliency.
-    k_t2i = ops.where(has_text, m + k1, 0)
+    k_t2i = (m + k1) * has_text
     k_sal = kept - k_t2i
-    rank_t = inverse_permutation(ops, order_t, positions)
-    rank_s = inverse_permutation(ops, order_s, positions)
-    in_a = rank_t < k_t2i[:, None]
-    in_b = rank_s < k_sal[:, None]
-    chosen = in_a | in_b
-    n_overlap = ops.sum_int(in_a & in_b)
+    sizes = ops.stack_common(k_t2i, k_sal)[:, :, None]  # (2, B, 1)
+    ranks = inverse_permutation(ops, order, rank, t2i_log.shape[1])  # depth: not ranked
+    inside = ranks < sizes
+    chosen = inside[0] | inside[1]
+    n_overlap = ops.sum_int(inside[0] & inside[1])
 
     # ADAFV-R9: refill the overlap by walking both rankings, interleaved, from where A and B
     # stopped. A token's key is its step in that walk; the n_overlap smallest keys among the
     # tokens not yet kept are added. Keys are distinct (even: first source, odd: second).
-    t_first = (k_t2i >= k_sal)[:, None]
-    rank_first = ops.where(t_first, rank_t, rank_s)
-    rank_second = ops.where(t_first, rank_s, rank_t)
-    start_first = ops.where(t_first, k_t2i[:, None], k_sal[:, None])
-    start_second = ops.where(t_first, k_sal[:, None], k_t2i[:, None])
-    key = ops.minimum(2 * (rank_first - start_first), 2 * (rank_second - start_second) + 1)
-    unused = 2 * n  # keys of candidates lie in [0, 2N)
-    key = ops.where(chosen | ~valid, unused, key)
+    t2i_second = k_t2i < k_sal
+    second = ops.stack_common(t2i_second, ~t2i_second)[:, :, None]
+    walk = 2 * (ranks - sizes) + second
+    key = ops.minimum(walk[0], walk[1])
+    unused = 2 * depth + 2  # keys of candidates lie in [0, 2 depth + 1]
+    key = ops.where(chosen if valid is None else chosen | ~valid, unused, key)
     # The rank of each key among candidates, without a sort: mark the keys, count upwards.
-    marks = ops.full((*key.shape[:1], 2 * n + 1), 0, "int64", like=key)
+    marks = ops.full((key.shape[0], unused + 1), 0, "int64", like=key)
     marks = ops.scatter(marks, key, ops.expand_as(ops.full((1, 1), 1, "int64", like=key), key))
     keys_up_to = ops.take(ops.cumsum(marks), key)  # candidates with key <= this key
     filled = (key < unused) & (keys_up_to <= n_overlap[:, None])
-    keep = chosen | filled
 
     return Selection(
-        indices=ascending(ops, keep, width),
-        count=ops.sum_int(keep),
+        indices=ascending(ops, chosen | filled, width),
+        count=kept,
         k_t2i=k_t2i,
         k_saliency=k_sal,
         n_overlap=n_overlap,
     )
 
 
+def _counts(
+    ops: Any,
+    like: Any,
+    valid: Any,
+    width: int,
+    budget: int | None,
+    keep_ratio: float | None,
+    guarantee: float,
+) -> tuple[Any, Any]:
+    """ADAFV-R3, R7, R14: each image's ``K`` and guarantee ``m``, ``(B,)`` int64, from its
+    own valid count. Without a padding mask every image has all ``N`` tokens, so both are
+    known on the host."""
+    if valid is None:
+        shape = (like.shape[0],)
+        return (
+            ops.full(shape, width, "int64", like=like),
+            ops.full(shape, guaranteed_count(width, guarantee), "int64", like=like),
+        )
+    n_valid = ops.sum_int(valid)
+    if budget is not None:
+        kept = ops.minimum(n_valid, int(budget))
+    else:
+        wanted = ops.ceil_int(ops.float64(n_valid) * float(keep_ratio) - ROUNDING_SLACK)
+        kept = ops.minimum(ops.maximum(wanted, 1), n_valid)  # n_valid = 0 keeps 0
+    m = ops.floor_int(ops.float64(kept) * float(guarantee) + ROUNDING_SLACK)
+    return kept, m
+
+
+def first_ranks(ops: Any, values: Any, depth: int) -> Any:
+    """The tokens at the first ``depth`` ranks of each row of ``values`` (ADAFV-R6): value
+    descending, ties by lower index.
+
+    float32 values (every narrower dtype converts to float32 exactly) become distinct int64
+    keys, the value's order-preserving bits above the complemented index, so a partial
+    selection of the ``depth`` largest keys is exact, which costs far less than a stable
+    sort of all ``N``. float64 values have no room for the index and are sorted.
+    """
+    if not ops.is_float32(values):
+        return ops.argsort_desc(values)[..., :depth]
+    bits = ops.bits_int32(values + 0.0)  # -0.0 + 0.0 is +0.0: the two tie
+    ordered = ops.int64(bits ^ ((bits >> 31) & 0x7FFFFFFF))  # signed order = float order
+    return ops.largest(ordered * (1 << 32) + ops.descending(values.shape[-1], like=values), depth)
+
+
 def ascending(ops: Any, keep: Any, width: int) -> Any:
     """ADAFV-R10: the indices of the True entries of each row of ``keep`` (``(B, N)``),
     ascending, in the first slots of a ``(B, width)`` array padded with ``-1``."""
     positions = ops.arange(keep.shape[-1], like=keep)[None, :]
-    slot = ops.where(keep, ops.cumsum(ops.int64(keep)) - 1, width)
+    slot = ops.where(keep, ops.cumsum(keep) - 1, width)
     out = ops.full((keep.shape[0], width + 1), -1, "int64", like=keep)
     out = ops.scatter(out, slot, ops.expand_as(positions, slot))
     return out[:, :width]
 
 
-def inverse_permutation(ops: Any, order: Any, positions: Any) -> Any:
-    """``rank[order[j]] = j``: each token's position in a ranking."""
-    return ops.scatter(
-        ops.full(order.shape, 0, "int64", like=order), order, ops.expand_as(positions, order)
-    )
+def inverse_permutation(ops: Any, order: Any, positions: Any, n: int | None = None) -> Any:
+    """``rank[order[j]] = j``: each token's position in a ranking. ``order`` may hold only
+    the first ranks of ``n`` tokens; the others get the rank ``order.shape[-1]``."""
+    n = order.shape[-1] if n is None else n
+    ranks = ops.full((*order.shape[:-1], n), order.shape[-1], "int64", like=order)
+    return ops.scatter(ranks, order, ops.expand_as(positions, order))
