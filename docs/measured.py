@@ -300,18 +300,32 @@ def speedups() -> str:
 
 def bench_select() -> str:
     data = load("select")
+
+    def ratio(r: dict, key: str) -> str:
+        us = r["median_us"].get(key)
+        return "—" if us is None else f"{us:,.0f} us ({_x(us / r['median_us']['floor'])})"
+
     rows = [
         [
             r["name"],
             f"N={r['shape']['n']}, d={r['shape']['d']}, K={r['shape']['budget']}",
+            r.get("dtype", "float32"),
             f"{r['median_us']['floor']:,.0f} us",
-            f"{r['median_us']['select']:,.0f} us ({_x(r['ratios']['select/floor'])})",
-            f"{r['median_us']['authors']:,.0f} us ({_x(r['ratios']['authors/floor'])})",
-            f"{r['median_us']['select-numpy']:,.0f} us",
+            ratio(r, "select"),
+            ratio(r, "select-numpy"),
+            ratio(r, "authors"),
         ]
         for r in data["results"]
     ]
-    header = ["shape", "sizes", "floor (V @ T)", "adafv.select", "authors' procedure", "numpy"]
+    header = [
+        "shape",
+        "sizes",
+        "dtype",
+        "floor (norms, V @ T)",
+        "adafv.select",
+        "numpy select",
+        "authors' procedure",
+    ]
     return _table(header, rows) + f"\n\nMeasured {machine(data['machine'])}.\n"
 
 

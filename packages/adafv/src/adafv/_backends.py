@@ -137,8 +137,9 @@ class NumpyOps:
         return np.take_along_axis(x, idx, axis=-1)
 
     @staticmethod
-    def scatter(out: np.ndarray, idx: np.ndarray, src: np.ndarray) -> np.ndarray:
-        """``out[..., idx] = src`` along the last axis, returning ``out``."""
+    def scatter(out: np.ndarray, idx: np.ndarray, src: np.ndarray | int) -> np.ndarray:
+        """``out[..., idx] = src`` along the last axis, returning ``out``; ``src`` is an
+        array of ``idx``'s shape or one number."""
         np.put_along_axis(out, idx, src, axis=-1)
         return out
 
@@ -285,7 +286,7 @@ class TorchOps:
         return self.torch.gather(x, -1, idx)
 
     def scatter(self, out: Any, idx: Any, src: Any) -> Any:
-        return out.scatter(-1, idx, src)
+        return out.scatter(-1, idx, src)  # src: a tensor, or one number
 
     def expand_as(self, x: Any, like: Any) -> Any:
         return x.expand_as(like)

@@ -236,7 +236,7 @@ def _select_batched(
     key = ops.where(chosen if valid is None else chosen | ~valid, unused, key)
     # The rank of each key among candidates, without a sort: mark the keys, count upwards.
     marks = ops.full((key.shape[0], unused + 1), 0, "int64", like=key)
-    marks = ops.scatter(marks, key, ops.expand_as(ops.full((1, 1), 1, "int64", like=key), key))
+    marks = ops.scatter(marks, key, 1)
     keys_up_to = ops.take(ops.cumsum(marks), key)  # candidates with key <= this key
     filled = (key < unused) & (keys_up_to <= n_overlap[:, None])
 
