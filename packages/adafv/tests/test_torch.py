@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import adafv
+from adafv import selection
+from adafv._backends import ops_for
 from adafv_strategies import problems, stage2_inputs
 
 torch = pytest.importorskip("torch")
@@ -42,16 +45,37 @@ def test_select_equals_numpy(device, p):  # ADAFV-R11, ADAFV-R16
 
 @pytest.mark.parametrize("device", DEVICES)
 @settings(deadline=None, max_examples=50)
-@given(args=stage2_inputs(ties=True))
-def test_stage2_with_ties_equals_numpy(device, args):  # ADAFV-R6, ADAFV-R9
+@given(args=stage2_inputs(ties=True), data=st.data())
+def test_stage2_with_ties_equals_numpy(device, args, data):  # ADAFV-R6, ADAFV-R9, ADAFV-R14
+    """The torch operations of stage 2, called directly: on the CPU the public functions
+    run numpy's over the tensors' memory, and these would otherwise only run compiled."""
     t2i_log, saliency, budget, guarantee = args
-    got = adafv.select_from_scores(
-        torch.from_numpy(t2i_log).to(device),
-        torch.from_numpy(saliency).to(device),
+    mask = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).random(len(saliency))
+    mask = None if data.draw(st.booleans()) else mask < 0.8
+    keep_ratio = data.draw(st.sampled_from([None, 0.1, 0.5, 1.0]))
+    budget = None if keep_ratio else budget
+    width = adafv.kept_count(len(saliency), budget=budget, keep_ratio=keep_ratio)
+    ops = ops_for("t2i_log", torch.zeros(1))
+    got = selection._select_batched(
+        ops,
+        *(
+            None if x is None else torch.from_numpy(x[None]).to(device)
+            for x in (t2i_log, saliency, mask)
+        ),
+        width,
         budget,
-        guarantee=guarantee,
+        keep_ratio,
+        guarantee,
     )
-    _same(adafv.select_from_scores(t2i_log, saliency, budget, guarantee=guarantee), got)
+    want = adafv.select_from_scores(
+        t2i_log[None],
+        saliency[None],
+        budget,
+        keep_ratio=keep_ratio,
+        guarantee=guarantee,
+        visual_mask=None if mask is None else mask[None],
+    )
+    _same(want, got)
 
 
 def _batch(device: str, batch: int = 3, n: int = 96, m: int = 7, d: int = 32):

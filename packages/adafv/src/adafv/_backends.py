@@ -134,13 +134,21 @@ class NumpyOps:
 
     @staticmethod
     def take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(x, idx, axis=-1)
+        """``x[..., idx]`` along the last axis; the leading axes of ``x`` and ``idx`` agree."""
+        rows, columns = _rows(idx)
+        return x.reshape(len(rows), x.shape[-1])[rows, columns].reshape(idx.shape)
 
     @staticmethod
     def scatter(out: np.ndarray, idx: np.ndarray, src: np.ndarray | int) -> np.ndarray:
-        """``out[..., idx] = src`` along the last axis, returning ``out``; ``src`` is an
-        array of ``idx``'s shape or one number."""
-        np.put_along_axis(out, idx, src, axis=-1)
+        """``out[..., idx] = src`` along the last axis, returning ``out`` (its leading axes
+        those of ``idx``); ``src`` broadcasts to ``idx`` or is one number."""
+        if not out.flags.c_contiguous:  # a reshape would copy, and the writes be lost
+            np.put_along_axis(out, idx, src, axis=-1)
+            return out
+        rows, columns = _rows(idx)
+        if isinstance(src, np.ndarray):
+            src = np.broadcast_to(src, idx.shape).reshape(columns.shape)
+        out.reshape(len(rows), out.shape[-1])[rows, columns] = src
         return out
 
     @staticmethod
@@ -183,6 +191,11 @@ class NumpyOps:
     maximum = staticmethod(np.maximum)
 
     @staticmethod
+    def on_host_eagerly(x: np.ndarray) -> bool:
+        """Whether to run on numpy arrays over ``x``'s memory: already numpy."""
+        return False
+
+    @staticmethod
     def all_finite(x: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(x)))
 
@@ -202,6 +215,15 @@ class NumpyOps:
     @staticmethod
     def any_last(x: np.ndarray) -> np.ndarray:
         return np.any(x, axis=-1)
+
+
+def _rows(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row and column indices that address ``idx``'s entries along the last axis of an
+    array of the same leading axes. ``np.take_along_axis`` and ``np.put_along_axis`` build
+    the same index with several Python-level steps, which cost more than the gather itself
+    on the short rows of stage 2."""
+    columns = idx.reshape(-1, idx.shape[-1])
+    return np.arange(columns.shape[0])[:, None], columns
 
 
 class TorchOps:
@@ -321,6 +343,24 @@ class TorchOps:
     def maximum(self, a: Any, b: Any) -> Any:
         return self.torch.maximum(a, b) if self.is_array(b) else self.torch.clamp(a, min=b)
 
+    def on_host_eagerly(self, x: Any) -> bool:
+        """A plain CPU tensor outside ``torch.compile``, whose memory numpy can share."""
+        return (
+            type(x) is self.torch.Tensor  # not a fake, functional or other wrapper tensor
+            and x.device.type == "cpu"
+            and not self.torch.compiler.is_compiling()
+        )
+
+    def to_numpy(self, x: Any) -> np.ndarray | None:
+        """``x``'s memory as a numpy array (bfloat16, which numpy lacks, as float32)."""
+        if x is None:
+            return None
+        x = x.detach()
+        return (x.float() if x.dtype == self.torch.bfloat16 else x).numpy()
+
+    def from_numpy(self, x: np.ndarray) -> Any:
+        return self.torch.from_numpy(x)
+
     def all_finite(self, x: Any) -> bool:
         return bool(self.torch.isfinite(x).all())
 
@@ -341,7 +381,7 @@ class TorchOps:
         return self.torch.any(x, dim=-1)
 
 
-_NUMPY = NumpyOps()
+NUMPY = NumpyOps()
 _TORCH: TorchOps | None = None
 
 
@@ -349,7 +389,7 @@ def ops_for(name: str, value: Any) -> NumpyOps | TorchOps:
     """Return the backend for ``value``; ``name`` is the argument's name, for the error."""
     global _TORCH
     if isinstance(value, np.ndarray):
-        return _NUMPY
+        return NUMPY
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         if _TORCH is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from adafv.validation import as_real
+
 # ADAFV-R3, ADAFV-R7: a decimal ratio such as 0.1 is meant as written; 0.1 * 2880 is
 # 288.00000000000006 in float64 and must give 288, not 289.
 ROUNDING_SLACK = 1e-9
@@ -27,21 +29,15 @@ def check_budget(budget: int | None, keep_ratio: float | None, prefix: str = "")
         if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
             raise ValueError(f"{prefix}budget must be an integer >= 1, got {budget!r}")
     else:
-        if (
-            isinstance(keep_ratio, bool)
-            or not isinstance(keep_ratio, numbers.Real)
-            or not 0.0 < float(keep_ratio) <= 1.0
-        ):
+        ratio = as_real(keep_ratio)
+        if ratio is None or not 0.0 < ratio <= 1.0:
             raise ValueError(f"{prefix}keep_ratio must be a number in (0, 1], got {keep_ratio!r}")
 
 
 def check_guarantee(guarantee: float) -> None:
     """Raise ValueError unless ``guarantee`` (tau) is a number in [0, 0.5] (ADAFV-R2)."""
-    if (
-        isinstance(guarantee, bool)
-        or not isinstance(guarantee, numbers.Real)
-        or not 0.0 <= float(guarantee) <= 0.5
-    ):
+    tau = as_real(guarantee)
+    if tau is None or not 0.0 <= tau <= 0.5:
         raise ValueError(f"guarantee must be a number in [0, 0.5], got {guarantee!r}")
 
 

@@ -61,6 +61,7 @@ def evs_select(
     ):
         raise ValueError(f"frames must be an integer >= 1 that divides N={n}, got {frames!r}")
     check_budget(budget, keep_ratio)
+    validation.check_flag("check_values", check_values)
     if check_values:
         validation.check_finite(ops, "visual", visual)
 

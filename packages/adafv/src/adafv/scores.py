@@ -68,6 +68,7 @@ def t2i_scores(
     validation.check_mask(ops, "visual_mask", visual_mask, tuple(visual.shape[:-1]))
     validation.check_mask(ops, "text_mask", text_mask, tuple(text.shape[:-1]))
     validation.check_t2i_scale(t2i_scale)
+    validation.check_flag("check_values", check_values)
 
     if not batched:
         visual, text = visual[None], text[None]
@@ -113,5 +114,5 @@ def _log_scores(
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
     if check_values and not ops.finite_and_not_nan((norm_visual, norm_text), scores):
-        validation.explain_non_finite(ops, visual=visual, text=text)
+        validation.explain_non_finite(ops, beta, visual=visual, text=text)
     return scores

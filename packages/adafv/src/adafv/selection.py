@@ -3,7 +3,8 @@
 The whole algorithm is ``_select_batched`` below, written once for numpy and torch. It uses
 only fixed-shape vector operations (sorts, gathers, scatters, prefix sums), so the torch path
 never synchronises with the host and runs under CUDA graphs and ``torch.compile``. Each image
-of a batch is selected from its own valid tokens, as if it were alone.
+of a batch is selected from its own valid tokens, as if it were alone. torch tensors on the
+CPU, outside ``torch.compile``, take the numpy operations over the same memory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adafv import validation
-from adafv._backends import ops_for
+from adafv._backends import NUMPY, ops_for
 from adafv.budget import (
     ROUNDING_SLACK,
     check_budget,
@@ -142,6 +143,7 @@ def select_from_scores(
     validation.check_mask(ops, "visual_mask", visual_mask, tuple(t2i_log.shape))
     check_budget(budget, keep_ratio)
     check_guarantee(guarantee)
+    validation.check_flag("check_values", check_values)
 
     batched = t2i_log.ndim == 2
     if not batched:
@@ -156,9 +158,17 @@ def select_from_scores(
             validation.check_log_scores(ops, t2i_log, valid)
 
     width = kept_count(t2i_log.shape[1], budget=budget, keep_ratio=keep_ratio)
-    result = _select_batched(
-        ops, t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee
-    )
+    if ops.on_host_eagerly(t2i_log):
+        # torch on the CPU, outside torch.compile: stage 2 is about a hundred operations on
+        # rows of N, and numpy's cost per call is a fraction of torch's. The arrays are
+        # shared, not copied, both ways.
+        arrays = (ops.to_numpy(x) for x in (t2i_log, saliency, visual_mask))
+        result = _select_batched(NUMPY, *arrays, width, budget, keep_ratio, guarantee)
+        result = Selection(*(ops.from_numpy(field) for field in _fields(result)))
+    else:
+        result = _select_batched(
+            ops, t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee
+        )
     if batched:
         return result
     return Selection(*(field[0, ...] for field in _fields(result)))
@@ -269,7 +279,9 @@ def _counts(
         )
     n_valid = ops.sum_int(valid)
     if budget is not None:
-        kept = ops.minimum(n_valid, int(budget))
+        # min(n_valid, budget) as min(n_valid, width): n_valid <= N, and width = min(budget,
+        # N) fits int64 where a budget of 2**70 does not.
+        kept = ops.minimum(n_valid, width)
     else:
         wanted = ops.ceil_int(ops.float64(n_valid) * float(keep_ratio) - ROUNDING_SLACK)
         kept = ops.minimum(ops.maximum(wanted, 1), n_valid)  # n_valid = 0 keeps 0

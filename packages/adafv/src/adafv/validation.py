@@ -11,13 +11,18 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from adafv._backends import NumpyOps, TorchOps
 
 Ops = NumpyOps | TorchOps
 
 
 def check_floating(ops: Ops, name: str, x: Any, ndims: tuple[int, ...]) -> None:
-    """``x`` must have one of ``ndims`` dimensions and a floating dtype (ADAFV-R1)."""
+    """``x`` must be an array of ``ops``' kind, with one of ``ndims`` dimensions and a
+    floating dtype (ADAFV-R1)."""
+    if not ops.is_array(x):
+        raise TypeError(f"{name} must be a numpy array or a torch tensor, got {x!r}")
     if x.ndim not in ndims:
         wanted = " or ".join(str(n) for n in ndims)
         raise ValueError(f"{name} must have {wanted} dimensions, got shape {tuple(x.shape)}")
@@ -73,18 +78,21 @@ def check_finite(ops: Ops, name: str, x: Any) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def explain_non_finite(ops: Ops, **arrays: Any) -> None:
+def explain_non_finite(ops: Ops, t2i_scale: float, **arrays: Any) -> None:
     """Raise the error for inputs whose scores came out non-finite (ADAFV-R2, R5).
 
     Called only after the cheap check on norms and scores failed: names the first argument
-    that holds a NaN or an infinity, else says that finite values overflowed float32.
+    that holds a NaN or an infinity, else says that finite values overflowed float32 with
+    this ``t2i_scale``, which scales every logit: a valid beta above about 1.7e38 overflows
+    float32 on any inputs, and then it is beta, not the arrays, that is too large.
     """
     for name, x in arrays.items():
         check_finite(ops, name, x)
     largest = ", ".join(f"{name} {ops.largest_magnitude(x):.4g}" for name, x in arrays.items())
     raise ValueError(
         f"{' and '.join(arrays)} are finite but overflow float32 in ADAFV-R5's norms or "
-        f"product (largest magnitude: {largest}); scale them down"
+        f"product with t2i_scale={t2i_scale!r} (largest magnitude: {largest}); scale them "
+        "or t2i_scale down"
     )
 
 
@@ -108,12 +116,27 @@ def check_log_scores(ops: Ops, t2i_log: Any, valid: Any) -> None:
         )
 
 
+def as_real(value: Any) -> float | None:
+    """``value`` as a float, or None where it is no real number (a bool is none) or one a
+    float cannot hold: an integer beyond float64's range (2**1100) would otherwise raise
+    OverflowError in the comparison that checks it (ADAFV-R2)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+
+
 def check_t2i_scale(t2i_scale: float) -> None:
     """beta is a finite real number > 0 (ADAFV-R2; beta is the temperature of ADAFV-R5)."""
-    if (
-        isinstance(t2i_scale, bool)
-        or not isinstance(t2i_scale, numbers.Real)
-        or not math.isfinite(float(t2i_scale))
-        or float(t2i_scale) <= 0
-    ):
+    beta = as_real(t2i_scale)
+    if beta is None or not math.isfinite(beta) or beta <= 0:
         raise ValueError(f"t2i_scale must be a finite number > 0, got {t2i_scale!r}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """A switch is a bool: a string such as ``"no"`` or None would otherwise be read by its
+    truth value, and None would turn the value checks off without saying so (ADAFV-R2)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
