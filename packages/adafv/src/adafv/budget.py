@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 import numbers
+from fractions import Fraction
 
 from adafv.validation import as_real
 
 # ADAFV-R3, ADAFV-R7: a decimal ratio such as 0.1 is meant as written; 0.1 * 2880 is
 # 288.00000000000006 in float64 and must give 288, not 289.
 ROUNDING_SLACK = 1e-9
+# The largest integer up to which float64 holds every integer: token counts beyond it (none an
+# image has) take ADAFV-R3's product exactly rather than overflow a float.
+FLOAT64_EXACT = 2**53
 
 
 def check_budget(budget: int | None, keep_ratio: float | None, prefix: str = "") -> None:
@@ -59,7 +63,11 @@ def kept_count(n_tokens: int, *, budget: int | None = None, keep_ratio: float | 
         return 0
     if budget is not None:
         return min(int(budget), n)
-    return min(n, max(1, math.ceil(float(keep_ratio) * n - ROUNDING_SLACK)))
+    if n <= FLOAT64_EXACT:
+        wanted = math.ceil(float(keep_ratio) * n - ROUNDING_SLACK)
+    else:  # no real image; the exact product, where float64 would round or overflow
+        wanted = math.ceil(Fraction(float(keep_ratio)) * n - Fraction(ROUNDING_SLACK))
+    return min(n, max(1, wanted))
 
 
 def guaranteed_count(kept: int, guarantee: float) -> int:
