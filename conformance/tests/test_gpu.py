@@ -133,13 +133,21 @@ def test_a_cpu_run_writes_the_reports_the_benchmark_and_the_summary(tmp_path, ca
     summary = json.loads(gpu.write_outputs(outcomes, options, "cpu").read_text())
     select = json.loads((tmp_path / "bench" / "select-cpu.json").read_text())
     assert select["benchmark"] == "select"
-    assert [r["name"] for r in select["results"]] == ["llava-1.5"]
+    assert [(r["name"], r["dtype"]) for r in select["results"]] == [
+        ("llava-1.5", "float32"),
+        ("llava-1.5", "bfloat16"),
+    ]
     assert [step["status"] for step in summary["steps"]] == ["passed", "passed"]
-    conformance, shape = summary["rows"]
+    conformance, *shapes = summary["rows"]
     assert conformance["figures"] == f"{report.counts()['passed']} passed of {len(report.results)}"
-    assert shape["check"] == "llava-1.5 N=576 float32"
-    assert "authors/select" in shape["goal"]  # the 100 us goal is for N=2880 only
-    assert "< 100 us" not in shape["goal"]
+    assert [shape["check"] for shape in shapes] == [
+        "llava-1.5 N=576 float32",
+        "llava-1.5 N=576 bfloat16",
+    ]
+    for shape in shapes:
+        assert "authors/select" in shape["goal"]  # the 100 us goal is for N=2880 only
+        assert "< 100 us" not in shape["goal"]
+        assert "x the floor" in shape["figures"]
     assert (tmp_path / "gpu" / "logs" / "select-llava-1.5.log").read_text()
 
     gpu.print_matrix(outcomes)

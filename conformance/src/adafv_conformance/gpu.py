@@ -349,6 +349,7 @@ def select_rows(record: dict) -> list[dict[str, str]]:
             {
                 "check": f"{res['name']} N={res['shape']['n']} {res['dtype']}",
                 "figures": f"{best} {us[best]:,.1f} us; floor {us['floor']:,.1f} us; "
+                f"select, checks on, {us['select'] / us['floor']:.2f}x the floor; "
                 f"authors {us['authors']:,.1f} us",
                 "goal": "; ".join(goals),
             }
