@@ -158,20 +158,18 @@ def select_from_scores(
             validation.check_log_scores(ops, t2i_log, valid)
 
     width = kept_count(t2i_log.shape[1], budget=budget, keep_ratio=keep_ratio)
+    args = (t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee)
     if ops.on_host_eagerly(t2i_log):
         # torch on the CPU, outside torch.compile: stage 2 is about a hundred operations on
         # rows of N, and numpy's cost per call is a fraction of torch's. The arrays are
         # shared, not copied, both ways.
-        arrays = (ops.to_numpy(x) for x in (t2i_log, saliency, visual_mask))
-        result = _select_batched(NUMPY, *arrays, width, budget, keep_ratio, guarantee)
-        result = Selection(*(ops.from_numpy(field) for field in _fields(result)))
+        result = _select_batched(NUMPY, *(ops.to_numpy(x) for x in args[:3]), *args[3:])
+        back = ops.from_numpy
     else:
-        result = _select_batched(
-            ops, t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee
-        )
-    if batched:
-        return result
-    return Selection(*(field[0, ...] for field in _fields(result)))
+        result = _select_batched(ops, *args)
+        back = None
+    fields = _fields(result) if batched else (field[0, ...] for field in _fields(result))
+    return Selection(*(field if back is None else back(field) for field in fields))
 
 
 def _fields(s: Selection) -> tuple[Any, ...]:
