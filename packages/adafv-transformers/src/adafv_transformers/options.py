@@ -30,14 +30,15 @@ class Options(adafv.Options):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.image_newline not in IMAGE_NEWLINE_POLICIES:
-            raise ValueError(
-                f"image_newline={self.image_newline!r} is not one of {IMAGE_NEWLINE_POLICIES}"
-            )
-        if self.video_selection not in VIDEO_SELECTIONS:
-            raise ValueError(
-                f"video_selection={self.video_selection!r} is not one of {VIDEO_SELECTIONS}"
-            )
+        # ADAFV-R2: a string among the choices; any other value (an array, whose comparison
+        # with a string is elementwise, included) is named as it is.
+        for name, choices in (
+            ("image_newline", IMAGE_NEWLINE_POLICIES),
+            ("video_selection", VIDEO_SELECTIONS),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in choices:
+                raise ValueError(f"{name}={value!r} is not one of {choices}")
 
 
 class OptionArguments(adafv.OptionArguments, total=False):

@@ -133,6 +133,16 @@ def prune_inputs(
         raise ValueError(
             "prune_inputs needs input_ids: inputs_embeds alone do not say where the image is"
         )
+    if not isinstance(input_ids, torch.Tensor) or input_ids.ndim != 2:
+        got = (
+            f"a tensor of shape {tuple(input_ids.shape)}"
+            if isinstance(input_ids, torch.Tensor)
+            else f"a {type(input_ids).__name__}"
+        )
+        raise TypeError(
+            "input_ids must be a (batch, sequence) torch.Tensor, as the processor returns "
+            f"with return_tensors='pt', got {got}"
+        )
     refuse_videos(family, inputs)
     has_images = inputs.get("pixel_values") is not None
     has_videos = inputs.get("pixel_values_videos") is not None
@@ -212,7 +222,9 @@ def _options(model: nn.Module, options: Options | int | None, loose: dict[str, A
         applied = applied_options(model)
         if applied is None:
             raise ValueError(
-                "give budget= or keep_ratio=, or call adafv_transformers.apply(model, ...) first"
+                f"give budget= or keep_ratio= (got budget={loose.get('budget')!r}, "
+                f"keep_ratio={loose.get('keep_ratio')!r}), or call "
+                "adafv_transformers.apply(model, ...) first"
             )
         return applied.replace(
             **{name: value for name, value in loose.items() if value is not None}
