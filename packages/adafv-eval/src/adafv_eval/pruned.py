@@ -9,6 +9,7 @@ nothing but the pruning.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import adafv
@@ -18,26 +19,28 @@ from adafv_transformers import Options, apply
 
 
 def pruning_options(
-    budget: int | None = None,
-    keep_ratio: float | None = None,
-    guarantee: float | None = None,
-    t2i_scale: float | None = None,
-    image_newline: str | None = None,
+    budget: int | None = None, keep_ratio: float | None = None, **others: Any
 ) -> Options | None:
     """The AdaFV options of ``--model_args``; None for the full model.
 
-    ``budget=0`` or neither ``budget`` nor ``keep_ratio`` means the full model, so a sweep
-    can name its baseline as one more budget. Everything else is checked as
+    ``budget=0`` (the integer: lmms-eval reads ``budget=0.0`` or ``budget=-0`` as a float,
+    which is refused) or neither ``budget`` nor ``keep_ratio`` means the full model, so a
+    sweep can name its baseline as one more budget. ``others`` are the rest of
+    :class:`adafv_transformers.Options`' fields (``guarantee``, ``t2i_scale``,
+    ``image_newline``, the video options). Everything is checked as
     ``adafv_transformers.apply`` checks it (ADAFV-R2, R3), before any weights are loaded; a
     parameter left at None takes :class:`adafv_transformers.Options`' default (the spec's).
+
+    Raises:
+        TypeError: a name in ``others`` is not an option; the message lists them.
+        ValueError: a value is invalid; the message names it and the value.
     """
-    if budget == 0 and not isinstance(budget, bool):
+    if isinstance(budget, numbers.Integral) and not isinstance(budget, bool) and budget == 0:
         if keep_ratio is not None:
             raise ValueError(
                 f"budget=0 (the full model) and keep_ratio={keep_ratio!r} contradict each other"
             )
         budget = None
-    others = {"guarantee": guarantee, "t2i_scale": t2i_scale, "image_newline": image_newline}
     if budget is None and keep_ratio is None:
         # The full model uses none of the others, but a bad one is still an error: check
         # them as Options does, with a budget standing in.
