@@ -64,9 +64,14 @@ def request_options(
 ) -> Options | None:
     """The options of one request: ``default`` changed by ``custom_params["adafv"]``.
 
+    ``{"adafv": null}`` is refused rather than read as one of the two requests it could mean:
+    a client that sends it may want AdaFV off (``false``) or the server's options (the key
+    left out), and whichever the server picked, a client meaning the other would silently get
+    image tokens it did not ask for. The message says which to send.
+
     Raises:
-        ValueError: naming the key and the value, for an unknown key, a bad value, or options
-            without a budget when the server has no default.
+        ValueError: naming the key and the value, for an unknown key, a bad value, ``null``,
+            or options without a budget when the server has no default.
     """
     if not custom_params or REQUEST_KEY not in custom_params:
         return default
