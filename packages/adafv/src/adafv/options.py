@@ -105,7 +105,11 @@ class Options:
         """
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
-            raise TypeError(f"{type(self).__name__} has no fields {unknown}")
+            given = ", ".join(f"{name}={changes[name]!r}" for name in unknown)
+            raise TypeError(
+                f"{type(self).__name__} has no fields {unknown} (got {given}); the options are "
+                f"{', '.join(option_names(type(self)))}"
+            )
         for budget, ratio in (("budget", "keep_ratio"), ("video_budget", "video_keep_ratio")):
             if budget in changes and ratio not in changes:
                 changes[ratio] = None
