@@ -22,11 +22,11 @@ TESTS = Path(__file__).parent
 def test_lint_passes_with_these_tests() -> None:
     res = lint(tests_dirs=[TESTS])
     assert res.errors == []
-    # Input validation, saliency extraction and how an integration hands the kept tokens to
-    # its model have no core golden tensors: the implementations' own tests and the
-    # model-level cases cite those rules, and lint over every test tree covers every rule
-    # (nox session ``fixtures``).
-    integration_rules = {"ADAFV-R" + str(n) for n in (2, 4, 18, 19, 20)}
+    # Input validation, saliency extraction, which text of a prompt is the query and how an
+    # integration hands the kept tokens to its model have no core golden tensors: the
+    # implementations' own tests and the model-level cases cite those rules, and lint over
+    # every test tree covers every rule (nox session ``fixtures``).
+    integration_rules = {"ADAFV-R" + str(n) for n in (2, 4, 18, 19, 20, 23)}
     assert set(res.uncited) <= integration_rules
 
 

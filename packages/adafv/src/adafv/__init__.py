@@ -17,15 +17,18 @@ from adafv.options import (
     options_from,
     split_options,
 )
+from adafv.query import DEFAULT_QUERY, QUERY_CHOICES, query_end, query_ids
 from adafv.scores import t2i_scores
 from adafv.selection import Selection, select, select_from_scores
 
-SPEC_VERSION = "1.2"
+SPEC_VERSION = "1.3"
 __version__ = "1.0.0"
 
 __all__ = [
     "DEFAULT_GUARANTEE",
+    "DEFAULT_QUERY",
     "DEFAULT_T2I_SCALE",
+    "QUERY_CHOICES",
     "SPEC_VERSION",
     "OptionArguments",
     "Options",
@@ -34,6 +37,8 @@ __all__ = [
     "kept_count",
     "option_names",
     "options_from",
+    "query_end",
+    "query_ids",
     "select",
     "select_from_scores",
     "split_options",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar
 
 from adafv.budget import check_budget, check_guarantee
+from adafv.query import DEFAULT_QUERY, check_query
 from adafv.validation import check_t2i_scale
 
 # The spec's defaults (Notation): tau, the guarantee fraction of ADAFV-R7 and R8, and beta,
@@ -42,6 +43,7 @@ class OptionArguments(TypedDict, total=False):
     t2i_scale: float | None
     video_budget: int | None
     video_keep_ratio: float | None
+    query: str | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ class Options:
             videos (ADAFV-R21: one budget per video, over all its frames); or give
             ``video_keep_ratio``; neither: videos keep what images keep.
         video_keep_ratio: a video's own keep ratio, in (0, 1].
+        query: which text after an image is its query ``T`` (ADAFV-R23): ``"turn"`` (the
+            default), the text of the image's turn through the assistant opener that ends it,
+            so that later turns of a conversation keep the image's selection (and a serving
+            engine's caches); or ``"after"``, all text after the image. The two agree on a
+            prompt of one turn.
     """
 
     budget: int | None = None
@@ -70,6 +77,7 @@ class Options:
     t2i_scale: float = DEFAULT_T2I_SCALE
     video_budget: int | None = None
     video_keep_ratio: float | None = None
+    query: str = DEFAULT_QUERY
 
     def __post_init__(self) -> None:
         # ADAFV-R2: the budget configuration, tau and beta; errors name argument and value.
@@ -78,6 +86,7 @@ class Options:
             check_budget(self.video_budget, self.video_keep_ratio, prefix="video_")
         check_guarantee(self.guarantee)
         check_t2i_scale(self.t2i_scale)
+        check_query(self.query)  # ADAFV-R23
 
     def for_videos(self: OptionsT) -> OptionsT:
         """The options a video is selected with (ADAFV-R21): ``video_budget`` or
