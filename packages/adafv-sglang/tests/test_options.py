@@ -31,6 +31,8 @@ def test_the_environment_sets_the_server_default():
         ({"ADAFV_BUDGET": "64", "ADAFV_VIDEO_BUDGET": "2.5"}, r"ADAFV_VIDEO_BUDGET='2.5' is not"),
         ({"ADAFV_VIDEO_BUDGET": "8"}, r"ADAFV_VIDEO_BUDGET set without ADAFV_BUDGET"),
         ({"ADAFV_BUDGET": "8", "ADAFV_VIDEO_SELECTION": "fast"}, r"video_selection='fast'"),
+        ({"ADAFV_BUDGET": "8", "ADAFV_QUERY": "all"}, r"query='all' is not one of"),
+        ({"ADAFV_QUERY": "after"}, r"ADAFV_QUERY set without ADAFV_BUDGET"),
     ],
 )
 def test_bad_environment_values_name_the_variable(environ, message):
@@ -56,6 +58,8 @@ def test_a_request_overrides_the_default_and_budget_replaces_keep_ratio():
         ({"adafv": 64}, r"custom_params\['adafv'\]=64 is not an object or false"),
         ({"adafv": None}, r"custom_params\['adafv'\]=None is not an object or false: send false"),
         ({"adafv": {"guarantee": 0.5}}, r"budget|keep_ratio"),
+        ({"adafv": {"budget": 8, "query": "Turn"}}, r"query='Turn' is not one of"),
+        ({"adafv": {"budget": 8, "query": None}}, r"query=None is not one of"),
     ],
 )
 def test_bad_request_values_name_the_key_and_value(custom, message):
@@ -74,3 +78,11 @@ def test_request_options_are_the_core_options_with_the_spec_defaults():
     got = request_options({"adafv": {"budget": 32}}, None)
     assert isinstance(got, adafv.Options)
     assert (got.guarantee, got.t2i_scale) == (adafv.DEFAULT_GUARANTEE, adafv.DEFAULT_T2I_SCALE)
+
+
+def test_the_query_is_the_turn_unless_the_server_or_the_request_says_after():  # ADAFV-R23
+    assert server_options({"ADAFV_BUDGET": "8"}).query == "turn"
+    after = server_options({"ADAFV_BUDGET": "8", "ADAFV_QUERY": "after"})
+    assert after == Options(budget=8, query="after")
+    assert request_options({"adafv": {"query": "turn"}}, after).query == "turn"
+    assert request_options({"adafv": {"budget": 4}}, after).query == "after"

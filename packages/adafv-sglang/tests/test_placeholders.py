@@ -3,6 +3,7 @@ and an item hash that changes with the question and the parameters and with noth
 
 from __future__ import annotations
 
+import itertools
 from array import array
 
 import numpy as np
@@ -16,6 +17,7 @@ from sglang.srt.managers.schedule_batch import (
 
 from adafv_sglang.options import as_plain
 from adafv_sglang.placeholders import (
+    OPENERS_KEY,
     OPTIONS_KEY,
     QUERY_KEY,
     pad_input_ids,
@@ -31,7 +33,7 @@ def one_crop(item):  # LLaVA-1.5: N content tokens, no separators
     return (N, 0)
 
 
-def _inputs(*seeds: int, options: Options | None = None) -> MultimodalInputs:
+def _inputs(*seeds: int, options: Options | None = None, openers=()) -> MultimodalInputs:
     """What SGLang's scheduler builds from the LLaVA processor's items (one per image)."""
     items = []
     for seed in seeds:
@@ -40,7 +42,7 @@ def _inputs(*seeds: int, options: Options | None = None) -> MultimodalInputs:
             MultimodalDataItem(
                 modality=Modality.IMAGE,
                 feature=pixels,
-                model_specific_data={OPTIONS_KEY: as_plain(options)},
+                model_specific_data={OPTIONS_KEY: as_plain(options), OPENERS_KEY: openers},
             )
         )
     return MultimodalInputs.from_processor_output(MultimodalProcessorOutput(mm_items=items))
@@ -124,3 +126,43 @@ def test_image_tokens_and_images_must_match_in_number():
         pad_input_ids(_prompt(7), _inputs(0, 1, options=Options(budget=8)), IMAGE, one_crop)
     with pytest.raises(ValueError, match=r"the prompt has 2 image tokens \(id 104\) for 1 images"):
         pad_input_ids(_prompt(7, IMAGE), _inputs(0, options=Options(budget=8)), IMAGE, one_crop)
+
+
+# A three-turn conversation about one image, as LLaVA-1.5's tiny fixture tokenizes it:
+# USER: <image> Q1 ASSISTANT: A1 </s> USER: Q2 ASSISTANT: A2 </s> USER: Q3 ASSISTANT:
+OPENER = [5, 97]  # "ASSISTANT:"
+TURNS = [
+    [40, 41, IMAGE, 11, 12, *OPENER],
+    [40, 41, IMAGE, 11, 12, *OPENER, 31, 2, 40, 41, 21, *OPENER],
+    [40, 41, IMAGE, 11, 12, *OPENER, 31, 2, 40, 41, 21, *OPENER, 32, 2, 40, 41, 23, *OPENER],
+]
+
+
+def _turn(prompt: list[int], query: str) -> tuple[list[int], int, list[int]]:
+    mm = _inputs(0, options=Options(budget=32, query=query), openers=[OPENER])
+    padded = pad_input_ids(array("q", prompt), mm, IMAGE, one_crop)
+    (item,) = mm.mm_items
+    return item.model_specific_data[QUERY_KEY], item.hash, list(padded)
+
+
+def test_every_turn_of_a_conversation_keeps_the_first_turns_query_and_hash():  # ADAFV-R23
+    turns = [_turn(prompt, "turn") for prompt in TURNS]
+    assert [query for query, _, _ in turns] == [[11, 12, *OPENER]] * 3
+    assert len({item_hash for _, item_hash, _ in turns}) == 1
+    # Each padded prompt begins with the one before: the prefix cache finds it whole.
+    for (_, _, shorter), (_, _, longer) in itertools.pairwise(turns):
+        assert longer[: len(shorter)] == shorter
+
+
+def test_after_takes_the_whole_conversation_and_changes_the_hash_each_turn():  # ADAFV-R23
+    turns = [_turn(prompt, "after") for prompt in TURNS]
+    assert [query for query, _, _ in turns] == [prompt[3:] for prompt in TURNS]
+    assert len({item_hash for _, item_hash, _ in turns}) == 3
+    # On one turn both give the same query (ADAFV-R23).
+    assert turns[0][0] == _turn(TURNS[0], "turn")[0]
+
+
+def test_without_openers_the_turn_is_all_text_after_the_image():  # ADAFV-R23
+    mm = _inputs(0, options=Options(budget=32))
+    pad_input_ids(array("q", TURNS[2]), mm, IMAGE, one_crop)
+    assert mm.mm_items[0].model_specific_data[QUERY_KEY] == TURNS[2][3:]

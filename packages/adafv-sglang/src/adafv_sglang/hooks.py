@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from adafv_sglang.options import as_plain, from_plain, request_options, server_options
-from adafv_sglang.placeholders import OPTIONS_KEY
+from adafv_sglang.placeholders import OPENERS_KEY, OPTIONS_KEY
+from adafv_transformers.turns import assistant_openers
 
 
 def options_of_request(request_obj: Any) -> dict[str, Any] | None:
@@ -38,12 +39,26 @@ TOKENIZER_MANAGER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
 HOOKS: dict[str, Callable] = {f"{TOKENIZER_MANAGER}._validate_one_request": validate_request}
 
 
-def annotate_items(output: Any, request_obj: Any) -> Any:
-    """Put the request's options (``None``: AdaFV off) on each of its image items."""
+def annotate_items(output: Any, request_obj: Any, openers: tuple = ()) -> Any:
+    """Put the request's options (``None``: AdaFV off) on each of its image items, and the
+    checkpoint's assistant ``openers`` (:func:`processor_openers`), for the scheduler to find
+    each image's turn in the prompt (ADAFV-R23)."""
     options = options_of_request(request_obj)
     for item in output.mm_items:
         item.model_specific_data[OPTIONS_KEY] = options
+        item.model_specific_data[OPENERS_KEY] = [list(opener) for opener in openers]
     return output
+
+
+def processor_openers(processor: Any) -> tuple[tuple[int, ...], ...]:
+    """The assistant openers (ADAFV-R23) of the checkpoint an SGLang processor serves, from
+    its tokenizer's chat template and its family's, read once per processor."""
+    found = getattr(processor, "_adafv_openers", None)
+    if found is None:
+        tokenizer = getattr(processor._processor, "tokenizer", processor._processor)
+        found = assistant_openers(tokenizer, getattr(processor.hf_config, "model_type", None))
+        processor._adafv_openers = found
+    return found
 
 
 def any_pruned(items: list[Any]) -> bool:

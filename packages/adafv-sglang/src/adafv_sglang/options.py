@@ -6,7 +6,8 @@ means AdaFV is off unless a request turns it on), with ``ADAFV_GUARANTEE`` and
 ``ADAFV_T2I_SCALE``, and a video's own budget from ``ADAFV_VIDEO_BUDGET`` or
 ``ADAFV_VIDEO_KEEP_RATIO`` (ADAFV-R21; without one a video takes the image budget) with
 ``ADAFV_VIDEO_SELECTION`` (``adafv``, or ``evs`` for the text-agnostic baseline of
-ADAFV-R22). SGLang starts its scheduler in fresh processes, which inherit the
+ADAFV-R22), and ``ADAFV_QUERY`` (``turn``, the default, or ``after``: which text is an
+image's query, ADAFV-R23). SGLang starts its scheduler in fresh processes, which inherit the
 environment, so every process reads the same default.
 
 A request overrides it with ``custom_params={"adafv": {...}}`` (in OpenAI-style requests,
@@ -34,6 +35,7 @@ ENVIRONMENT = {
     "video_budget": ("ADAFV_VIDEO_BUDGET", int),
     "video_keep_ratio": ("ADAFV_VIDEO_KEEP_RATIO", float),
     "video_selection": ("ADAFV_VIDEO_SELECTION", str),
+    "query": ("ADAFV_QUERY", str),
 }
 REQUEST_KEY = "adafv"
 _KINDS = {int: "an integer", float: "a number", str: "a string"}

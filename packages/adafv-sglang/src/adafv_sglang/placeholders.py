@@ -3,13 +3,16 @@
 SGLang's scheduler hands a LLaVA model's ``pad_input_ids`` the prompt's token ids, with one
 image token per image, and the request's multimodal items. This is where the number of tokens
 an image takes in the prompt is decided, so it is where AdaFV's ``K`` is decided
-(``adafv.kept_count``, ADAFV-R3), and where the text after each image, its query (ADAFV-R1),
+(``adafv.kept_count``, ADAFV-R3), and where each image's query (ADAFV-R1, R23: the text of
+its turn, through the assistant opener the processor left on the item, or all text after it)
 is first known; the query is left on the item for the encoder step (``selection``).
 
 The item hash keys both of SGLang's caches: the prefix (radix) cache, through the pad values
 derived from it and written into the prompt, and the multimodal embedding cache. What AdaFV
 keeps depends on the question and on the parameters, so both are folded into the hash; a
-second question about the same image then never reuses the first one's tokens.
+second question about the same image then never reuses the first one's tokens. With
+``query="turn"`` (ADAFV-R23) a later turn of a conversation has its image's first query, so
+its hash, and finds the image and the conversation before it in both caches.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from adafv_sglang.options import from_plain
 from adafv_transformers.options import Options
 
 OPTIONS_KEY = "adafv_options"  # on item.model_specific_data: the request's options, plain
-QUERY_KEY = "adafv_query_ids"  # the token ids of the text after the image
+QUERY_KEY = "adafv_query_ids"  # the token ids of the image's query text (ADAFV-R23)
+OPENERS_KEY = "adafv_openers"  # the checkpoint's assistant openers, token ids (ADAFV-R23)
 IMAGE_HASH_KEY = "adafv_image_hash"  # the item's hash before the query was folded in
 
 
@@ -74,8 +78,8 @@ def pad_input_ids(
     Each item (the images in prompt order, and the videos in prompt order) gets
     :func:`placeholder_count` placeholders; its ``offsets`` (which SGLang's LLaVA leaves
     unset) span them, and ``mm_inputs.image_pad_len`` / ``image_offsets`` are set, in prompt
-    order, as SGLang's own LLaVA padding sets them. An item's query is the text after it:
-    no image's or video's token.
+    order, as SGLang's own LLaVA padding sets them. An item's query is the text of its turn,
+    or all text after it (the ``query`` option, ADAFV-R23): no image's or video's token.
 
     Raises:
         ValueError: the prompt's image (or video) tokens and the request's images (or videos)
@@ -106,7 +110,8 @@ def pad_input_ids(
         plain = item.model_specific_data.get(OPTIONS_KEY)
         options = from_plain(plain)
         if options is not None:
-            query = [int(t) for t in ids[position + 1 :] if t not in visual]
+            openers = item.model_specific_data.get(OPENERS_KEY) or ()
+            query = adafv.query_ids(ids, position + 1, openers, options.query, visual)
             item.model_specific_data[QUERY_KEY] = query
             fold_query_into_hash(item, query, plain)
         elif item.hash is None:

@@ -22,7 +22,7 @@ from typing import Any
 from adafv_sglang.configs import is_gemma3
 from adafv_sglang.gemma3 import selection
 from adafv_sglang.gemma3.prompt import prune_prompt
-from adafv_sglang.hooks import any_pruned, options_of_request
+from adafv_sglang.hooks import any_pruned, options_of_request, processor_openers
 
 GEMMA3 = "sglang.srt.models.gemma3_mm.Gemma3ForConditionalGeneration"
 GEMMA3_PROCESSOR = "sglang.srt.multimodal.processors.gemma3.Gemma3SGLangImageProcessor"
@@ -47,6 +47,7 @@ async def process_mm_data_async(
             options,
             self.mm_tokens.image_token_id,
             self.hf_config.mm_tokens_per_image,
+            processor_openers(self),
         )
     return output
 

@@ -20,12 +20,17 @@ from adafv_sglang.placeholders import OPTIONS_KEY, QUERY_KEY, fold_query_into_ha
 
 
 def prune_prompt(
-    output: Any, options: dict[str, Any] | None, image_token_id: int, tokens_per_image: int
+    output: Any,
+    options: dict[str, Any] | None,
+    image_token_id: int,
+    tokens_per_image: int,
+    openers: tuple[tuple[int, ...], ...] = (),
 ) -> Any:
     """Shorten a Gemma 3 ``MultimodalProcessorOutput`` in place: ``K`` soft tokens per image
     (``K`` of ``N = tokens_per_image``, the config's ``mm_tokens_per_image``), each item's
-    offsets to match, its query (the text after it, ADAFV-R1) and options on it and both
-    folded into its hash. An image with ``K >= N`` keeps SGLang's prompt and item.
+    offsets to match, its query (the text of its turn, through the first of ``openers``, the
+    checkpoint's assistant openers, or all text after it: ADAFV-R1, R23) and options on it
+    and both folded into its hash. An image with ``K >= N`` keeps SGLang's prompt and item.
 
     Raises:
         ValueError: an image item spans several runs of soft tokens (pan-and-scan crops), or
@@ -63,7 +68,7 @@ def prune_prompt(
                 f"image {index} comes as precomputed embeddings: AdaFV selects from the "
                 "tower's output; send pixels, or custom_params={'adafv': false}"
             )
-        query = [int(t) for t in ids[end + 1 :] if t != image_token_id]
+        query = adafv.query_ids(ids, end + 1, openers, parsed.query, [image_token_id])
         item.model_specific_data[QUERY_KEY] = query
         item.model_specific_data[OPTIONS_KEY] = options
         if item.hash is None:

@@ -27,7 +27,7 @@ from adafv_sglang.configs import (
     is_llava_onevision,
     tokens_per_image,
 )
-from adafv_sglang.hooks import annotate_items, options_of_request
+from adafv_sglang.hooks import annotate_items, options_of_request, processor_openers
 from adafv_sglang.llava import next as llava_next
 from adafv_sglang.llava import onevision
 from adafv_sglang.llava.selection import image_features
@@ -171,7 +171,7 @@ async def process_mm_data_async(
     if is_llava_onevision(self.hf_config):
         onevision.untile(output.mm_items)
     output.mm_items.extend(videos)
-    return annotate_items(output, request_obj)
+    return annotate_items(output, request_obj, processor_openers(self))
 
 
 def onevision_videos(config: Any, video_data: Any) -> list[Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adafv_sglang.configs import is_qwen_vl
-from adafv_sglang.hooks import any_pruned, options_of_request
+from adafv_sglang.hooks import any_pruned, options_of_request, processor_openers
 from adafv_sglang.qwen import selection
 from adafv_sglang.qwen.positions import KEPT, place
 from adafv_sglang.qwen.prompt import prune_prompt
@@ -46,7 +46,7 @@ async def process_mm_data_async(
     if is_qwen_vl(self.hf_config):
         options = options_of_request(request_obj)
         tokens = {"image": self.mm_tokens.image_token_id, "video": self.mm_tokens.video_token_id}
-        return prune_prompt(output, options, tokens)
+        return prune_prompt(output, options, tokens, processor_openers(self))
     return output
 
 

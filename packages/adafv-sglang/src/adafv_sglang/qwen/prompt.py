@@ -52,11 +52,17 @@ def region_columns(item: Any, kept: torch.Tensor) -> torch.Tensor:
     return keep.nonzero().squeeze(1)
 
 
-def prune_prompt(output: Any, options: dict[str, Any] | None, token_ids: dict[str, int]) -> Any:
+def prune_prompt(
+    output: Any,
+    options: dict[str, Any] | None,
+    token_ids: dict[str, int],
+    openers: tuple[tuple[int, ...], ...] = (),
+) -> Any:
     """Shorten a Qwen-VL ``MultimodalProcessorOutput`` in place: ``K`` placeholders per
     image and video, positions and offsets to match, the query folded into each item's hash.
 
-    ``token_ids`` maps ``"image"`` and ``"video"`` to their placeholder token ids.
+    ``token_ids`` maps ``"image"`` and ``"video"`` to their placeholder token ids;
+    ``openers`` are the checkpoint's assistant openers, which end an item's turn (ADAFV-R23).
 
     Raises:
         ValueError: an item holds several videos (SGLang bundles a prompt's Qwen2-VL videos
@@ -95,7 +101,7 @@ def prune_prompt(output: Any, options: dict[str, Any] | None, token_ids: dict[st
             raise ValueError(f"the item's offsets {item.offsets} hold other tokens than its own")
         chosen = item_options(item, parsed)
         k = adafv.kept_count(n, budget=chosen.budget, keep_ratio=chosen.keep_ratio)
-        query = [int(t) for t in ids[end + 1 :] if t not in placeholders]
+        query = adafv.query_ids(ids, end + 1, openers, chosen.query, placeholders)
         item.model_specific_data[QUERY_KEY] = query
         item.model_specific_data[REGION_KEY] = region
         item.model_specific_data[REGION_POSITIONS_KEY] = positions[:, start : end + 1].clone()
