@@ -5,8 +5,10 @@ A request's AdaFV options are checked on every request, with or without an image
 tokenizer's process before the request reaches the scheduler: a bad one is a 400 that names
 the key and the value, the same on a text-only request as on one with an image, on SGLang's
 native ``/generate`` and on its OpenAI-style chat completions; ``{"adafv": null}`` is refused
-with what to send instead; valid options change nothing on a text-only request; and the server
-goes on serving. On CPU the server needs ``jsonschema`` and ``soundfile`` besides the engine's
+with what to send instead; valid options change nothing on a text-only request; the server
+goes on serving; and a three-turn conversation about one image finds the conversation before
+each turn in the prefix cache with ``query="turn"`` and only the tokens before the image with
+``query="after"`` (ADAFV-R23). On CPU the server needs ``jsonschema`` and ``soundfile`` besides the engine's
 packages (``cpu-env/requirements.txt``).
 """
 
@@ -140,3 +142,53 @@ def test_the_server_serves_images_after_refused_requests(server):
     assert answer.json()["meta_info"]["image_tokens"] == 32  # ADAFV_BUDGET
     asked = generate(server, {"adafv": {"budget": 16}}, image=True).json()["meta_info"]
     assert asked["image_tokens"] == 16
+
+
+def _conversation(url: str, query: str) -> list[dict]:
+    """Three turns about one image, each prompt the one before with its answer and the next
+    question, as token ids; each turn's ``meta_info``."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(CHECKPOINT)
+
+    def encode(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    questions = ["What color is the circle?", "Is it left of the square?", "How many dots?"]
+    ids = encode("USER: <image>\n")
+    metas = []
+    for turn, question in enumerate(questions):
+        ids += encode(("" if turn == 0 else "USER: ") + f"{question} ASSISTANT:")
+        body = {
+            "input_ids": ids,
+            "image_data": IMAGE,
+            "sampling_params": {
+                "max_new_tokens": 4,
+                "temperature": 0.0,
+                "custom_params": {"adafv": {"query": query}},
+            },
+        }
+        answer = requests.post(f"{url}/generate", json=body, timeout=300)
+        assert answer.status_code == 200, answer.text
+        metas.append(answer.json()["meta_info"])
+        ids += answer.json()["output_ids"] + [tokenizer.eos_token_id]
+    return metas
+
+
+def test_a_conversation_reuses_the_image_and_the_prefix_cache_by_turn_not_after(server):
+    # ADAFV-R23: with query "turn" every later turn has turn 1's query, so the image's hash,
+    # and finds the whole conversation before it cached; with "after" each turn's query
+    # holds the conversation so far, and only the tokens before the image are reused.
+    before_image = 2  # "user", ":"
+    by_turn = _conversation(server, "turn")
+    after = _conversation(server, "after")
+    for metas in (by_turn, after):
+        assert [m["image_tokens"] for m in metas] == [32] * 3  # ADAFV_BUDGET
+    cached_turn = [m["cached_tokens"] for m in by_turn]
+    cached_after = [m["cached_tokens"] for m in after]
+    prompts = [m["prompt_tokens"] for m in by_turn]
+    print(f"cached tokens by turn: turn {cached_turn}, after {cached_after}; prompts {prompts}")
+    assert cached_after[1:] == [before_image] * 2, cached_after
+    # Turn 2 and 3 find at least the prompt of the turn before (its answer is cached too,
+    # but for the last token of the prompt, which is always prefilled).
+    assert cached_turn[1] >= prompts[0] - 1 and cached_turn[2] >= prompts[1] - 1, cached_turn
