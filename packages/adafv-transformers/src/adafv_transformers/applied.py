@@ -19,10 +19,12 @@ STATE_ATTRIBUTE = "_adafv_state"
 
 @dataclass
 class AppliedState:
-    """The options in force and the handle of the forward pre-hook that applies them."""
+    """The options in force, the handle of the forward pre-hook that applies them, and the
+    assistant openers of the processor given to ``apply`` (ADAFV-R23; empty without one)."""
 
     options: Options
     hook: Any
+    openers: tuple[tuple[int, ...], ...] = ()
 
 
 def applied_state(model: nn.Module) -> AppliedState | None:

@@ -23,11 +23,15 @@ from adafv_transformers.applied import STATE_ATTRIBUTE, AppliedState, applied_st
 from adafv_transformers.compat import TRANSFORMERS, check_chunked_prefill
 from adafv_transformers.families import family_for
 from adafv_transformers.options import OptionArguments, Options
-from adafv_transformers.pruning import prune_inputs
+from adafv_transformers.pruning import processor_openers, prune_inputs
 
 
 def apply(
-    model: nn.Module, options: Options | int | None = None, **loose: Unpack[OptionArguments]
+    model: nn.Module,
+    options: Options | int | None = None,
+    *,
+    processor: Any = None,
+    **loose: Unpack[OptionArguments],
 ) -> nn.Module:
     """Make ``model`` keep ``K`` visual tokens per image, and return it.
 
@@ -44,6 +48,11 @@ def apply(
             OptionArguments`): ``budget`` or ``keep_ratio`` (ADAFV-R3), ``guarantee``
             (tau, ADAFV-R7), ``t2i_scale`` (beta, ADAFV-R5), ``image_newline``; one left out
             or None takes :class:`adafv_transformers.Options`' default (the spec's).
+        processor: the model's processor or tokenizer, whose chat template (or the model
+            family's) gives the assistant opener that ends an image's turn, its query with
+            ``query="turn"`` (ADAFV-R23; :func:`adafv_transformers.turns.assistant_openers`).
+            Without one no opener is known and the query is all text after the image, as
+            with ``query="after"``. Applying again without it keeps the openers found before.
 
     Raises:
         TypeError: ``options`` and loose arguments are given together, or an argument is not
@@ -54,11 +63,14 @@ def apply(
     family_for(model)
     options = options_from(options, loose, Options)
     state = applied_state(model)
+    openers = None if processor is None else processor_openers(model, processor)
     if state is not None:
         state.options = options
+        if openers is not None:
+            state.openers = openers
         return model
     hook = model.register_forward_pre_hook(_prune_forward, with_kwargs=True)
-    setattr(model, STATE_ATTRIBUTE, AppliedState(options=options, hook=hook))
+    setattr(model, STATE_ATTRIBUTE, AppliedState(options=options, hook=hook, openers=openers or ()))
     model.generate = functools.partial(_generate, model)
     return model
 

@@ -1,7 +1,7 @@
 """Shorten a VLM call's inputs to the visual tokens AdaFV keeps.
 
 The pipeline, for every family: encode all images once (features ``V`` and saliency ``s``),
-find each image's placeholder tokens and the query text after it (``T``), select ``K`` tokens
+find each image's placeholder tokens and its query text (``T``), select ``K`` tokens
 per image in one batched ``adafv.select`` call, then drop the other placeholders from
 ``input_ids`` and ``attention_mask`` and hand the kept features to the model through
 ``mm_encoder_outputs``. The language model then sees a shorter sequence at contiguous
@@ -10,8 +10,9 @@ positions, which is what the authors' code feeds it.
 Videos, for the families that prune them, go the same way as one more kind of item: each
 video is one selection over all its token frames (ADAFV-R21), with the video budget where the
 options give one, its placeholders found by the video token, its kept features handed back as
-the ``video`` encoder output. The query of any item is the text after it: neither image nor
-video placeholders are ever query text.
+the ``video`` encoder output. The query of any item is the text of its turn, through the
+assistant opener that ends it, or all text after it (the ``query`` option, ADAFV-R23): neither
+image nor video placeholders are ever query text.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 import adafv
-from adafv_transformers.applied import applied_options
+from adafv_transformers.applied import applied_options, applied_state
 from adafv_transformers.compat import TRANSFORMERS
 from adafv_transformers.families import EncodedImages, family_for
 from adafv_transformers.families.base import refuse_videos
 from adafv_transformers.options import Options
+from adafv_transformers.turns import assistant_openers
 
 # Inputs laid out one entry per token, pruned with the sequence; the value pads new slots.
 PER_TOKEN_INPUTS = {"labels": -100, "token_type_ids": 0, "mm_token_type_ids": 0, "position_ids": 0}
@@ -97,7 +99,7 @@ class PrunedInputs(dict):
 
 
 def prune_inputs(
-    model: nn.Module, options: Options | int | None = None, **inputs: Any
+    model: nn.Module, options: Options | int | None = None, *, processor: Any = None, **inputs: Any
 ) -> PrunedInputs:
     """Return ``inputs`` with each image cut to the ``K`` tokens AdaFV keeps.
 
@@ -110,6 +112,10 @@ def prune_inputs(
         options: all the parameters as one :class:`adafv_transformers.Options` (or the
             budget, as a shorthand). Without it, ``budget`` or ``keep_ratio``, the options
             given to :func:`adafv_transformers.apply` on this model are used.
+        processor: the model's processor or tokenizer, for the assistant opener that ends an
+            image's turn (ADAFV-R23); without it, the one given to
+            :func:`adafv_transformers.apply`. With neither, no opener is known and the query
+            is all text after the image, as with ``query="after"``.
         **inputs: what the model's processor returned (``input_ids``, ``attention_mask``,
             ``pixel_values``, ...), for one sample or a padded batch; and the parameters
             one by one instead of ``options``, as :func:`adafv_transformers.apply` takes them
@@ -144,6 +150,7 @@ def prune_inputs(
             f"with return_tensors='pt', got {got}"
         )
     refuse_videos(family, inputs)
+    openers = processor_openers(model, processor)
     has_images = inputs.get("pixel_values") is not None
     has_videos = inputs.get("pixel_values_videos") is not None
     if not has_images and not has_videos:
@@ -182,6 +189,7 @@ def prune_inputs(
                 attention_mask,
                 visual_tokens,
                 item_options,
+                openers,
             )
 
     keep = attention_mask.bool() & ~visual_tokens
@@ -256,13 +264,32 @@ def _item_spans(
     return spans
 
 
+def processor_openers(model: nn.Module, processor: Any = None) -> tuple[tuple[int, ...], ...]:
+    """The assistant openers (ADAFV-R23) of ``model`` as token ids: read from ``processor`` (a
+    processor or a tokenizer) with the model's family's templates; without one, those
+    :func:`adafv_transformers.apply` read; else none."""
+    if processor is None:
+        state = applied_state(model)
+        return () if state is None else state.openers
+    tokenizer = getattr(processor, "tokenizer", processor)
+    return assistant_openers(tokenizer, getattr(model.config, "model_type", None))
+
+
 def _query_positions(
-    row: int, last: int, attention_mask: torch.Tensor, visual_tokens: torch.Tensor
+    input_ids: torch.Tensor,
+    row: int,
+    last: int,
+    attention_mask: torch.Tensor,
+    visual_tokens: torch.Tensor,
+    openers: tuple[tuple[int, ...], ...],
+    query: str,
 ) -> torch.Tensor:
-    """The query text of an item (ADAFV-R1): the valid tokens after it that are no image's or
-    video's placeholders."""
+    """The query text of an item (ADAFV-R1, R23): the valid tokens after it, through the
+    first assistant opener after it for ``query="turn"``, that are no image's or video's
+    placeholders."""
+    end = adafv.query_end(input_ids[row].tolist(), last + 1, openers, query)
     after = torch.zeros_like(visual_tokens[row])
-    after[last + 1 :] = True
+    after[last + 1 : end] = True
     return (after & attention_mask[row].bool() & ~visual_tokens[row]).nonzero().squeeze(1)
 
 
@@ -274,16 +301,19 @@ def _select(
     attention_mask: torch.Tensor,
     visual_tokens: torch.Tensor,
     options: Options,
+    openers: tuple[tuple[int, ...], ...] = (),
 ) -> list[ImageSelection]:
     """One batched ``adafv.select`` over all images of the call (ADAFV-R14)."""
     embed = model.get_input_embeddings()
     device = encoded.features[0].device
     contents = [encoded.content(i) for i in range(len(encoded.features))]
     features = [f[c] for f, c in zip(encoded.features, contents, strict=True)]
-    queries = [
-        embed(input_ids[row, _query_positions(row, int(cols[-1]), attention_mask, visual_tokens)])
-        for row, cols in spans
-    ]
+    queries = []
+    for row, cols in spans:
+        positions = _query_positions(
+            input_ids, row, int(cols[-1]), attention_mask, visual_tokens, openers, options.query
+        )
+        queries.append(embed(input_ids[row, positions]))
     visual = pad_sequence(features, batch_first=True)
     saliency = pad_sequence(encoded.saliency, batch_first=True).to(device)
     text = pad_sequence([q.to(device, visual.dtype) for q in queries], batch_first=True)
