@@ -27,6 +27,11 @@ class AdaFVLlava16ChatHandler(AdaFVChatHandler, llama_chat_format.Llava16ChatHan
     pinpoints makes llama.cpp slice images into crops), keeping ``K`` tokens of each image
     across its crops; takes the arguments of :class:`adafv_llamacpp.handler.AdaFVChatHandler`."""
 
+    # Its chat format writes ``Answer:`` as the generation prompt only: the answers of earlier
+    # turns follow their questions unmarked, so a conversation's first opener is its last
+    # (ADAFV-R23).
+    assistant_openers = ("Answer:",)
+
 
 class AdaFVQwen25VLChatHandler(QwenVision, AdaFVChatHandler, llama_chat_format.Qwen25VLChatHandler):
     """llama-cpp-python's ``Qwen25VLChatHandler``, keeping ``K`` tokens of each image, the kept

@@ -31,6 +31,7 @@ class Gemma3Vision:
     bases (``adafv_llamacpp.chat_handlers``)."""
 
     projectors = ("gemma3",)
+    assistant_openers = ("<start_of_turn>model\n",)  # Gemma's generation prompt (ADAFV-R23)
     probe: VisionProbe
     _llama: Any
 

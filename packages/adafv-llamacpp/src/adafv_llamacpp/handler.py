@@ -6,8 +6,9 @@ The stock handler tokenises the whole prompt into text and image chunks, then wa
 text through ``llama.eval``, images through ``mtmd_helper_eval_chunk_single`` (encode, then
 decode all the chunk's embeddings). This handler keeps all of that and changes one step: the
 image chunks of one image are encoded, their ``N`` embeddings (``V``), the [CLS] saliency
-captured during those same encodes (``s``) and the embedding-table rows of the text after the
-image (``T``) go to ``adafv.select``, and only the ``K`` kept embeddings are decoded, at
+captured during those same encodes (``s``) and the embedding-table rows of the image's query
+(``T``: the text of its turn through the assistant opener, or all text after it, ADAFV-R23;
+``adafv_llamacpp.turns``) go to ``adafv.select``, and only the ``K`` kept embeddings are decoded, at
 contiguous positions after the preceding text; the text after the image follows at the
 shortened positions, as in the Transformers integration. The seam is the handler's own
 reference to the ``mtmd`` bindings, replaced by a wrapper that forwards everything else
@@ -42,6 +43,7 @@ from adafv_llamacpp.layout import GraphLayout, detect_layout
 from adafv_llamacpp.mmproj import projector_type
 from adafv_llamacpp.saliency import VisionProbe
 from adafv_llamacpp.token_embeddings import token_embeddings
+from adafv_llamacpp.turns import query_end
 
 
 class ChunkStep(NamedTuple):
@@ -120,6 +122,11 @@ class AdaFVChatHandler:
     projectors: tuple[str, ...] = ("mlp",)
     """The ``mmproj`` projector types (``clip.projector_type``) whose graphs this handler reads;
     another is refused when the handler is made."""
+
+    assistant_openers: tuple[str, ...] = ("ASSISTANT:",)
+    """The text the handler's chat format writes to open the assistant's turn (LLaVA-1.5's
+    ``ASSISTANT:``): with ``query="turn"`` the first one after an image ends its query
+    (ADAFV-R23)."""
 
     layout: GraphLayout | None = None
     """The vision graph's layout (``adafv_llamacpp.layout``): None until the first image is
@@ -205,6 +212,24 @@ class AdaFVChatHandler:
         llama.input_ids[start : start + len(kept)] = -1 - kept
         return start + len(kept), logits
 
+    def _query_ids(self, ids: list[int]) -> list[int]:
+        """The image's query among the token ids of the text after it (ADAFV-R23): through
+        the first assistant opener, or all of them for ``query="after"``."""
+        query, llama = self.options.query, self._llama
+        if query == "after":
+            return ids
+        # As a run of token ids, as the spec finds it, and in the tokens' text, for a
+        # vocabulary that spells the opener otherwise inside a prompt (adafv_llamacpp.turns).
+        runs = [
+            llama.tokenize(o.encode(), add_bos=False, special=True) for o in self.assistant_openers
+        ]
+        pieces = [llama.detokenize([t], special=True) for t in ids]
+        end = min(
+            adafv.query_end(ids, 0, [r for r in runs if r], query),
+            query_end(pieces, self.assistant_openers, query),
+        )
+        return ids[:end]
+
     def __call__(self, *, llama: Any, **kwargs: Any) -> Any:
         """The stock handler's call; ``selections`` then lists what each image kept."""
         self._llama, self.selections = llama, []
@@ -285,7 +310,7 @@ class _PruningBindings:
             seconds = {"encode": time.perf_counter() - clock}
             clock = time.perf_counter()
             llama = handler._llama
-            query_ids = self._text_after(members[-1])
+            query_ids = handler._query_ids(self._text_after(members[-1]))
             text = token_embeddings(llama.model_path).rows(query_ids)
             # The language model's own input columns: a row may carry more (Qwen3-VL's
             # DeepStack levels, after them), which T2I does not read (ADAFV-R19).
@@ -350,7 +375,8 @@ class _PruningBindings:
         return listed[first : last + 1]
 
     def _text_after(self, chunk: Any) -> list[int]:
-        """The token ids of every text chunk after ``chunk`` (ADAFV-R1: the query)."""
+        """The token ids of every text chunk after ``chunk``: the image's query is the first of
+        them (ADAFV-R1, R23)."""
         real, chunks = self._real, self._chunks
         address = _address(chunk)
         ids: list[int] = []

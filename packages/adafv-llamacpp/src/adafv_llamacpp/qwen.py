@@ -101,6 +101,7 @@ class QwenVision:
     :class:`AdaFVChatHandler` in the bases (``adafv_llamacpp.chat_handlers``)."""
 
     projectors = ("qwen2.5vl_merger", "qwen3vl_merger")
+    assistant_openers = ("<|im_start|>assistant\n",)  # ChatML's generation prompt (ADAFV-R23)
     clip_model_path: str
     probe: VisionProbe
     _llama: Any
