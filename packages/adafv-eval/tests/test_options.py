@@ -67,3 +67,38 @@ def test_an_options_object_and_model_args_are_refused_together():
 
     with pytest.raises(TypeError, match=r"not both: got options=Options\(budget=32.*budget=64"):
         Model(budget=64, adafv_options=Options(budget=32))
+
+
+def test_query_is_a_model_arg():  # ADAFV-R23
+    from lmms_eval.utils import simple_parse_args_string
+
+    args = simple_parse_args_string("pretrained=x,budget=8,query=after")
+    assert pruning_options(**{k: v for k, v in args.items() if k != "pretrained"}) == Options(
+        budget=8, query="after"
+    )
+    assert pruning_options(budget=8).query == "turn"
+    with pytest.raises(ValueError, match=r"query='all' is not one of \('turn', 'after'\)"):
+        pruning_options(budget=8, query="all")
+    with pytest.raises(ValueError, match=r"query='all'"):
+        pruning_options(query="all")  # the full model: still checked
+
+
+def test_the_models_tokenizer_gives_apply_the_assistant_opener():  # ADAFV-R23
+    from adafv_conformance.models.checkpoints import tiny_llava
+    from adafv_transformers.applied import applied_state
+
+    model, processor = tiny_llava(seed=0)
+
+    class Loaded:  # what an lmms-eval class leaves after loading
+        def __init__(self, **model_args):
+            self.model, self.tokenizer = model, processor.tokenizer
+
+    class Model(AdaFVModel, Loaded):
+        pass
+
+    Model(budget=8, query="after")
+    state = applied_state(model)
+    assert state.options == Options(budget=8, query="after")
+    assert state.openers == (
+        tuple(processor.tokenizer.encode("ASSISTANT:", add_special_tokens=False)),
+    )

@@ -27,7 +27,7 @@ def pruning_options(
     which is refused) or neither ``budget`` nor ``keep_ratio`` means the full model, so a
     sweep can name its baseline as one more budget. ``others`` are the rest of
     :class:`adafv_transformers.Options`' fields (``guarantee``, ``t2i_scale``,
-    ``image_newline``, the video options). Everything is checked as
+    ``image_newline``, the video options, ``query``). Everything is checked as
     ``adafv_transformers.apply`` checks it (ADAFV-R2, R3), before any weights are loaded; a
     parameter left at None takes :class:`adafv_transformers.Options`' default (the spec's).
 
@@ -54,7 +54,10 @@ class AdaFVModel:
 
     AdaFV's model args are those of :func:`pruning_options` (``--model_args budget=64,...``),
     taken from the keyword arguments by name; the others are the lmms-eval class's. A Python
-    caller may pass ``adafv_options=Options(...)`` instead, not both.
+    caller may pass ``adafv_options=Options(...)`` instead, not both. The lmms-eval class's
+    tokenizer gives ``apply`` the assistant opener that ends an image's turn, its query with
+    ``query="turn"`` (ADAFV-R23; a single-turn prompt, all a benchmark sends, has the same
+    query with ``query="after"``).
 
     Attributes:
         adafv_options: the options applied, or None for the full model.
@@ -75,6 +78,6 @@ class AdaFVModel:
         super().__init__(**model_args)
         model = self.model
         if options is not None:
-            apply(model, options)
+            apply(model, options, processor=getattr(self, "tokenizer", None))
         self.adafv_options = options
         self.visual_tokens = VisualTokens(model)
