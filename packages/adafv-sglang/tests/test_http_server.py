@@ -8,8 +8,8 @@ native ``/generate`` and on its OpenAI-style chat completions; ``{"adafv": null}
 with what to send instead; valid options change nothing on a text-only request; the server
 goes on serving; and a three-turn conversation about one image finds the conversation before
 each turn in the prefix cache with ``query="turn"`` and only the tokens before the image with
-``query="after"`` (ADAFV-R23). On CPU the server needs ``jsonschema`` and ``soundfile`` besides the engine's
-packages (``cpu-env/requirements.txt``).
+``query="after"`` (ADAFV-R23). On CPU the server needs ``jsonschema`` and ``soundfile``
+besides the engine's packages (``cpu-env/requirements.txt``).
 """
 
 from __future__ import annotations
