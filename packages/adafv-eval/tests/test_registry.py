@@ -40,3 +40,13 @@ def test_bad_options_fail_before_any_weights_load(tmp_path):
     ratio = re.escape("keep_ratio must be a number in (0, 1], got 1.5")
     with pytest.raises(ValueError, match=ratio):
         model_class.create_from_arg_string(f"pretrained={missing},keep_ratio=1.5")
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_a_misspelt_argument_fails_before_any_weights_load(tmp_path, model_id):
+    # Not an AdaFV option, so it goes on to lmms-eval's class, which refuses any argument it
+    # does not take before it loads the checkpoint (the path here holds none).
+    for force_simple in (False, True):
+        model_class = get_model(model_id, force_simple=force_simple)
+        with pytest.raises(AssertionError, match=re.escape("Unexpected kwargs: {'bugdet': 64}")):
+            model_class.create_from_arg_string(f"pretrained={tmp_path},bugdet=64")
