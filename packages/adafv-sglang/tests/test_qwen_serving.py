@@ -60,10 +60,12 @@ def served(request):
     return name, output, model, pruned, expected
 
 
-def _prefill(served, tower, cuts):
+def _prefill(served, tower, cuts, kept=None):
     """The scheduler's and the model's view of the request, prefilled in chunks at ``cuts``:
     the padded prompt, the input embeddings, the positions the language model receives, the
-    DeepStack rows (``None`` without DeepStack)."""
+    encoder calls, the DeepStack rows (``None`` without DeepStack). With ``kept`` (a record
+    of kept columns, as the server's) the embedding cache keeps what earlier requests left
+    in it; without, both start empty."""
     from sglang.srt.managers import mm_schedule
     from sglang.srt.managers.mm_utils import embed_mm_inputs, pad_mm_tokens
     from sglang.srt.managers.schedule_batch import Modality, MultimodalInputs
@@ -75,7 +77,8 @@ def _prefill(served, tower, cuts):
     _, output, model, _, _ = served
     mm = MultimodalInputs.from_processor_output(output)
     padded = torch.tensor(pad_mm_tokens(array("q", output.input_ids), mm), dtype=torch.long)
-    kept = KeptPositions()
+    fresh = kept is None
+    kept = KeptPositions() if fresh else kept
     calls = []
 
     def encode(items):
@@ -90,7 +93,8 @@ def _prefill(served, tower, cuts):
 
     if mm_schedule.embedding_cache is None:
         mm_schedule.init_mm_embedding_cache(64 * 1024 * 1024)
-    mm_schedule.embedding_cache.clear()
+    if fresh:
+        mm_schedule.embedding_cache.clear()
     deepstack = bool(qwen_selection.deepstack_levels(tower))
     bounds = [0, *cuts, len(padded)]
     embeds, positions, levels = [], [], []
@@ -167,6 +171,37 @@ def test_deepstack_rows_are_the_transformers_integrations_kept_rows(served, sgla
     text = torch.ones(len(stacked), dtype=torch.bool)
     text[start : end + 1] = False
     assert not stacked[text].any()
+
+
+def test_one_image_and_question_after_more_text_takes_its_own_positions(served, sglang_towers):
+    # The item hash holds the pixels, the query and the options, not where the image is: the
+    # same image and question after more text (a system prompt, an earlier turn or image)
+    # has the same hash, so its rows come from the embedding cache and its kept columns from
+    # the record; its positions must still be its own prompt's (ADAFV-R18).
+    from sglang.srt.multimodal.processors.qwen_vl import QwenVLImageProcessor
+
+    from adafv_sglang.qwen.positions import KeptPositions
+
+    name, output, model, _, _ = served
+    params = load_suite(MODEL_FIXTURES).case(CASES[name]).params()
+    (path,) = params["image_paths"][0]
+    processor = multimodal_processor(QwenVLImageProcessor, QWEN_CHECKPOINTS[name])
+    later = process_request(
+        processor,
+        "user: hello . assistant : hi . " + params["prompts"][0],
+        [path],
+        {"adafv": {"budget": params["budget"]}},
+    )
+    assert later.mm_items[0].hash == output.mm_items[0].hash
+    assert later.mm_items[0].offsets[0][0] > output.mm_items[0].offsets[0][0]
+    tower, kept = sglang_towers(name), KeptPositions()
+    _prefill(served, tower, [], kept)  # the first request: encoded, its columns recorded
+    after = (name, later, model, None, None)
+    _, _, positions, calls, _ = _prefill(after, tower, [], kept)
+    assert calls == []  # the rows and the kept columns of the first
+    _, _, alone, _, _ = _prefill(after, tower, [])
+    assert torch.equal(positions, alone)
+    assert not torch.equal(alone[:, -1], _prefill(served, tower, [])[2][:, -1])
 
 
 VIDEO_CASES = {"qwen2-vl": "qwen2-vl-video-k20", "qwen3-vl": "qwen3-vl-video-k20"}

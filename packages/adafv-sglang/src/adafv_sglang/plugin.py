@@ -15,12 +15,13 @@ def hook_table() -> dict[str, Callable]:
 
     The hook modules import SGLang's model classes, so the table is built when asked for,
     in a process that has SGLang."""
-    from adafv_sglang import hooks
+    from adafv_sglang import hooks, state
     from adafv_sglang.gemma3 import hooks as gemma3_hooks
     from adafv_sglang.llava import hooks as llava_hooks
     from adafv_sglang.qwen import hooks as qwen_hooks
 
-    return {**hooks.HOOKS, **llava_hooks.HOOKS, **qwen_hooks.HOOKS, **gemma3_hooks.HOOKS}
+    families = {**llava_hooks.HOOKS, **qwen_hooks.HOOKS, **gemma3_hooks.HOOKS}
+    return {**hooks.HOOKS, **state.HOOKS, **families}
 
 
 def register() -> None:
