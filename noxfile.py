@@ -13,6 +13,7 @@
     nox -s docs                  the documentation site, into build/site
     nox -s bench                 benchmarks (not run by default)
     nox -s sglang_bench          SGLang serving, full vs AdaFV (not run by default)
+    nox -s soak                  SGLang's HTTP server under load and faults (not run by default)
     nox -s gpu --no-venv         CUDA: conformance cells and benchmarks in minutes, offline
     nox -t cpu                   the sessions that need no GPU
     nox -s lock                  resolve every environment anew and rewrite ``locks/``
@@ -656,6 +657,31 @@ def sglang_bench(session: nox.Session) -> None:
     """
     _sglang_cpu_env(session)
     _benchmark(session, "packages/adafv-sglang/benchmarks/bench_sglang.py", "sglang", True)
+
+
+@nox.session(default=False, reuse_venv=True)
+@_locked("sglang")
+def soak(session: nox.Session) -> None:
+    """SGLang's HTTP server with the plugin under load and faults: a thousand requests per
+    tiny model (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL) at concurrency 16, valid ones checked against
+    the same request served alone, invalid ones, hang-ups and aborts among them
+    (``packages/adafv-sglang/tests/adafv_sglang_soak.py``). Its figures go to
+    ``build/bench/soak.json``, which ``docs/measured.py`` renders in ``docs/sglang.md``; the
+    test suite runs the same with 100 requests per model. ``nox -s soak -- 300``: 300 per
+    model."""
+    _sglang_cpu_env(session)
+    requests = session.posargs[0] if session.posargs else "1000"
+    runs = ROOT / "build" / "soak"
+    shutil.rmtree(runs, ignore_errors=True)
+    env = {"ADAFV_SOAK_REQUESTS": requests, "ADAFV_SOAK_REPORT": str(runs)}
+    session.run("pytest", "packages/adafv-sglang/tests/test_soak.py", "-s", env=env)
+    # One file for the docs, as the benchmarks write theirs (``docs/measured.py update``).
+    results = [json.loads(path.read_text()) for path in sorted(runs.glob("*.json"))]
+    bench = ROOT / "build" / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    run = {key: results[0][key] for key in ("date", "cpu_threads", "torch", "sglang")}
+    (bench / "soak.json").write_text(json.dumps({**run, "results": results}, indent=1) + "\n")
+    session.log(f"figures: {bench / 'soak.json'}")
 
 
 @nox.session(default=False)

@@ -470,6 +470,45 @@ def bench_sglang() -> str:
     )
 
 
+def soak() -> str:
+    """``nox -s soak``: per model, what was sent and what came back, and the bounds held."""
+    record = load("soak")
+    rows = []
+    for r in record["results"]:
+        kinds, cache = r["by_kind"], r["records"].get("embedding_cache") or {}
+        rss = r["rss_mib"]
+        rows.append(
+            [
+                r["model"],
+                f"{r['requests']:,} at {r['concurrency']}",
+                f"{r['seconds']:.0f} s",
+                f"{r['equal_to_alone']} of {kinds.get('valid', 0)}",
+                f"{sum(r['refused_by_key'].values())} of {kinds.get('refused', 0)}",
+                str(kinds.get("hang_up", 0)),
+                f"{r['aborted']} + {r['finished_before_abort']}",
+                f"{rss['start']:,.0f} / {rss['end']:,.0f} / {rss['peak']:,.0f}",
+                f"{r['embedding_bytes_served'] / 2**20:.1f} MiB through "
+                f"{cache.get('capacity_bytes', 0) / 2**20:.0f} MiB, {cache.get('entries', 0)} left",
+                str(r["records"]["kept_positions"]["entries"]),
+                str(len(r["failures"])),
+            ]
+        )
+    header = [
+        "model",
+        "requests",
+        "time",
+        "equal to alone",
+        "400 naming key and value",
+        "hang-ups",
+        "aborted + finished first",
+        "RSS MiB start / end / peak",
+        "embedding cache",
+        "kept positions",
+        "failures",
+    ]
+    return f"{_table(header, rows)}\n\nMeasured {machine(record)}, SGLang {record['sglang']}.\n"
+
+
 def _chart(name: str, what: str, produced: str) -> str:
     """The chart ``docs/charts.py`` draws as ``assets/charts/<name>.svg`` at build time, with a
     caption that says what it shows and what produced it."""
@@ -587,6 +626,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "chart-llamacpp": chart_llamacpp,
     "chart-sglang": chart_sglang,
     "kv-cache": kv_cache,
+    "soak": soak,
     "versions": versions,
 }
 
