@@ -93,3 +93,34 @@ def test_a_failed_call_leaves_the_model_as_it_was(model, requests):
         model.generate(**{**requests[0], "pixel_values": small}, **GREEDY)
     assert _hooks(model) == hooks and _state(model) == state
     assert torch.equal(model.generate(**requests[0], **GREEDY), want)
+
+
+@pytest.mark.parametrize("case_id", ["llava15-single-k64", "qwen2-vl-single-k48"])
+def test_threads_sharing_one_model_each_select_from_their_own_image(case_id):
+    # The saliency probe's hooks sit on the shared tower for the length of a call; each
+    # records only its own thread's pass (ADAFV-R4 for LLaVA's [CLS] row, ADAFV-R18 for
+    # Qwen2-VL's received attention), so concurrent calls keep what they keep alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adafv_conformance.models.checkpoints import load_model
+    from adafv_conformance.models.inputs import build_inputs
+    from adafv_conformance.suite import MODEL_FIXTURES, load_suite
+
+    params = load_suite(MODEL_FIXTURES).case(case_id).params()
+    model, processor = load_model(params["model_dir"], attn_implementation="sdpa")
+    adafv_transformers.apply(model, budget=16)
+    prompt = params["prompts"][0]
+    asks = [build_inputs(model, processor, [picture(seed)], [prompt]) for seed in range(4)]
+    with torch.no_grad():
+        alone = [adafv_transformers.prune_inputs(model, **ask) for ask in asks]
+
+    def serve(i: int) -> tuple[int, dict]:
+        with torch.no_grad():
+            return i, adafv_transformers.prune_inputs(model, **asks[i])
+
+    with ThreadPoolExecutor(4) as pool:
+        for i, pruned in pool.map(serve, [i for _ in range(4) for i in range(len(asks))]):
+            ((kept, want),) = zip(pruned.images, alone[i].images, strict=True)
+            assert torch.equal(kept.selected, want.selected)
+            torch.testing.assert_close(kept.saliency, want.saliency)
+            assert torch.equal(pruned["input_ids"], alone[i]["input_ids"])

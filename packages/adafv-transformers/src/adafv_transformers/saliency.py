@@ -9,10 +9,15 @@ recomputes from them, in float32, only what saliency needs:
 - ``received_attention``: for towers without [CLS], the attention each token receives,
   averaged over heads and queries (ADAFV-R18); the full ``L x L`` weights, one image at a
   time, as the layer itself computes them.
+
+The hooks sit on modules every caller of the model shares, so they record only the calls of
+the thread that entered the probe: two threads running one model at once each read their own
+image's attention, never the other's.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -49,6 +54,7 @@ class AttentionProbe:
 
     def __enter__(self) -> AttentionProbe:
         self._queries = self._keys = None
+        self._thread = threading.get_ident()
         self._handles = [
             self._attention.q_proj.register_forward_hook(self._on_queries),
             self._attention.k_proj.register_forward_hook(self._on_keys),
@@ -61,10 +67,12 @@ class AttentionProbe:
         self._handles = []
 
     def _on_queries(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
-        self._queries = output.detach()
+        if threading.get_ident() == self._thread:
+            self._queries = output.detach()
 
     def _on_keys(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
-        self._keys = output.detach()
+        if threading.get_ident() == self._thread:
+            self._keys = output.detach()
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(images, L, heads * head_dim)`` -> float32 ``(images, heads, L, head_dim)``."""
@@ -117,6 +125,7 @@ class AttentionInputs:
         self.kwargs: dict = {}
 
     def __enter__(self) -> AttentionInputs:
+        self._thread = threading.get_ident()
         self._handle = self._attention.register_forward_pre_hook(self._record, with_kwargs=True)
         return self
 
@@ -124,4 +133,5 @@ class AttentionInputs:
         self._handle.remove()
 
     def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        self.args, self.kwargs = args, kwargs
+        if threading.get_ident() == self._thread:
+            self.args, self.kwargs = args, kwargs
