@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -101,6 +101,29 @@ def option_values(name: str) -> st.SearchStrategy[Any]:
     return st.sampled_from(("odd", "valid", "valid")).flatmap(
         lambda kind: valid if kind == "valid" else odd
     )
+
+
+@st.composite
+def loose_options(
+    draw: st.DrawFn,
+    names: tuple[str, ...] = CORE_OPTIONS,
+    values: Callable[[str], st.SearchStrategy[Any]] = option_values,
+) -> dict[str, Any]:
+    """The loose arguments of one call: each of ``names`` absent, None, or drawn from
+    ``values(name)``; one of budget and keep_ratio most often, both or neither sometimes
+    (ADAFV-R3 takes exactly one)."""
+    loose: dict[str, Any] = {}
+    pair = draw(st.sampled_from(["budget", "keep_ratio"] * 2 + ["both", "neither"]))
+    for name in names:
+        if name in ("budget", "keep_ratio"):
+            kind = "value" if pair in (name, "both") else draw(st.sampled_from(["absent", "none"]))
+        else:
+            kind = draw(st.sampled_from(["absent", "absent", "none", "value"]))
+        if kind == "none":
+            loose[name] = None
+        elif kind == "value":
+            loose[name] = draw(values(name))
+    return loose
 
 
 def _real(value: Any) -> float | None:

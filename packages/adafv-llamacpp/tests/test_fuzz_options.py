@@ -16,6 +16,7 @@ from adafv_conformance.option_values import (
     assert_refused_by_name,
     core_valid,
     core_verdict,
+    loose_options,
     option_values,
 )
 from adafv_llamacpp import AdaFVLlava15ChatHandler
@@ -23,24 +24,6 @@ from adafv_llamacpp import AdaFVLlava15ChatHandler
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@st.composite
-def loose_options(draw: st.DrawFn) -> dict:
-    """One call's options: each absent, None or drawn; one of budget and keep_ratio most
-    often, both or neither sometimes."""
-    loose = {}
-    pair = draw(st.sampled_from(["budget", "keep_ratio"] * 2 + ["both", "neither"]))
-    for name in CORE_OPTIONS:
-        if name in ("budget", "keep_ratio"):
-            kind = "value" if pair in (name, "both") else draw(st.sampled_from(["absent", "none"]))
-        else:
-            kind = draw(st.sampled_from(["absent", "absent", "none", "value"]))
-        if kind == "none":
-            loose[name] = None
-        elif kind == "value":
-            loose[name] = draw(option_values(name))
-    return loose
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from adafv_conformance.option_values import (
     CORE_OPTIONS,
     assert_refused_by_name,
     core_verdict,
+    loose_options,
     odd_values,
     option_values,
 )
@@ -42,23 +43,13 @@ def _choice_values(name: str) -> st.SearchStrategy:
     return st.one_of(st.sampled_from(CHOICES[name]), odd_values().map(lambda value: value))
 
 
-@st.composite
-def transformers_options(draw: st.DrawFn) -> dict:
-    """The loose arguments of one call: the core's options (one of budget and keep_ratio
-    most often) and this package's, each absent, None or drawn."""
-    loose = {}
-    pair = draw(st.sampled_from(["budget", "keep_ratio"] * 2 + ["both", "neither"]))
-    for name in (*CORE_OPTIONS, *CHOICES):
-        if name in ("budget", "keep_ratio"):
-            kind = "value" if pair in (name, "both") else draw(st.sampled_from(["absent", "none"]))
-        else:
-            kind = draw(st.sampled_from(["absent", "absent", "none", "value"]))
-        if kind == "none":
-            loose[name] = None
-        elif kind == "value":
-            values = _choice_values(name) if name in CHOICES else option_values(name)
-            loose[name] = draw(values)
-    return loose
+def _values(name: str) -> st.SearchStrategy:
+    return _choice_values(name) if name in CHOICES else option_values(name)
+
+
+def transformers_options() -> st.SearchStrategy[dict]:
+    """The loose arguments of one call: the core's options and this package's."""
+    return loose_options((*CORE_OPTIONS, *CHOICES), _values)
 
 
 def _verdict(loose: dict) -> list:

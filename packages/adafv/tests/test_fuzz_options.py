@@ -23,6 +23,7 @@ from adafv_conformance.option_values import (
     assert_refused_by_name,
     core_valid,
     core_verdict,
+    loose_options,
     odd_values,
     option_values,
 )
@@ -36,24 +37,6 @@ SELECTING = settings(
 # ADAFV-R2: finite V and T on which R5's float32 arithmetic overflows are an error; a beta
 # this large makes the logits overflow on unit-scale inputs, and the error must name it.
 OVERFLOWING_SCALE = 1e30
-
-
-@st.composite
-def loose_options(draw: st.DrawFn, names: tuple[str, ...] = CORE_OPTIONS) -> dict:
-    """The loose arguments of one call: each option absent, None, or drawn; one of budget and
-    keep_ratio most often, both or neither sometimes."""
-    loose = {}
-    pair = draw(st.sampled_from(["budget", "keep_ratio"] * 2 + ["both", "neither"]))
-    for name in names:
-        if name in ("budget", "keep_ratio"):
-            kind = "value" if pair in (name, "both") else draw(st.sampled_from(["absent", "none"]))
-        else:
-            kind = draw(st.sampled_from(["absent", "absent", "none", "value"]))
-        if kind == "none":
-            loose[name] = None
-        elif kind == "value":
-            loose[name] = draw(option_values(name))
-    return loose
 
 
 @FAST
