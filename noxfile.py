@@ -670,6 +670,7 @@ def soak(session: nox.Session) -> None:
     test suite runs the same with 100 requests per model. ``nox -s soak -- 300``: 300 per
     model."""
     _sglang_cpu_env(session)
+    _install(session, *TEST_TOOLS)
     requests = session.posargs[0] if session.posargs else "1000"
     runs = ROOT / "build" / "soak"
     shutil.rmtree(runs, ignore_errors=True)
