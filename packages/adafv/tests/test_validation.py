@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import adafv
+from adafv_helpers import to_numpy
 
 N, M, D = 12, 3, 8
 
@@ -208,14 +209,10 @@ def test_finite_inputs_give_finite_scores_or_name_the_overflow(
     visual = _as(to_backend, visual.astype(np.float64) * visual_scale, dtype)
     text = _as(to_backend, text.astype(np.float64) * text_scale, dtype)
     try:
-        scores = _numpy(adafv.t2i_scores(visual, text))
+        scores = to_numpy(adafv.t2i_scores(visual, text))
     except ValueError as error:
         assert "visual and text are finite but overflow float32" in str(error)
         assert "largest magnitude: visual" in str(error)
         return
     tolerance = 100 * 1e-6 * np.abs(reference).max()  # beta = 100 amplifies cosine rounding
     np.testing.assert_allclose(scores, reference, rtol=0, atol=tolerance)
-
-
-def _numpy(x) -> np.ndarray:
-    return x if isinstance(x, np.ndarray) else x.cpu().numpy()
