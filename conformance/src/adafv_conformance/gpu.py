@@ -65,6 +65,25 @@ AUTHORS_GOAL = 5.0
 # unused): a cold torch.compile with max-autotune takes most of a select step; a 7B model
 # built on the device and timed over a few rounds of 33-token generations most of an e2e
 # step; a conformance cell takes seconds on CPU.
+# The benchmark parts, in the order they run: the script, its argument naming what one step
+# measures, the steps' values of it, the option giving its rounds, whether it needs
+# Transformers.
+BENCHMARKS = {
+    "select": (
+        "packages/adafv/benchmarks/bench_select.py",
+        "--shape",
+        SELECT_SHAPES,
+        "rounds",
+        False,
+    ),
+    "e2e": (
+        "packages/adafv-transformers/benchmarks/bench_e2e.py",
+        "--geometry",
+        E2E_GEOMETRIES,
+        "e2e_rounds",
+        True,
+    ),
+}
 LIMITS = {"conformance": 40, "conformance-models": 80, "select": 50, "e2e": 90}
 DEFAULT_BUDGET_S = 450  # of the eight minutes: startup, pip and the summary take the rest
 # What a skipped step needs that this machine lacks, said once in the summary.
@@ -143,20 +162,14 @@ def plan(options: Options, device: str = "cuda") -> list[Step]:
             limit = LIMITS["conformance" if suite == "core" else "conformance-models"]
             needs = backend in ("transformers", "sglang")
             steps.append(Step("conformance", f"{backend}-{device}", argv, report, limit, needs))
-    if "select" in parts:
-        script = ROOT / "packages" / "adafv" / "benchmarks" / "bench_select.py"
-        for shape in SELECT_SHAPES:
-            output = out / "gpu" / "parts" / f"select-{shape}-{device}.json"
-            argv = (python, str(script), "--device", device, "--shape", shape)
-            argv += ("--rounds", str(options.rounds), "--json", str(output))
-            steps.append(Step("select", shape, argv, output, LIMITS["select"]))
-    if "e2e" in parts:
-        script = ROOT / "packages" / "adafv-transformers" / "benchmarks" / "bench_e2e.py"
-        for geometry in E2E_GEOMETRIES:
-            output = out / "gpu" / "parts" / f"e2e-{geometry}-{device}.json"
-            argv = (python, str(script), "--device", device, "--geometry", geometry)
-            argv += ("--rounds", str(options.e2e_rounds), "--json", str(output))
-            steps.append(Step("e2e", geometry, argv, output, LIMITS["e2e"], True))
+    for part, (script, flag, names, rounds, needs) in BENCHMARKS.items():
+        if part not in parts:
+            continue
+        for name in names:
+            output = out / "gpu" / "parts" / f"{part}-{name}-{device}.json"
+            argv = (python, str(ROOT / script), "--device", device, flag, name)
+            argv += ("--rounds", str(getattr(options, rounds)), "--json", str(output))
+            steps.append(Step(part, name, argv, output, LIMITS[part], needs))
     return steps
 
 
