@@ -61,10 +61,6 @@ E2E_GEOMETRIES = ("LLaVA-1.5", "LLaVA-NeXT")
 SELECT_GOAL_N = 2880
 SELECT_GOAL_US = 100.0
 AUTHORS_GOAL = 5.0
-# Seconds per step, summing to the default budget (a step also gets what earlier ones left
-# unused): a cold torch.compile with max-autotune takes most of a select step; a 7B model
-# built on the device and timed over a few rounds of 33-token generations most of an e2e
-# step; a conformance cell takes seconds on CPU.
 # The benchmark parts, in the order they run: the script, its argument naming what one step
 # measures, the steps' values of it, the option giving its rounds, whether it needs
 # Transformers.
@@ -84,6 +80,10 @@ BENCHMARKS = {
         True,
     ),
 }
+# Seconds per step, summing to the default budget (a step also gets what earlier ones left
+# unused): a cold torch.compile with max-autotune takes most of a select step; a 7B model
+# built on the device and timed over a few rounds of 33-token generations most of an e2e
+# step; a conformance cell takes seconds on CPU.
 LIMITS = {"conformance": 40, "conformance-models": 80, "select": 50, "e2e": 90}
 DEFAULT_BUDGET_S = 450  # of the eight minutes: startup, pip and the summary take the rest
 # What a skipped step needs that this machine lacks, said once in the summary.
