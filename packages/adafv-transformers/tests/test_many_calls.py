@@ -74,6 +74,9 @@ def test_a_refused_apply_keeps_the_options_in_force(model, llava, requests, kwar
         adafv_transformers.prune_inputs(model, **kwargs, **requests[0])
     with pytest.raises(TypeError, match=r"unexpected arguments \['bugdet'\]"):
         adafv_transformers.apply(model, bugdet=8)
+    # prune_inputs passes other names on as inputs; a misspelt option is not one of them.
+    with pytest.raises(TypeError, match=r"bugdet=8 is neither an option nor an input .* budget"):
+        adafv_transformers.prune_inputs(model, bugdet=8, **requests[0])
     assert _state(model) == before and _hooks(model) == hooks
     with torch.no_grad():
         assert torch.equal(model(**requests[0]).logits, logits)

@@ -110,6 +110,14 @@ def test_a_loose_argument_that_is_no_option_is_named():
         options_from(None, {"bugdet": 64})
 
 
+def test_misspelt_options_are_found_among_other_arguments():  # ADAFV-R2
+    arguments = {"bugdet": 8, "keep_ratoi": 0.1, "input_ids": [1], "pixel_values": 0}
+    assert adafv.misspelt_options(arguments) == [("bugdet", "budget"), ("keep_ratoi", "keep_ratio")]
+    # What the receiver takes by name, and the options themselves, are never misspelt.
+    assert adafv.misspelt_options({"budgets": 1}, taken={"budgets"}) == []
+    assert adafv.misspelt_options({name: 1 for name in adafv.option_names()}) == []
+
+
 def test_split_options_takes_the_fields_by_name():
     loose, rest = adafv.split_options({"budget": 8, "input_ids": [1], "t2i_scale": None})
     assert loose == {"budget": 8, "t2i_scale": None}

@@ -17,6 +17,7 @@ image nor video placeholders are ever query text.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,14 @@ def prune_inputs(
     TRANSFORMERS.check()
     family = family_for(model)
     loose, inputs = adafv.split_options(inputs, Options)
+    # The forward takes **kwargs and ignores what it does not know: refuse a misspelt option
+    # here, where it would otherwise pass as an input and drop out unnoticed (ADAFV-R2).
+    taken = inspect.signature(model.forward).parameters
+    for argument, option in adafv.misspelt_options(inputs, Options, taken):
+        raise TypeError(
+            f"{argument}={inputs[argument]!r} is neither an option nor an input of "
+            f"{type(model).__name__}.forward: did you mean {option}?"
+        )
     options = _options(model, options, loose)
     input_ids = inputs.get("input_ids")
     if input_ids is None:

@@ -13,7 +13,8 @@ arguments, never both. Those loose arguments are typed once, as :class:`OptionAr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import difflib
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar
 
@@ -192,3 +193,25 @@ def split_options(
     loose = {name: value for name, value in arguments.items() if name in names}
     rest = {name: value for name, value in arguments.items() if name not in names}
     return loose, rest
+
+
+def misspelt_options(
+    arguments: Mapping[str, Any], kind: type[Options] = Options, taken: Container[str] = ()
+) -> list[tuple[str, str]]:
+    """``(argument, the option it looks like)`` for each of ``arguments`` that is neither an
+    option nor in ``taken`` (what the receiver of the rest accepts by name) and spells an
+    option's name with a typo: ``bugdet`` for ``budget``.
+
+    For an entry point whose other keyword arguments go on to a receiver that swallows
+    unknown ones (a model's ``forward(**kwargs)``), where a misspelt option would be
+    dropped without a word (ADAFV-R2).
+    """
+    names = option_names(kind)
+    found = []
+    for argument in arguments:
+        if argument in names or argument in taken:
+            continue
+        close = difflib.get_close_matches(argument, names, n=1, cutoff=0.75)
+        if close:
+            found.append((argument, close[0]))
+    return found
