@@ -54,11 +54,15 @@ def server_options(environ: Mapping[str, str] | None = None) -> Options | None:
         except ValueError:
             raise ValueError(f"{variable}={text!r} is not {_KINDS[kind]}") from None
     if "budget" not in values and "keep_ratio" not in values:
-        extra = sorted(ENVIRONMENT[f][0] for f in values)
+        extra = sorted(f"{ENVIRONMENT[f][0]}={environ[ENVIRONMENT[f][0]]!r}" for f in values)
         if extra:
             raise ValueError(f"{', '.join(extra)} set without ADAFV_BUDGET or ADAFV_KEEP_RATIO")
         return None
-    return Options(**values)
+    try:
+        return Options(**values)
+    except (ValueError, TypeError) as error:  # name the variables, which the user set
+        given = ", ".join(f"{ENVIRONMENT[f][0]}={environ[ENVIRONMENT[f][0]]!r}" for f in values)
+        raise type(error)(f"{given}: {error}") from None
 
 
 def request_options(
@@ -69,7 +73,8 @@ def request_options(
     ``{"adafv": null}`` is refused rather than read as one of the two requests it could mean:
     a client that sends it may want AdaFV off (``false``) or the server's options (the key
     left out), and whichever the server picked, a client meaning the other would silently get
-    image tokens it did not ask for. The message says which to send.
+    image tokens it did not ask for. The message says which to send. A key set to null
+    inside the options is as if left out.
 
     Raises:
         ValueError: naming the key and the value, for an unknown key, a bad value, ``null``,
@@ -93,9 +98,12 @@ def request_options(
         raise ValueError(
             f"custom_params[{REQUEST_KEY!r}] has unknown keys {unknown}; known: {sorted(known)}"
         )
+    # A key set to null is as if left out, as None is for the loose options of every entry
+    # point: the server's value, else the spec's default.
+    given = {key: value for key, value in asked.items() if value is not None}
     if default is None:
-        return Options(**asked)
-    return default.replace(**asked)
+        return Options(**given)
+    return default.replace(**given)
 
 
 def as_plain(options: Options | None) -> dict[str, Any] | None:
