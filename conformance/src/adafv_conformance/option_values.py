@@ -178,6 +178,26 @@ def core_verdict(options: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return wrong
 
 
+# The options whose values are words, with the words the spec allows: the image newline
+# policy (ADAFV-R14), the video selection (ADAFV-R22), the query (ADAFV-R23).
+CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "image_newline": ("keep", "drop"),
+    "video_selection": ("adafv", "evs"),
+    "query": ("turn", "after"),
+}
+
+
+def verdict(options: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """:func:`core_verdict`, and the word options of :data:`CHOICE_OPTIONS` among
+    ``options`` (None: the default) that are not one of their words."""
+    wrong = core_verdict(options)
+    for name, words in CHOICE_OPTIONS.items():
+        value = options.get(name)
+        if value is not None and not (isinstance(value, str) and value in words):
+            wrong.append((name, value))
+    return wrong
+
+
 def names(message: str, name: str, value: Any) -> bool:
     """Whether ``message`` names the argument ``name`` (as a word: ``budget`` is not named
     by ``video_budget``) and ``value`` (its ``repr``)."""

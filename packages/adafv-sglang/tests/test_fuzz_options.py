@@ -16,49 +16,35 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from adafv_conformance.option_values import (
+    CHOICE_OPTIONS,
     CORE_OPTIONS,
     ODD_VALUES,
     assert_refused_by_name,
-    core_verdict,
     loose_options,
     odd_values,
     option_values,
     valid_values,
+    verdict,
 )
 from adafv_sglang.options import ENVIRONMENT, request_options, server_options
 
 FUZZ = settings(max_examples=300, deadline=None)
-CHOICES = {
-    "image_newline": ("keep", "drop"),
-    "video_selection": ("adafv", "evs"),
-    "query": ("turn", "after"),
-}
 
 
 def _values(name: str) -> st.SearchStrategy[Any]:
-    if name in CHOICES:
-        return st.one_of(st.sampled_from(CHOICES[name]), odd_values())
+    if name in CHOICE_OPTIONS:
+        return st.one_of(st.sampled_from(CHOICE_OPTIONS[name]), odd_values())
     return option_values(name)
 
 
-def _verdict(options: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The spec's word on options by name (None: the default): what a refusal may name."""
-    wrong = core_verdict(options)
-    for name, choices in CHOICES.items():
-        value = options.get(name)
-        if value is not None and not (isinstance(value, str) and value in choices):
-            wrong.append((name, value))
-    return wrong
-
-
 @FUZZ
-@given(loose_options((*CORE_OPTIONS, *CHOICES), _values), st.none() | st.text(max_size=8))
+@given(loose_options((*CORE_OPTIONS, *CHOICE_OPTIONS), _values), st.none() | st.text(max_size=8))
 def test_a_requests_options_are_honoured_or_named(loose, extra):  # ADAFV-R2, ADAFV-R3
     asked = dict(loose)
     if extra is not None and extra not in asked:
         asked[extra] = 1
-    unknown = extra is not None and extra not in {*CORE_OPTIONS, *CHOICES, "t2i_scale"}
-    wrong = _verdict(loose)
+    unknown = extra is not None and extra not in {*CORE_OPTIONS, *CHOICE_OPTIONS, "t2i_scale"}
+    wrong = verdict(loose)
     try:
         got = request_options({"adafv": asked}, None)
     except (ValueError, TypeError) as error:
@@ -92,8 +78,8 @@ ODD_TEXTS = ("", " ", "nan", "inf", "-inf", "-0", "1e309", "32.0", "0x20", "1_00
 
 
 def _texts(field: str) -> st.SearchStrategy[str]:
-    if field in CHOICES:
-        valid: st.SearchStrategy[Any] = st.sampled_from(CHOICES[field])
+    if field in CHOICE_OPTIONS:
+        valid: st.SearchStrategy[Any] = st.sampled_from(CHOICE_OPTIONS[field])
     else:
         valid = valid_values(field)
     odd = st.sampled_from(ODD_TEXTS + tuple(str(v) for v in ODD_VALUES)) | st.text(max_size=4)
@@ -120,7 +106,7 @@ def _parsed(field: str, text: str) -> Any:
     """``text`` read as the variable's kind (Python's ``int`` and ``float``), or raises."""
     if field.endswith("budget"):
         return int(text)
-    if field in CHOICES:
+    if field in CHOICE_OPTIONS:
         return text
     return float(text)
 
@@ -142,7 +128,7 @@ def test_the_environment_is_honoured_or_named(environ):  # ADAFV-R2, ADAFV-R3
             wrong = [(ENVIRONMENT[f][0], environ[ENVIRONMENT[f][0]]) for f in values]
         else:
             by_field = {ENVIRONMENT[n][0]: n for n in values}
-            named = {n for n, _ in _verdict(values)}
+            named = {n for n, _ in verdict(values)}
             wrong = [(v, environ[v]) for v, f in by_field.items() if f in named]
     try:
         got = server_options(environ)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from adafv_sglang_helpers import CHECKPOINT, STANDIN
+from adafv_sglang_soak import error_message
 
 requests = pytest.importorskip("requests")
 
@@ -77,13 +78,6 @@ def chat(url: str, custom_params: dict | None) -> requests.Response:
     if custom_params is not None:
         body["custom_params"] = custom_params
     return requests.post(f"{url}/v1/chat/completions", json=body, timeout=300)
-
-
-def error_message(answer: requests.Response) -> str:
-    """The message of one of SGLang's error bodies: ``{"error": {"message": ...}}`` from
-    ``/generate``, ``{"object": "error", "message": ...}`` from the OpenAI-style API."""
-    body = answer.json()
-    return body["error"]["message"] if "error" in body else body["message"]
 
 
 @pytest.mark.parametrize(("options", "key", "value"), BAD)

@@ -27,6 +27,7 @@ from adafv_conformance.option_values import (
     loose_options,
     odd_values,
     option_values,
+    verdict,
 )
 from adafv_transformers import Options
 from adafv_transformers.options import IMAGE_NEWLINE_POLICIES, VIDEO_SELECTIONS
@@ -50,15 +51,6 @@ def _values(name: str) -> st.SearchStrategy:
 def transformers_options() -> st.SearchStrategy[dict]:
     """The loose arguments of one call: the core's options and this package's."""
     return loose_options((*CORE_OPTIONS, *CHOICES), _values)
-
-
-def _verdict(loose: dict) -> list:
-    wrong = core_verdict(loose)
-    for name, choices in CHOICES.items():
-        value = loose.get(name)
-        if value is not None and not (isinstance(value, str) and value in choices):
-            wrong.append((name, value))
-    return wrong
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +106,7 @@ def _assert_scores_at_scale(model, inputs, pruned, t2i_scale) -> None:
 @given(transformers_options())
 def test_apply_honours_or_names_each_option(model, runs, inputs, loose):  # ADAFV-R2, R3
     before, ran = adafv_transformers.applied_options(model), dict(runs)
-    wrong = _verdict(loose)
+    wrong = verdict(loose)
     try:
         adafv_transformers.apply(model, **loose)
     except (ValueError, TypeError) as error:
@@ -139,7 +131,7 @@ def test_apply_honours_or_names_each_option(model, runs, inputs, loose):  # ADAF
 @FUZZ
 @given(transformers_options())
 def test_prune_inputs_honours_or_names_each_option(model, runs, inputs, loose):  # ADAFV-R2
-    wrong = _verdict(loose)
+    wrong = verdict(loose)
     if loose.get("budget") is None and loose.get("keep_ratio") is None:
         # Neither, with nothing applied: refused, naming the two (ADAFV-R2).
         wrong = [("budget", None), ("keep_ratio", None)]
