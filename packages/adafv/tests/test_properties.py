@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import adafv
-from adafv import selection
+from adafv import host, selection
 from adafv._backends import ops_for
 from adafv.budget import guaranteed_count
 from adafv_conformance import oracle
@@ -153,9 +153,10 @@ def test_stage2_equals_the_oracle(to_backend, data, ties, saliency_dtype, log_dt
     ties (also -0.0 against 0.0), guarantees up to 0.5 and budgets from 1 past N: the core
     ranks only the first K of each ranking and ranks float32 values by integer keys, the
     oracle walks whole rankings in Python; float64 inputs take the sorted path. Unlike the
-    rest of this file, on every backend: the torch path ranks with ``topk``."""
+    rest of this file, on every backend: the torch path ranks with ``topk``. Rows past
+    ``host._SORT_WHOLE_ROW`` tokens take the host's partition path."""
     batch = data.draw(st.integers(1, 3))
-    n = data.draw(st.integers(1, 40))
+    n = data.draw(st.one_of(st.integers(1, 40), st.integers(500, 1200)))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     if ties:
         t2i_log = rng.integers(-3, 1, size=(batch, n)).astype(np.float64)
@@ -168,7 +169,7 @@ def test_stage2_equals_the_oracle(to_backend, data, ties, saliency_dtype, log_dt
         t2i_log[0] = -np.inf
     t2i_log, saliency = t2i_log.astype(log_dtype), saliency.astype(saliency_dtype)
     visual_mask = rng.random((batch, n)) < 0.8
-    budget = data.draw(st.integers(1, n + 2))
+    budget = data.draw(st.one_of(st.integers(1, n + 2), st.integers(1, max(1, n // 8))))
     guarantee = data.draw(st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5]))
     sel = adafv.select_from_scores(
         to_backend(t2i_log),
@@ -198,3 +199,20 @@ def test_first_ranks_are_a_stable_descending_sort(to_backend, data, dtype):  # A
     values = to_backend(values)
     got = selection.first_ranks(ops_for("values", values), values, depth)
     assert np.asarray(got.tolist()).tolist() == want.tolist()
+
+
+@settings(deadline=None)
+@given(data=st.data(), dtype=st.sampled_from(["float16", "float32", "float64"]))
+def test_host_first_ranks_are_a_stable_descending_sort(data, dtype):  # ADAFV-R6
+    """The host's ranking (a whole-row stable sort for short rows, else a partition at the
+    ``depth``-th value with its ties taken by lower index) equals a stable sort's first
+    ranks, with -0.0 tied with 0.0 and -inf last."""
+    n = data.draw(st.integers(1, 3000))
+    depth = data.draw(st.one_of(st.integers(1, n), st.integers(1, max(1, n // 4))))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    pool = np.array([0.0, -0.0, 1.0, -1.0, -np.inf, 1e-40, -1e-40, 3.5, 65504.0])
+    values = np.where(rng.random(n) < 0.5, rng.choice(pool, n), rng.standard_normal(n)).astype(
+        dtype
+    )
+    want = np.argsort(-values.astype(np.float64), kind="stable")[:depth]
+    assert host._first_ranks(values, depth).tolist() == want.tolist()

@@ -6,7 +6,7 @@ already imported it, so ``import adafv`` never imports torch.
 
 Every operation keeps shapes static and stays on the arrays' device: the torch backend never
 reads a value back to the host (except in ``all_finite``, ``any_true``,
-``finite_and_not_nan`` and ``largest_magnitude``, which only the value checks use and which
+``products_fit`` and ``largest_magnitude``, which only the value checks use and which
 callers can switch off), so the selection can be captured in a CUDA
 graph or compiled with ``torch.compile(fullgraph=True)``.
 """
@@ -19,6 +19,9 @@ import sys
 from typing import Any
 
 import numpy as np
+
+# The largest |V_i| * |T_j| for which no raw dot product of ADAFV-R5 overflows float32.
+PRODUCT_BOUND = float(np.finfo(np.float32).max) / 2
 
 
 class NumpyOps:
@@ -74,6 +77,19 @@ class NumpyOps:
         return np.matmul(a, np.swapaxes(b, -1, -2))
 
     @staticmethod
+    def scale_rows_(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """``x *= scale[..., :, None]`` in place, for ``x`` of shape ``(..., R, C)``: ``x``
+        is a fresh product, and another array of its size would cost more than the pass."""
+        x *= scale[..., :, None]
+        return x
+
+    @staticmethod
+    def scale_columns_(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """``x *= scale[..., None, :]`` in place."""
+        x *= scale[..., None, :]
+        return x
+
+    @staticmethod
     def norm(x: np.ndarray) -> np.ndarray:
         return np.sqrt(np.einsum("...i,...i->...", x, x))
 
@@ -84,15 +100,18 @@ class NumpyOps:
         return np.errstate(invalid="ignore", over="ignore")
 
     @staticmethod
-    def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-        """As ``(x - max) - log(sum(exp(x - max)))`` over ``axis`` (ADAFV-R5).
+    def log_softmax_(x: np.ndarray, axis: int) -> np.ndarray:
+        """As ``(x - max) - log(sum(exp(x - max)))`` over ``axis`` (ADAFV-R5), in ``x``'s
+        memory: ``x`` is the caller's fresh logits, and each array of their size that
+        numpy would allocate costs about as much as a pass over them.
 
         Subtracting the maximum first keeps ``l`` exact near 0 (``t`` near 1), where
         ``x - logsumexp(x)`` rounds the small correction away. A row of only -inf gives NaN.
         """
         with np.errstate(invalid="ignore"):
-            shifted = x - np.max(x, axis=axis, keepdims=True)
-            return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+            x -= np.max(x, axis=axis, keepdims=True)
+            x -= np.log(np.sum(np.exp(x), axis=axis, keepdims=True))
+            return x
 
     @staticmethod
     def amax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -194,9 +213,17 @@ class NumpyOps:
     maximum = staticmethod(np.maximum)
 
     @staticmethod
-    def on_host_eagerly(x: np.ndarray) -> bool:
-        """Whether to run on numpy arrays over ``x``'s memory: already numpy."""
-        return False
+    def on_host(x: np.ndarray) -> bool:
+        """Whether stage 2 runs on the host (``host.py``): numpy always does."""
+        return True
+
+    @staticmethod
+    def to_numpy(x: np.ndarray | None) -> np.ndarray | None:
+        return x
+
+    @staticmethod
+    def from_numpy(x: np.ndarray) -> np.ndarray:
+        return x
 
     @staticmethod
     def all_finite(x: np.ndarray) -> bool:
@@ -207,9 +234,12 @@ class NumpyOps:
         return bool(np.any(x))
 
     @staticmethod
-    def finite_and_not_nan(finite: tuple[np.ndarray, ...], not_nan: np.ndarray) -> bool:
-        """Every entry of each of ``finite`` is finite and no entry of ``not_nan`` is NaN."""
-        return all(np.isfinite(x).all() for x in finite) and not np.isnan(not_nan).any()
+    def products_fit(norms_a: np.ndarray, norms_b: np.ndarray, not_nan: np.ndarray) -> bool:
+        """``max(norms_a) * max(norms_b)`` is at most half float32's largest value, so no dot
+        product of the rows overflowed (NaN or infinite norms fail it), and no entry of
+        ``not_nan`` is NaN. Half, for the rounding of BLAS's partial sums."""
+        bound = float(np.max(norms_a, initial=0.0)) * float(np.max(norms_b, initial=0.0))
+        return bound <= PRODUCT_BOUND and not np.isnan(not_nan).any()
 
     @staticmethod
     def largest_magnitude(x: np.ndarray) -> float:
@@ -273,6 +303,12 @@ class TorchOps:
     def matmul_nt(self, a: Any, b: Any) -> Any:
         return self.torch.matmul(a, b.transpose(-1, -2))
 
+    def scale_rows_(self, x: Any, scale: Any) -> Any:
+        return x.mul_(scale[..., :, None])
+
+    def scale_columns_(self, x: Any, scale: Any) -> Any:
+        return x.mul_(scale[..., None, :])
+
     def norm(self, x: Any) -> Any:
         return self.torch.linalg.vector_norm(x, dim=-1)
 
@@ -280,7 +316,8 @@ class TorchOps:
     def overflow_allowed() -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
-    def log_softmax(self, x: Any, axis: int) -> Any:
+    def log_softmax_(self, x: Any, axis: int) -> Any:
+        """Into new memory: torch's kernel is one fused pass."""
         return self.torch.log_softmax(x, dim=axis)
 
     def amax(self, x: Any, axis: int) -> Any:
@@ -346,8 +383,9 @@ class TorchOps:
     def maximum(self, a: Any, b: Any) -> Any:
         return self.torch.maximum(a, b) if self.is_array(b) else self.torch.clamp(a, min=b)
 
-    def on_host_eagerly(self, x: Any) -> bool:
-        """A plain CPU tensor outside ``torch.compile``, whose memory numpy can share."""
+    def on_host(self, x: Any) -> bool:
+        """Whether stage 2 runs on the host (``host.py``), over memory numpy can share: a
+        plain CPU tensor outside ``torch.compile``."""
         return (
             type(x) is self.torch.Tensor  # not a fake, functional or other wrapper tensor
             and x.device.type == "cpu"
@@ -370,12 +408,16 @@ class TorchOps:
     def any_true(self, x: Any) -> bool:
         return bool(x.any())
 
-    def finite_and_not_nan(self, finite: tuple[Any, ...], not_nan: Any) -> bool:
-        """As NumpyOps', with one read back from the device."""
-        ok = ~self.torch.isnan(not_nan).any()
-        for x in finite:
-            ok = ok & self.torch.isfinite(x).all()
-        return bool(ok)
+    def products_fit(self, norms_a: Any, norms_b: Any, not_nan: Any) -> bool:
+        """As NumpyOps', with one read back from the device; on the host, through numpy
+        over the same memory, at a fraction of torch's cost per call."""
+        if self.on_host(not_nan):
+            return NUMPY.products_fit(*map(self.to_numpy, (norms_a, norms_b, not_nan)))
+        if norms_a.numel() == 0:
+            return True
+        t = self.torch
+        bound = norms_a.amax().to(t.float64) * norms_b.amax().to(t.float64)
+        return bool((bound <= PRODUCT_BOUND) & ~t.isnan(not_nan).any())
 
     def largest_magnitude(self, x: Any) -> float:
         return float(x.abs().amax())

@@ -90,29 +90,33 @@ def _log_scores(
 ) -> Any:
     """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs, ``M >= 1``.
 
+    The product is normalised and scaled in place, a row pass and a column pass over the
+    ``(N, M)`` logits, instead of copying a normalised ``V`` or a scaled ``T``: on a CPU a
+    fresh array of ``M x d`` costs more than those passes at the sizes VLMs have. The product
+    is laid out ``(N, M)``, visual rows first: on CPU BLAS that is about twice as fast as
+    ``(M, N)`` for ``M << N``, and the softmax then runs over axis 1.
+
     The value check (ADAFV-R2) reads what the arithmetic computes anyway instead of scanning
-    ``V`` and ``T``, which would cost more than the product on a CPU: a NaN or infinity in a
-    row makes that row's sum of squares, and so its norm, non-finite (squares cannot cancel),
-    and a finite product that overflows float32 makes its column's softmax, and so every
-    score, NaN. Only when that one flag fails are the inputs scanned, to name the culprit.
+    ``V`` and ``T``, which would cost more than the product on a CPU. A NaN or infinity in a
+    row makes that row's norm non-finite (squares cannot cancel), and so the bound
+    ``max |V_i| * max |T_j|`` on every raw dot product; a bound below float32's largest value
+    means no dot product overflowed; and a finite logit that overflows the softmax makes its
+    column, and so every score, NaN. Only when that one flag fails are the inputs scanned,
+    to name the culprit.
     """
     visual32, text32 = ops.float32(visual), ops.float32(text)
-    norm_text, norm_visual = ops.norm(text32), ops.norm(visual32)
-    # Normalise the product rather than the inputs: no normalised copy of V, and the text's
-    # scale (with beta) folds into the small (M, d) side before the product. The product is
-    # laid out (N, M), visual rows first: on CPU BLAS that is about twice as fast as (M, N)
-    # for M << N, and the softmax then runs over axis 1.
-    scaled_text = text32 * (beta / ops.maximum(norm_text, EPS))[:, :, None]
-    inv_visual = 1.0 / ops.maximum(norm_visual, EPS)
-    logits = ops.matmul_nt(visual32, scaled_text) * inv_visual[:, :, None]
+    norm_visual, norm_text = ops.norm(visual32), ops.norm(text32)
+    logits = ops.matmul_nt(visual32, text32)
+    logits = ops.scale_rows_(logits, 1.0 / ops.maximum(norm_visual, EPS))
+    logits = ops.scale_columns_(logits, beta / ops.maximum(norm_text, EPS))
     if vmask is not None:
         logits = ops.where(vmask[:, :, None], logits, -math.inf)
-    log_softmax = ops.log_softmax(logits, axis=1)
+    log_softmax = ops.log_softmax_(logits, axis=1)  # may reuse the logits' memory
     if tmask is not None:
         log_softmax = ops.where(tmask[:, None, :], log_softmax, -math.inf)
     scores = ops.amax(log_softmax, axis=2)
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
-    if check_values and not ops.finite_and_not_nan((norm_visual, norm_text), scores):
+    if check_values and not ops.products_fit(norm_visual, norm_text, scores):
         validation.explain_non_finite(ops, beta, visual=visual, text=text)
     return scores

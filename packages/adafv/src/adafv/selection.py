@@ -3,8 +3,9 @@
 The whole algorithm is ``_select_batched`` below, written once for numpy and torch. It uses
 only fixed-shape vector operations (sorts, gathers, scatters, prefix sums), so the torch path
 never synchronises with the host and runs under CUDA graphs and ``torch.compile``. Each image
-of a batch is selected from its own valid tokens, as if it were alone. torch tensors on the
-CPU, outside ``torch.compile``, take the numpy operations over the same memory.
+of a batch is selected from its own valid tokens, as if it were alone. On the host (numpy
+arrays, and CPU tensors outside ``torch.compile``, over the same memory) ``host.py`` states
+the same rules with Python-integer counts, in a fraction of the operations.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from adafv import validation
+from adafv import host, validation
 from adafv._backends import NUMPY, ops_for
 from adafv.budget import (
     ROUNDING_SLACK,
@@ -145,6 +146,12 @@ def select_from_scores(
     check_guarantee(guarantee)
     validation.check_flag("check_values", check_values)
 
+    on_host = ops.on_host(t2i_log)
+    if on_host:
+        # numpy over the tensors' memory: its cost per call is a fraction of torch's, and
+        # the value checks and stage 2 are many small calls.
+        t2i_log, saliency, visual_mask = (ops.to_numpy(x) for x in (t2i_log, saliency, visual_mask))
+        back, ops = ops.from_numpy, NUMPY
     batched = t2i_log.ndim == 2
     if not batched:
         t2i_log, saliency = t2i_log[None], saliency[None]
@@ -159,17 +166,10 @@ def select_from_scores(
 
     width = kept_count(t2i_log.shape[1], budget=budget, keep_ratio=keep_ratio)
     args = (t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee)
-    if ops.on_host_eagerly(t2i_log):
-        # torch on the CPU, outside torch.compile: stage 2 is about a hundred operations on
-        # rows of N, and numpy's cost per call is a fraction of torch's. The arrays are
-        # shared, not copied, both ways.
-        result = _select_batched(NUMPY, *(ops.to_numpy(x) for x in args[:3]), *args[3:])
-        back = ops.from_numpy
-    else:
-        result = _select_batched(ops, *args)
-        back = None
-    fields = _fields(result) if batched else (field[0, ...] for field in _fields(result))
-    return Selection(*(field if back is None else back(field) for field in fields))
+    fields = host.select_batch(*args) if on_host else _fields(_select_batched(ops, *args))
+    if not batched:
+        fields = tuple(field[0, ...] for field in fields)
+    return Selection(*(map(back, fields) if on_host else fields))
 
 
 def _fields(s: Selection) -> tuple[Any, ...]:
