@@ -47,11 +47,25 @@ def t2i_scores(
         ValueError: shapes, dtypes, masks or ``t2i_scale`` are invalid, or values are not
             finite (ADAFV-R2).
     """
+    ops = check_arguments(visual, text, t2i_scale, visual_mask, text_mask, check_values)
+    batched = visual.ndim == 3
+    if not batched:
+        visual, text = visual[None], text[None]
+        visual_mask = None if visual_mask is None else visual_mask[None]
+        text_mask = None if text_mask is None else text_mask[None]
+    scores = batched_scores(ops, visual, text, t2i_scale, visual_mask, text_mask, check_values)
+    return scores if batched else scores[0]
+
+
+def check_arguments(
+    visual: Any, text: Any, t2i_scale: float, visual_mask: Any, text_mask: Any, check_values: Any
+) -> Any:
+    """ADAFV-R2 for :func:`t2i_scores`' arguments, whose values are not read; returns the
+    backend of ``visual``."""
     ops = ops_for("visual", visual)
     validation.check_floating(ops, "visual", visual, (2, 3))
     validation.check_not_empty("visual", visual, -2, "token")
     validation.check_not_empty("visual", visual, -1, "feature")
-    batched = visual.ndim == 3
     validation.check_same_kind(
         "visual", visual, text=text, visual_mask=visual_mask, text_mask=text_mask
     )
@@ -61,7 +75,7 @@ def t2i_scores(
             f"text has width {text.shape[-1]} but visual has width {visual.shape[-1]}; both must "
             "be in the language model's input-embedding space (ADAFV-R1)"
         )
-    if batched and text.shape[0] != visual.shape[0]:
+    if visual.ndim == 3 and text.shape[0] != visual.shape[0]:
         raise ValueError(
             f"text has batch size {text.shape[0]} but visual has batch size {visual.shape[0]}"
         )
@@ -69,20 +83,26 @@ def t2i_scores(
     validation.check_mask(ops, "text_mask", text_mask, tuple(text.shape[:-1]))
     validation.check_t2i_scale(t2i_scale)
     validation.check_flag("check_values", check_values)
+    return ops
 
-    if not batched:
-        visual, text = visual[None], text[None]
-        visual_mask = None if visual_mask is None else visual_mask[None]
-        text_mask = None if text_mask is None else text_mask[None]
+
+def batched_scores(
+    ops: Any,
+    visual: Any,
+    text: Any,
+    t2i_scale: float,
+    visual_mask: Any,
+    text_mask: Any,
+    check_values: bool,
+) -> Any:
+    """:func:`t2i_scores` on checked, batched arguments: ``(B, N)`` float32."""
     beta = float(t2i_scale)
     if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
         if check_values:
             validation.check_finite(ops, "visual", visual)
-        scores = ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
-    else:
-        with ops.overflow_allowed():
-            scores = _log_scores(ops, visual, text, beta, visual_mask, text_mask, check_values)
-    return scores if batched else scores[0]
+        return ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
+    with ops.overflow_allowed():
+        return _log_scores(ops, visual, text, beta, visual_mask, text_mask, check_values)
 
 
 def _log_scores(

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from adafv import host, validation
+from adafv import host, scores, validation
 from adafv._backends import NUMPY, ops_for
 from adafv.budget import (
     ROUNDING_SLACK,
@@ -24,7 +24,6 @@ from adafv.budget import (
     kept_count,
 )
 from adafv.options import DEFAULT_GUARANTEE, DEFAULT_T2I_SCALE
-from adafv.scores import t2i_scores
 
 
 @dataclass(frozen=True)
@@ -88,23 +87,27 @@ def select(
     Raises:
         ValueError: on any invalid argument; the message names it (ADAFV-R2).
     """
-    scores = t2i_scores(
-        visual,
-        text,
-        t2i_scale=t2i_scale,
-        visual_mask=visual_mask,
-        text_mask=text_mask,
-        check_values=check_values,
+    ops = scores.check_arguments(visual, text, t2i_scale, visual_mask, text_mask, check_values)
+    _check_stage2_arguments(
+        ops, "visual", visual, tuple(visual.shape[:-1]), saliency, budget, keep_ratio, guarantee
     )
-    return select_from_scores(
-        scores,
+    batched = visual.ndim == 3
+    if not batched:
+        visual, text, saliency = visual[None], text[None], saliency[None]
+        visual_mask = None if visual_mask is None else visual_mask[None]
+        text_mask = None if text_mask is None else text_mask[None]
+    t2i_log = scores.batched_scores(
+        ops, visual, text, t2i_scale, visual_mask, text_mask, check_values
+    )
+    return _stage2(
+        ops,
+        t2i_log,
         saliency,
-        budget,
-        keep_ratio=keep_ratio,
-        guarantee=guarantee,
-        visual_mask=visual_mask,
+        visual_mask,
+        (budget, keep_ratio, guarantee),
         check_values=check_values,
-        _scores_checked=True,
+        scores_checked=True,
+        batched=batched,
     )
 
 
@@ -117,7 +120,6 @@ def select_from_scores(
     guarantee: float = DEFAULT_GUARANTEE,
     visual_mask: Any = None,
     check_values: bool = True,
-    _scores_checked: bool = False,
 ) -> Selection:
     """Select tokens from T2I log-scores and saliency (stage 2, ADAFV-R11).
 
@@ -138,34 +140,77 @@ def select_from_scores(
     ops = ops_for("t2i_log", t2i_log)
     validation.check_floating(ops, "t2i_log", t2i_log, (1, 2))
     validation.check_not_empty("t2i_log", t2i_log, -1, "token")
-    validation.check_same_kind("t2i_log", t2i_log, saliency=saliency, visual_mask=visual_mask)
-    validation.check_floating(ops, "saliency", saliency, (t2i_log.ndim,))
-    validation.check_shape("saliency", saliency, tuple(t2i_log.shape), "one score per token")
+    validation.check_same_kind("t2i_log", t2i_log, visual_mask=visual_mask)
     validation.check_mask(ops, "visual_mask", visual_mask, tuple(t2i_log.shape))
+    _check_stage2_arguments(
+        ops, "t2i_log", t2i_log, tuple(t2i_log.shape), saliency, budget, keep_ratio, guarantee
+    )
+    validation.check_flag("check_values", check_values)
+    batched = t2i_log.ndim == 2
+    if not batched:
+        t2i_log, saliency = t2i_log[None], saliency[None]
+        visual_mask = None if visual_mask is None else visual_mask[None]
+    return _stage2(
+        ops,
+        t2i_log,
+        saliency,
+        visual_mask,
+        (budget, keep_ratio, guarantee),
+        check_values=check_values,
+        scores_checked=False,
+        batched=batched,
+    )
+
+
+def _check_stage2_arguments(
+    ops: Any,
+    tokens_name: str,
+    tokens: Any,
+    shape: tuple[int, ...],
+    saliency: Any,
+    budget: int | None,
+    keep_ratio: float | None,
+    guarantee: float,
+) -> None:
+    """ADAFV-R2 for the stage-2 arguments both public entries take. ``saliency`` has one
+    score per token: ``shape``, ``(N,)`` or ``(B, N)``, from ``tokens`` (``tokens_name``)."""
+    validation.check_same_kind(tokens_name, tokens, saliency=saliency)
+    validation.check_floating(ops, "saliency", saliency, (len(shape),))
+    validation.check_shape("saliency", saliency, shape, "one score per token")
     check_budget(budget, keep_ratio)
     check_guarantee(guarantee)
-    validation.check_flag("check_values", check_values)
 
+
+def _stage2(
+    ops: Any,
+    t2i_log: Any,
+    saliency: Any,
+    visual_mask: Any,
+    budget_args: tuple[int | None, float | None, float],
+    *,
+    check_values: bool,
+    scores_checked: bool,
+    batched: bool,
+) -> Selection:
+    """Stage 2 on checked, batched ``(B, N)`` arguments (``budget_args``: budget,
+    keep_ratio, guarantee), with the value checks; on the host through ``host.py``, elsewhere
+    through ``_select_batched``. The result is unbatched unless ``batched``."""
     on_host = ops.on_host(t2i_log)
     if on_host:
         # numpy over the tensors' memory: its cost per call is a fraction of torch's, and
         # the value checks and stage 2 are many small calls.
         t2i_log, saliency, visual_mask = (ops.to_numpy(x) for x in (t2i_log, saliency, visual_mask))
         back, ops = ops.from_numpy, NUMPY
-    batched = t2i_log.ndim == 2
-    if not batched:
-        t2i_log, saliency = t2i_log[None], saliency[None]
-        visual_mask = None if visual_mask is None else visual_mask[None]
     if check_values:
         validation.check_saliency_values(ops, saliency)
-        if not _scores_checked:
+        if not scores_checked:
             valid = (
                 visual_mask if visual_mask is not None else ops.ones_bool(t2i_log.shape, t2i_log)
             )
             validation.check_log_scores(ops, t2i_log, valid)
-
+    budget, keep_ratio, _ = budget_args
     width = kept_count(t2i_log.shape[1], budget=budget, keep_ratio=keep_ratio)
-    args = (t2i_log, saliency, visual_mask, width, budget, keep_ratio, guarantee)
+    args = (t2i_log, saliency, visual_mask, width, *budget_args)
     fields = host.select_batch(*args) if on_host else _fields(_select_batched(ops, *args))
     if not batched:
         fields = tuple(field[0, ...] for field in fields)
