@@ -302,12 +302,11 @@ def bench_select() -> str:
     data = load("select")
 
     def ratio(r: dict, key: str) -> str:
-        """The time, and its ratio to the floor of its own library (numpy's for numpy)."""
+        """The median time, and the median over rounds of its ratio to the floor of its own
+        library (numpy's for numpy) in the same round."""
         us = r["median_us"].get(key)
-        floor = r["median_us"]["floor"]
-        if key.endswith("-numpy"):
-            floor = r["median_us"].get("floor-numpy", floor)
-        return "—" if us is None else f"{us:,.0f} us ({_x(us / floor)})"
+        floor = "floor-numpy" if key.endswith("-numpy") else "floor"
+        return "—" if us is None else f"{us:,.0f} us ({_x(r['ratios'][f'{key}/{floor}'])})"
 
     rows = [
         [

@@ -27,7 +27,7 @@ import torch
 from rich.console import Console
 
 import adafv
-from adafv.timing import interleaved, medians, print_table, wall_clock
+from adafv.timing import interleaved, medians, paired_ratio, print_table, wall_clock
 from adafv_conformance.authors import authors_select
 from adafv_conformance.machine import write_benchmark
 
@@ -105,11 +105,11 @@ def bench_shape(name: str, device: str, rounds: int, dtype: torch.dtype) -> dict
         "device": device,
         "median_us": {key: value * 1e6 for key, value in med.items()},
         "ratios": {
-            f"{key}/{floor_of(key)}": med[key] / med[floor_of(key)]
+            f"{key}/{floor_of(key)}": paired_ratio(samples, key, floor_of(key))
             for key in med
             if not key.startswith("floor")
         }
-        | {"authors/select": med["authors"] / med["select"]},
+        | {"authors/select": paired_ratio(samples, "authors", "select")},
         "ideal_select/floor": 1.0,
         "rounds": rounds,
     }
@@ -138,7 +138,7 @@ def main() -> None:
     rows = []
     for r in results:
         us, ratios = r["median_us"], r["ratios"]
-        variants = {k: v / us[floor_of(k)] for k, v in us.items() if k.startswith("select")}
+        variants = {k: ratios[f"{k}/{floor_of(k)}"] for k in us if k.startswith("select")}
         best = min(variants, key=variants.get)
         rows.append(
             (
@@ -150,7 +150,7 @@ def main() -> None:
                 f"{us['authors']:.0f}",
                 f"{ratios['select/floor']:.2f} (ideal 1.00)",
                 f"{ratios['authors/select']:.2f}",
-                f"{best} {us[best]:.0f} ({us[best] / us[floor_of(best)]:.2f}x {floor_of(best)})",
+                f"{best} {us[best]:.0f} ({variants[best]:.2f}x {floor_of(best)})",
             )
         )
     columns = ("shape", "device", "dtype", "floor", "select", "authors", "select/floor")

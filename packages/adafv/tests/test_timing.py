@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adafv.timing import interleaved, medians, rotations, wall_clock
+from adafv.timing import interleaved, medians, paired_ratio, rotations, wall_clock
 
 
 @given(st.integers(1, 6), st.integers(1, 12))
@@ -46,6 +46,20 @@ def test_the_timer_syncs_before_and_after() -> None:
 
 def test_medians_take_the_middle_sample() -> None:
     assert medians({"a": [3.0, 1.0, 2.0], "b": [4.0, 1.0]}) == {"a": 2.0, "b": 2.5}
+
+
+def test_paired_ratios_divide_within_rounds() -> None:
+    # A machine twice as slow in the last two rounds: per-round ratios stay 1.5, while the
+    # ratio of the medians (3.0 / 2.0 and 4.0 / 2.0 ... ) mixes rounds.
+    samples = {"select": [3.0, 3.0, 3.0, 6.0, 6.0], "floor": [2.0, 2.0, 2.0, 4.0, 4.0]}
+    assert paired_ratio(samples, "select", "floor") == 1.5
+    samples = {"a": [1.0, 9.0, 2.0], "b": [1.0, 3.0, 1.0]}  # ratios 1, 3, 2
+    assert paired_ratio(samples, "a", "b") == 2.0
+
+
+def test_paired_ratios_need_rounds_of_one_run() -> None:
+    with pytest.raises(ValueError, match="'a' and 'b' must be rounds of one run, got 2 and 1"):
+        paired_ratio({"a": [1.0, 2.0], "b": [1.0]}, "a", "b")
 
 
 @pytest.mark.parametrize(("rounds", "warmup", "message"), [(0, 1, "rounds"), (2, -1, "warmup")])

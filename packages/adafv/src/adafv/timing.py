@@ -82,6 +82,19 @@ def medians(samples: Mapping[str, Iterable[float]]) -> dict[str, float]:
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+def paired_ratio(samples: Mapping[str, Sequence[float]], numerator: str, denominator: str) -> float:
+    """The median over rounds of ``numerator``'s time over ``denominator``'s in the same
+    round. Candidates of one round run moments apart, so a machine that slows down for a
+    few rounds moves both; the ratio of the two medians would take each from other rounds."""
+    top, bottom = samples[numerator], samples[denominator]
+    if len(top) != len(bottom) or not top:
+        raise ValueError(
+            f"samples of {numerator!r} and {denominator!r} must be rounds of one run, got "
+            f"{len(top)} and {len(bottom)}"
+        )
+    return statistics.median(a / b for a, b in zip(top, bottom, strict=True))
+
+
 def print_table(
     title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], width: int = 170
 ) -> None:
