@@ -44,7 +44,12 @@ def select_batch(
             if tokens is None
             else (t2i_log[b, tokens], saliency[b, tokens])
         )
-        kept = kept_count(log.shape[0], budget=budget, keep_ratio=keep_ratio)
+        # Without padding every image keeps ``width`` (kept_count of all N tokens).
+        kept = (
+            width
+            if tokens is None
+            else kept_count(len(tokens), budget=budget, keep_ratio=keep_ratio)
+        )
         chosen, k_t2i, n_overlap = select_image(log, sal, kept, guaranteed_count(kept, guarantee))
         indices[b, :kept] = chosen if tokens is None else tokens[chosen]
         counts[:, b] = kept, k_t2i, kept - k_t2i, n_overlap
