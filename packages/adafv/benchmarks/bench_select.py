@@ -126,14 +126,18 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
     results = []
     console = Console()
+    processor = platform.processor() or platform.machine()
     for device in devices:
         for name in args.shape or list(SHAPES):
             dtypes = [torch.float32, torch.bfloat16]
             for dtype in dtypes:
                 console.log(f"{name} on {device} ({dtype})")
                 results.append({"name": name, **bench_shape(name, device, args.rounds, dtype)})
-    processor = platform.processor() or platform.machine()
-    write_benchmark(args.json, "select", results, processor=processor, numpy=np.__version__)
+                # After every result: a run stopped at its time limit (the GPU check gives
+                # each shape a share) keeps what it measured.
+                write_benchmark(
+                    args.json, "select", results, processor=processor, numpy=np.__version__
+                )
 
     rows = []
     for r in results:
