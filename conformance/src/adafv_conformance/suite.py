@@ -27,6 +27,8 @@ class Case:
 
     entry: dict
     directory: Path
+    # The Pillow release the suite's pictures were resampled with (model suites), if recorded.
+    pillow: str | None = None
 
     @property
     def id(self) -> str:
@@ -52,8 +54,10 @@ class Case:
     def params(self) -> dict:
         """The params passed to a backend: the manifest's plus ``input_dtype``, ``batched``
         and, for model cases, ``model_dir`` (the checkpoint's directory), ``prompts`` (one
-        per row), ``image_paths`` (per row, the PNG files of its images) and ``video_paths``
-        (per row, per video, the PNG files of its frames; none for most cases)."""
+        per row), ``pillow`` (the Pillow release its pictures were resampled with, for
+        ``models.inputs.check_pillow``), ``image_paths`` (per row, the PNG files of its
+        images) and ``video_paths`` (per row, per video, the PNG files of its frames; none
+        for most cases)."""
         params = {
             **self.entry["params"],
             "input_dtype": self.entry["input_dtype"],
@@ -61,6 +65,7 @@ class Case:
         }
         if "model" in self.entry:
             params["model_dir"] = str(self.directory / self.entry["model"])
+            params["pillow"] = self.pillow
             params["prompts"] = list(self.entry["prompts"])
             params["image_paths"] = [
                 [str(self.directory / name) for name in row] for row in self.entry["images"]
@@ -129,5 +134,5 @@ def load_suite(directory: str | Path | None = None) -> Suite:
     manifest = json.loads((directory / "manifest.json").read_text())
     if manifest.get("format_version") != 1:
         raise FixtureError(f"unsupported format_version {manifest.get('format_version')!r}")
-    cases = tuple(Case(entry, directory) for entry in manifest["cases"])
+    cases = tuple(Case(entry, directory, manifest.get("pillow")) for entry in manifest["cases"])
     return Suite(manifest, directory, cases)

@@ -44,6 +44,23 @@ def test_the_timer_syncs_before_and_after() -> None:
     assert seconds >= 0.0
 
 
+def test_a_sample_of_several_calls_syncs_once_around_them(monkeypatch) -> None:
+    import adafv.timing
+
+    events: list[str] = []
+    clock = iter([0.0, 0.3])  # perf_counter before and after: 0.3 s for three calls
+    monkeypatch.setattr(adafv.timing.time, "perf_counter", lambda: next(clock))
+    timer = wall_clock(lambda: events.append("sync"), calls=3)
+    seconds = timer(lambda: events.append("call"))
+    assert events == ["sync", "call", "call", "call", "sync"]
+    assert seconds == pytest.approx(0.1)
+
+
+def test_a_sample_needs_a_call() -> None:
+    with pytest.raises(ValueError, match="calls must be at least 1, got 0"):
+        wall_clock(calls=0)
+
+
 def test_medians_take_the_middle_sample() -> None:
     assert medians({"a": [3.0, 1.0, 2.0], "b": [4.0, 1.0]}) == {"a": 2.0, "b": 2.5}
 

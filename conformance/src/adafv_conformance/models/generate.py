@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import PIL
 
 from adafv_conformance.models.cases import (
     CASES,
@@ -60,6 +61,9 @@ def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
         "format_version": FORMAT_VERSION,
         "spec_version": SPEC_VERSION,
         "generator": GENERATOR,
+        # The pictures reach each model through Pillow's resampling, which changes between
+        # releases (12.3 and 13.0 differ by up to 0.07 in normalised pixels): backends check it.
+        "pillow": PIL.__version__,
         "models": {
             name: {
                 "files": {

@@ -92,6 +92,26 @@ def image_name(seed: int) -> str:
     return f"picture-{seed}.png"
 
 
+def check_pillow(made_with: str | None) -> None:
+    """Raise unless the installed Pillow is the release the suite's pictures were resampled
+    with (the manifest's ``pillow``; None: not recorded, nothing to check).
+
+    Every processor resizes the pictures through Pillow, whose resampling changes between
+    releases: 12.3.0 and 13.0.0 differ by up to 0.07 in LLaVA-NeXT's and Qwen's normalised
+    pixels, which moves saliency by percents and can reorder tokens. Those are not AdaFV's
+    differences, so the case says so instead of failing on its outputs.
+    """
+    import PIL
+
+    if made_with is not None and PIL.__version__ != made_with:
+        raise RuntimeError(
+            f"Pillow {PIL.__version__} is installed, but the suite's pictures were resampled "
+            f"with Pillow {made_with}, and resampling differs between releases: install "
+            f"pillow=={made_with} (on a machine without a registry, carry its wheel: README, "
+            "'GPU validation')"
+        )
+
+
 def build_inputs(
     model: Any,
     processor: Any,
@@ -141,8 +161,8 @@ def onevision_inputs(
     pixels = image_processor(images=[[image] for image in images], return_tensors="pt")
     with torch.no_grad():
         packed = model.model.get_image_features(
-            pixel_values=pixels["pixel_values"].to(model.dtype),
-            image_sizes=pixels["image_sizes"],
+            pixel_values=pixels["pixel_values"].to(model.device, model.dtype),
+            image_sizes=pixels["image_sizes"].to(model.device),
             batch_num_images=pixels["batch_num_images"],
         ).pooler_output
     texts = [

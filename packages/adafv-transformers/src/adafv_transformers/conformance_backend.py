@@ -9,6 +9,8 @@ video's frames too) and prompts with the checkpoint's own processor, and reports
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,39 @@ import numpy as np
 import torch
 
 from adafv_conformance import Unsupported, pad_images
-from adafv_conformance.models.inputs import build_inputs
+from adafv_conformance.models.inputs import build_inputs, check_pillow
 from adafv_transformers.pruning import prune_inputs
+
+
+@contextmanager
+def ieee_float32(device: str) -> Iterator[None]:
+    """float32 arithmetic as IEEE float32 on CUDA while the block runs, as the suite's
+    float32 references were computed.
+
+    From torch 2.9 on, cuDNN convolutions run float32 as TF32 by default
+    (``torch.backends.cudnn.conv.fp32_precision`` is ``"tf32"``): a 10-bit mantissa in every
+    tower's patch embedding, which moves features, scores and logits far beyond float32's
+    rounding and can reorder near-tied tokens. Users' runs keep torch's defaults; the suite
+    checks AdaFV's arithmetic, not TF32's. Older releases have only the ``allow_tf32`` flags.
+    """
+    if device != "cuda":
+        yield
+        return
+    backends = torch.backends
+    if hasattr(backends.cudnn, "conv"):  # torch >= 2.9: the fp32_precision settings
+        settings = (backends.cuda.matmul, backends.cudnn.conv)
+        attribute, ieee = "fp32_precision", "ieee"
+    else:
+        settings = (backends.cuda.matmul, backends.cudnn)
+        attribute, ieee = "allow_tf32", False
+    before = [getattr(setting, attribute) for setting in settings]
+    for setting in settings:
+        setattr(setting, attribute, ieee)
+    try:
+        yield
+    finally:
+        for setting, value in zip(settings, before, strict=True):
+            setattr(setting, attribute, value)
 
 
 class TransformersBackend:
@@ -51,8 +84,15 @@ class TransformersBackend:
         """One model case: the checkpoint's processor, ``prune_inputs``, then the pruned prefill."""
         if kind != "model":
             raise Unsupported("core cases run on adafv's own backends (adafv.conformance_backends)")
+        with ieee_float32(device):
+            return self._run(inputs, params, device)
+
+    def _run(
+        self, inputs: dict[str, np.ndarray], params: dict, device: str
+    ) -> dict[str, np.ndarray]:
         from PIL import Image
 
+        check_pillow(params.get("pillow"))
         model, processor = self._load(params["model_dir"], device)
         images = [Image.open(path).convert("RGB") for row in params["image_paths"] for path in row]
         videos = [

@@ -23,18 +23,27 @@ Key = TypeVar("Key")
 Timer = Callable[[Callable[[], object]], float]
 
 
-def wall_clock(sync: Callable[[], None] | None = None) -> Timer:
-    """A timer of wall-clock seconds; ``sync`` runs before the clock starts and before it
-    stops, so work queued on a device (CUDA kernels) is inside the measurement."""
+def wall_clock(sync: Callable[[], None] | None = None, calls: int = 1) -> Timer:
+    """A timer of wall-clock seconds per call; ``sync`` runs before the clock starts and
+    before it stops, so work queued on a device (CUDA kernels) is inside the measurement.
+
+    ``calls`` back-to-back calls make one sample, and the timer returns their mean: on a
+    device, one synchronisation can cost more than the work of a short call (hundreds of
+    microseconds on a virtualised GPU), and a sample of one call would measure it instead.
+    A call that synchronises by itself still pays for it in every call.
+    """
+    if calls < 1:
+        raise ValueError(f"calls must be at least 1, got {calls!r}")
 
     def timed(fn: Callable[[], object]) -> float:
         if sync is not None:
             sync()
         start = time.perf_counter()
-        fn()
+        for _ in range(calls):
+            fn()
         if sync is not None:
             sync()
-        return time.perf_counter() - start
+        return (time.perf_counter() - start) / calls
 
     return timed
 
