@@ -332,6 +332,45 @@ def bench_select() -> str:
     return _table(header, rows) + f"\n\nMeasured {machine(data['machine'])}.\n"
 
 
+# The select variants a CUDA run times, in column order: key -> column.
+CUDA_SELECT = {
+    "select": "adafv.select",
+    "select-unchecked": "checks off",
+    "select-compiled": "torch.compile",
+    "select-cudagraph": "CUDA graph",
+    "authors": "authors' procedure",
+}
+
+
+def bench_select_cuda() -> str:
+    """``bench_select.py --device cuda`` (``nox -s gpu``): every variant's time per call and
+    its ratio to the floor in the same round."""
+    data = load("select-cuda")
+
+    def ratio(r: dict, key: str) -> str:
+        us = r["median_us"].get(key)
+        return "—" if us is None else f"{us:,.0f} us ({_x(r['ratios'][f'{key}/floor'])})"
+
+    rows = [
+        [
+            r["name"],
+            f"N={r['shape']['n']}, d={r['shape']['d']}, K={r['shape']['budget']}",
+            r["dtype"],
+            f"{r['median_us']['floor']:,.0f} us",
+            *(ratio(r, key) for key in CUDA_SELECT),
+        ]
+        for r in data["results"]
+    ]
+    calls = data["results"][0].get("calls_per_sample", 1)
+    header = ["shape", "sizes", "dtype", "floor (norms, V @ T)", *CUDA_SELECT.values()]
+    return (
+        _table(header, rows)
+        + f"\n\nEach time is per call, the mean of {calls} back-to-back calls between two "
+        + f"synchronisations, median of {data['results'][0]['rounds']} rounds. "
+        + f"Measured {machine(data['machine'])}.\n"
+    )
+
+
 def _per_result(
     name: str,
     header: list[str],
@@ -348,9 +387,9 @@ def _per_result(
     return "\n\n".join(parts) + f"\n\nMeasured {machine(data['machine'])}.\n"
 
 
-def bench_transformers() -> str:
+def bench_transformers(name: str = "e2e") -> str:
     return _per_result(
-        "e2e",
+        name,
         [
             "variant",
             "prompt tokens",
@@ -623,6 +662,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "speedups": speedups,
     "bench-select": bench_select,
     "bench-transformers": bench_transformers,
+    "bench-select-cuda": bench_select_cuda,
+    "bench-transformers-cuda": lambda: bench_transformers("e2e-cuda"),
     "bench-llamacpp": bench_llamacpp,
     "bench-llamacpp-parts": bench_llamacpp_parts,
     "bench-sglang": bench_sglang,
