@@ -61,7 +61,11 @@ def test_the_cuda_plan_writes_where_the_docs_read(tmp_path):
         tmp_path / "conformance" / "torch-cuda.json",
         tmp_path / "conformance" / "transformers-cuda.json",
     }
-    assert all("--device" in step.argv and "cuda" in step.argv for step in steps)
+    assert all("cuda" in step.argv for step in steps)
+    assert all("--device" in step.argv for step in steps if step.part != "tests")
+    (tests,) = [step for step in steps if step.part == "tests"]
+    assert tests.argv[tests.argv.index("-k") + 1] == "cuda"
+    assert tests.output == tmp_path / "gpu" / "tests-cuda.xml"
     assert [step.needs_transformers for step in steps if step.part == "e2e"] == [True, True]
 
 
@@ -165,3 +169,22 @@ def test_the_goals_are_read_at_n_2880_from_the_fastest_variant():
     assert met["goal"] == "< 100 us: met; authors/select 7.5x >= 5x: met"
     assert missed["goal"] == "< 100 us: MISSED; authors/select 4.0x >= 5x: MISSED"
     assert met["figures"].startswith("select-cudagraph 80.0 us")
+
+
+def test_the_tests_row_counts_what_pytest_reported(tmp_path):
+    """A real pytest run's JUnit XML: one test passes, one fails, one is skipped."""
+    (tmp_path / "test_three.py").write_text(
+        "import pytest\n"
+        "def test_passes(): assert True\n"
+        "def test_fails(): assert 1 == 2\n"
+        "@pytest.mark.skip(reason='no CUDA device')\n"
+        "def test_skipped(): pass\n"
+    )
+    xml = tmp_path / "tests.xml"
+    argv = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path))
+    step = gpu.Step("tests", "core-cpu", (*argv, "--junitxml", str(xml)), xml, 60)
+    outcome = gpu.run_step(step, {}, 60, tmp_path / "log")
+    assert outcome.status == "failed"  # pytest exits 1: one test failed
+    assert outcome.output == str(xml)
+    (row,) = gpu.summary_rows([outcome])
+    assert row["figures"].endswith("1 passed, 1 failed, 1 skipped of 3")

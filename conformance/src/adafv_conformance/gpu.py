@@ -9,6 +9,9 @@ eight minutes and a part that hangs costs only its share:
   torch core backend; the Transformers backend on the model suite where a supported
   transformers is importable; llama.cpp and SGLang where installed; numpy is host-only),
   through ``python -m adafv_conformance run``; then the matrix of those reports;
+- ``tests``: the core's tests that run on ``cuda`` (``pytest packages/adafv/tests -k cuda``):
+  no host synchronisation with the checks off, capture in a CUDA graph, one graph under
+  ``torch.compile(fullgraph=True)``, agreement with numpy, the argument checks;
 - ``select``: ``packages/adafv/benchmarks/bench_select.py --device cuda``, one process per
   shape (select against the floor and the authors' procedure, eager, compiled, CUDA-graph
   replay);
@@ -53,7 +56,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 # The packages the parts import, from their sources: nothing is installed.
 SOURCES = ("conformance/src", "packages/adafv/src", "packages/adafv-transformers/src")
-PARTS = ("conformance", "select", "e2e")
+PARTS = ("conformance", "tests", "select", "e2e")
 # bench_select.py's shapes, the goal's shape (N=2880, LLaVA-NeXT) first.
 SELECT_SHAPES = ("llava-next", "llava-1.5", "video")
 # bench_e2e.py's geometries that run on CUDA (the others have CPU sizes only).
@@ -81,10 +84,16 @@ BENCHMARKS = {
     ),
 }
 # Seconds per step, summing to the default budget (a step also gets what earlier ones left
-# unused): a cold torch.compile with max-autotune takes most of a select step; a 7B model
-# built on the device and timed over a few rounds of 33-token generations most of an e2e
-# step; a conformance cell takes seconds on CPU.
-LIMITS = {"conformance": 40, "conformance-models": 80, "select": 50, "e2e": 90}
+# unused). On an H200 (2026-12-04): the torch cell 9 s, the Transformers cell 21 s, the tests
+# 29 s (a cold compile 18 of them), a select shape 31 to 42 s (four cold compiles), an e2e
+# geometry 45 s (a 7B model built on the device, three rounds of 33-token generations).
+LIMITS = {
+    "conformance": 40,
+    "conformance-models": 60,
+    "tests": 60,
+    "select": 50,
+    "e2e": 70,
+}
 DEFAULT_BUDGET_S = 450  # of the eight minutes: startup, pip and the summary take the rest
 # What a skipped step needs that this machine lacks, said once in the summary.
 WHEELS_HINT = (
@@ -98,6 +107,8 @@ CELLS = (
     ("llamacpp", "adafv_llamacpp.conformance_backend:backend", "models", "llama_cpp"),
     ("sglang", "adafv_sglang.conformance_backend:backend", "models", "sglang"),
 )
+# The core's tests, parametrised by device: ``-k cuda`` selects those on CUDA.
+CORE_TESTS = "packages/adafv/tests"
 CELL_SOURCES = {"llamacpp": "packages/adafv-llamacpp/src", "sglang": "packages/adafv-sglang/src"}
 
 
@@ -162,6 +173,11 @@ def plan(options: Options, device: str = "cuda") -> list[Step]:
             limit = LIMITS["conformance" if suite == "core" else "conformance-models"]
             needs = backend in ("transformers", "sglang")
             steps.append(Step("conformance", f"{backend}-{device}", argv, report, limit, needs))
+    if "tests" in parts:
+        report = out / "gpu" / f"tests-{device}.xml"
+        argv = (python, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(ROOT / CORE_TESTS))
+        argv += ("-k", device, "--junitxml", str(report))
+        steps.append(Step("tests", f"core-{device}", argv, report, LIMITS["tests"]))
     for part, (script, flag, names, rounds, needs) in BENCHMARKS.items():
         if part not in parts:
             continue
@@ -342,6 +358,21 @@ def conformance_rows(outcome: Outcome) -> list[dict[str, str]]:
     return [{"figures": f"{figures} of {counts['total']}", "goal": "none failed"}]
 
 
+def tests_rows(outcome: Outcome) -> list[dict[str, str]]:
+    """The core tests' row: their counts, from pytest's JUnit XML."""
+    import xml.etree.ElementTree as ElementTree
+
+    if outcome.output is None:
+        return [{"figures": "-", "goal": ""}]
+    root = ElementTree.parse(outcome.output).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    failed = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - failed - counts["skipped"]
+    figures = f"{passed} passed, {failed} failed, {counts['skipped']} skipped of {counts['tests']}"
+    return [{"figures": figures, "goal": "none failed"}]
+
+
 def select_rows(record: dict) -> list[dict[str, str]]:
     """One row per shape and dtype of a ``bench_select.py`` JSON: the fastest select
     variant, the floor, the authors' procedure, and the goals."""
@@ -408,6 +439,8 @@ def summary_rows(outcomes: Sequence[Outcome]) -> list[dict[str, str]]:
             details = [{"figures": outcome.message or "-", "goal": ""}]
         elif outcome.part == "conformance":
             details = conformance_rows(outcome)
+        elif outcome.part == "tests":
+            details = tests_rows(outcome)
         else:
             record = json.loads(Path(outcome.output).read_text())
             details = (select_rows if outcome.part == "select" else e2e_rows)(record)
