@@ -112,6 +112,34 @@ def test_compiles_to_one_graph(device):
     _same(_select(*[x.cpu().numpy() for x in inputs]), got)
 
 
+def test_the_device_path_reads_back_twice_with_checks_and_never_without(monkeypatch):
+    """A device pays for each read of a flag with a synchronisation (a few to a few hundred
+    microseconds, more than the selection's kernels): with the value checks on, the device
+    path reads two, the product's bound (ADAFV-R2, R5) and the saliency's range (R2, R4);
+    with them off, none. Counted on CPU tensors routed through the device path."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from adafv._backends import TorchOps
+
+    class Reads(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._local_scalar_dense.default:
+                Reads.count += 1
+            return func(*args, **(kwargs or {}))
+
+    visual, text, saliency, *_ = _batch("cpu")
+    host = adafv.select(visual[0], text[0], saliency[0], 8)
+    monkeypatch.setattr(TorchOps, "on_host", lambda self, x: False)
+    for check_values, reads in ((True, 2), (False, 0)):
+        Reads.count = 0
+        with Reads():
+            device = adafv.select(visual[0], text[0], saliency[0], 8, check_values=check_values)
+        assert Reads.count == reads
+        _same(host, device)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_no_host_synchronisation_on_cuda():
     inputs = _batch("cuda")

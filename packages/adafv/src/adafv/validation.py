@@ -97,9 +97,13 @@ def explain_non_finite(ops: Ops, t2i_scale: float, **arrays: Any) -> None:
 
 
 def check_saliency_values(ops: Ops, saliency: Any) -> None:
-    """Saliency is finite and non-negative (ADAFV-R2, R4)."""
-    check_finite(ops, "saliency", saliency)
-    if ops.any_true(saliency < 0):
+    """Saliency is finite and non-negative (ADAFV-R2, R4).
+
+    One test, ``0 <= s < inf`` (NaN fails it), so a device is read from once; which of
+    the two errors applies is worked out only when it fails.
+    """
+    if ops.any_true(~((saliency >= 0) & (saliency < math.inf))):
+        check_finite(ops, "saliency", saliency)
         raise ValueError("saliency contains negative values; it must be >= 0 (ADAFV-R2)")
 
 
