@@ -62,7 +62,8 @@ def generate(out: Path = DEFAULT_OUT, verbose: bool = False) -> dict:
         "spec_version": SPEC_VERSION,
         "generator": GENERATOR,
         # The pictures reach each model through Pillow's resampling, which changes between
-        # releases (12.3 and 13.0 differ by up to 0.07 in normalised pixels): backends check it.
+        # releases (12.3 and 13.0 differ by up to 0.07 in normalised pixels): the Transformers
+        # backend checks it (models.inputs.check_pillow).
         "pillow": PIL.__version__,
         "models": {
             name: {
