@@ -112,32 +112,51 @@ def test_compiles_to_one_graph(device):
     _same(_select(*[x.cpu().numpy() for x in inputs]), got)
 
 
-def test_the_device_path_reads_back_twice_with_checks_and_never_without(monkeypatch):
-    """A device pays for each read of a flag with a synchronisation (a few to a few hundred
-    microseconds, more than the selection's kernels): with the value checks on, the device
-    path reads two, the product's bound (ADAFV-R2, R5) and the saliency's range (R2, R4);
-    with them off, none. Counted on CPU tensors routed through the device path."""
+def test_a_device_is_read_once_for_the_checks_and_stage_2_and_never_without(monkeypatch):
+    """A device pays for each read with a synchronisation (a few to a few hundred
+    microseconds) and for each operation with a launch (a few microseconds of the host's
+    time). With the value checks on, the device path copies the scores, the saliency and the
+    peaks of the norms to the host in one read; the host checks them (ADAFV-R2, R4, R5) and
+    runs stage 2, and the selection goes back in one copy. That is fewer operations on the
+    device than stage 2 alone takes with the checks off, which reads nothing. Counted on CPU
+    tensors routed through the device path."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from adafv._backends import TorchOps
 
-    class Reads(TorchDispatchMode):
-        count = 0
+    class Count(TorchDispatchMode):
+        reads = operations = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func is torch.ops.aten._local_scalar_dense.default:
-                Reads.count += 1
+            Count.operations += 1
+            Count.reads += func is torch.ops.aten._local_scalar_dense.default
             return func(*args, **(kwargs or {}))
+
+    copies = {"to_numpy": 0, "from_numpy": 0}
+
+    def counting(name, wrapped):
+        def counted(self, *args):
+            copies[name] += 1
+            return wrapped(self, *args)
+
+        return counted
+
+    for name in copies:
+        monkeypatch.setattr(TorchOps, name, counting(name, getattr(TorchOps, name)))
 
     visual, text, saliency, *_ = _batch("cpu")
     host = adafv.select(visual[0], text[0], saliency[0], 8)
     monkeypatch.setattr(TorchOps, "on_host", lambda self, x: False)
-    for check_values, reads in ((True, 2), (False, 0)):
-        Reads.count = 0
-        with Reads():
+    operations = {}
+    for check_values, copied in ((True, 1), (False, 0)):
+        Count.reads = Count.operations = 0
+        copies.update(to_numpy=0, from_numpy=0)
+        with Count():
             device = adafv.select(visual[0], text[0], saliency[0], 8, check_values=check_values)
-        assert Reads.count == reads
+        assert (Count.reads, copies["to_numpy"], copies["from_numpy"]) == (0, copied, copied)
+        operations[check_values] = Count.operations
         _same(host, device)
+    assert operations[True] < operations[False] / 2, operations
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -5,10 +5,10 @@ is chosen from the type of the caller's arrays. torch is only looked at when the
 already imported it, so ``import adafv`` never imports torch.
 
 Every operation keeps shapes static and stays on the arrays' device: the torch backend never
-reads a value back to the host (except in ``all_finite``, ``any_true``,
-``products_fit`` and ``largest_magnitude``, which only the value checks use and which
-callers can switch off), so the selection can be captured in a CUDA
-graph or compiled with ``torch.compile(fullgraph=True)``.
+reads a value back to the host (except in ``all_finite``, ``any_true``, ``products_fit``,
+``largest_magnitude`` and ``to_numpy``, which only the value checks and the host's stage 2
+use, and which callers switch off with the checks), so the selection can be captured in a
+CUDA graph or compiled with ``torch.compile(fullgraph=True)``.
 """
 
 from __future__ import annotations
@@ -218,11 +218,11 @@ class NumpyOps:
         return True
 
     @staticmethod
-    def to_numpy(x: np.ndarray | None) -> np.ndarray | None:
-        return x
+    def to_numpy(*xs: np.ndarray | None) -> tuple[np.ndarray | None, ...]:
+        return xs
 
     @staticmethod
-    def from_numpy(x: np.ndarray) -> np.ndarray:
+    def from_numpy(x: np.ndarray, like: np.ndarray) -> np.ndarray:
         return x
 
     @staticmethod
@@ -234,11 +234,17 @@ class NumpyOps:
         return bool(np.any(x))
 
     @staticmethod
-    def products_fit(norms_a: np.ndarray, norms_b: np.ndarray, not_nan: np.ndarray) -> bool:
-        """``max(norms_a) * max(norms_b)`` is at most half float32's largest value, so no dot
-        product of the rows overflowed (NaN or infinite norms fail it), and no entry of
-        ``not_nan`` is NaN. Half, for the rounding of BLAS's partial sums."""
-        bound = float(np.max(norms_a, initial=0.0)) * float(np.max(norms_b, initial=0.0))
+    def peaks(norms_a: np.ndarray, norms_b: np.ndarray) -> np.ndarray:
+        """float32 ``(2,)``: the largest of each (0 for none, NaN if any is NaN)."""
+        return np.array([np.max(norms_a, initial=0.0), np.max(norms_b, initial=0.0)], np.float32)
+
+    @staticmethod
+    def products_fit(peaks: np.ndarray, not_nan: np.ndarray) -> bool:
+        """The product of the two ``peaks`` (the largest norms of two sets of rows) is at most
+        half float32's largest value, so no dot product of the rows overflowed (NaN or
+        infinite norms fail it), and no entry of ``not_nan`` is NaN. Half, for the rounding
+        of BLAS's partial sums."""
+        bound = float(peaks[0]) * float(peaks[1])
         return bound <= PRODUCT_BOUND and not np.isnan(not_nan).any()
 
     @staticmethod
@@ -392,15 +398,36 @@ class TorchOps:
             and not self.torch.compiler.is_compiling()
         )
 
-    def to_numpy(self, x: Any) -> np.ndarray | None:
-        """``x``'s memory as a numpy array (bfloat16, which numpy lacks, as float32)."""
-        if x is None:
-            return None
-        x = x.detach()
+    def to_numpy(self, *xs: Any) -> tuple[np.ndarray | None, ...]:
+        """The tensors ``xs`` (None stays None) as numpy arrays, bfloat16, which numpy lacks,
+        as float32. On the CPU, each tensor's own memory. On a device, one copy of all of
+        them, flattened into their common floating dtype (booleans as 0 and 1, exactly):
+        the host waits for the device once, not once per tensor."""
+        present = [x.detach() for x in xs if x is not None]
+        if not present or self.on_host(present[0]):
+            return tuple(None if x is None else self._numpy(x.detach()) for x in xs)
+        t = self.torch
+        floats = [x.dtype for x in present if x.dtype != t.bool] or [t.float32]
+        dtype = functools.reduce(t.promote_types, floats)
+        if dtype in (t.float16, t.bfloat16):
+            dtype = t.float32
+        flat = t.cat([x.reshape(-1).to(dtype) for x in present]).cpu().numpy()
+        out, start = [], 0
+        for x in xs:
+            if x is None:
+                out.append(None)
+                continue
+            part = flat[start : start + x.numel()].reshape(tuple(x.shape))
+            start += x.numel()
+            out.append(part != 0 if x.dtype == t.bool else part)
+        return tuple(out)
+
+    def _numpy(self, x: Any) -> np.ndarray:
         return (x.float() if x.dtype == self.torch.bfloat16 else x).numpy()
 
-    def from_numpy(self, x: np.ndarray) -> Any:
-        return self.torch.from_numpy(x)
+    def from_numpy(self, x: np.ndarray, like: Any) -> Any:
+        """``x`` as a tensor on ``like``'s device: its memory on the CPU, else one copy."""
+        return self.torch.from_numpy(x).to(like.device)
 
     def all_finite(self, x: Any) -> bool:
         return bool(self.torch.isfinite(x).all())
@@ -408,15 +435,21 @@ class TorchOps:
     def any_true(self, x: Any) -> bool:
         return bool(x.any())
 
-    def products_fit(self, norms_a: Any, norms_b: Any, not_nan: Any) -> bool:
-        """As NumpyOps', with one read back from the device; on the host, through numpy
-        over the same memory, at a fraction of torch's cost per call."""
-        if self.on_host(not_nan):
-            return NUMPY.products_fit(*map(self.to_numpy, (norms_a, norms_b, not_nan)))
-        if norms_a.numel() == 0:
-            return True
+    def peaks(self, norms_a: Any, norms_b: Any) -> Any:
+        """As NumpyOps'; on the host through numpy, at a fraction of torch's cost per call."""
         t = self.torch
-        bound = norms_a.amax().to(t.float64) * norms_b.amax().to(t.float64)
+        if self.on_host(norms_a):
+            return t.from_numpy(NUMPY.peaks(*self.to_numpy(norms_a, norms_b)))
+        if norms_a.numel() == 0 or norms_b.numel() == 0:
+            return t.zeros(2, dtype=t.float32, device=norms_a.device)
+        return t.stack((norms_a.amax(), norms_b.amax())).to(t.float32)
+
+    def products_fit(self, peaks: Any, not_nan: Any) -> bool:
+        """As NumpyOps', with one read back from the device; on the host through numpy."""
+        if self.on_host(not_nan):
+            return NUMPY.products_fit(*self.to_numpy(peaks, not_nan))
+        t = self.torch
+        bound = peaks.to(t.float64).prod()
         return bool((bound <= PRODUCT_BOUND) & ~t.isnan(not_nan).any())
 
     def largest_magnitude(self, x: Any) -> float:

@@ -4,9 +4,9 @@
 for the host and ``torch.compile`` sees one graph. That costs about a hundred operations over
 rows of ``N``, even though only the first ``K`` ranks matter. On the host the counts are
 Python integers, so the same rules become slices of the two rankings: about forty numpy
-calls, most on arrays of ``K``, a few microseconds each. numpy arrays and CPU tensors
-outside ``torch.compile`` take this path; both paths are tested against the conformance
-oracle and against each other.
+calls, most on arrays of ``K``, a few microseconds each. numpy arrays, CPU tensors outside
+``torch.compile``, and a device's tensors whose values are checked (one copy each way) take
+this path; both paths are tested against the conformance oracle and against each other.
 """
 
 from __future__ import annotations

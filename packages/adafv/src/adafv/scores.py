@@ -53,7 +53,11 @@ def t2i_scores(
         visual, text = visual[None], text[None]
         visual_mask = None if visual_mask is None else visual_mask[None]
         text_mask = None if text_mask is None else text_mask[None]
-    scores = batched_scores(ops, visual, text, t2i_scale, visual_mask, text_mask, check_values)
+    scores, peaks = batched_scores(
+        ops, visual, text, t2i_scale, visual_mask, text_mask, check_values
+    )
+    if check_values:
+        check_products(ops, scores, peaks, t2i_scale, visual, text)
     return scores if batched else scores[0]
 
 
@@ -94,35 +98,53 @@ def batched_scores(
     visual_mask: Any,
     text_mask: Any,
     check_values: bool,
-) -> Any:
-    """:func:`t2i_scores` on checked, batched arguments: ``(B, N)`` float32."""
+) -> tuple[Any, Any]:
+    """:func:`t2i_scores` on checked, batched arguments: ``(B, N)`` float32 scores, and the
+    float32 ``(2,)`` peaks that :func:`check_products` reads, the largest norm of a visual
+    and of a text row. That check is left to the caller, who may read the peaks from a
+    device together with the scores. Without query text (``M = 0``) there is no product,
+    the peaks are 0 and ``visual`` is checked here."""
     beta = float(t2i_scale)
     if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
         if check_values:
             validation.check_finite(ops, "visual", visual)
-        return ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
+        scores = ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
+        return scores, ops.full((2,), 0.0, "float32", like=visual)
     with ops.overflow_allowed():
-        return _log_scores(ops, visual, text, beta, visual_mask, text_mask, check_values)
+        return _log_scores(ops, visual, text, beta, visual_mask, text_mask)
+
+
+def check_products(
+    ops: Any, scores: Any, peaks: Any, t2i_scale: float, visual: Any, text: Any
+) -> None:
+    """ADAFV-R2 on ADAFV-R5's arithmetic, from what it computed anyway: scanning ``V`` and
+    ``T`` would cost more than the product on a CPU.
+
+    A NaN or infinity in a row makes that row's norm non-finite (squares cannot cancel), and
+    so the bound ``max |V_i| * max |T_j|`` (the product of the ``peaks``) on every raw dot
+    product; a bound below float32's largest value means no dot product overflowed; and a
+    finite logit that overflows the softmax makes its column, and so every score, NaN. Only
+    when that fails are the inputs scanned, to name the culprit. ``scores`` and ``peaks``
+    may be host copies (``ops`` numpy) of a device's arrays, with ``visual`` and ``text``
+    still on the device.
+    """
+    if not ops.products_fit(peaks, scores):
+        validation.explain_non_finite(
+            ops_for("visual", visual), float(t2i_scale), visual=visual, text=text
+        )
 
 
 def _log_scores(
-    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any, check_values: bool
-) -> Any:
-    """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs, ``M >= 1``.
+    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any
+) -> tuple[Any, Any]:
+    """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs, ``M >= 1``; the
+    scores and the peaks of :func:`batched_scores`.
 
     The product is normalised and scaled in place, a row pass and a column pass over the
     ``(N, M)`` logits, instead of copying a normalised ``V`` or a scaled ``T``: on a CPU a
     fresh array of ``M x d`` costs more than those passes at the sizes VLMs have. The product
     is laid out ``(N, M)``, visual rows first: on CPU BLAS that is about twice as fast as
     ``(M, N)`` for ``M << N``, and the softmax then runs over axis 1.
-
-    The value check (ADAFV-R2) reads what the arithmetic computes anyway instead of scanning
-    ``V`` and ``T``, which would cost more than the product on a CPU. A NaN or infinity in a
-    row makes that row's norm non-finite (squares cannot cancel), and so the bound
-    ``max |V_i| * max |T_j|`` on every raw dot product; a bound below float32's largest value
-    means no dot product overflowed; and a finite logit that overflows the softmax makes its
-    column, and so every score, NaN. Only when that one flag fails are the inputs scanned,
-    to name the culprit.
     """
     visual32, text32 = ops.float32(visual), ops.float32(text)
     norm_visual, norm_text = ops.norm(visual32), ops.norm(text32)
@@ -137,6 +159,4 @@ def _log_scores(
     scores = ops.amax(log_softmax, axis=2)
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
-    if check_values and not ops.products_fit(norm_visual, norm_text, scores):
-        validation.explain_non_finite(ops, beta, visual=visual, text=text)
-    return scores
+    return scores, ops.peaks(norm_visual, norm_text)
