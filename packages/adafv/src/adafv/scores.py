@@ -101,17 +101,18 @@ def batched_scores(
 ) -> tuple[Any, Any]:
     """:func:`t2i_scores` on checked, batched arguments: ``(B, N)`` float32 scores, and the
     float32 ``(2,)`` peaks that :func:`check_products` reads, the largest norm of a visual
-    and of a text row. That check is left to the caller, who may read the peaks from a
-    device together with the scores. Without query text (``M = 0``) there is no product,
-    the peaks are 0 and ``visual`` is checked here."""
+    and of a text row (None without ``check_values``: four launches saved on a device).
+    That check is left to the caller, who may read the peaks from a device together with
+    the scores. Without query text (``M = 0``) there is no product, the peaks are 0 and
+    ``visual`` is checked here."""
     beta = float(t2i_scale)
     if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
         if check_values:
             validation.check_finite(ops, "visual", visual)
         scores = ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
-        return scores, ops.full((2,), 0.0, "float32", like=visual)
+        return scores, ops.full((2,), 0.0, "float32", like=visual) if check_values else None
     with ops.overflow_allowed():
-        return _log_scores(ops, visual, text, beta, visual_mask, text_mask)
+        return _log_scores(ops, visual, text, beta, visual_mask, text_mask, check_values)
 
 
 def check_products(
@@ -135,10 +136,10 @@ def check_products(
 
 
 def _log_scores(
-    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any
+    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any, peaks: bool
 ) -> tuple[Any, Any]:
     """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs, ``M >= 1``; the
-    scores and the peaks of :func:`batched_scores`.
+    scores, and the peaks of :func:`batched_scores` where ``peaks`` (else None).
 
     The product is normalised and scaled in place, a row pass and a column pass over the
     ``(N, M)`` logits, instead of copying a normalised ``V`` or a scaled ``T``: on a CPU a
@@ -159,4 +160,4 @@ def _log_scores(
     scores = ops.amax(log_softmax, axis=2)
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
-    return scores, ops.peaks(norm_visual, norm_text)
+    return scores, ops.peaks(norm_visual, norm_text) if peaks else None
