@@ -135,9 +135,9 @@ def test_a_device_is_read_once_for_the_checks_and_stage_2_and_never_without(monk
     copies = {"to_numpy": 0, "from_numpy": 0}
 
     def counting(name, wrapped):
-        def counted(self, *args):
+        def counted(self, *args, **kwargs):
             copies[name] += 1
-            return wrapped(self, *args)
+            return wrapped(self, *args, **kwargs)
 
         return counted
 

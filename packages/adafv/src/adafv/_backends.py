@@ -90,6 +90,11 @@ class NumpyOps:
         return x
 
     @staticmethod
+    def inverse(x: np.ndarray, floor: float, scale: float) -> np.ndarray:
+        """``scale / max(x, floor)``."""
+        return scale / np.maximum(x, floor)
+
+    @staticmethod
     def norm(x: np.ndarray) -> np.ndarray:
         return np.sqrt(np.einsum("...i,...i->...", x, x))
 
@@ -222,8 +227,8 @@ class NumpyOps:
         return xs
 
     @staticmethod
-    def from_numpy(x: np.ndarray, like: np.ndarray) -> np.ndarray:
-        return x
+    def from_numpy(*xs: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, ...]:
+        return xs
 
     @staticmethod
     def all_finite(x: np.ndarray) -> bool:
@@ -314,6 +319,12 @@ class TorchOps:
 
     def scale_columns_(self, x: Any, scale: Any) -> Any:
         return x.mul_(scale[..., None, :])
+
+    def inverse(self, x: Any, floor: float, scale: float) -> Any:
+        """As NumpyOps', in place on the fresh clamped tensor: ``scale / tensor`` is a
+        Python-level operator in torch, and allocates twice."""
+        out = self.torch.clamp(x, min=floor).reciprocal_()
+        return out if scale == 1.0 else out.mul_(scale)
 
     def norm(self, x: Any) -> Any:
         return self.torch.linalg.vector_norm(x, dim=-1)
@@ -425,9 +436,15 @@ class TorchOps:
     def _numpy(self, x: Any) -> np.ndarray:
         return (x.float() if x.dtype == self.torch.bfloat16 else x).numpy()
 
-    def from_numpy(self, x: np.ndarray, like: Any) -> Any:
-        """``x`` as a tensor on ``like``'s device: its memory on the CPU, else one copy."""
-        return self.torch.from_numpy(x).to(like.device)
+    def from_numpy(self, *xs: np.ndarray, like: Any) -> tuple[Any, ...]:
+        """The arrays ``xs``, of one dtype, as tensors on ``like``'s device. On the CPU, each
+        array's own memory; on a device, one copy of all of them, which the tensors view."""
+        t = self.torch
+        if self.on_host(like):
+            return tuple(t.from_numpy(x) for x in xs)
+        flat = t.from_numpy(np.concatenate([x.reshape(-1) for x in xs])).to(like.device)
+        parts = flat.split([x.size for x in xs])
+        return tuple(part.view(x.shape) for part, x in zip(parts, xs, strict=True))
 
     def all_finite(self, x: Any) -> bool:
         return bool(self.torch.isfinite(x).all())

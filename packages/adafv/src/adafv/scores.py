@@ -150,8 +150,8 @@ def _log_scores(
     visual32, text32 = ops.float32(visual), ops.float32(text)
     norm_visual, norm_text = ops.norm(visual32), ops.norm(text32)
     logits = ops.matmul_nt(visual32, text32)
-    logits = ops.scale_rows_(logits, 1.0 / ops.maximum(norm_visual, EPS))
-    logits = ops.scale_columns_(logits, beta / ops.maximum(norm_text, EPS))
+    logits = ops.scale_rows_(logits, ops.inverse(norm_visual, EPS, 1.0))
+    logits = ops.scale_columns_(logits, ops.inverse(norm_text, EPS, beta))
     if vmask is not None:
         logits = ops.where(vmask[:, :, None], logits, -math.inf)
     log_softmax = ops.log_softmax_(logits, axis=1)  # may reuse the logits' memory

@@ -225,14 +225,10 @@ def _stage2(
             valid = visual_mask if visual_mask is not None else np.ones(t2i_log.shape, bool)
             validation.check_log_scores(NUMPY, t2i_log, valid)
         validation.check_saliency_values(NUMPY, saliency)
-    indices, *counts = host.select_batch(t2i_log, saliency, visual_mask, width, *budget_args)
-    counts = np.stack(counts)  # count, k_t2i, k_saliency, n_overlap: (4, B)
+    fields = host.select_batch(t2i_log, saliency, visual_mask, width, *budget_args)
     if not batched:
-        indices, counts = indices[0], counts[:, 0]
-    # One array, so that a device receives one copy.
-    flat = ops.from_numpy(np.concatenate((counts.reshape(-1), indices.reshape(-1))), like)
-    head = flat[: counts.size].reshape(counts.shape)
-    return Selection(flat[counts.size :].reshape(indices.shape), *(head[i, ...] for i in range(4)))
+        fields = tuple(field[0, ...] for field in fields)
+    return Selection(*ops.from_numpy(*fields, like=like))
 
 
 def _fields(s: Selection) -> tuple[Any, ...]:
