@@ -59,11 +59,6 @@ class NumpyOps:
         return np.arange(n, dtype=np.int64)
 
     @staticmethod
-    def descending(n: int, like: np.ndarray) -> np.ndarray:
-        """``n - 1, ..., 0`` as int64."""
-        return np.arange(n - 1, -1, -1, dtype=np.int64)
-
-    @staticmethod
     def full(shape: tuple[int, ...], value: float, dtype: str, like: np.ndarray) -> np.ndarray:
         return np.full(shape, value, dtype=np.dtype(dtype))
 
@@ -126,26 +121,6 @@ class NumpyOps:
     def argsort_desc(x: np.ndarray) -> np.ndarray:
         """Descending along the last axis, ties by lower index first (ADAFV-R6)."""
         return np.argsort(-x, axis=-1, kind="stable")
-
-    @staticmethod
-    def largest(keys: np.ndarray, k: int) -> np.ndarray:
-        """Indices of the ``k`` largest of distinct integer keys along the last axis,
-        largest first."""
-        n = keys.shape[-1]
-        if k == n:
-            return np.argsort(keys, axis=-1)[..., ::-1]
-        top = np.argpartition(keys, n - k, axis=-1)[..., n - k :]
-        inner = np.argsort(NumpyOps.take(keys, top), axis=-1)[..., ::-1]
-        return NumpyOps.take(top, inner)
-
-    @staticmethod
-    def is_float32(x: np.ndarray) -> bool:
-        return x.dtype == np.float32
-
-    @staticmethod
-    def bits_int32(x: np.ndarray) -> np.ndarray:
-        """The bits of float32 ``x``, as int32."""
-        return x.view(np.int32)
 
     @staticmethod
     def stack_common(*xs: np.ndarray) -> np.ndarray:
@@ -302,9 +277,6 @@ class TorchOps:
     def arange(self, n: int, like: Any) -> Any:
         return self.torch.arange(n, dtype=self.torch.int64, device=like.device)
 
-    def descending(self, n: int, like: Any) -> Any:
-        return self.torch.arange(n - 1, -1, -1, dtype=self.torch.int64, device=like.device)
-
     def full(self, shape: tuple[int, ...], value: float, dtype: str, like: Any) -> Any:
         return self.torch.full(shape, value, dtype=getattr(self.torch, dtype), device=like.device)
 
@@ -342,17 +314,6 @@ class TorchOps:
 
     def argsort_desc(self, x: Any) -> Any:
         return self.torch.sort(x, dim=-1, descending=True, stable=True).indices
-
-    def largest(self, keys: Any, k: int) -> Any:
-        if k < keys.shape[-1]:
-            return self.torch.topk(keys, k, dim=-1, largest=True, sorted=True).indices
-        return self.torch.sort(keys, dim=-1, descending=True).indices
-
-    def is_float32(self, x: Any) -> bool:
-        return x.dtype == self.torch.float32
-
-    def bits_int32(self, x: Any) -> Any:
-        return x.view(self.torch.int32)
 
     def stack_common(self, *xs: Any) -> Any:
         t = self.torch

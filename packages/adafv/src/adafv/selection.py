@@ -271,11 +271,11 @@ def _select_batched(
 
     # ADAFV-R7: P(k) = sum of the scores at ranks m .. m+k-1, in rank order and float64.
     # Zeroing ranks below m makes the running sum start exactly at rank m.
-    rank = ops.arange(depth, like=values)[None, :]  # (1, depth)
+    k = ops.arange(depth + 1, like=values)[None, :]  # (1, depth + 1): R7's k
+    rank = k[:, :depth]  # (1, depth)
     weights = ops.stack_common(ops.exp(ranked[0]), ops.maximum(ranked[1], 0.0))  # padded: 0
     weights = ops.where(rank >= m[:, None], weights, 0.0)
     prefix = ops.concat_zero(ops.cumsum(weights))  # (2, B, depth+1): prefix[j] = P(j - m)
-    k = ops.arange(depth + 1, like=values)[None, :]
     at_t = ops.minimum(m[:, None] + k, depth)
     at_s = ops.maximum((kept - m)[:, None] - k, 0)  # m + R - k
     p = ops.take(prefix, ops.stack_common(at_t, at_s))
@@ -350,16 +350,11 @@ def first_ranks(ops: Any, values: Any, depth: int) -> Any:
     """The tokens at the first ``depth`` ranks of each row of ``values`` (ADAFV-R6): value
     descending, ties by lower index.
 
-    float32 values (every narrower dtype converts to float32 exactly) become distinct int64
-    keys, the value's order-preserving bits above the complemented index, so a partial
-    selection of the ``depth`` largest keys is exact, which costs far less than a stable
-    sort of all ``N``. float64 values have no room for the index and are sorted.
-    """
-    if not ops.is_float32(values):
-        return ops.argsort_desc(values)[..., :depth]
-    bits = ops.bits_int32(values + 0.0)  # -0.0 + 0.0 is +0.0: the two tie
-    ordered = ops.int64(bits ^ ((bits >> 31) & 0x7FFFFFFF))  # signed order = float order
-    return ops.largest(ordered * (1 << 32) + ops.descending(values.shape[-1], like=values), depth)
+    One stable sort of the row: on a device that is one to a few kernels, where a partial
+    selection (``topk``) needs keys that carry the index, eight more element-wise kernels to
+    build them, and its own passes. Adding 0.0 makes -0.0 equal to 0.0 for sorts that
+    compare bits (radix sorts)."""
+    return ops.argsort_desc(values + 0.0)[..., :depth]
 
 
 def ascending(ops: Any, keep: Any, width: int) -> Any:
