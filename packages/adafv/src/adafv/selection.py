@@ -81,8 +81,10 @@ def select(
         t2i_scale: beta, the temperature of the text-to-image softmax.
         visual_mask: boolean ``(B, N)`` padding mask of a batch, True for valid tokens.
         text_mask: boolean ``(B, M)`` padding mask of a batch's query texts.
-        check_values: check for non-finite inputs and negative saliency. This reads a flag
-            back from the device; pass False inside CUDA graphs or ``torch.compile``.
+        check_values: check for non-finite inputs and negative saliency. On a device this
+            copies the scores and saliency to the host, which checks them and selects (one
+            read back, and fewer launches than the device's own stage 2); pass False inside
+            CUDA graphs or ``torch.compile``, where nothing may be read back.
 
     Returns:
         A :class:`Selection` of the inputs' kind and device.
