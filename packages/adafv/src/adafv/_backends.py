@@ -51,20 +51,12 @@ class NumpyOps:
         return x.astype(np.float64, copy=False)
 
     @staticmethod
-    def int64(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.int64, copy=False)
-
-    @staticmethod
     def arange(n: int, like: np.ndarray) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
 
     @staticmethod
     def full(shape: tuple[int, ...], value: float, dtype: str, like: np.ndarray) -> np.ndarray:
         return np.full(shape, value, dtype=np.dtype(dtype))
-
-    @staticmethod
-    def ones_bool(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
-        return np.ones(shape, dtype=bool)
 
     @staticmethod
     def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -271,17 +263,11 @@ class TorchOps:
     def float64(self, x: Any) -> Any:
         return x.to(self.torch.float64)
 
-    def int64(self, x: Any) -> Any:
-        return x.to(self.torch.int64)
-
     def arange(self, n: int, like: Any) -> Any:
         return self.torch.arange(n, dtype=self.torch.int64, device=like.device)
 
     def full(self, shape: tuple[int, ...], value: float, dtype: str, like: Any) -> Any:
         return self.torch.full(shape, value, dtype=getattr(self.torch, dtype), device=like.device)
-
-    def ones_bool(self, shape: tuple[int, ...], like: Any) -> Any:
-        return self.torch.ones(shape, dtype=self.torch.bool, device=like.device)
 
     def matmul_nt(self, a: Any, b: Any) -> Any:
         return self.torch.matmul(a, b.transpose(-1, -2))
@@ -377,7 +363,8 @@ class TorchOps:
         the host waits for the device once, not once per tensor."""
         present = [x.detach() for x in xs if x is not None]
         if not present or self.on_host(present[0]):
-            return tuple(None if x is None else self._numpy(x.detach()) for x in xs)
+            arrays = iter(map(self._numpy, present))
+            return tuple(None if x is None else next(arrays) for x in xs)
         t = self.torch
         floats = [x.dtype for x in present if x.dtype != t.bool] or [t.float32]
         dtype = functools.reduce(t.promote_types, floats)
