@@ -59,22 +59,16 @@ class NumpyOps:
         return np.full(shape, value, dtype=np.dtype(dtype))
 
     @staticmethod
-    def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a @ b^T`` over the last two dimensions."""
-        return np.matmul(a, np.swapaxes(b, -1, -2))
-
-    @staticmethod
-    def scale_rows_(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """``x *= scale[..., :, None]`` in place, for ``x`` of shape ``(..., R, C)``: ``x``
-        is a fresh product, and another array of its size would cost more than the pass."""
-        x *= scale[..., :, None]
-        return x
-
-    @staticmethod
-    def scale_columns_(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """``x *= scale[..., None, :]`` in place."""
-        x *= scale[..., None, :]
-        return x
+    def cosine_logits(
+        visual: np.ndarray, text: np.ndarray, visual_scale: np.ndarray, text_scale: np.ndarray
+    ) -> np.ndarray:
+        """``(..., M, N)``: ``text_scale[j] * visual_scale[i] * <T_j, V_i>``, text rows first,
+        C-contiguous. See ``scores._log_scores`` for why the product is taken ``(N, M)`` and
+        written transposed; the transposing pass is the text scaling's."""
+        product = np.matmul(visual, np.swapaxes(text, -1, -2))
+        logits = np.multiply(np.swapaxes(product, -1, -2), text_scale[..., :, None], order="C")
+        logits *= visual_scale[..., None, :]
+        return logits
 
     @staticmethod
     def inverse(x: np.ndarray, floor: float, scale: float) -> np.ndarray:
@@ -269,14 +263,16 @@ class TorchOps:
     def full(self, shape: tuple[int, ...], value: float, dtype: str, like: Any) -> Any:
         return self.torch.full(shape, value, dtype=getattr(self.torch, dtype), device=like.device)
 
-    def matmul_nt(self, a: Any, b: Any) -> Any:
-        return self.torch.matmul(a, b.transpose(-1, -2))
-
-    def scale_rows_(self, x: Any, scale: Any) -> Any:
-        return x.mul_(scale[..., :, None])
-
-    def scale_columns_(self, x: Any, scale: Any) -> Any:
-        return x.mul_(scale[..., None, :])
+    def cosine_logits(self, visual: Any, text: Any, visual_scale: Any, text_scale: Any) -> Any:
+        """As NumpyOps'. A GPU's GEMM writes either layout at one speed, so on a device the
+        product is taken ``(M, N)`` directly, without the transposing pass."""
+        t = self.torch
+        if visual.device.type == "cpu":
+            product = t.matmul(visual, text.transpose(-1, -2))
+            logits = product.transpose(-1, -2).contiguous()
+        else:
+            logits = t.matmul(text, visual.transpose(-1, -2))
+        return logits.mul_(text_scale[..., :, None]).mul_(visual_scale[..., None, :])
 
     def inverse(self, x: Any, floor: float, scale: float) -> Any:
         """As NumpyOps', in place on the fresh clamped tensor: ``scale / tensor`` is a
