@@ -264,10 +264,11 @@ class TorchOps:
         return self.torch.full(shape, value, dtype=getattr(self.torch, dtype), device=like.device)
 
     def cosine_logits(self, visual: Any, text: Any, visual_scale: Any, text_scale: Any) -> Any:
-        """As NumpyOps'. A GPU's GEMM writes either layout at one speed, so on a device the
-        product is taken ``(M, N)`` directly, without the transposing pass."""
+        """As NumpyOps'. A GPU's GEMM writes either layout at one speed, so on a device (and
+        under ``torch.compile``, which fuses the scaling into its own kernels) the product is
+        taken ``(M, N)`` directly, without the transposing pass."""
         t = self.torch
-        if visual.device.type == "cpu":
+        if self.on_host(visual):
             product = t.matmul(visual, text.transpose(-1, -2))
             logits = product.transpose(-1, -2).contiguous()
         else:
