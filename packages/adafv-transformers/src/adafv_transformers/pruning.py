@@ -13,15 +13,22 @@ options give one, its placeholders found by the video token, its kept features h
 the ``video`` encoder output. The query of any item is the text of its turn, through the
 assistant opener that ends it, or all text after it (the ``query`` option, ADAFV-R23): neither
 image nor video placeholders are ever query text.
+
+On a device each read of a tensor on the host is a synchronisation. Besides the tower and the
+core, a call reads ``input_ids`` and ``attention_mask`` once, finds every position (spans,
+queries, kept tokens, the pruned layout) on the host with numpy, and reads each kind of item's
+selection once (and its separator flags, where the family has them): a fixed number of reads,
+whatever the number of images. The indices go back to the device in one copy per step.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
@@ -166,18 +173,16 @@ def prune_inputs(
         return PrunedInputs(inputs, images=[], kept_positions=[])
     if inputs.get("mm_encoder_outputs"):
         raise ValueError("pass pixel_values or mm_encoder_outputs, not both")
-    attention_mask = inputs.get("attention_mask")
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-
     token_ids = {"image": family.image_token_id(model)}
     if has_videos:
         token_ids["video"] = family.video_token_id(model)
-    visual_tokens = torch.zeros_like(input_ids, dtype=torch.bool)
-    for token_id in token_ids.values():
-        visual_tokens |= input_ids == token_id
+    attention_mask = inputs.get("attention_mask")
+    prompt = _HostPrompt.read(input_ids, attention_mask, token_ids.values())
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
     encoded: dict[str, EncodedImages] = {}
     selected: dict[str, list[ImageSelection]] = {"image": [], "video": []}
+    keep = prompt.valid & ~prompt.visual
     with torch.no_grad():
         for modality, present in (("image", has_images), ("video", has_videos)):
             if not present:
@@ -189,37 +194,26 @@ def prune_inputs(
                 item_options = options.for_videos()
                 evs = item_options.video_selection == "evs"  # reads no saliency (ADAFV-R22)
                 encoded[modality] = family.encode_videos(model, inputs, saliency=not evs)
-            spans = _item_spans(input_ids == token_ids[modality], encoded[modality], modality)
-            selected[modality] = _select(
-                model,
-                encoded[modality],
-                spans,
-                input_ids,
-                attention_mask,
-                visual_tokens,
-                item_options,
-                openers,
+            spans = _item_spans(prompt.ids == token_ids[modality], encoded[modality], modality)
+            selected[modality], kept_at = _select(
+                model, encoded[modality], spans, prompt, item_options, openers, input_ids.device
             )
+            for item, positions in zip(selected[modality], kept_at, strict=True):
+                keep[item.row, positions] = True
 
-    keep = attention_mask.bool() & ~visual_tokens
-    for item in selected["image"] + selected["video"]:
-        keep[item.row, item.positions[item.kept]] = True
-    kept_positions = [row.nonzero().squeeze(1) for row in keep]
-    left = _pads_left(attention_mask)
+    layout = _PrunedLayout.of(keep, _pads_left(prompt.valid), input_ids.device)
     consumed = family.consumed_inputs + (family.video_inputs if has_videos else ())
     pruned = {key: value for key, value in inputs.items() if key not in consumed}
     pad_id = _pad_id(model, set(token_ids.values()))
-    pruned["input_ids"] = _gather_rows(input_ids, kept_positions, pad_id, left)
-    pruned["attention_mask"] = _gather_rows(
-        torch.ones_like(attention_mask), kept_positions, 0, left
-    )
+    pruned["input_ids"] = layout.gather(input_ids, pad_id)
+    pruned["attention_mask"] = layout.gather(torch.ones_like(attention_mask), 0)
     if inputs.get("position_ids") is None:
         positions = family.position_ids(model, inputs)
         if positions is not None:
-            pruned["position_ids"] = _gather_rows(positions, kept_positions, 0, left)
+            pruned["position_ids"] = layout.gather(positions, 0)
     for key, pad in PER_TOKEN_INPUTS.items():
         if inputs.get(key) is not None:
-            pruned[key] = _gather_rows(inputs[key], kept_positions, pad, left)
+            pruned[key] = layout.gather(inputs[key], pad)
     pruned["mm_encoder_outputs"] = {}
     for modality, items in encoded.items():
         kept = [item.kept for item in selected[modality]]
@@ -227,7 +221,7 @@ def prune_inputs(
     return PrunedInputs(
         pruned,
         images=selected["image"],
-        kept_positions=kept_positions,
+        kept_positions=layout.kept_positions,
         videos=selected["video"],
     )
 
@@ -249,23 +243,61 @@ def _options(model: nn.Module, options: Options | int | None, loose: dict[str, A
     return adafv.options_from(options, loose, Options)
 
 
+@dataclass(frozen=True)
+class _HostPrompt:
+    """The call's ``input_ids`` and ``attention_mask``, read to the host once.
+
+    Every position the pre-pass needs (placeholders, queries, kept tokens) is found here with
+    numpy: on a device each read is a synchronisation, and these are small integer tensors.
+
+    Attributes:
+        ids: ``(B, L)`` the token ids.
+        valid: ``(B, L)`` bool, True where the attention mask is non-zero (all without one).
+        visual: ``(B, L)`` bool, True at image and video placeholders, which are never query
+            text (ADAFV-R1).
+    """
+
+    ids: np.ndarray
+    valid: np.ndarray
+    visual: np.ndarray
+
+    @classmethod
+    def read(
+        cls,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        placeholder_ids: Iterable[int],
+    ) -> _HostPrompt:
+        ids = input_ids.cpu().numpy()
+        valid = (
+            np.ones(ids.shape, dtype=bool)
+            if attention_mask is None
+            else (attention_mask != 0).cpu().numpy()
+        )
+        visual = np.zeros(ids.shape, dtype=bool)
+        for token_id in placeholder_ids:
+            visual |= ids == token_id
+        return cls(ids, valid, visual)
+
+
 def _item_spans(
-    placeholders: torch.Tensor, encoded: EncodedImages, modality: str = "image"
-) -> list[tuple[int, torch.Tensor]]:
-    """``(row, positions)`` of each image (or video): placeholders are filled in row-major
-    order. A video's placeholders need not be one run: Qwen3-VL puts each frame's timestamp
-    between them."""
+    placeholders: np.ndarray, encoded: EncodedImages, modality: str = "image"
+) -> list[tuple[int, np.ndarray]]:
+    """``(row, positions)`` of each image (or video), from the ``(B, L)`` placeholder mask on
+    the host: placeholders are filled in row-major order. A video's placeholders need not be
+    one run: Qwen3-VL puts each frame's timestamp between them."""
     sizes = [int(f.shape[0]) for f in encoded.features]
-    rows, cols = placeholders.nonzero(as_tuple=True)
-    if rows.numel() != sum(sizes):
+    rows, cols = np.nonzero(placeholders)
+    if rows.size != sum(sizes):
         raise ValueError(
-            f"input_ids hold {rows.numel()} {modality} placeholder tokens but the {modality}s "
+            f"input_ids hold {rows.size} {modality} placeholder tokens but the {modality}s "
             f"have {sum(sizes)} features ({sizes}); were the inputs made by this model's "
             "processor?"
         )
+    bounds = np.cumsum(sizes)[:-1]
     spans = []
     for item, (item_rows, item_cols) in enumerate(
-        zip(rows.split(sizes), cols.split(sizes), strict=True)
+        zip(np.split(rows, bounds), np.split(cols, bounds), strict=True)
     ):
         if item_rows[0] != item_rows[-1]:
             raise ValueError(f"{modality} {item}'s placeholder tokens span more than one row")
@@ -284,52 +316,55 @@ def processor_openers(model: nn.Module, processor: Any = None) -> tuple[tuple[in
     return assistant_openers(tokenizer, getattr(model.config, "model_type", None))
 
 
-def _query_positions(
-    input_ids: torch.Tensor,
-    row: int,
-    last: int,
-    attention_mask: torch.Tensor,
-    visual_tokens: torch.Tensor,
-    openers: tuple[tuple[int, ...], ...],
-    query: str,
-) -> torch.Tensor:
-    """The query text of an item (ADAFV-R1, R23): the valid tokens after it, through the
-    first assistant opener after it for ``query="turn"``, that are no image's or video's
-    placeholders."""
-    end = adafv.query_end(input_ids[row].tolist(), last + 1, openers, query)
-    after = torch.zeros_like(visual_tokens[row])
-    after[last + 1 : end] = True
-    return (after & attention_mask[row].bool() & ~visual_tokens[row]).nonzero().squeeze(1)
+def _query_ids(
+    prompt: _HostPrompt, row: int, last: int, openers: tuple[tuple[int, ...], ...], query: str
+) -> np.ndarray:
+    """The token ids of an item's query text (ADAFV-R1, R23): the valid tokens after it,
+    through the first assistant opener after it for ``query="turn"``, that are no image's or
+    video's placeholders."""
+    start = last + 1
+    end = adafv.query_end(prompt.ids[row].tolist(), start, openers, query)
+    text = prompt.valid[row, start:end] & ~prompt.visual[row, start:end]
+    return prompt.ids[row, start + np.flatnonzero(text)]
 
 
 def _select(
     model: nn.Module,
     encoded: EncodedImages,
-    spans: list[tuple[int, torch.Tensor]],
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    visual_tokens: torch.Tensor,
+    spans: list[tuple[int, np.ndarray]],
+    prompt: _HostPrompt,
     options: Options,
-    openers: tuple[tuple[int, ...], ...] = (),
-) -> list[ImageSelection]:
-    """One batched ``adafv.select`` over all images of the call (ADAFV-R14)."""
-    embed = model.get_input_embeddings()
-    device = encoded.features[0].device
-    contents = [encoded.content(i) for i in range(len(encoded.features))]
-    features = [f[c] for f, c in zip(encoded.features, contents, strict=True)]
-    queries = []
-    for row, cols in spans:
-        positions = _query_positions(
-            input_ids, row, int(cols[-1]), attention_mask, visual_tokens, openers, options.query
-        )
-        queries.append(embed(input_ids[row, positions]))
+    openers: tuple[tuple[int, ...], ...],
+    device: torch.device,
+) -> tuple[list[ImageSelection], list[np.ndarray]]:
+    """One batched ``adafv.select`` over all images of the call (ADAFV-R14).
+
+    Returns each item's :class:`ImageSelection`, its index tensors on ``device`` (the
+    input's), and the sequence positions of its kept placeholders, on the host. Besides the
+    core, the device is read once for the selection, and once before it for the separators
+    of a family with them; the host's indices go to ``device`` in one copy before the
+    selection and one after.
+    """
+    n = len(spans)
+    contents, separators = _content_and_separators(encoded)
+    queries = [
+        _query_ids(prompt, row, int(cols[-1]), openers, options.query) for row, cols in spans
+    ]
+    *indices, query_ids = _upload(
+        [*contents, *(cols for _, cols in spans), np.concatenate(queries)], device
+    )
+    content_rows, positions = indices[:n], indices[n:]
+    features = [f[c.to(f.device)] for f, c in zip(encoded.features, content_rows, strict=True)]
+    feature_device = features[0].device
     visual = pad_sequence(features, batch_first=True)
-    saliency = pad_sequence(encoded.saliency, batch_first=True).to(device)
-    text = pad_sequence([q.to(device, visual.dtype) for q in queries], batch_first=True)
+    saliency = pad_sequence(encoded.saliency, batch_first=True).to(feature_device)
+    query_lengths = [q.size for q in queries]
+    embedded = model.get_input_embeddings()(query_ids).to(feature_device, visual.dtype)
+    text = pad_sequence(list(embedded.split(query_lengths)), batch_first=True)
     if text.shape[1] == 0:  # no image has a query: pad_sequence loses the feature width
         text = visual.new_zeros((visual.shape[0], 0, visual.shape[2]))
-    visual_mask = _lengths_mask([f.shape[0] for f in features], device)
-    text_mask = _lengths_mask([q.shape[0] for q in queries], device)
+    visual_mask = _lengths_mask([f.shape[0] for f in features], feature_device)
+    text_mask = _lengths_mask(query_lengths, feature_device)
     if encoded.frames is not None and options.video_selection == "evs":
         # ADAFV-R22: the text-agnostic baseline, to the same budget, video by video. It reads
         # neither saliency nor T2I scores, so neither is computed: both are NaN.
@@ -339,7 +374,8 @@ def _select(
             adafv.evs_select(f, frames, **budget).indices
             for f, frames in zip(features, encoded.frames, strict=True)
         ]
-        k_t2i = k_sal = overlap = [0] * len(chosen)
+        chosen_on_host = _read_each(chosen)
+        k_t2i = k_sal = overlap = [0] * n
     else:
         # Stage 1 and stage 2 apart (ADAFV-R11), so the scores can be reported per image.
         scores = adafv.t2i_scores(
@@ -348,46 +384,84 @@ def _select(
         sel = adafv.select_from_scores(
             scores, saliency, **options.selection_arguments(), visual_mask=visual_mask
         )
-        counts, k_t2i, k_sal, overlap = (
-            x.tolist() for x in (sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap)
+        # The indices, and each image's K and its split (ADAFV-R7 to R9), in one read.
+        split = torch.stack([sel.count, sel.k_t2i, sel.k_saliency, sel.n_overlap])
+        ranked, numbers = _read_each([sel.indices, split])
+        counts, k_t2i, k_sal, overlap = numbers.reshape(4, n).tolist()
+        chosen = [sel.indices[i, :count] for i, count in enumerate(counts)]
+        chosen_on_host = [
+            row[:count] for row, count in zip(ranked.reshape(n, -1), counts, strict=True)
+        ]
+    kept = _kept(contents, separators, chosen_on_host, options.image_newline)
+    kept_rows = _upload(kept, device)
+    images = [
+        ImageSelection(
+            row=row,
+            positions=positions[i],
+            content=content_rows[i],
+            selected=chosen[i].to(device),
+            kept=kept_rows[i],
+            saliency=saliency[i, : contents[i].size],
+            t2i_log=scores[i, : contents[i].size],
+            k_t2i=k_t2i[i],
+            k_saliency=k_sal[i],
+            n_overlap=overlap[i],
         )
-        chosen = [sel.indices[i, : counts[i]] for i in range(len(spans))]
-    images = []
-    for i, (row, cols) in enumerate(spans):
-        content = contents[i].to(cols.device)
-        selected = chosen[i].to(cols.device)
-        kept = content[selected]
-        if encoded.separators is not None and options.image_newline == "keep":
-            separators = encoded.separators[i].nonzero().squeeze(1).to(cols.device)
-            kept = torch.cat([kept, separators]).sort().values
-        n = content.numel()
-        images.append(
-            ImageSelection(
-                row=row,
-                positions=cols,
-                content=content,
-                selected=selected,
-                kept=kept,
-                saliency=saliency[i, :n],
-                t2i_log=scores[i, :n],
-                k_t2i=k_t2i[i],
-                k_saliency=k_sal[i],
-                n_overlap=overlap[i],
-            )
-        )
-    return images
+        for i, (row, _) in enumerate(spans)
+    ]
+    return images, [cols[k] for (_, cols), k in zip(spans, kept, strict=True)]
+
+
+def _content_and_separators(
+    encoded: EncodedImages,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Per item, the indices of its content tokens (``V``) and of its separators among its
+    placeholder tokens, on the host: one read of every item's separator flags; ``None``
+    separators for a family without them."""
+    if encoded.separators is None:
+        return [np.arange(f.shape[0]) for f in encoded.features], None
+    flags = _read_each(encoded.separators)
+    return [np.flatnonzero(~f) for f in flags], [np.flatnonzero(f) for f in flags]
+
+
+def _kept(
+    contents: list[np.ndarray],
+    separators: list[np.ndarray] | None,
+    chosen: list[np.ndarray],
+    image_newline: str,
+) -> list[np.ndarray]:
+    """Per item, the indices among its placeholder tokens of those the pruned input holds,
+    ascending: the chosen content tokens, and the separators if ``image_newline`` keeps
+    them (they are never candidates: ADAFV-R4)."""
+    kept = [content[c] for content, c in zip(contents, chosen, strict=True)]
+    if separators is None or image_newline != "keep":
+        return kept
+    return [np.sort(np.concatenate(pair)) for pair in zip(kept, separators, strict=True)]
+
+
+def _read_each(tensors: list[torch.Tensor]) -> list[np.ndarray]:
+    """The tensors, each flattened, on the host from one read of the device for all: each
+    read is a synchronisation."""
+    flat = torch.cat([t.reshape(-1) for t in tensors]).cpu().numpy()
+    return np.split(flat, np.cumsum([t.numel() for t in tensors])[:-1])
+
+
+def _upload(arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    """The 1-D integer arrays as int64 tensors on ``device``, views of one copy of all of
+    them. The copy does not block: the host's memory is staged before it returns, so the
+    host does not wait for the device."""
+    flat = torch.from_numpy(np.concatenate(arrays).astype(np.int64, copy=False))
+    return list(flat.to(device, non_blocking=True).split([a.size for a in arrays]))
 
 
 def _lengths_mask(lengths: list[int], device: torch.device) -> torch.Tensor:
     steps = torch.arange(max(lengths, default=0), device=device)
-    return steps[None, :] < torch.tensor(lengths, device=device)[:, None]
+    return steps[None, :] < torch.tensor(lengths).to(device, non_blocking=True)[:, None]
 
 
-def _pads_left(attention_mask: torch.Tensor) -> bool:
+def _pads_left(valid: np.ndarray) -> bool:
     """Keep the input's padding side; unpadded input gets left padding, as generation needs."""
-    return not (
-        bool((attention_mask[:, -1] == 0).any()) and not bool((attention_mask[:, 0] == 0).any())
-    )
+    return not (not valid[:, -1].all() and valid[:, 0].all())
 
 
 def _pad_id(model: nn.Module, placeholder_ids: set[int]) -> int:
@@ -402,15 +476,42 @@ def _pad_id(model: nn.Module, placeholder_ids: set[int]) -> int:
     )
 
 
-def _gather_rows(
-    values: torch.Tensor, positions: list[torch.Tensor], pad: int, left: bool
-) -> torch.Tensor:
-    """Each row's values at ``positions[row]`` (along the last axis), padded to one length."""
-    width = max(int(p.numel()) for p in positions)
-    shape = (*values.shape[:-2], len(positions), width)
-    out = values.new_full(shape, pad)
-    for row, cols in enumerate(positions):
-        n = int(cols.numel())
-        target = slice(width - n, width) if left else slice(0, n)
-        out[..., row, target] = values[..., row, cols]
-    return out
+@dataclass(frozen=True)
+class _PrunedLayout:
+    """Where each kept token of the input goes in the pruned rows: found on the host from the
+    ``(B, L)`` keep mask, sent to the input's device in one copy.
+
+    Attributes:
+        kept_positions: per row, the input positions of the tokens it keeps, ascending.
+        sources: every kept token's index in the flattened ``(B, L)`` input.
+        targets: its index in the flattened ``(B, width)`` pruned rows, each row padded on the
+            input's padding side.
+        width: the pruned rows' length, that of the longest.
+    """
+
+    kept_positions: list[torch.Tensor]
+    sources: torch.Tensor
+    targets: torch.Tensor
+    width: int
+
+    @classmethod
+    def of(cls, keep: np.ndarray, left: bool, device: torch.device) -> _PrunedLayout:
+        """The layout of ``keep``, each row padded on the left if ``left``, else the right."""
+        kept = [np.flatnonzero(row) for row in keep]
+        lengths = [k.size for k in kept]
+        width = max(lengths)
+        rows = np.repeat(np.arange(len(kept)), lengths)
+        positions = np.concatenate(kept)
+        columns = np.concatenate([np.arange(n) + (width - n if left else 0) for n in lengths])
+        positions, sources, targets = _upload(
+            [positions, rows * keep.shape[1] + positions, rows * width + columns], device
+        )
+        return cls(list(positions.split(lengths)), sources, targets, width)
+
+    def gather(self, values: torch.Tensor, pad: int) -> torch.Tensor:
+        """Each row's ``values`` (``(..., B, L)``) at its kept positions, ``(..., B, width)``,
+        padded with ``pad``: one selection and one copy for all rows."""
+        out = values.new_full((*values.shape[:-2], len(self.kept_positions), self.width), pad)
+        kept = values.flatten(-2).index_select(-1, self.sources.to(values.device))
+        out.flatten(-2).index_copy_(-1, self.targets.to(values.device), kept)
+        return out

@@ -38,13 +38,6 @@ class EncodedImages:
     deepstack: list[list[torch.Tensor]] | None = None
     frames: list[int] | None = None
 
-    def content(self, image: int) -> torch.Tensor:
-        """Indices of image ``image``'s content tokens among its placeholder tokens."""
-        n_tokens = self.features[image].shape[0]
-        if self.separators is None:
-            return torch.arange(n_tokens, device=self.features[image].device)
-        return (~self.separators[image]).nonzero().squeeze(1)
-
     def kept_features(self, kept: list[torch.Tensor] | None) -> list[torch.Tensor]:
         """Per image, the rows ``kept[i]`` of its features (all of them for ``kept=None``)."""
         return self.features if kept is None else _rows(self.features, kept)
