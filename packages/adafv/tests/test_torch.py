@@ -116,7 +116,7 @@ def test_a_device_is_read_once_for_the_checks_and_stage_2_and_never_without(monk
     """A device pays for each read with a synchronisation (a few to a few hundred
     microseconds) and for each operation with a launch (a few microseconds of the host's
     time). With the value checks on, the device path copies the scores, the saliency and the
-    peaks of the norms to the host in one read; the host checks them (ADAFV-R2, R4, R5) and
+    norms to the host in one read; the host checks them (ADAFV-R2, R4, R5) and
     runs stage 2, and the selection goes back in one copy. That is fewer operations on the
     device than stage 2 alone takes with the checks off, which reads nothing. Counted on CPU
     tensors routed through the device path."""

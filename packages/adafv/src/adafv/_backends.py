@@ -202,7 +202,7 @@ class NumpyOps:
     @staticmethod
     def peaks(norms_a: np.ndarray, norms_b: np.ndarray) -> np.ndarray:
         """float32 ``(2,)``: the largest of each (0 for none, NaN if any is NaN)."""
-        return np.array([np.max(norms_a, initial=0.0), np.max(norms_b, initial=0.0)], np.float32)
+        return np.array([norms_a.max(initial=0.0), norms_b.max(initial=0.0)], np.float32)
 
     @staticmethod
     def products_fit(peaks: np.ndarray, not_nan: np.ndarray) -> bool:

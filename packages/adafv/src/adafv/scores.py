@@ -53,11 +53,11 @@ def t2i_scores(
         visual, text = visual[None], text[None]
         visual_mask = None if visual_mask is None else visual_mask[None]
         text_mask = None if text_mask is None else text_mask[None]
-    scores, peaks = batched_scores(
+    scores, norms = batched_scores(
         ops, visual, text, t2i_scale, visual_mask, text_mask, check_values
     )
     if check_values:
-        check_products(ops, scores, peaks, t2i_scale, visual, text)
+        check_products(ops, scores, norms, t2i_scale, visual, text)
     return scores if batched else scores[0]
 
 
@@ -100,46 +100,47 @@ def batched_scores(
     check_values: bool,
 ) -> tuple[Any, Any]:
     """:func:`t2i_scores` on checked, batched arguments: ``(B, N)`` float32 scores, and the
-    float32 ``(2,)`` peaks that :func:`check_products` reads, the largest norm of a visual
-    and of a text row (None without ``check_values``: four launches saved on a device).
-    That check is left to the caller, who may read the peaks from a device together with
-    the scores. Without query text (``M = 0``) there is no product, the peaks are 0 and
-    ``visual`` is checked here."""
+    norms of the visual and of the text rows, ``(B, N)`` and ``(B, M)`` float32, that
+    :func:`check_products` reads (None without ``check_values``). That check is left to the
+    caller, who may read the norms from a device together with the scores. Without query
+    text (``M = 0``) there is no product: ``visual`` is checked here, and both norms are
+    empty."""
     beta = float(t2i_scale)
     if text.shape[1] == 0:  # ADAFV-R12: no query text, no T2I signal
         if check_values:
             validation.check_finite(ops, "visual", visual)
         scores = ops.full(tuple(visual.shape[:2]), -math.inf, "float32", like=visual)
-        return scores, ops.full((2,), 0.0, "float32", like=visual) if check_values else None
+        empty = ops.full((visual.shape[0], 0), 0.0, "float32", like=visual)
+        return scores, (empty, empty) if check_values else None
     with ops.overflow_allowed():
         return _log_scores(ops, visual, text, beta, visual_mask, text_mask, check_values)
 
 
 def check_products(
-    ops: Any, scores: Any, peaks: Any, t2i_scale: float, visual: Any, text: Any
+    ops: Any, scores: Any, norms: tuple[Any, Any], t2i_scale: float, visual: Any, text: Any
 ) -> None:
     """ADAFV-R2 on ADAFV-R5's arithmetic, from what it computed anyway: scanning ``V`` and
     ``T`` would cost more than the product on a CPU.
 
     A NaN or infinity in a row makes that row's norm non-finite (squares cannot cancel), and
-    so the bound ``max |V_i| * max |T_j|`` (the product of the ``peaks``) on every raw dot
-    product; a bound below float32's largest value means no dot product overflowed; and a
-    finite logit that overflows the softmax makes its column, and so every score, NaN. Only
-    when that fails are the inputs scanned, to name the culprit. ``scores`` and ``peaks``
-    may be host copies (``ops`` numpy) of a device's arrays, with ``visual`` and ``text``
-    still on the device.
+    so the bound ``max |V_i| * max |T_j|`` (the product of the largest of the ``norms``) on
+    every raw dot product; a bound below float32's largest value means no dot product
+    overflowed; and a finite logit that overflows the softmax makes its column, and so
+    every score, NaN. Only when that fails are the inputs scanned, to name the culprit.
+    ``scores`` and ``norms`` may be host copies (``ops`` numpy) of a device's arrays, with
+    ``visual`` and ``text`` still on the device.
     """
-    if not ops.products_fit(peaks, scores):
+    if not ops.products_fit(ops.peaks(*norms), scores):
         validation.explain_non_finite(
             ops_for("visual", visual), float(t2i_scale), visual=visual, text=text
         )
 
 
 def _log_scores(
-    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any, peaks: bool
+    ops: Any, visual: Any, text: Any, beta: float, vmask: Any, tmask: Any, norms: bool
 ) -> tuple[Any, Any]:
     """Batched ADAFV-R5 on validated ``(B, N, d)`` and ``(B, M, d)`` inputs, ``M >= 1``; the
-    scores, and the peaks of :func:`batched_scores` where ``peaks`` (else None).
+    scores, and the norms of :func:`batched_scores` where ``norms`` (else None).
 
     The logits are laid out ``(M, N)``, one row per text token, so that the softmax over
     the visual tokens and its maximum and sum run along contiguous rows, and the maximum
@@ -164,4 +165,4 @@ def _log_scores(
     scores = ops.amax(log_softmax, axis=1)
     if vmask is not None:  # a fully padded image gives -inf - -inf = nan above
         scores = ops.where(vmask, scores, -math.inf)
-    return scores, ops.peaks(norm_visual, norm_text) if peaks else None
+    return scores, (norm_visual, norm_text) if norms else None
