@@ -178,8 +178,6 @@ def prune_inputs(
         token_ids["video"] = family.video_token_id(model)
     attention_mask = inputs.get("attention_mask")
     prompt = _HostPrompt.read(input_ids, attention_mask, token_ids.values())
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
     encoded: dict[str, EncodedImages] = {}
     selected: dict[str, list[ImageSelection]] = {"image": [], "video": []}
     keep = prompt.valid & ~prompt.visual
@@ -206,7 +204,8 @@ def prune_inputs(
     pruned = {key: value for key, value in inputs.items() if key not in consumed}
     pad_id = _pad_id(model, set(token_ids.values()))
     pruned["input_ids"] = layout.gather(input_ids, pad_id)
-    pruned["attention_mask"] = layout.gather(torch.ones_like(attention_mask), 0)
+    mask_like = input_ids if attention_mask is None else attention_mask  # its dtype
+    pruned["attention_mask"] = layout.gather(torch.ones_like(mask_like), 0)
     if inputs.get("position_ids") is None:
         positions = family.position_ids(model, inputs)
         if positions is not None:

@@ -206,7 +206,7 @@ def _stage2(
     they are on a device and the value checks are on: the checks wait for the device
     anyway, and after one copy of the scores, saliency and norms (about ``3 x B x N``
     numbers) the host needs about forty numpy calls where ``_select_batched`` launches about
-    sixty kernels, each of which costs a few microseconds of the host's time on any device
+    seventy kernels, each of which costs a few microseconds of the host's time on any device
     (on an H200, 1.3 to 2.3 ms a call with the checks off, against 0.6 to 1.7 ms with them
     on, this way). With the checks off the device is never read: ``_select_batched`` runs
     there, in CUDA graphs and under ``torch.compile``.
