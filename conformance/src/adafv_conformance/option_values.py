@@ -157,6 +157,22 @@ def core_valid(name: str, value: Any) -> bool:
     raise ValueError(f"name={name!r} is not one of {CORE_OPTIONS}")
 
 
+# ADAFV-R2: finite V and T on which R5's float32 arithmetic overflows are refused. R5 scales
+# by beta over a norm: past float32's largest value (about 3.4e38) for a row of T shorter
+# than beta / 3.4e38, or a dot product with a row of V longer than 3.4e38 / beta. Up to this
+# beta, rows of norm 3e-9 to 3e8 stay in range, so the tests' inputs never overflow.
+OVERFLOWING_SCALE = 1e30
+
+
+def overflowing_scale(options: Mapping[str, Any]) -> bool:
+    """Whether ``options`` hold a valid ``t2i_scale`` above :data:`OVERFLOWING_SCALE`. A call
+    with such a beta and otherwise valid options either selects, or is refused with an
+    error that names ``t2i_scale`` and its value (ADAFV-R2). That refusal comes only once
+    R5 has run on the inputs, after any vision tower has."""
+    scale = options.get("t2i_scale")
+    return core_valid("t2i_scale", scale) and float(scale) > OVERFLOWING_SCALE
+
+
 def core_verdict(options: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """What is wrong with ``options``, the core's options by name, absent or None meaning
     the default (as for the loose arguments of every entry point): the ``(name, value)``
